@@ -1,0 +1,95 @@
+"""Command handlers: pure generators from an :class:`Invocation` to HMP text.
+
+A handler is a generator function ``handler(inv, ctx)``.  It *yields*
+:class:`~hmpbridge.model.QMPCommand` objects and receives each command's
+``return`` value back from the ``yield``; when QEMU answers with an error, the
+:class:`~hmpbridge.errors.QMPCommandError` is raised at the ``yield`` so the
+handler may catch it (``stop`` ignores errors, as HMP does).  An uncaught
+error is printed by the runner as ``Error: <desc>``.  The generator *returns*
+the text to print, ``"\\n"``-terminated lines (``""`` for nothing).
+
+Handlers never touch the reactor: :func:`drive` runs one synchronously against
+canned replies, and :mod:`hmpbridge.runner` drives them with Deferreds.
+Importing this package registers every handler module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, FrozenSet, Generator, Optional
+
+from hmpbridge.errors import QMPCommandError
+from hmpbridge.model import Invocation, QMPCommand, SessionState
+
+__all__ = ["Context", "HandlerResult", "Handler", "HANDLERS", "handler", "drive"]
+
+HandlerResult = Generator[QMPCommand, Any, str]
+
+
+@dataclass
+class Context:
+    """What a handler may know besides its arguments.
+
+    :ivar state: the session's state (current CPU, history, ...).
+    :ivar schema_commands: QMP commands this QEMU offers, or None if unknown.
+    :ivar passthrough: whether ``human-monitor-command`` may be used.
+    """
+
+    state: SessionState = field(default_factory=SessionState)
+    schema_commands: Optional[FrozenSet[str]] = None
+    passthrough: bool = True
+
+    def has_qmp(self, name: str) -> bool:
+        """True unless the schema is known and lacks ``name``."""
+        return self.schema_commands is None or name in self.schema_commands
+
+
+Handler = Callable[[Invocation, Context], HandlerResult]
+
+HANDLERS: Dict[str, Handler] = {}
+
+
+def handler(*keys: str) -> Callable[[Handler], Handler]:
+    """Register a handler for the command table keys given (``"cont"``, ``"info block"``)."""
+
+    def register(func: Handler) -> Handler:
+        for key in keys:
+            if key in HANDLERS:
+                raise ValueError(f"two handlers for {key!r}")
+            HANDLERS[key] = func
+        return func
+
+    return register
+
+
+Responder = Callable[[QMPCommand], Any]
+
+
+def drive(gen: HandlerResult, respond: Responder) -> str:
+    """Run a handler generator synchronously; ``respond(cmd)`` returns the reply.
+
+    ``respond`` may raise :class:`QMPCommandError` to simulate an error reply;
+    it is thrown into the generator at its ``yield``.  Used by tests and by
+    anything that already has the replies at hand.
+    """
+    try:
+        cmd = next(gen)
+        while True:
+            try:
+                reply = respond(cmd)
+            except QMPCommandError as err:
+                cmd = gen.throw(err)
+            else:
+                cmd = gen.send(reply)
+    except StopIteration as stop:
+        return stop.value if stop.value is not None else ""
+
+
+def _load_all() -> None:
+    """Import every handler module so that it registers itself."""
+    import importlib
+    import pkgutil
+
+    for mod in pkgutil.iter_modules(__path__):
+        if not mod.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{mod.name}")

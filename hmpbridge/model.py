@@ -1,0 +1,65 @@
+"""Plain values passed between the layers: parsed lines, QMP commands, session state.
+
+Nothing here does I/O or imports the reactor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
+
+if TYPE_CHECKING:
+    from hmpbridge.commands import CommandSpec
+
+__all__ = ["QMPCommand", "Invocation", "SessionState"]
+
+
+@dataclass(frozen=True)
+class QMPCommand:
+    """One QMP command to execute: ``{"execute": ..., "arguments": ...}``.
+
+    The id is not part of it: ids belong to the connection that sends it.
+    """
+
+    execute: str
+    arguments: Optional[Mapping[str, Any]] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The command as a JSON-ready dict, without an id."""
+        msg: Dict[str, Any] = {"execute": self.execute}
+        if self.arguments is not None:
+            msg["arguments"] = dict(self.arguments)
+        return msg
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """A parsed HMP line: which command, with which arguments.
+
+    :ivar spec: the command table entry.
+    :ivar args: argument values keyed by the ``args_type`` keys
+        (``{"force": False, "device": "cd0"}`` for ``eject cd0``); optional
+        arguments that were not given are absent, flags not given are ``False``.
+    :ivar line: the raw line as received (used by passthrough and messages).
+    """
+
+    spec: "CommandSpec"
+    args: Mapping[str, Any]
+    line: str
+
+
+@dataclass
+class SessionState:
+    """What one HMP session remembers between lines.
+
+    :ivar cpu_index: the current CPU set by ``cpu N`` (QEMU's default is the
+        first CPU, index 0).
+    :ivar history: this session's readline history, oldest first.
+    :ivar close_requested: set by a handler (``quit``) to end the session
+        once its output is written.
+    """
+
+    cpu_index: int = 0
+    history: List[str] = field(default_factory=list)
+    close_requested: bool = False
+    mouse_buttons: int = 0
