@@ -41,11 +41,14 @@ class Invocation:
         (``{"force": False, "device": "cd0"}`` for ``eject cd0``); optional
         arguments that were not given are absent, flags not given are ``False``.
     :ivar line: the raw line as received (used by passthrough and messages).
+    :ivar needs_registers: an expression reads a CPU register (``$pc``), which
+        only QEMU's own monitor can evaluate.
     """
 
     spec: "CommandSpec"
     args: Mapping[str, Any]
     line: str
+    needs_registers: bool = False
 
 
 @dataclass

@@ -1,0 +1,196 @@
+"""Parse one HMP line into an :class:`~hmpbridge.model.Invocation`, as QEMU 7.2 does.
+
+The command name is looked up in the command table first (exact match on an
+alias, like QEMU), then the whole line is parsed by the Lark grammar with the
+command's own start symbol.  Lark's exceptions never leave this module: they
+become :class:`~hmpbridge.errors.ParseError` carrying QEMU's exact text, e.g.::
+
+    eject: block device name expected
+    Try "help eject" for more information
+
+The parser is built once (LALR, contextual lexer, strict) and cached by Lark
+in the system temporary directory, so later start-ups load it in milliseconds.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+from typing import FrozenSet, Optional, Tuple
+
+from lark import Lark, Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from hmpbridge.commands import CommandSpec, lookup, lookup_info
+from hmpbridge.errors import ParseError
+from hmpbridge.grammar_gen import start_symbols
+from hmpbridge.model import Invocation
+from hmpbridge.transformer import REGISTER, HMPTransformer, ItemError, convert_items
+
+__all__ = ["parse", "parser", "split_command", "ParseError"]
+
+_SPACE = " \t\n\r\f\v"
+
+
+@functools.lru_cache(maxsize=None)
+def parser() -> Lark:
+    """The Lark parser for every command (built on first use)."""
+    grammar_dir = importlib.resources.files("hmpbridge.grammar")
+    text = (grammar_dir / "hmp.lark").read_text() + (grammar_dir / "commands.lark").read_text()
+    return Lark(
+        text,
+        parser="lalr",
+        lexer="contextual",
+        strict=True,
+        maybe_placeholders=True,
+        start=start_symbols(),
+        transformer=HMPTransformer(),
+        cache=True,
+    )
+
+
+def _command_name(line: str, pos: int) -> Tuple[str, int]:
+    """QEMU's get_command_name: skip blanks, read up to a blank or ``/``."""
+    while pos < len(line) and line[pos] in _SPACE:
+        pos += 1
+    end = pos
+    while end < len(line) and line[end] not in _SPACE and line[end] != "/":
+        end += 1
+    return line[pos:end], end
+
+
+def split_command(line: str) -> Tuple[Optional[CommandSpec], int, bool]:
+    """Find the table entry a line invokes.
+
+    :returns: ``(spec, end, silent)``: the entry (None if unknown), the
+        index just past its name in ``line``, and whether QEMU would ignore
+        the line without a word (a blank line, or ``info`` followed only by
+        blanks).
+    :raises ParseError: for an unknown command or info subcommand.
+    """
+    name, end = _command_name(line, 0)
+    if not name:
+        return None, end, True
+    spec = lookup(name)
+    if spec is None:
+        raise ParseError(f"unknown command: '{line[:end]}'\n")
+    if spec.key != "info" or end == len(line):
+        return spec, end, False
+    sub, sub_end = _command_name(line, end)
+    if not sub:
+        return None, sub_end, True
+    info_spec = lookup_info(sub)
+    if info_spec is None:
+        raise ParseError(f"unknown command: '{line[:sub_end]}'\n")
+    return info_spec, sub_end, False
+
+
+def parse(line: str) -> Optional[Invocation]:
+    """Parse one HMP line (without its line end).
+
+    :returns: the invocation, or None for a line QEMU ignores silently.
+    :raises ParseError: with QEMU's exact text for a line it refuses.
+    """
+    spec, name_end, silent = split_command(line)
+    if silent or spec is None:
+        return None
+    try:
+        _rule, children = parser().parse(line, start=spec.rule)
+        args = convert_items(spec, children)
+    except ItemError as err:
+        raise _error(spec, line, name_end, _item_message(spec, err.kind, err.detail)) from None
+    except UnexpectedInput as err:
+        raise _error(spec, line, name_end, _syntax_message(spec, line, err)) from None
+    registers = any(value is REGISTER for value in args.values())
+    return Invocation(spec, args, line, needs_registers=registers)
+
+
+def _error(spec: CommandSpec, line: str, name_end: int, message: str) -> ParseError:
+    head = line[:name_end].rstrip(_SPACE)
+    text = (message + "\n" if message else "") + f'Try "help {head}" for more information\n'
+    return ParseError(text, command=spec.key)
+
+
+_WORD_KINDS = {
+    "WORD_S": "string", "NDWORD_S": "string", "REST": "string",
+    "WORD_F": "filename", "NDWORD_F": "filename",
+    "WORD_B": "blockdev", "NDWORD_B": "blockdev",
+    "WORD_O": "opts", "BOOLWORD": "onoff", "SIZE": "size", "NUMBER": "expression",
+}
+
+
+def _item_message(spec: CommandSpec, kind: str, detail: str = "") -> str:
+    label = spec.label
+    messages = {
+        "string": f"{label}: string expected",
+        "filename": f"{label}: filename expected",
+        "blockdev": f"{label}: block device name expected",
+        "flagvalue": f"{label}: value expected for -{detail}",
+        "option": f"{label}: unsupported option -{detail}",
+        "extraneous": f"{label}: extraneous characters at the end of line",
+        "int32": f"'{label}' has failed: integer is for 32-bit values",
+        "positive": "enter a positive value",
+        "size": "invalid size",
+        "onoff": "Expected 'on' or 'off'",
+        "format": f"invalid char in format: '{detail}'",
+        "opts": "",
+        "expression": detail,
+    }
+    return messages[kind]
+
+
+def _syntax_message(spec: CommandSpec, line: str, err: UnexpectedInput) -> str:
+    """Name the item QEMU was reading where Lark stopped, and QEMU's words for it."""
+    if isinstance(err, UnexpectedToken):
+        token: Token = err.token
+        at_end = token.type == "$END"
+        pos = len(line) if at_end else token.start_pos or 0
+    elif isinstance(err, UnexpectedCharacters):
+        pos = err.pos_in_stream
+        at_end = False
+    else:  # pragma: no cover - LALR raises only the two above
+        return _item_message(spec, "extraneous")
+    expected = _acceptable(err)
+    char = "" if at_end or pos >= len(line) else line[pos]
+    if char == "-" and any(t.startswith("FLAG_") for t in expected):
+        return _item_message(spec, "option", line[pos + 1:pos + 2])
+    kinds = {_WORD_KINDS[t] for t in expected if t in _WORD_KINDS}
+    for t in expected:
+        if t.startswith("VALWORD_"):
+            letter = t[len("VALWORD_CAP_"):] if "_CAP_" in t else t[-1].lower()
+            return _item_message(spec, "flagvalue", letter)
+    if "expression" in kinds:
+        return _expression_message(line, pos, char)
+    if kinds:
+        # Several kinds can only mean a string item; QEMU reads one item at a time.
+        return _item_message(spec, sorted(kinds)[0])
+    if "_RPAR" in expected:
+        return "')' expected"
+    return _item_message(spec, "extraneous")
+
+
+def _acceptable(err: UnexpectedInput) -> FrozenSet[str]:
+    """The terminals the parser can really take where it stopped.
+
+    LALR merges the states of the shared expression rules, so the terminals a
+    state lists can include ones that only another command accepts; asking
+    the interactive parser which tokens it accepts gives the exact set.
+    """
+    interactive = getattr(err, "interactive_parser", None)
+    if interactive is not None:
+        try:
+            return frozenset(interactive.accepts())
+        except Exception:  # noqa: BLE001 - fall back to the listed set
+            pass
+    listed = err.expected if isinstance(err, UnexpectedToken) else getattr(err, "allowed", ())
+    return frozenset(listed or ())
+
+
+def _expression_message(line: str, pos: int, char: str) -> str:
+    if not char:
+        return "unexpected end of expression"
+    if char == "'":
+        if pos + 1 >= len(line):
+            return "character constant expected"
+        return "missing terminating ' character"
+    return f"invalid char '{char}' in expression"

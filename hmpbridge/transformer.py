@@ -1,0 +1,349 @@
+"""Turn the parse of one HMP line into argument values, the way QEMU converts them.
+
+:class:`HMPTransformer` runs inside the LALR parser (no tree is built).
+Expressions are evaluated on 64-bit signed integers as QEMU's ``expr_sum``
+does; a command rule's children, which line up with its ``args_type`` items,
+become the argument dictionary of an :class:`~hmpbridge.model.Invocation`.
+
+Conversion problems raise :class:`ItemError`, which names the kind of
+problem; :mod:`hmpbridge.hmp_parser` turns it into QEMU's exact message,
+because only it knows the command label.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence
+
+from lark import Token, Transformer, v_args
+
+from hmpbridge.commands import ArgItem, CommandSpec
+
+__all__ = ["ItemError", "Register", "REGISTER", "HMPTransformer", "convert_items",
+           "parse_size", "parse_qemu_opts"]
+
+_MASK64 = (1 << 64) - 1
+
+
+class ItemError(Exception):
+    """An argument QEMU would refuse.
+
+    :param kind: what went wrong (``"int32"``, ``"size"``, ``"string"``, ...).
+    :param detail: the character or text the message quotes, if any.
+    """
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        super().__init__(kind, detail)
+        self.kind = kind
+        self.detail = detail
+
+
+class Register:
+    """The value of an expression that reads a CPU register (``$eax``).
+
+    QMP cannot read registers, so such a line can only run through
+    ``human-monitor-command``; arithmetic on it yields it again.
+    """
+
+    def __repr__(self) -> str:
+        return "REGISTER"
+
+
+REGISTER = Register()
+
+
+def _s64(value: int) -> int:
+    """Wrap to a signed 64-bit value, as C's int64_t arithmetic does."""
+    value &= _MASK64
+    return value - (1 << 64) if value >> 63 else value
+
+
+def _binary(op: Any) -> Any:
+    @v_args(inline=True)
+    def method(self: "HMPTransformer", left: Any, _tok: Token, right: Any) -> Any:
+        if left is REGISTER or right is REGISTER:
+            return REGISTER
+        return op(left, right)
+
+    return method
+
+
+def _unary(op: Any) -> Any:
+    @v_args(inline=True)
+    def method(self: "HMPTransformer", _tok: Token, value: Any) -> Any:
+        return REGISTER if value is REGISTER else op(value)
+
+    return method
+
+
+def _div(left: int, right: int) -> int:
+    if right == 0:
+        raise ItemError("expression", "division by zero")
+    quotient = abs(left) // abs(right)
+    return _s64(quotient if (left < 0) == (right < 0) else -quotient)
+
+
+def _mod(left: int, right: int) -> int:
+    if right == 0:
+        raise ItemError("expression", "division by zero")
+    return _s64(left - _div(left, right) * right)
+
+
+class DotIndex(int):
+    """The value of an ``i.`` item (``.0x0a``), told apart by its type."""
+
+
+class HMPTransformer(Transformer[Token, Any]):
+    """Evaluates expressions and converts command rules into argument dicts."""
+
+    add = _binary(lambda a, b: _s64(a + b))
+    sub = _binary(lambda a, b: _s64(a - b))
+    mul = _binary(lambda a, b: _s64(a * b))
+    div = _binary(_div)
+    mod = _binary(_mod)
+    band = _binary(lambda a, b: _s64(a & b))
+    bor = _binary(lambda a, b: _s64(a | b))
+    bxor = _binary(lambda a, b: _s64(a ^ b))
+    pos = _unary(lambda a: a)
+    neg = _unary(lambda a: _s64(-a))
+    inv = _unary(lambda a: _s64(~a))
+
+    @v_args(inline=True)
+    def number(self, tok: Token) -> int:
+        text = str(tok)
+        if text.startswith(("0x", "0X")):
+            value = int(text, 16)
+        elif text.startswith("0") and len(text) > 1:
+            value = int(text, 8)
+        else:
+            value = int(text)
+        if value > _MASK64:
+            raise ItemError("expression", "number too large")
+        return _s64(value)
+
+    @v_args(inline=True)
+    def charlit(self, tok: Token) -> int:
+        return ord(str(tok)[1].encode("latin-1", "replace")[:1] or b"?")
+
+    @v_args(inline=True)
+    def register(self, tok: Token) -> Register:
+        return REGISTER
+
+    @v_args(inline=True)
+    def int32(self, value: Any) -> Any:
+        if value is not REGISTER and (value & _MASK64) >> 32:
+            raise ItemError("int32")
+        return value
+
+    @v_args(inline=True)
+    def int64(self, value: Any) -> Any:
+        return value if value is REGISTER else value & _MASK64
+
+    @v_args(inline=True)
+    def mebibytes(self, value: Any) -> Any:
+        if value is REGISTER:
+            return value
+        if value < 0:
+            raise ItemError("positive")
+        return _s64(value * (1 << 20))
+
+    int32_next = int32
+    int64_next = int64
+    mebibytes_next = mebibytes
+
+    @v_args(inline=True)
+    def dotindex(self, value: Any) -> "DotIndex":
+        return DotIndex(self.int32(value))
+
+    def __default__(self, data: Any, children: List[Any], meta: Any) -> Any:
+        # Command rules are converted by the parser, which knows their spec.
+        return (str(data), children)
+
+
+def _unquote(token: Any, kind: str) -> str:
+    """QEMU's get_str for a double-quoted word: five escapes, nothing else."""
+    text = str(token)
+    if not text.startswith('"'):
+        return text
+    out = []
+    body = text[1:-1]
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\":
+            nxt = body[i + 1]
+            mapped = {"n": "\n", "r": "\r", "\\": "\\", "'": "'", '"': '"'}.get(nxt)
+            if mapped is None:
+                raise ItemError(kind)
+            out.append(mapped)
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+_SIZE_UNITS = {"b": 0, "k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
+
+
+def parse_size(text: str, default_unit: str = "m") -> int:
+    """QEMU's ``qemu_strtosz`` family; raises ``ItemError("size")`` if invalid.
+
+    :param default_unit: the unit letter used when no suffix is given.
+    """
+    if not text:
+        raise ItemError("size")
+    suffix = text[-1].lower() if text[-1].lower() in _SIZE_UNITS else ""
+    number = text[:-1] if suffix else text
+    unit = _SIZE_UNITS[suffix or default_unit]
+    try:
+        if number.lower().startswith("0x"):
+            value = int(number, 16) << unit
+        elif "." in number:
+            whole, _, frac = number.partition(".")
+            if suffix == "b" or not whole.isdigit() or (frac and not frac.isdigit()):
+                raise ItemError("size")
+            value = int(float(f"{whole}.{frac or 0}") * (1 << unit))
+        elif number.isdigit():
+            value = int(number) << unit
+        else:
+            raise ItemError("size")
+    except ValueError:
+        raise ItemError("size") from None
+    if value > (1 << 63) - 1:
+        raise ItemError("size")
+    return value
+
+
+def parse_qemu_opts(text: str, implied_key: str) -> Dict[str, str]:
+    """Parse a QemuOpts string ``[implied,]key=value,...`` into strings.
+
+    ``,,`` is a literal comma; a bare ``key`` means ``key=on``; the first item
+    may omit its key (``implied_key``); a repeated key keeps the last value.
+    """
+    items: List[str] = []
+    current: List[str] = []
+    i = 0
+    while i < len(text):
+        if text[i] == ",":
+            if text[i + 1:i + 2] == ",":
+                current.append(",")
+                i += 2
+                continue
+            items.append("".join(current))
+            current = []
+        else:
+            current.append(text[i])
+        i += 1
+    items.append("".join(current))
+    opts: Dict[str, str] = {}
+    for index, item in enumerate(items):
+        key, eq, value = item.partition("=")
+        if not eq:
+            if index == 0:
+                opts[implied_key] = item
+                continue
+            key, value = item, "on"
+        if not key:
+            raise ItemError("opts")
+        opts[key] = value
+    if "id" in opts and not _valid_id(opts["id"]):
+        raise ItemError("opts")
+    return opts
+
+
+def _valid_id(value: str) -> bool:
+    return bool(value) and value[0].isalpha() and all(
+        ch.isalnum() or ch in "-._" for ch in value
+    )
+
+
+_FORMAT_LETTERS = "oduxic"
+_SIZE_LETTERS = {"b": 1, "h": 2, "w": 4, "g": 8, "L": 8}
+
+
+def parse_format(text: str) -> Dict[str, Optional[int | str]]:
+    """The ``/[count][format][size]`` item: count, format letter, size in bytes."""
+    body = text[1:]
+    i = 0
+    while i < len(body) and body[i].isdigit():
+        i += 1
+    count = int(body[:i]) if i else 1
+    fmt: Optional[str] = None
+    size: Optional[int] = None
+    for ch in body[i:]:
+        if ch in _FORMAT_LETTERS:
+            fmt = ch
+        elif ch in _SIZE_LETTERS:
+            size = _SIZE_LETTERS[ch]
+        else:
+            raise ItemError("format", ch)
+    return {"count": count, "format": fmt, "size": size}
+
+
+_WORD_KINDS = {"s": "string", "F": "filename", "B": "blockdev", "O": "opts"}
+
+
+def _convert(item: ArgItem, spec: CommandSpec, raw: Any) -> Any:
+    """Convert the child of one non-flag item; None when the item was absent."""
+    if raw is None:
+        return None
+    typ = item.type
+    if typ in ("s", "F", "B"):
+        return _unquote(raw, _WORD_KINDS[typ])
+    if typ == "S":
+        return str(raw)
+    if typ == "O":
+        implied = "type" if spec.key == "netdev_add" else "driver"
+        return parse_qemu_opts(_unquote(raw, "opts"), implied)
+    if typ == "b":
+        if str(raw) not in ("on", "off"):
+            raise ItemError("onoff")
+        return str(raw) == "on"
+    if typ == "o":
+        return parse_size(str(raw))
+    # i, l, M and i. were converted by the transformer as they were read.
+    return int(raw) if isinstance(raw, DotIndex) else raw
+
+
+def convert_items(spec: CommandSpec, children: Sequence[Any]) -> Dict[str, Any]:
+    """Build the argument dict of ``spec`` from its rule's children.
+
+    Flags, ``/fmt`` and ``.index`` are recognised by their type (they leave
+    no placeholder when absent); every other item takes the next child.
+    Flags map to booleans (False when absent); other absent items are left
+    out, as QEMU leaves them out of its QDict.
+    """
+    args: Dict[str, Any] = {}
+    queue = list(children)
+
+    def peek() -> Any:
+        return queue[0] if queue else None
+
+    for item in spec.items:
+        child = peek()
+        if item.is_flag:
+            given = isinstance(child, Token) and child.type == _flag_type(item.flag_letter)
+            if given:
+                queue.pop(0)
+            if item.flag_takes_value:
+                if given:
+                    args[item.key] = _unquote(queue.pop(0), "flagvalue")
+            else:
+                args[item.key] = given
+            continue
+        if item.type == "/":
+            if isinstance(child, Token) and child.type == "FMT":
+                args[item.key] = parse_format(str(queue.pop(0)))
+            continue
+        if item.type == "i.":
+            if isinstance(child, DotIndex):
+                args[item.key] = int(queue.pop(0))
+            continue
+        value = _convert(item, spec, queue.pop(0) if queue else None)
+        if value is not None:
+            args[item.key] = value
+    return args
+
+
+def _flag_type(letter: str) -> str:
+    return f"FLAG_CAP_{letter}" if letter.isupper() else f"FLAG_{letter.upper()}"
