@@ -1,0 +1,40 @@
+"""The passthrough and xquery strategies.
+
+Passthrough is for HMP commands that QMP cannot express (``x``, ``info mtree``,
+``hostfwd_add`` ...): the line has already been validated by the grammar and
+is sent as ``human-monitor-command`` with the session's current CPU.  xquery
+commands call QEMU's ``x-query-*`` command, which returns the text itself.
+"""
+
+from __future__ import annotations
+
+from hmpbridge.commands import XQUERY, all_commands
+from hmpbridge.handlers import HANDLERS, Context, HandlerResult
+from hmpbridge.model import Invocation, QMPCommand
+
+__all__ = ["passthrough", "xquery", "HMC"]
+
+HMC = "human-monitor-command"
+
+
+def passthrough(inv: Invocation, ctx: Context) -> HandlerResult:
+    """Run the line through QEMU's own monitor (``human-monitor-command``)."""
+    if not ctx.passthrough:
+        return (f"Error: '{inv.spec.key}' needs QEMU's human monitor, "
+                "and passthrough is switched off (--no-passthrough)\n")
+    if not ctx.has_qmp(HMC):
+        return (f"Error: '{inv.spec.key}' needs QEMU's human monitor, "
+                "and this QEMU has no human-monitor-command\n")
+    text = yield QMPCommand(HMC, {"command-line": inv.line, "cpu-index": ctx.state.cpu_index})
+    return str(text).replace("\r\n", "\n")
+
+
+def xquery(inv: Invocation, ctx: Context) -> HandlerResult:
+    """Print the ``human-readable-text`` of the command's ``x-query-*`` QMP command."""
+    reply = yield QMPCommand(inv.spec.qmp[0])
+    return str(reply["human-readable-text"]).replace("\r\n", "\n")
+
+
+for _spec in all_commands():
+    if _spec.strategy == XQUERY:
+        HANDLERS.setdefault(_spec.key, xquery)

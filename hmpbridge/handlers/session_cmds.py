@@ -1,0 +1,141 @@
+"""Commands hmpbridge answers per session, as QEMU's monitor does itself.
+
+``help``, the ``info`` listing, ``cpu N``, ``print`` and ``info history``.
+``help`` and ``info`` are printed from the command table; ``print`` evaluates
+its expression locally (the parser already did); ``cpu`` is checked against
+``query-cpus-fast`` and kept in the session's state.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional
+
+from hmpbridge.commands import COMMANDS, CommandSpec, lookup, lookup_info
+from hmpbridge.handlers import Context, HandlerResult, handler
+from hmpbridge.model import Invocation, QMPCommand
+
+__all__ = ["help_listing", "help_text", "format_print", "PrintDefaults", "PRINT_DEFAULTS"]
+
+
+def _sorted(specs: Iterable[CommandSpec]) -> List[CommandSpec]:
+    # QEMU sorts each table once by strcmp of the full name ("cont|c").
+    return sorted(specs, key=lambda s: s.name.encode())
+
+
+def help_listing(info: bool) -> str:
+    """Every top-level command, or every info subcommand, one help line each."""
+    specs = _sorted(s for s in COMMANDS if s.is_info == info)
+    return "".join(s.help_line + "\n" for s in specs)
+
+
+def help_text(name: Optional[str]) -> str:
+    """What ``help [name]`` prints."""
+    if not name:
+        return help_listing(info=False)
+    try:
+        words = shlex.split(name)
+    except ValueError:
+        words = name.split()
+    if not words:
+        return help_listing(info=False)
+    spec = lookup(words[0])
+    if spec is None:
+        return f"unknown command: '{words[0]}'\n"
+    if spec.key != "info":
+        return spec.help_line + "\n"
+    if len(words) < 2:
+        return help_listing(info=True)
+    sub = lookup_info(words[1])
+    if sub is None:
+        return f"unknown command: 'info {words[1]}'\n"
+    return sub.help_line + "\n"
+
+
+@handler("help")
+def help_command(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``help [cmd]``: from the command table, no QMP."""
+    return help_text(inv.args.get("name"))
+    yield  # pragma: no cover - makes this a generator
+
+
+@handler("info")
+def info_listing(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info`` alone prints the info table, like ``help info``."""
+    return help_listing(info=True)
+    yield  # pragma: no cover
+
+
+@handler("info history")
+def info_history(inv: Invocation, ctx: Context) -> HandlerResult:
+    """This session's own readline history, this line included."""
+    return "".join(f"{i}: '{line}'\n" for i, line in enumerate(ctx.state.history))
+    yield  # pragma: no cover
+
+
+@handler("cpu")
+def cpu(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``cpu N``: make CPU N this session's current CPU, if it exists."""
+    index = inv.args["index"]
+    cpus = yield QMPCommand("query-cpus-fast")
+    if not any(c.get("cpu-index") == index for c in cpus):
+        return "invalid CPU index\n"
+    ctx.state.cpu_index = index
+    return ""
+
+
+@dataclass
+class PrintDefaults:
+    """QEMU's default ``/fmt`` format and size, shared by every monitor."""
+
+    format: str = "x"
+    size: int = 4
+
+
+PRINT_DEFAULTS = PrintDefaults()
+
+
+def resolve_format(fmt: Optional[Dict[str, object]], defaults: PrintDefaults) -> str:
+    """The format letter a ``/fmt`` item selects, updating the defaults as QEMU does."""
+    if fmt is None:
+        return defaults.format
+    letter = fmt.get("format") or defaults.format
+    size = fmt.get("size")
+    if letter != "i":
+        defaults.size = int(size) if isinstance(size, int) else defaults.size
+    defaults.format = str(letter)
+    return str(letter)
+
+
+def _printc(value: int) -> str:
+    c = value & 0xFFFFFFFF
+    signed = c - (1 << 32) if c >> 31 else c
+    escapes = {ord("'"): "\\'", ord("\\"): "\\\\", ord("\n"): "\\n", ord("\r"): "\\r"}
+    if signed in escapes:
+        return f"'{escapes[signed]}'"
+    if 32 <= signed <= 126:
+        return f"'{chr(signed)}'"
+    return f"'\\x{c:02x}'"
+
+
+def format_print(value: int, letter: str) -> str:
+    """QEMU's do_print: one line for a 64-bit value in format ``letter``."""
+    value &= (1 << 64) - 1
+    if letter == "o":
+        return (f"0{value:o}" if value else "0") + "\n"
+    if letter == "x":
+        return (f"0x{value:x}" if value else "0") + "\n"
+    if letter == "u":
+        return f"{value}\n"
+    if letter == "c":
+        return _printc(value) + "\n"
+    return f"{value - (1 << 64) if value >> 63 else value}\n"
+
+
+@handler("print")
+def print_command(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``print [/fmt] expr``, evaluated here (registers go to QEMU instead)."""
+    letter = resolve_format(inv.args.get("fmt"), PRINT_DEFAULTS)
+    return format_print(int(inv.args["val"]), letter)
+    yield  # pragma: no cover
