@@ -43,14 +43,18 @@ class ParseError(HMPBridgeError):
     :param text: the exact text QEMU prints, newline-terminated lines.
     :param column: 0-based column in the raw line where parsing failed, if known.
     :param command: the command table name involved, if any.
+    :param fmt: a ``/fmt`` item QEMU had already read (and applied to its
+        shared default format) before it refused the line.
     """
 
     def __init__(self, text: str, column: Optional[int] = None,
-                 command: Optional[str] = None) -> None:
+                 command: Optional[str] = None,
+                 fmt: Optional[Mapping[str, Any]] = None) -> None:
         super().__init__(text)
         self.text = text
         self.column = column
         self.command = command
+        self.fmt = fmt
 
     def __str__(self) -> str:
         return self.text

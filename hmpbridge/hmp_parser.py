@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
-from typing import FrozenSet, Optional, Tuple
+from typing import Any, Dict, FrozenSet, Optional, Tuple
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
@@ -25,7 +25,13 @@ from hmpbridge.commands import CommandSpec, lookup, lookup_info
 from hmpbridge.errors import ParseError
 from hmpbridge.grammar_gen import start_symbols
 from hmpbridge.model import Invocation
-from hmpbridge.transformer import REGISTER, HMPTransformer, ItemError, convert_items
+from hmpbridge.transformer import (
+    REGISTER,
+    HMPTransformer,
+    ItemError,
+    convert_items,
+    parse_format,
+)
 
 __all__ = ["parse", "parser", "split_command", "ParseError"]
 
@@ -108,7 +114,23 @@ def parse(line: str) -> Optional[Invocation]:
 def _error(spec: CommandSpec, line: str, name_end: int, message: str) -> ParseError:
     head = line[:name_end].rstrip(_SPACE)
     text = (message + "\n" if message else "") + f'Try "help {head}" for more information\n'
-    return ParseError(text, command=spec.key)
+    return ParseError(text, command=spec.key, fmt=_leading_format(spec, line, name_end))
+
+
+def _leading_format(spec: CommandSpec, line: str, name_end: int) -> Optional[Dict[str, Any]]:
+    """The ``/fmt`` item of a refused line, if QEMU read it before failing.
+
+    ``/fmt`` is always the first item, so it was read whenever it is valid.
+    """
+    if not spec.items or spec.items[0].type != "/":
+        return None
+    rest = line[name_end:].lstrip(_SPACE)
+    if not rest.startswith("/"):
+        return None
+    try:
+        return parse_format(rest.split(None, 1)[0])
+    except ItemError:
+        return None
 
 
 _WORD_KINDS = {

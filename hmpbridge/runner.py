@@ -8,6 +8,7 @@ QEMU's wording), never with a failure.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Optional
 
 from twisted.internet.defer import Deferred
@@ -18,6 +19,7 @@ from hmpbridge.commands import PASSTHROUGH, XQUERY
 from hmpbridge.errors import HMPBridgeError, ParseError, QMPError
 from hmpbridge.handlers import HANDLERS, Context, Handler, HandlerResult
 from hmpbridge.handlers.passthrough import passthrough
+from hmpbridge.handlers.session_cmds import PRINT_DEFAULTS, resolve_format
 from hmpbridge.hmp_parser import parse
 from hmpbridge.interfaces import CommandExecutor
 from hmpbridge.model import Invocation, SessionState
@@ -78,9 +80,15 @@ class CommandRunner:
         try:
             inv = parse(line)
         except ParseError as err:
+            if err.fmt is not None:
+                resolve_format(err.fmt, PRINT_DEFAULTS)
             return Deferred.fromCoroutine(_const(err.text))
         if inv is None:
             return Deferred.fromCoroutine(_const(""))
+        if any(item.type == "/" for item in inv.spec.items):
+            # QEMU keeps one default /fmt for all monitors; every /fmt updates it.
+            inv = replace(inv, args={**inv.args, "format": resolve_format(
+                inv.args.get("fmt"), PRINT_DEFAULTS)})
         ctx = Context(state=state, schema_commands=self._executor.schema_commands,
                       passthrough=self._passthrough)
         return Deferred.fromCoroutine(self._drive(self.handler_for(inv), inv, ctx))

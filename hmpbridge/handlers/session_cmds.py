@@ -135,7 +135,11 @@ def format_print(value: int, letter: str) -> str:
 
 @handler("print")
 def print_command(inv: Invocation, ctx: Context) -> HandlerResult:
-    """``print [/fmt] expr``, evaluated here (registers go to QEMU instead)."""
-    letter = resolve_format(inv.args.get("fmt"), PRINT_DEFAULTS)
+    """``print [/fmt] expr``, evaluated here (registers go to QEMU instead).
+
+    The runner has already resolved the format letter against QEMU's shared
+    default (``inv.args["format"]``).
+    """
+    letter = str(inv.args.get("format") or PRINT_DEFAULTS.format)
     return format_print(int(inv.args["val"]), letter)
     yield  # pragma: no cover

@@ -1,0 +1,112 @@
+"""help, info, cpu, print and history: the commands hmpbridge answers itself."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from twisted.internet.defer import fail, succeed
+from twisted.trial.unittest import SynchronousTestCase
+
+from hmpbridge.errors import ParseError, QMPCommandError
+from hmpbridge.hmp_parser import parse
+from hmpbridge.handlers import session_cmds
+from hmpbridge.model import SessionState
+from hmpbridge.runner import CommandRunner
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures")
+
+
+def _captured(name: str) -> str:
+    with open(os.path.join(FIXTURES, name), newline="") as f:
+        return f.read().replace("\r\n", "\n")
+
+
+class _Executor:
+    greeting = {"version": {"qemu": {"major": 7, "minor": 2, "micro": 22}}}
+    schema_commands = None
+
+    def __init__(self) -> None:
+        self.executed: list = []
+
+    def execute(self, command):  # type: ignore[no-untyped-def]
+        self.executed.append(command)
+        if command.execute == "query-cpus-fast":
+            return succeed([{"cpu-index": 0}, {"cpu-index": 1}])
+        if command.execute == "human-monitor-command":
+            return succeed("from QEMU\r\n")
+        return fail(QMPCommandError("GenericError", "unexpected"))
+
+
+class SessionCommandTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.executor = _Executor()
+        self.runner = CommandRunner(self.executor)
+        self.state = SessionState()
+        self.patch(session_cmds, "PRINT_DEFAULTS", session_cmds.PrintDefaults())
+        import hmpbridge.runner
+
+        self.patch(hmpbridge.runner, "PRINT_DEFAULTS", session_cmds.PRINT_DEFAULTS)
+
+    def run_line(self, line: str) -> str:
+        return self.successResultOf(self.runner.run(line, self.state))
+
+    def test_help_lists_every_command_as_qemu(self) -> None:
+        """When help has no argument, the listing is QEMU 7.2's, byte for byte."""
+        self.assertEqual(self.run_line("help"), _captured("help.txt"))
+        self.assertEqual(self.run_line("?"), _captured("help.txt"))
+
+    def test_info_lists_every_subcommand_as_qemu(self) -> None:
+        """When info or help info has no argument, the info table is QEMU 7.2's."""
+        self.assertEqual(self.run_line("info"), _captured("info.txt"))
+        self.assertEqual(self.run_line("help info"), _captured("info.txt"))
+
+    def test_help_for_one_command(self) -> None:
+        """When help names a command or an alias, that command's line is printed."""
+        listing = _captured("help.txt").splitlines(keepends=True)
+        cont = next(line for line in listing if line.startswith("cont|c "))
+        self.assertEqual(self.run_line("help c"), cont)
+        self.assertEqual(self.run_line("help nosuch"), "unknown command: 'nosuch'\n")
+        self.assertEqual(self.run_line("help info nosuch"), "unknown command: 'info nosuch'\n")
+
+    def test_cpu_is_checked_and_kept(self) -> None:
+        """When cpu names an existing CPU it becomes current; otherwise QEMU's error."""
+        self.assertEqual(self.run_line("cpu 1"), "")
+        self.assertEqual(self.state.cpu_index, 1)
+        self.assertEqual(self.run_line("cpu 7"), "invalid CPU index\n")
+        self.assertEqual(self.state.cpu_index, 1)
+
+    def test_passthrough_carries_current_cpu(self) -> None:
+        """When a line goes to QEMU's monitor, it carries the session's CPU."""
+        self.run_line("cpu 1")
+        self.assertEqual(self.run_line("info registers"), "from QEMU\n")
+        sent = self.executor.executed[-1]
+        self.assertEqual(sent.arguments, {"command-line": "info registers", "cpu-index": 1})
+
+    def test_history_is_per_session(self) -> None:
+        """When info history runs, it lists this session's lines, itself included."""
+        self.run_line("help c")
+        self.run_line("")
+        self.run_line("help c")
+        self.assertEqual(self.run_line("info history"), "0: 'help c'\n1: 'info history'\n")
+        self.assertEqual(SessionState().history, [])
+
+
+def test_print_sequence_matches_qemu() -> None:
+    """When print lines run in QEMU's order, each prints what QEMU printed (shared /fmt default)."""
+    captured = json.load(open(os.path.join(FIXTURES, "parse_lines.json")))
+    defaults = session_cmds.PrintDefaults()
+    for case in captured:
+        line, qemu = case["line"], case["qemu"]
+        if line.split("/")[0].split()[0] not in ("print", "p", "x", "xp", "i", "o"):
+            continue
+        try:
+            inv = parse(line)
+        except ParseError as err:  # a /fmt read before the failure still counts
+            if err.fmt is not None:
+                session_cmds.resolve_format(err.fmt, defaults)
+            continue
+        assert inv is not None
+        letter = session_cmds.resolve_format(inv.args.get("fmt"), defaults)
+        if inv.spec.key == "print" and not inv.needs_registers:
+            assert session_cmds.format_print(inv.args["val"], letter) == qemu, line
