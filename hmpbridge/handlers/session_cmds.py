@@ -8,6 +8,8 @@ its expression locally (the parser already did); ``cpu`` is checked against
 
 from __future__ import annotations
 
+import functools
+import importlib.resources
 import shlex
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional
@@ -40,6 +42,8 @@ def help_text(name: Optional[str]) -> str:
         words = name.split()
     if not words:
         return help_listing(info=False)
+    if words == ["log"]:
+        return _help_log()
     spec = lookup(words[0])
     if spec is None:
         return f"unknown command: '{words[0]}'\n"
@@ -51,6 +55,12 @@ def help_text(name: Optional[str]) -> str:
     if sub is None:
         return f"unknown command: 'info {words[1]}'\n"
     return sub.help_line + "\n"
+
+
+@functools.lru_cache(maxsize=None)
+def _help_log() -> str:
+    """QEMU's ``help log`` table (its log items), as captured from QEMU 7.2.22."""
+    return (importlib.resources.files("hmpbridge") / "help-log.txt").read_text()
 
 
 @handler("help")

@@ -69,6 +69,13 @@ class SessionCommandTests(SynchronousTestCase):
         self.assertEqual(self.run_line("help nosuch"), "unknown command: 'nosuch'\n")
         self.assertEqual(self.run_line("help info nosuch"), "unknown command: 'info nosuch'\n")
 
+    def test_help_log_is_special(self) -> None:
+        """When help names exactly "log", QEMU's log-item table is printed."""
+        table = self.run_line("help log")
+        self.assertTrue(table.startswith("Log items (comma separated):\nnone "))
+        self.assertEqual(self.run_line("help log x"),
+                         "log item1[,...] -- activate logging of the specified items\n")
+
     def test_cpu_is_checked_and_kept(self) -> None:
         """When cpu names an existing CPU it becomes current; otherwise QEMU's error."""
         self.assertEqual(self.run_line("cpu 1"), "")
