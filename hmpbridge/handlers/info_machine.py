@@ -1,0 +1,102 @@
+"""Native ``info`` commands about the machine: run state, CPUs, devices, memory."""
+
+from __future__ import annotations
+
+from hmpbridge.errors import QMPCommandError
+from hmpbridge.handlers import Context, HandlerResult, handler
+from hmpbridge.model import Invocation, QMPCommand
+from hmpbridge.render import machine
+from hmpbridge.render.pci import PCI_NOT_SUPPORTED, render_pci
+
+__all__ = [
+    "info_status", "info_version", "info_name", "info_uuid", "info_kvm", "info_cpus",
+    "info_mice", "info_balloon", "info_iothreads", "info_memdev", "info_dump",
+    "info_chardev", "info_pci",
+]
+
+
+@handler("info status")
+def info_status(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info status``: the run state."""
+    return machine.render_status((yield QMPCommand("query-status")))
+
+
+@handler("info version")
+def info_version(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info version``: QEMU's version and package."""
+    return machine.render_version((yield QMPCommand("query-version")))
+
+
+@handler("info name")
+def info_name(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info name``: the VM name, or nothing."""
+    return machine.render_name((yield QMPCommand("query-name")))
+
+
+@handler("info uuid")
+def info_uuid(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info uuid``: the VM UUID."""
+    return machine.render_uuid((yield QMPCommand("query-uuid")))
+
+
+@handler("info kvm")
+def info_kvm(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info kvm``: KVM support."""
+    return machine.render_kvm((yield QMPCommand("query-kvm")))
+
+
+@handler("info cpus")
+def info_cpus(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info cpus``: the session's current CPU is marked with ``*``."""
+    cpus = yield QMPCommand("query-cpus-fast")
+    return machine.render_cpus(cpus, ctx.state.cpu_index)
+
+
+@handler("info mice")
+def info_mice(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info mice``: the mouse devices."""
+    return machine.render_mice((yield QMPCommand("query-mice")))
+
+
+@handler("info balloon")
+def info_balloon(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info balloon``: the balloon size; errors print as ``Error: <desc>``."""
+    return machine.render_balloon((yield QMPCommand("query-balloon")))
+
+
+@handler("info iothreads")
+def info_iothreads(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info iothreads``: every iothread object."""
+    return machine.render_iothreads((yield QMPCommand("query-iothreads")))
+
+
+@handler("info memdev")
+def info_memdev(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info memdev``: memory backends; QEMU prints an error after the empty line."""
+    try:
+        backends = yield QMPCommand("query-memdev")
+    except QMPCommandError as err:
+        return machine.render_memdev([]) + f"Error: {err.desc}\n"
+    return machine.render_memdev(backends)
+
+
+@handler("info dump")
+def info_dump(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info dump``: the state of the last dump-guest-memory."""
+    return machine.render_dump((yield QMPCommand("query-dump")))
+
+
+@handler("info chardev")
+def info_chardev(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info chardev``: every character device."""
+    return machine.render_chardev((yield QMPCommand("query-chardev")))
+
+
+@handler("info pci")
+def info_pci(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info pci``: every PCI device; an error prints QEMU's fixed message."""
+    try:
+        buses = yield QMPCommand("query-pci")
+    except QMPCommandError:
+        return PCI_NOT_SUPPORTED
+    return render_pci(buses)

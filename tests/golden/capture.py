@@ -1,0 +1,110 @@
+"""Capture golden texts for the native ``info`` commands from QEMU 7.2.
+
+    cd /work/main && /tmp/venv/bin/python -m tests.golden.capture [scenario ...]
+
+Each scenario starts a VM (see :mod:`tests.golden.vm`), puts it in some state
+and records cases with :func:`tests.golden.recorder.record`: hmpbridge's QMP
+exchange plus QEMU's own text.  Fixtures go to ``tests/golden/fixtures/`` as
+``<scenario>-<case>.json``; a line per case reports whether hmpbridge's text
+already matched.  Every VM is killed when its scenario ends.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+from tests.golden.recorder import QMPClient, record, write_fixture
+from tests.golden.scenarios import SCENARIOS
+
+__all__ = ["Capture", "main"]
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIXTURES = os.path.join(HERE, "fixtures")
+
+_IDLE = re.compile(r"idle_time_ns=\d+")
+
+
+def _args(line: str) -> "tuple[str, Dict[str, Any]]":
+    """The handler key and parsed args of a simple ``info`` line."""
+    words = line.split()
+    key = " ".join(words[:2])
+    if key != "info block":
+        return key, {}
+    args: Dict[str, Any] = {"nodes": False, "verbose": False}
+    rest = words[2:]
+    if rest and rest[0] == "-n":
+        args["nodes"] = True
+        rest = rest[1:]
+    if rest and rest[0] == "-v":
+        args["verbose"] = True
+        rest = rest[1:]
+    if rest:
+        args["device"] = rest[0]
+    return key, args
+
+
+class Capture:
+    """Records the cases of one scenario against one VM."""
+
+    def __init__(self, scenario: str, qmp: QMPClient, tz: Optional[str]) -> None:
+        self.scenario = scenario
+        self.qmp = qmp
+        self.tz = tz
+        self.results: List[str] = []
+
+    def case(self, name: str, line: str, *, cpu_index: int = 0, note: str = "",
+             twin: Optional[QMPClient] = None, moving_idle: bool = False) -> Dict[str, Any]:
+        """Record ``line`` as fixture ``<scenario>-<name>.json``.
+
+        :param moving_idle: ``idle_time_ns`` moves between the handler's query
+            and QEMU's own text; QEMU's values are replaced by the recorded ones
+            (after checking that nothing else differs) and the fixture says so.
+        """
+        key, args = _args(line)
+        fixture = record(self.qmp, line, args, key, cpu_index=cpu_index, twin=twin,
+                         tz=self.tz, note=note)
+        if moving_idle:
+            self._adjust_idle(fixture)
+        write_fixture(os.path.join(FIXTURES, f"{self.scenario}-{name}.json"), fixture)
+        ok = fixture["got"] == fixture["expected"]
+        self.results.append(f"{'ok  ' if ok else 'DIFF'} {self.scenario}-{name}: {line}")
+        if not ok:
+            self.results.append("  expected: " + repr(fixture["expected"]))
+            self.results.append("  got:      " + repr(fixture["got"]))
+        return fixture
+
+    @staticmethod
+    def _adjust_idle(fixture: Dict[str, Any]) -> None:
+        text = fixture["expected"]
+        if _IDLE.sub("idle_time_ns=N", text) != _IDLE.sub("idle_time_ns=N", fixture["got"]):
+            return  # a real difference: keep QEMU's text as it is
+        (_, reply), = fixture["exchanges"]
+        values = iter([e.get("stats", {}).get("idle_time_ns", 0)
+                       for e in reply["return"] if "device" in e])
+        fixture["expected"] = _IDLE.sub(lambda m: f"idle_time_ns={next(values)}", text)
+        fixture["note"] = ("idle_time_ns moves between two queries; QEMU's own text was "
+                           "identical apart from it, and its values here are the recorded ones")
+
+
+def main(argv: List[str]) -> int:
+    """Run the scenarios named in ``argv`` (all when none); print a report."""
+    os.makedirs(FIXTURES, exist_ok=True)
+    names = argv or list(SCENARIOS)
+    report: List[str] = []
+    start = time.monotonic()
+    for name in names:
+        report += SCENARIOS[name](functools.partial(Capture, name))
+    sys.stdout.write("\n".join(report) + "\n")
+    diffs = sum(1 for r in report if r.startswith("DIFF"))
+    sys.stdout.write(f"{len([r for r in report if r[:4] in ('ok  ', 'DIFF')])} cases, "
+                     f"{diffs} differ, {time.monotonic() - start:.1f} s\n")
+    return 1 if diffs else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
