@@ -1,0 +1,285 @@
+"""``chardev-add`` and ``chardev-remove``.
+
+HMP's ``chardev-add`` takes ``-chardev`` options (``socket,id=s0,path=/x``)
+and builds the backend with each backend's ``qemu_chr_parse_*`` function;
+:func:`chardev_backend` does the same and gives QMP's
+``{"type": ..., "data": ...}``.  QEMU's parsing messages (warnings, bad
+options) are reproduced; QMP's ``Failed to add chardev 'ID': `` prefix, which
+HMP does not print, is taken off.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Generator, List, Optional, Tuple
+
+from hmpbridge.errors import QMPCommandError
+from hmpbridge.handlers import Context, HandlerResult, handler
+from hmpbridge.handlers.passthrough import passthrough
+from hmpbridge.model import Invocation, QMPCommand
+from hmpbridge.qemu_opts import OptsError, ParsedOpts, parse_opts
+
+__all__ = ["CHARDEV_OPTIONS", "BACKENDS", "ChardevError", "chardev_backend", "chardev_add",
+           "chardev_remove", "PARSE_FAILED", "reset_alias_warnings"]
+
+#: The ``-chardev`` options of QEMU 7.2 (``query-command-line-options``).
+CHARDEV_OPTIONS: Dict[str, str] = {
+    "backend": "string", "path": "string", "host": "string", "port": "string",
+    "fd": "string", "localaddr": "string", "localport": "string", "to": "number",
+    "ipv4": "bool", "ipv6": "bool", "wait": "bool", "server": "bool", "delay": "bool",
+    "nodelay": "bool", "reconnect": "number", "telnet": "bool", "tn3270": "bool",
+    "tls-creds": "string", "tls-authz": "string", "websocket": "bool", "width": "number",
+    "height": "number", "cols": "number", "rows": "number", "mux": "bool",
+    "signal": "bool", "name": "string", "debug": "number", "size": "size",
+    "chardev": "string", "append": "bool", "logfile": "string", "logappend": "bool",
+    "mouse": "bool", "clipboard": "bool", "tight": "bool", "abstract": "bool",
+}
+
+#: Backend names QEMU 7.2 (Debian) knows (``chardev-add help``).
+BACKENDS = ("stdio", "ringbuf", "spicevmc", "mux", "pipe", "qemu-vdagent", "null",
+            "msmouse", "socket", "braille", "spiceport", "vc", "parallel", "dbus", "udp",
+            "memory", "file", "serial", "wctablet", "pty", "testdev")
+
+#: Deprecated alias -> backend; QEMU warns once per process for each.
+_ALIASES = {"tty": "serial", "parport": "parallel"}
+_alias_warned: set = set()
+
+PARSE_FAILED = "Error: Parsing chardev args failed\n"
+
+
+def reset_alias_warnings() -> None:
+    """Forget which alias warnings were printed (QEMU prints each once)."""
+    _alias_warned.clear()
+
+
+class ChardevError(Exception):
+    """A backend's options are refused; ``str()`` is QEMU's message."""
+
+
+def _common(opts: ParsedOpts) -> Dict[str, Any]:
+    data: Dict[str, Any] = {}
+    if opts.has("logfile"):
+        data["logfile"] = opts.get("logfile")
+    data["logappend"] = opts.get("logappend", False)
+    return data
+
+
+def _flag(opts: ParsedOpts, data: Dict[str, Any], name: str) -> None:
+    if opts.has(name):
+        data[name] = opts.get(name)
+
+
+def _inet(opts: ParsedOpts, host: str, port: str, to: bool) -> Dict[str, Any]:
+    inet: Dict[str, Any] = {"host": host, "port": port}
+    if to and opts.has("to"):
+        inet["to"] = opts.get("to")
+    _flag(opts, inet, "ipv4")
+    _flag(opts, inet, "ipv6")
+    return {"type": "inet", "data": inet}
+
+
+def _socket(opts: ParsedOpts) -> Dict[str, Any]:
+    path, host, port, fd = (opts.get(k) for k in ("path", "host", "port", "fd"))
+    if sum(x is not None for x in (path, host, fd)) > 1:
+        raise ChardevError("None or one of 'path', 'fd' or 'host' option required.")
+    if host is not None and port is None:
+        raise ChardevError("chardev: socket: no port given")
+    data = _common(opts)
+    if opts.has("delay") and opts.has("nodelay"):
+        raise ChardevError("'delay' and 'nodelay' are mutually exclusive")
+    if opts.has("delay") or opts.has("nodelay"):
+        data["nodelay"] = not opts.get("delay", True) or opts.get("nodelay", False)
+    data["server"] = opts.get("server", False)  # QMP's default is the other way
+    for name in ("telnet", "tn3270", "websocket"):
+        _flag(opts, data, name)
+    if opts.has("wait") or data["server"]:
+        data["wait"] = opts.get("wait", True)
+    _flag(opts, data, "reconnect")
+    _flag(opts, data, "tls-creds")
+    _flag(opts, data, "tls-authz")
+    if path is not None:
+        data["addr"] = {"type": "unix", "data": {
+            "path": path, "tight": opts.get("tight", True),
+            "abstract": opts.get("abstract", False)}}
+    elif host is not None:
+        data["addr"] = _inet(opts, host, port, to=True)
+    else:
+        data["addr"] = {"type": "fd", "data": {"str": fd or ""}}
+    return data
+
+
+def _udp(opts: ParsedOpts) -> Dict[str, Any]:
+    host = opts.get("host") or "localhost"
+    port = opts.get("port")
+    if not port:
+        raise ChardevError("chardev: udp: remote port not specified")
+    localport, localaddr = opts.get("localport"), opts.get("localaddr")
+    data = _common(opts)
+    data["remote"] = _inet(opts, host, port, to=False)
+    if localport or localaddr:
+        data["local"] = {"type": "inet", "data": {"host": localaddr or "",
+                                                  "port": localport or "0"}}
+    return data
+
+
+def _needs(opts: ParsedOpts, name: str, message: str) -> str:
+    value = opts.get(name)
+    if value is None:
+        raise ChardevError(message)
+    return str(value)
+
+
+def _backend_data(backend: str, opts: ParsedOpts) -> Dict[str, Any]:
+    """``qemu_chr_parse_<backend>()``: the QMP ``data`` of the backend."""
+    if backend == "socket":
+        return _socket(opts)
+    if backend == "udp":
+        return _udp(opts)
+    if backend == "file":
+        path = _needs(opts, "path", "chardev: file: no filename given")
+        return {**_common(opts), "out": path, "append": opts.get("append", False)}
+    if backend in ("pipe", "serial", "parallel"):
+        label = {"pipe": "pipe", "serial": "serial/tty", "parallel": "parallel"}[backend]
+        path = _needs(opts, "path", f"chardev: {label}: no device path given")
+        return {**_common(opts), "device": path}
+    if backend == "stdio":
+        return {**_common(opts), "signal": opts.get("signal", True)}
+    if backend in ("ringbuf", "memory"):
+        size = opts.get("size", 0) & 0xFFFFFFFF  # QEMU keeps it in a C int
+        size = size - (1 << 32) if size & 0x80000000 else size
+        return {**_common(opts), **({"size": size} if size else {})}
+    if backend == "mux":
+        return {**_common(opts), "chardev": _needs(opts, "chardev",
+                                                    "chardev: mux: no chardev given")}
+    if backend == "spicevmc":
+        name = _needs(opts, "name", "chardev: spice channel: no name given")
+        return {**_common(opts), "type": name}
+    if backend == "spiceport":
+        name = _needs(opts, "name", "chardev: spice port: no name given")
+        return {**_common(opts), "fqdn": name}
+    if backend == "dbus":
+        return {**_common(opts), "name": _needs(opts, "name", "chardev: dbus: no name given")}
+    if backend == "vc":
+        data = _common(opts)
+        for name in ("width", "height", "cols", "rows"):
+            _flag(opts, data, name)
+        return data
+    if backend == "qemu-vdagent":
+        data = _common(opts)
+        _flag(opts, data, "mouse")
+        _flag(opts, data, "clipboard")
+        return data
+    return _common(opts)  # null, pty, msmouse, braille, testdev, wctablet
+
+
+def chardev_backend(opts: ParsedOpts, warnings: List[str]) -> Tuple[str, Dict[str, Any]]:
+    """(type, data) for parsed ``-chardev`` options, as ``qemu_chr_parse_opts()``.
+
+    :param warnings: QEMU's deprecation warnings are appended to it.
+    :raises ChardevError: QEMU's message for a missing backend, an unknown
+        one, or options the backend refuses.
+    """
+    name: Optional[str] = opts.get("backend")
+    if name in _ALIASES:
+        if name not in _alias_warned:
+            _alias_warned.add(name)
+            warnings.append(f"warning: The alias '{name}' is deprecated, "
+                            f"use '{_ALIASES[name]}' instead")
+        name = _ALIASES[name]
+    if name is None:
+        raise ChardevError(f'chardev: "{opts.id}" missing backend')
+    if name not in BACKENDS:
+        raise ChardevError(f"'{name}' is not a valid char driver name")
+    return name, _backend_data(name, opts)
+
+
+def _desc(err: QMPCommandError, chardev_id: str) -> str:
+    """QMP's error without its ``Failed to add chardev 'ID': `` prefix."""
+    prefix = f"Failed to add chardev '{chardev_id}': "
+    return err.desc[len(prefix):] if err.desc.startswith(prefix) else err.desc
+
+
+def _taken(desc: str, chardev_id: str) -> bool:
+    return desc == f"Chardev with id '{chardev_id}' already exists"
+
+
+def _redirected(reply: Any, label: str) -> str:
+    if isinstance(reply, dict) and "pty" in reply:
+        return f"char device redirected to {reply['pty']} (label {label})\n"
+    return ""
+
+
+def _add(chardev_id: str, backend: Dict[str, Any]) -> Generator[QMPCommand, Any, Tuple[bool, str]]:
+    """Add one chardev as ``qemu_chardev_new()`` does; (added, text to print).
+
+    QMP refuses a taken id before it opens the backend, HMP after; so on a
+    taken id the backend is opened under a scratch id, to report its own
+    error first, as HMP would, and removed again.  A mux is not tried that
+    way: once made, QEMU never lets it go.
+    """
+    try:
+        reply = yield QMPCommand("chardev-add", {"id": chardev_id, "backend": backend})
+    except QMPCommandError as err:
+        desc = _desc(err, chardev_id)
+        if not _taken(desc, chardev_id):
+            return False, f"Error: {desc}\n"
+        if backend["type"] == "mux":
+            return False, _duplicate(chardev_id)
+    else:
+        return True, _redirected(reply, chardev_id)
+    scratch = f"{chardev_id}.hmpbridge-probe"
+    try:
+        reply = yield QMPCommand("chardev-add", {"id": scratch, "backend": backend})
+    except QMPCommandError as err:
+        desc = _desc(err, scratch)
+        return False, _duplicate(chardev_id) if _taken(desc, scratch) else f"Error: {desc}\n"
+    try:
+        yield QMPCommand("chardev-remove", {"id": scratch})
+    except QMPCommandError:
+        pass
+    return False, _redirected(reply, chardev_id) + _duplicate(chardev_id)
+
+
+def _duplicate(chardev_id: str) -> str:
+    return (f"Error: attempt to add duplicate property '{chardev_id}' "
+            "to object (type 'container')\n")
+
+
+@handler("chardev-add")
+def chardev_add(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``chardev-add backend,id=ID[,...]`` -> QMP ``chardev-add`` (two with ``mux=on``)."""
+    try:
+        opts = parse_opts(inv.args["args"], implied="backend", desc=CHARDEV_OPTIONS)
+    except OptsError as err:
+        return "".join(line + "\n" for line in err.lines) + PARSE_FAILED
+    out = "".join(line + "\n" for line in opts.warnings)
+    if opts.help_wanted:
+        return out + PARSE_FAILED
+    if opts.get("backend") in ("help", "?"):
+        return (yield from passthrough(inv, ctx))
+    if opts.id is None:
+        return out + "Error: chardev: no id specified\n"
+    warnings: List[str] = []
+    try:
+        backend, data = chardev_backend(opts, warnings)
+    except ChardevError as err:
+        return out + "".join(w + "\n" for w in warnings) + f"Error: {err}\n"
+    out += "".join(w + "\n" for w in warnings)
+    base = f"{opts.id}-base" if opts.get("mux", False) else opts.id
+    added, text = yield from _add(base, {"type": backend, "data": data})
+    out += text
+    if added and base != opts.id:
+        added, text = yield from _add(opts.id, {"type": "mux", "data": {"chardev": base}})
+        out += text
+        if not added:
+            try:
+                yield QMPCommand("chardev-remove", {"id": base})
+            except QMPCommandError:
+                pass
+    return out
+
+
+@handler("chardev-remove")
+def chardev_remove(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``chardev-remove id``."""
+    yield QMPCommand("chardev-remove", {"id": inv.args["id"]})
+    return ""
