@@ -1,0 +1,262 @@
+"""The one QMP connection every session shares.
+
+:class:`QMPMultiplexer` is a Twisted service.  It keeps a connection to QEMU
+(reconnecting with back-off when it drops), negotiates it, reads the schema
+so translations can ask what this QEMU offers, and lets any number of
+callers run commands on it concurrently: every command gets a bridge-owned
+id, so replies never cross between callers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, FrozenSet, Iterable, List, Mapping, Optional, Tuple
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import connectProtocol
+from twisted.internet.interfaces import IDelayedCall, IReactorTime, IStreamClientEndpoint
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from hmpbridge.errors import CommandTimeout, QMPNotConnected, QMPProtocolError
+from hmpbridge.model import QMPCommand
+from hmpbridge.qmp_protocol import MAX_IN_FLIGHT, QMPClientProtocol
+
+__all__ = ["QMPMultiplexer", "schema_command_names", "NEGOTIATION_TIMEOUT"]
+
+EventCallback = Callable[[Mapping[str, Any]], None]
+StateCallback = Callable[[bool], None]
+
+#: Seconds a freshly connected peer has to greet and negotiate.  A QEMU
+#: monitor that already has a client accepts the connection but never greets.
+NEGOTIATION_TIMEOUT = 10.0
+
+#: Reconnection back-off: first delay, growth factor and ceiling, in seconds.
+RETRY_INITIAL, RETRY_FACTOR, RETRY_MAX = 0.2, 2.0, 5.0
+
+
+def schema_command_names(schema: Iterable[Mapping[str, Any]]) -> FrozenSet[str]:
+    """The command names in a ``query-qmp-schema`` reply."""
+    return frozenset(str(entity.get("name")) for entity in schema
+                     if isinstance(entity, Mapping) and entity.get("meta-type") == "command")
+
+
+class QMPMultiplexer(Service):
+    """Runs QMP commands for many sessions over one connection to QEMU.
+
+    :param endpoint: where QEMU's QMP socket is.
+    :param clock: the reactor (for timeouts and reconnection).
+    :param negotiation_timeout: seconds a peer has to greet and negotiate.
+    :param max_in_flight: commands outstanding at QEMU at once.
+    """
+
+    _log = Logger()
+
+    def __init__(self, endpoint: IStreamClientEndpoint, clock: IReactorTime,
+                 negotiation_timeout: float = NEGOTIATION_TIMEOUT,
+                 max_in_flight: int = MAX_IN_FLIGHT) -> None:
+        self._endpoint = endpoint
+        self._clock = clock
+        self._negotiation_timeout = negotiation_timeout
+        self._max_in_flight = max_in_flight
+        self._protocol: Optional[QMPClientProtocol] = None
+        self._greeting: Optional[Mapping[str, Any]] = None
+        self._schema: Optional[FrozenSet[str]] = None
+        self._event_observers: List[EventCallback] = []
+        self._state_observers: List[StateCallback] = []
+        self._waiters: List[Tuple[Optional[int], "Deferred[None]"]] = []
+        self._failures = 0
+        self._connecting: Optional["Deferred[Any]"] = None
+        self._retry: Optional[IDelayedCall] = None
+
+    # -- CommandExecutor ----------------------------------------------------
+
+    @property
+    def greeting(self) -> Optional[Mapping[str, Any]]:
+        """The ``QMP`` member of the latest greeting (kept across reconnects)."""
+        return self._greeting
+
+    @property
+    def schema_commands(self) -> Optional[FrozenSet[str]]:
+        """Command names of the connected QEMU, from ``query-qmp-schema``."""
+        return self._schema
+
+    @property
+    def connected(self) -> bool:
+        """Whether a negotiated connection is up."""
+        return self._protocol is not None
+
+    def execute(self, command: QMPCommand, timeout: Optional[float] = None) -> "Deferred[Any]":
+        """Run ``command``; fire with its return value.
+
+        :param timeout: seconds to wait for the reply; a late reply is dropped.
+        """
+        protocol = self._protocol
+        if protocol is None:
+            failed: "Deferred[Any]" = Deferred()
+            failed.errback(QMPNotConnected("no QMP connection"))
+            return failed
+        inner = protocol.execute(command.to_dict())
+        if timeout is None:
+            return inner
+        outer: "Deferred[Any]" = Deferred()
+
+        def expire() -> None:
+            if not outer.called:
+                outer.errback(CommandTimeout(command.execute, timeout))
+
+        def settle(result: Any) -> None:
+            if timer.active():
+                timer.cancel()
+            if not outer.called:
+                if isinstance(result, Failure):
+                    outer.errback(result)
+                else:
+                    outer.callback(result)
+
+        timer = self._clock.callLater(timeout, expire)
+        inner.addBoth(settle)
+        return outer
+
+    # -- EventSource --------------------------------------------------------
+
+    def add_event_observer(self, callback: EventCallback) -> Callable[[], None]:
+        """Call ``callback(event)`` for every QMP event; returns an unsubscribe function."""
+        self._event_observers.append(callback)
+        return lambda: _discard(self._event_observers, callback)
+
+    def add_state_observer(self, callback: StateCallback) -> Callable[[], None]:
+        """Call ``callback(True|False)`` when the connection comes up or goes away."""
+        self._state_observers.append(callback)
+        return lambda: _discard(self._state_observers, callback)
+
+    # -- life cycle ---------------------------------------------------------
+
+    def startService(self) -> None:
+        super().startService()
+        self._connect()
+
+    def stopService(self) -> "Deferred[None]":
+        super().stopService()
+        if self._retry is not None and self._retry.active():
+            self._retry.cancel()
+        self._retry = None
+        if self._connecting is not None:
+            self._connecting.cancel()
+        protocol, self._protocol = self._protocol, None
+        stopped: "Deferred[None]" = Deferred()
+        if protocol is not None and protocol.transport is not None:
+            protocol.lost.addBoth(lambda _: stopped.callback(None))
+            protocol.transport.loseConnection()
+        else:
+            stopped.callback(None)
+        return stopped
+
+    def when_ready(self, fail_after_failures: Optional[int] = None) -> "Deferred[None]":
+        """Fire once a negotiated connection is up.
+
+        :param fail_after_failures: fail after this many failed connection
+            attempts in a row, instead of waiting for reconnection forever.
+        """
+        d: "Deferred[None]" = Deferred()
+        if self._protocol is not None:
+            d.callback(None)
+        else:
+            self._waiters.append((fail_after_failures, d))
+        return d
+
+    # -- internals ----------------------------------------------------------
+
+    def _connect(self) -> None:
+        self._retry = None
+        if not self.running:
+            return
+        protocol = QMPClientProtocol(on_event=self._dispatch_event,
+                                     max_in_flight=self._max_in_flight)
+        self._connecting = Deferred.fromCoroutine(self._attempt(protocol))
+
+    async def _attempt(self, protocol: QMPClientProtocol) -> None:
+        try:
+            await connectProtocol(self._endpoint, protocol)
+            timer = self._clock.callLater(self._negotiation_timeout, self._give_up, protocol)
+            try:
+                greeting = await protocol.ready
+                schema = await protocol.execute({"execute": "query-qmp-schema"})
+            finally:
+                if timer.active():
+                    timer.cancel()
+        except Exception as err:  # noqa: BLE001 - every failure means: try again later
+            self._connecting = None
+            if protocol.transport is not None and not protocol.lost.called:
+                protocol.transport.abortConnection()
+            self._attempt_failed(err)
+            return
+        self._connecting = None
+        if not self.running or protocol.lost.called:
+            return
+        self._up(protocol, greeting, schema)
+
+    def _up(self, protocol: QMPClientProtocol, greeting: Mapping[str, Any], schema: Any) -> None:
+        self._failures = 0
+        self._greeting = greeting
+        self._schema = schema_command_names(schema) if isinstance(schema, list) else None
+        self._protocol = protocol
+        protocol.lost.addCallback(self._connection_lost, protocol)
+        version = greeting.get("version", {}).get("qemu", {})
+        self._log.info("Connected to QEMU {major}.{minor}.{micro} ({count} QMP commands)",
+                       major=version.get("major"), minor=version.get("minor"),
+                       micro=version.get("micro"), count=len(self._schema or ()))
+        waiters, self._waiters = self._waiters, []
+        for _, d in waiters:
+            d.callback(None)
+        self._notify_state(True)
+
+    def _attempt_failed(self, err: BaseException) -> None:
+        self._failures += 1
+        self._log.debug("QMP connection attempt {n} failed: {err}", n=self._failures, err=err)
+        keep = []
+        for limit, d in self._waiters:
+            if limit is not None and self._failures >= limit:
+                d.errback(err)
+            else:
+                keep.append((limit, d))
+        self._waiters = keep
+        self._schedule_retry()
+
+    def _schedule_retry(self) -> None:
+        if not self.running or self._retry is not None:
+            return
+        delay = min(RETRY_MAX, RETRY_INITIAL * RETRY_FACTOR ** max(self._failures - 1, 0))
+        self._retry = self._clock.callLater(delay, self._connect)
+
+    def _give_up(self, protocol: QMPClientProtocol) -> None:
+        stage = "QMP greeting" if protocol.greeting is None else "QMP negotiation"
+        protocol.abort(QMPProtocolError(
+            f"no {stage} within {self._negotiation_timeout:g} s "
+            "(is another client already connected to this monitor?)"))
+
+    def _connection_lost(self, reason: Any, protocol: QMPClientProtocol) -> None:
+        if self._protocol is protocol:
+            self._protocol = None
+            self._log.warn("QMP connection lost: {reason}", reason=reason)
+            self._notify_state(False)
+            self._schedule_retry()
+
+    def _dispatch_event(self, event: Mapping[str, Any]) -> None:
+        for observer in list(self._event_observers):
+            try:
+                observer(event)
+            except Exception:  # noqa: BLE001 - keep serving the other observers
+                self._log.failure("Event observer failed")
+
+    def _notify_state(self, up: bool) -> None:
+        for observer in list(self._state_observers):
+            try:
+                observer(up)
+            except Exception:  # noqa: BLE001
+                self._log.failure("State observer failed")
+
+
+def _discard(items: List[Any], item: Any) -> None:
+    if item in items:
+        items.remove(item)

@@ -1,0 +1,215 @@
+"""QMP client framing: one JSON object per line to and from QEMU.
+
+:class:`QMPClientProtocol` reads QEMU's greeting, negotiates capabilities,
+gives every command an id of its own, routes each reply back to the
+Deferred of the command that caused it and hands events to a callback.  It
+keeps at most :data:`MAX_IN_FLIGHT` commands outstanding, the depth of
+QEMU's own request queue, and queues the rest in order.  When the connection
+drops, every pending and queued command fails with
+:class:`~hmpbridge.errors.QMPDisconnected`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import deque
+from typing import Any, Callable, Deque, Dict, Mapping, Optional, Tuple
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.protocols.basic import LineOnlyReceiver
+from twisted.python.failure import Failure
+
+from hmpbridge.errors import QMPCommandError, QMPDisconnected, QMPProtocolError
+
+__all__ = ["QMPClientProtocol", "MAX_IN_FLIGHT", "ID_PREFIX"]
+
+#: QEMU queues at most 8 requests per monitor before it stops reading.
+MAX_IN_FLIGHT = 8
+
+#: Ids the bridge puts on its commands: ``"hmpbridge#<n>"``.
+ID_PREFIX = "hmpbridge#"
+
+EventCallback = Callable[[Mapping[str, Any]], None]
+
+_encode = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+_decode = json.JSONDecoder().decode
+
+
+class QMPClientProtocol(LineOnlyReceiver):
+    """One QMP connection, seen from the client side.
+
+    :ivar ready: fires with the greeting's ``QMP`` member once
+        ``qmp_capabilities`` succeeded; fails if negotiation fails or the
+        connection drops first.
+    :ivar lost: fires (with the reason's exception) when the connection is gone.
+    """
+
+    delimiter = b"\n"
+    #: The longest reply accepted; QEMU's largest replies (schema, QOM
+    #: trees) stay well below this.
+    MAX_LENGTH = 64 * 1024 * 1024
+
+    _log = Logger()
+
+    def __init__(self, on_event: Optional[EventCallback] = None,
+                 max_in_flight: int = MAX_IN_FLIGHT) -> None:
+        self.on_event = on_event
+        self.max_in_flight = max_in_flight
+        self.greeting: Optional[Mapping[str, Any]] = None
+        self.ready: "Deferred[Mapping[str, Any]]" = Deferred()
+        self.lost: "Deferred[object]" = Deferred()
+        self._ids = itertools.count(1)
+        self._pending: Dict[str, Tuple[str, "Deferred[Any]"]] = {}
+        self._queue: Deque[Tuple[Dict[str, Any], "Deferred[Any]"]] = deque()
+        self._connected = False
+        self._negotiated = False
+        self._abort_reason: Optional[Exception] = None
+
+    # -- public API ---------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        """Commands sent to QEMU and not yet answered."""
+        return len(self._pending)
+
+    @property
+    def queued(self) -> int:
+        """Commands waiting for a free slot in QEMU's queue."""
+        return len(self._queue)
+
+    def execute(self, message: Mapping[str, Any]) -> "Deferred[Any]":
+        """Send a command (a dict without ``id``); fire with its ``return`` value.
+
+        Fails with :class:`QMPCommandError` for an error reply and with
+        :class:`QMPDisconnected` if the connection is lost first.
+        """
+        d: "Deferred[Any]" = Deferred()
+        if not self._connected:
+            d.errback(QMPDisconnected("not connected"))
+            return d
+        self._queue.append((dict(message), d))
+        self._pump()
+        return d
+
+    # -- LineOnlyReceiver ---------------------------------------------------
+
+    def connectionMade(self) -> None:
+        self._connected = True
+
+    def lineReceived(self, line: bytes) -> None:
+        line = line.strip()
+        if not line:
+            return
+        try:
+            message = _decode(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as err:
+            self._protocol_error(f"unparseable message from QEMU: {err}")
+            return
+        if not isinstance(message, dict):
+            self._protocol_error("QEMU sent a message that is not a JSON object")
+            return
+        if self.greeting is None:
+            self._greeting_received(message)
+        elif "event" in message:
+            self._event_received(message)
+        elif "return" in message or "error" in message:
+            self._reply_received(message)
+        else:
+            self._log.warn("Ignoring unexpected QMP message {message!r}", message=message)
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        self._protocol_error(f"QMP message longer than {self.MAX_LENGTH} bytes")
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[override]
+        self._connected = False
+        error = QMPDisconnected(reason.value if reason is not None else None)
+        pending = [d for _, d in self._pending.values()] + [d for _, d in self._queue]
+        self._pending.clear()
+        self._queue.clear()
+        for d in pending:
+            d.errback(error)
+        if not self.ready.called:
+            self.ready.errback(self._abort_reason or error)
+        self.lost.callback(reason.value if reason is not None else None)
+
+    # -- internals ----------------------------------------------------------
+
+    def _greeting_received(self, message: Mapping[str, Any]) -> None:
+        greeting = message.get("QMP")
+        if not isinstance(greeting, dict):
+            self._protocol_error("the peer did not send a QMP greeting")
+            return
+        self.greeting = greeting
+        caps = self._send({"execute": "qmp_capabilities"})
+        caps.addCallbacks(self._negotiated_ok, self._negotiation_failed)
+
+    def _negotiated_ok(self, _: Any) -> None:
+        self._negotiated = True
+        assert self.greeting is not None
+        self.ready.callback(self.greeting)
+        self._pump()
+
+    def _negotiation_failed(self, failure: Failure) -> None:
+        if not self.ready.called:
+            self.ready.errback(failure)
+        if self._connected:
+            self.transport.loseConnection()
+
+    def _event_received(self, message: Mapping[str, Any]) -> None:
+        if self.on_event is None:
+            return
+        try:
+            self.on_event(message)
+        except Exception:  # noqa: BLE001 - one bad observer must not drop the link
+            self._log.failure("Event observer failed on {event}", event=message.get("event"))
+
+    def _reply_received(self, message: Mapping[str, Any]) -> None:
+        msg_id = message.get("id")
+        entry = self._pending.pop(msg_id, None) if isinstance(msg_id, str) else None
+        if entry is None:
+            self._log.warn("Dropping QMP reply with unknown id {id!r}", id=msg_id)
+            return
+        command, d = entry
+        self._pump()
+        if "error" in message:
+            error = message["error"] if isinstance(message["error"], dict) else {}
+            d.errback(QMPCommandError(str(error.get("class", "GenericError")),
+                                      str(error.get("desc", "")), command, message))
+        else:
+            d.callback(message["return"])
+
+    def _pump(self) -> None:
+        """Send queued commands while QEMU's queue has room."""
+        while (self._negotiated and self._queue and self._connected
+               and len(self._pending) < self.max_in_flight):
+            message, d = self._queue.popleft()
+            self._send(message, d)
+
+    def _send(self, message: Dict[str, Any],
+              d: Optional["Deferred[Any]"] = None) -> "Deferred[Any]":
+        if d is None:
+            d = Deferred()
+        msg_id = f"{ID_PREFIX}{next(self._ids)}"
+        message["id"] = msg_id
+        try:
+            data = _encode(message).encode("ascii")
+        except (TypeError, ValueError) as err:
+            d.errback(QMPProtocolError(f"cannot encode command: {err}"))
+            return d
+        self._pending[msg_id] = (str(message.get("execute", "")), d)
+        self.transport.write(data + b"\n")
+        return d
+
+    def abort(self, reason: Exception) -> None:
+        """Drop the connection at once; a pending :attr:`ready` fails with ``reason``."""
+        self._abort_reason = reason
+        if self.transport is not None:
+            self.transport.abortConnection()
+
+    def _protocol_error(self, text: str) -> None:
+        self._log.error("QMP protocol error: {text}", text=text)
+        if not self.ready.called:
+            self.ready.errback(QMPProtocolError(text))
+        self.transport.loseConnection()

@@ -1,0 +1,189 @@
+"""One HMP session: lines in, QEMU's text and the ``(qemu) `` prompt out.
+
+:class:`HMPSession` is the application protocol inside a Telnet transport
+(:class:`HMPTelnetTransport`), which strips telnet commands, answers option
+negotiation and turns ``\\r\\n`` and ``\\r\\0`` into one line end.  The
+session runs one line at a time, in the order received, through the shared
+:class:`~hmpbridge.runner.CommandRunner`, and writes each answer together
+with the next prompt in a single write.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Deque, Optional
+
+from twisted.conch.telnet import TelnetProtocol, TelnetTransport
+from twisted.internet.interfaces import IHalfCloseableProtocol, ITCPTransport
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from hmpbridge.model import SessionState
+from hmpbridge.runner import CommandRunner
+
+__all__ = ["HMPSession", "HMPTelnetTransport", "PROMPT", "MAX_LINE", "MAX_QUEUED_LINES"]
+
+PROMPT = "(qemu) "
+
+#: QEMU's readline keeps at most 4095 characters of a line and drops the rest.
+MAX_LINE = 4095
+
+#: Lines a client may have waiting before the session stops reading from it.
+MAX_QUEUED_LINES = 256
+
+_LINE_ENDS = frozenset(b"\r\n")
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _encode(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+class HMPSession(TelnetProtocol):
+    """The HMP monitor as one client sees it.
+
+    :param runner: runs lines and renders their output.
+    :param state: this session's state (history, current CPU, ...).
+    """
+
+    _log = Logger()
+
+    def __init__(self, runner: CommandRunner, state: Optional[SessionState] = None) -> None:
+        self.runner = runner
+        self.state = state if state is not None else SessionState()
+        self._partial = bytearray()
+        self._overlong = False
+        self._lines: Deque[str] = deque()
+        self._busy = False
+        self._paused = False
+        self._eof = False
+        self._closed = False
+
+    # -- connection ---------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        inner = getattr(self.transport, "transport", None)
+        if ITCPTransport.providedBy(inner):
+            inner.setTcpNoDelay(True)
+        self._write(self.runner.banner() + PROMPT)
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[override]
+        self._closed = True
+        self._lines.clear()
+
+    def readConnectionLost(self) -> None:
+        """The client closed its sending side: answer what it sent, then close."""
+        self._eof = True
+        if self._partial:
+            self._take_line(bytes(self._partial))
+            self._partial.clear()
+        self._pump()
+
+    # -- input --------------------------------------------------------------
+
+    def dataReceived(self, data: bytes) -> None:
+        start = 0
+        for index, byte in enumerate(data):
+            if byte in _LINE_ENDS:
+                self._extend(data[start:index])
+                self._take_line(bytes(self._partial))
+                self._partial.clear()
+                self._overlong = False
+                start = index + 1
+        self._extend(data[start:])
+        self._pump()
+
+    def _extend(self, chunk: bytes) -> None:
+        room = MAX_LINE - len(self._partial)
+        if len(chunk) > room:
+            chunk = chunk[:max(room, 0)]
+            if not self._overlong:
+                self._overlong = True
+                self._log.warn("Truncating a line longer than {limit} bytes", limit=MAX_LINE)
+        self._partial += chunk
+
+    def _take_line(self, raw: bytes) -> None:
+        self._lines.append(_decode(raw))
+        if len(self._lines) >= MAX_QUEUED_LINES and not self._paused:
+            self._paused = True
+            self.transport.pauseProducing()
+
+    # -- running lines --------------------------------------------------------
+
+    def _pump(self) -> None:
+        if self._busy or self._closed:
+            return
+        if not self._lines:
+            if self._eof:
+                self.transport.loseConnection()
+            return
+        if self._paused and len(self._lines) < MAX_QUEUED_LINES // 2:
+            self._paused = False
+            self.transport.resumeProducing()
+        self._busy = True
+        line = self._lines.popleft()
+        self.runner.run(line, self.state).addCallback(self._answered)
+
+    def _answered(self, text: str) -> None:
+        self._busy = False
+        if self._closed:
+            return  # the client left; its late answer goes nowhere
+        if self.state.close_requested:
+            if text:
+                self._write(text)
+            self._closed = True
+            self.transport.loseConnection()
+            return
+        self._write(text + PROMPT)
+        self._pump()
+
+    def _write(self, text: str) -> None:
+        self.transport.write(_encode(text))
+
+
+@implementer(IHalfCloseableProtocol)
+class HMPTelnetTransport(TelnetTransport):
+    """Telnet framing for an :class:`HMPSession`.
+
+    Adds what HMP clients need on top of Twisted's telnet transport: a line
+    ending in a bare ``\\r`` runs at once, a client that half-closes
+    (``nc -N``) still gets every answer, and a stray telnet command byte
+    from a client that does not speak telnet is ignored instead of dropping
+    the connection.
+    """
+
+    _log = Logger()
+    _after_cr = False
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._after_cr and data:
+            # the line already ended at the \r; its \n or \0 is not a new line
+            self._after_cr = False
+            if data[:1] in (b"\n", b"\0"):
+                data = data[1:]
+        try:
+            super().dataReceived(data)
+        except ValueError:
+            self._log.warn("Ignoring an invalid telnet command from {peer}",
+                           peer=self.getPeer())
+            self.state = "data"
+        if self.state == "newline":
+            # A chunk ending in \r: end the line now rather than wait for the
+            # next byte (expect scripts send "cmd\r" and wait for the prompt).
+            self.state = "data"
+            self._after_cr = True
+            self.applicationDataReceived(b"\r")
+
+    def readConnectionLost(self) -> None:
+        protocol = self.protocol
+        if protocol is not None and hasattr(protocol, "readConnectionLost"):
+            protocol.readConnectionLost()
+        else:
+            self.loseConnection()
+
+    def writeConnectionLost(self) -> None:
+        self.loseConnection()
