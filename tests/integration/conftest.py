@@ -1,0 +1,176 @@
+"""Real QEMU 7.2 for integration tests: twin VMs and an hmpbridge in front of one.
+
+VM *A* is served by an ``hmpbridge`` subprocess; its twin *B* (same command
+line) is the oracle, answering the same HMP lines through QEMU's own
+``human-monitor-command``.  A second QMP socket on A lets tests read A's
+state without going through the bridge.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Iterator, List, Optional
+
+import pytest
+
+from tests.golden.recorder import QMPClient
+from tests.golden.vm import VM, default_devices
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PROMPT = b"(qemu) "
+
+if shutil.which("qemu-system-x86_64") is None:  # ./test.sh installs it; a bare pytest may not
+    pytest.skip("qemu-system-x86_64 is not installed", allow_module_level=True)
+
+
+def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
+    for item in items:
+        if "/integration/" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bridge_command(*args: str) -> List[str]:
+    """How to run hmpbridge from this checkout."""
+    return [sys.executable, "-m", "hmpbridge", *args]
+
+
+class Twin:
+    """A VM with two QMP sockets (one for the bridge, one for probing)."""
+
+    def __init__(self) -> None:
+        self.vm = VM(devices=lambda d: default_devices(d) + [
+            "-qmp", f"unix:{os.path.join(d, 'bridge.sock')},server=on,wait=off",
+            "-monitor", f"tcp:127.0.0.1:{self._hmp_port()},server=on,wait=off"])
+        self.bridge_socket = self.vm.path("bridge.sock")
+        _wait_for(lambda: os.path.exists(self.bridge_socket), "QEMU's second QMP socket")
+
+    def _hmp_port(self) -> int:
+        self.hmp_port = free_port()
+        return self.hmp_port
+
+    @property
+    def dir(self) -> str:
+        return self.vm.dir
+
+    @property
+    def qmp(self) -> QMPClient:
+        return self.vm.qmp
+
+    def hmp(self, line: str) -> str:
+        """QEMU's own output for ``line`` (``\\n`` line ends)."""
+        return self.qmp.hmp(line)
+
+    def close(self) -> None:
+        self.vm.close()
+
+
+class Bridge:
+    """An ``hmpbridge`` process serving HMP on a loopback TCP port."""
+
+    def __init__(self, qmp: str, *extra: str) -> None:
+        self.port = free_port()
+        self.args = bridge_command("--qmp", qmp, "--listen",
+                                   f"tcp:{self.port}:interface=127.0.0.1", *extra)
+        self.proc = subprocess.Popen(self.args, cwd=ROOT, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        _wait_for(self._accepting, "hmpbridge to listen", proc=self.proc)
+
+    def _accepting(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def session(self) -> "HMPClient":
+        return HMPClient(("127.0.0.1", self.port))
+
+    def close(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.stdout.read().decode(errors="replace") if self.proc.stdout else ""
+
+
+class HMPClient:
+    """A plain-socket HMP client, as a script would use it (no telnet options)."""
+
+    def __init__(self, address, timeout: float = 30) -> None:
+        family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+        self.sock = socket.socket(family)
+        self.sock.settimeout(timeout)
+        self.sock.connect(address)
+        self.buffer = b""
+        self.banner = self.read_until_prompt()
+
+    def read_until_prompt(self) -> bytes:
+        while not self.buffer.endswith(PROMPT):
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"closed; got {self.buffer[-300:]!r}")
+            self.buffer += chunk
+        data, self.buffer = self.buffer, b""
+        return data
+
+    def raw(self, data: bytes) -> bytes:
+        self.sock.sendall(data)
+        return self.read_until_prompt()
+
+    def cmd(self, line: str) -> str:
+        """The output of one line, ``\\n`` line ends, prompt removed."""
+        data = self.raw(line.encode() + b"\n")
+        return data[:-len(PROMPT)].decode().replace("\r\n", "\n")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _wait_for(predicate, what: str, timeout: float = 30,
+              proc: Optional[subprocess.Popen] = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if proc is not None and proc.poll() is not None:
+            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            raise RuntimeError(f"process exited while waiting for {what}: {out}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def twins() -> Iterator[tuple]:
+    """VM A (to be bridged) and its oracle twin B, alive for one test module."""
+    a, b = Twin(), Twin()
+    try:
+        yield a, b
+    finally:
+        a.close()
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def bridge(twins) -> Iterator[Bridge]:
+    """hmpbridge in front of VM A, with passthrough off (translation only)."""
+    a, _ = twins
+    b = Bridge(f"unix:path={a.bridge_socket}", "--no-passthrough")
+    try:
+        yield b
+    finally:
+        b.close()
