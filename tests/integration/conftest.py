@@ -77,6 +77,23 @@ class Twin:
         self.vm.close()
 
 
+class QEMUMonitorSession:
+    """A client of QEMU's own HMP monitor on TCP (twin B's ``-monitor``).
+
+    QEMU echoes what it is sent; :meth:`cmd` drops the echoed line.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.client = HMPClient(("127.0.0.1", port))
+
+    def cmd(self, line: str) -> str:
+        data = self.client.raw(line.encode() + b"\n")[:-len(PROMPT)].decode()
+        return data.split("\r\n", 1)[1].replace("\r\n", "\n")
+
+    def close(self) -> None:
+        self.client.close()
+
+
 class Bridge:
     """An ``hmpbridge`` process serving HMP on a loopback TCP port."""
 
@@ -121,12 +138,14 @@ class HMPClient:
         self.banner = self.read_until_prompt()
 
     def read_until_prompt(self) -> bytes:
-        while not self.buffer.endswith(PROMPT):
+        """Everything up to and including the next prompt."""
+        while PROMPT not in self.buffer:
             chunk = self.sock.recv(65536)
             if not chunk:
                 raise ConnectionError(f"closed; got {self.buffer[-300:]!r}")
             self.buffer += chunk
-        data, self.buffer = self.buffer, b""
+        end = self.buffer.index(PROMPT) + len(PROMPT)
+        data, self.buffer = self.buffer[:end], self.buffer[end:]
         return data
 
     def raw(self, data: bytes) -> bytes:
