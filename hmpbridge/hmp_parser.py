@@ -155,6 +155,7 @@ def _item_message(spec: CommandSpec, kind: str, detail: str = "") -> str:
         "size": "invalid size",
         "onoff": "Expected 'on' or 'off'",
         "format": f"invalid char in format: '{detail}'",
+        # QEMU 7.2 reports a bad option list on its stderr, not to the monitor
         "opts": "",
         "expression": detail,
     }

@@ -17,9 +17,10 @@ from typing import Any, Dict, List, Optional, Sequence
 from lark import Token, Transformer, v_args
 
 from hmpbridge.commands import ArgItem, CommandSpec
+from hmpbridge.qemu_opts import OptsError, parse_opts, strtosz
 
 __all__ = ["ItemError", "Register", "REGISTER", "HMPTransformer", "convert_items",
-           "parse_size", "parse_qemu_opts"]
+           "parse_size"]
 
 _MASK64 = (1 << 64) - 1
 
@@ -182,79 +183,22 @@ def _unquote(token: Any, kind: str) -> str:
     return "".join(out)
 
 
-_SIZE_UNITS = {"b": 0, "k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
+#: The largest size an ``o`` item takes (QEMU compares with INT64_MAX).
+_SIZE_MAX = (1 << 63) - 1
 
 
-def parse_size(text: str, default_unit: str = "m") -> int:
-    """QEMU's ``qemu_strtosz`` family; raises ``ItemError("size")`` if invalid.
+def parse_size(text: str, default_unit: str = "M") -> int:
+    """An ``o`` item: ``qemu_strtosz_MiB()``; raises ``ItemError("size")`` if invalid.
 
-    :param default_unit: the unit letter used when no suffix is given.
+    :param default_unit: the suffix assumed when none is given.
     """
-    if not text:
-        raise ItemError("size")
-    suffix = text[-1].lower() if text[-1].lower() in _SIZE_UNITS else ""
-    number = text[:-1] if suffix else text
-    unit = _SIZE_UNITS[suffix or default_unit]
     try:
-        if number.lower().startswith("0x"):
-            value = int(number, 16) << unit
-        elif "." in number:
-            whole, _, frac = number.partition(".")
-            if suffix == "b" or not whole.isdigit() or (frac and not frac.isdigit()):
-                raise ItemError("size")
-            value = int(float(f"{whole}.{frac or 0}") * (1 << unit))
-        elif number.isdigit():
-            value = int(number) << unit
-        else:
-            raise ItemError("size")
-    except ValueError:
+        value = strtosz(text, default_unit.upper())
+    except OptsError:
         raise ItemError("size") from None
-    if value > (1 << 63) - 1:
+    if value > _SIZE_MAX:
         raise ItemError("size")
     return value
-
-
-def parse_qemu_opts(text: str, implied_key: str) -> Dict[str, str]:
-    """Parse a QemuOpts string ``[implied,]key=value,...`` into strings.
-
-    ``,,`` is a literal comma; a bare ``key`` means ``key=on``; the first item
-    may omit its key (``implied_key``); a repeated key keeps the last value.
-    """
-    items: List[str] = []
-    current: List[str] = []
-    i = 0
-    while i < len(text):
-        if text[i] == ",":
-            if text[i + 1:i + 2] == ",":
-                current.append(",")
-                i += 2
-                continue
-            items.append("".join(current))
-            current = []
-        else:
-            current.append(text[i])
-        i += 1
-    items.append("".join(current))
-    opts: Dict[str, str] = {}
-    for index, item in enumerate(items):
-        key, eq, value = item.partition("=")
-        if not eq:
-            if index == 0:
-                opts[implied_key] = item
-                continue
-            key, value = item, "on"
-        if not key:
-            raise ItemError("opts")
-        opts[key] = value
-    if "id" in opts and not _valid_id(opts["id"]):
-        raise ItemError("opts")
-    return opts
-
-
-def _valid_id(value: str) -> bool:
-    return bool(value) and value[0].isalpha() and all(
-        ch.isalnum() or ch in "-._" for ch in value
-    )
 
 
 _FORMAT_LETTERS = "oduxic"
@@ -294,7 +238,10 @@ def _convert(item: ArgItem, spec: CommandSpec, raw: Any) -> Any:
         return str(raw)
     if typ == "O":
         implied = "type" if spec.key == "netdev_add" else "driver"
-        return parse_qemu_opts(_unquote(raw, "opts"), implied)
+        try:
+            return parse_opts(_unquote(raw, "opts"), implied).as_dict()
+        except OptsError as err:
+            raise ItemError("opts", "\n".join(err.lines)) from None
     if typ == "b":
         if str(raw) not in ("on", "off"):
             raise ItemError("onoff")
