@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Iterator, List, Optional
+from typing import Iterator, List, Optional, Sequence
 
 import pytest
 
@@ -50,10 +50,12 @@ def bridge_command(*args: str) -> List[str]:
 class Twin:
     """A VM with two QMP sockets (one for the bridge, one for probing)."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra: Sequence[str] = ()) -> None:
+        """:param extra: more QEMU arguments; ``{dir}`` stands for the VM's directory."""
         self.vm = VM(devices=lambda d: default_devices(d) + [
             "-qmp", f"unix:{os.path.join(d, 'bridge.sock')},server=on,wait=off",
-            "-monitor", f"tcp:127.0.0.1:{self._hmp_port()},server=on,wait=off"])
+            "-monitor", f"tcp:127.0.0.1:{self._hmp_port()},server=on,wait=off"]
+            + [arg.replace("{dir}", d) for arg in extra])
         self.bridge_socket = self.vm.path("bridge.sock")
         _wait_for(lambda: os.path.exists(self.bridge_socket), "QEMU's second QMP socket")
 

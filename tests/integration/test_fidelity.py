@@ -1,46 +1,41 @@
-"""Every core command, through hmpbridge and through QEMU itself, on twin VMs.
+"""Every corpus line, through hmpbridge and through QEMU itself, on twin VMs.
 
-Each corpus line runs on VM A through hmpbridge (translation only:
-``--no-passthrough``) and on its twin B through QEMU's own
-``human-monitor-command``.  The outputs must be equal, and so must the two
-VMs' state afterwards.
+Each file in ``tests/corpus/*.hmp`` gets a fresh pair of twin VMs.  Every
+line runs on VM A through hmpbridge (translation only: ``--no-passthrough``)
+and on its twin B through QEMU's own ``human-monitor-command``.  The outputs
+must be equal, and so must the two VMs' state afterwards.
+
+Corpus syntax: one HMP line per line; ``#`` starts a comment; ``#!qemu ARGS``
+adds QEMU arguments to both twins.  In lines and arguments, ``{dir}`` is the
+VM's own directory (so the twins never share a file they write) and
+``{media}`` a small raw image both may open.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import re
+import shlex
 import time
+from typing import Dict, List, Tuple
 
 import pytest
 
-CORPUS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "corpus", "core.hmp")
+from tests.integration.conftest import Bridge, Twin
+
+CORPUS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "corpus")
+CORPORA = sorted(glob.glob(os.path.join(CORPUS_DIR, "*.hmp")))
 
 #: Read on both VMs (through QEMU's own HMP) after each line.
 STATE_PROBES = ["info status", "info block", "info chardev", "info pci", "info balloon",
                 "qom-list /machine/peripheral", "info migrate_parameters",
                 "info migrate_capabilities"]
 
-
-def corpus_lines():
-    with open(CORPUS) as f:
-        return [line.rstrip("\n") for line in f
-                if line.strip() and not line.lstrip().startswith("#")]
-
-
-@pytest.fixture(scope="module")
-def media(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("media") / "media.iso"
-    path.write_bytes(b"\0" * 1024 * 1024)
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def session(bridge):
-    client = bridge.session()
-    yield client
-    client.close()
-
+#: What a running guest's firmware changes on its own schedule: it programs
+#: PCI BARs, negotiates virtio features (the cache mode shown), works the
+#: CD-ROM tray, and resets when it finds nothing to boot.
+GUEST_DRIVEN = {"info pci", "info block"}
 
 #: What legitimately differs between two twins: host thread ids, automatic
 #: node names, and the test rig's own monitor wiring.
@@ -51,6 +46,64 @@ TWIN_DIFFERENCES = [
 ]
 
 
+def read_corpus(path: str) -> Tuple[List[str], List[str]]:
+    """The corpus's QEMU arguments and its lines."""
+    qemu_args: List[str] = []
+    lines: List[str] = []
+    with open(path) as f:
+        for raw in f:
+            line = raw.rstrip("\n")
+            if line.startswith("#!qemu "):
+                qemu_args += shlex.split(line[len("#!qemu "):])
+            elif line.strip() and not line.lstrip().startswith("#"):
+                lines.append(line)
+    return qemu_args, lines
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "corpus" not in metafunc.fixturenames:
+        return
+    cases, ids = [], []
+    for path in CORPORA:
+        name = os.path.basename(path)[:-len(".hmp")]
+        for number, line in enumerate(read_corpus(path)[1]):
+            cases.append((path, line))
+            ids.append(f"{name}:{number:03d} {line}")
+    metafunc.parametrize(["corpus", "line"], cases, ids=ids, indirect=["corpus"],
+                         scope="module")
+
+
+class CorpusRig:
+    """Twin VMs and a bridge in front of VM A, for one corpus file."""
+
+    def __init__(self, path: str, media: str) -> None:
+        qemu_args, _ = read_corpus(path)
+        self.media = media
+        self.a, self.b = Twin(qemu_args), Twin(qemu_args)
+        self.bridge = Bridge(f"unix:path={self.a.bridge_socket}", "--no-passthrough")
+        self.session = self.bridge.session()
+
+    def close(self) -> None:
+        self.session.close()
+        self.bridge.close()
+        self.a.close()
+        self.b.close()
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("media") / "media.iso"
+    path.write_bytes(b"\0" * 1024 * 1024)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def corpus(request, media):
+    rig = CorpusRig(request.param, media)
+    yield rig
+    rig.close()
+
+
 def normalize(text: str, vm_dir: str) -> str:
     text = text.replace(vm_dir, "<vmdir>")
     for pattern, replacement in TWIN_DIFFERENCES:
@@ -58,26 +111,16 @@ def normalize(text: str, vm_dir: str) -> str:
     return text
 
 
-#: What a running guest's firmware changes on its own schedule (it programs
-#: PCI BARs, and resets when it finds nothing to boot).
-GUEST_DRIVEN = {"info pci"}
-
-
-def state(vm) -> dict:
-    running = "running" in vm.hmp("info status")
-    return {probe: normalize(vm.hmp(probe), vm.dir) for probe in STATE_PROBES
+def state(twin: Twin) -> Dict[str, str]:
+    running = "running" in twin.hmp("info status")
+    return {probe: normalize(twin.hmp(probe), twin.dir) for probe in STATE_PROBES
             if not (running and probe in GUEST_DRIVEN)}
 
 
-LINES = corpus_lines()
-
-
-@pytest.mark.parametrize("line", LINES, ids=[f"{n:03d} {line}" for n, line in enumerate(LINES)])
-def test_line_matches_qemu(line, twins, session, media):
-    a, b = twins
-    line = line.format(media=media)
-    want = normalize(b.hmp(line), b.dir)
-    got = normalize(session.cmd(line), a.dir)
+def test_line_matches_qemu(corpus: CorpusRig, line: str) -> None:
+    a, b = corpus.a, corpus.b
+    want = normalize(b.hmp(line.format(media=corpus.media, dir=b.dir)), b.dir)
+    got = normalize(corpus.session.cmd(line.format(media=corpus.media, dir=a.dir)), a.dir)
     assert got == want
     # a running guest (after cont) may need a moment to reach the same point on both twins
     deadline = time.monotonic() + 10
