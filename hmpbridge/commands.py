@@ -934,7 +934,7 @@ COMMANDS: Tuple[CommandSpec, ...] = (
         args='fdname:s',
         params='getfd name',
         help='receive a file descriptor via SCM rights and assign it a name',
-        strategy=PASSTHROUGH,
+        strategy=NATIVE,
         qmp=('getfd',),
     ),
     _c(
@@ -942,7 +942,7 @@ COMMANDS: Tuple[CommandSpec, ...] = (
         args='fdname:s',
         params='closefd name',
         help='close a file descriptor previously passed via SCM rights',
-        strategy=PASSTHROUGH,
+        strategy=NATIVE,
         qmp=('closefd',),
     ),
     _c(

@@ -6,7 +6,7 @@ Nothing here does I/O or imports the reactor.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 
 if TYPE_CHECKING:
     from hmpbridge.commands import CommandSpec
@@ -23,6 +23,8 @@ class QMPCommand:
 
     execute: str
     arguments: Optional[Mapping[str, Any]] = None
+    #: file descriptors to pass with the command (SCM_RIGHTS), e.g. for ``getfd``
+    fds: Tuple[int, ...] = field(default=(), compare=False)
 
     def to_dict(self) -> Dict[str, Any]:
         """The command as a JSON-ready dict, without an id."""
@@ -60,9 +62,15 @@ class SessionState:
     :ivar history: this session's readline history, oldest first.
     :ivar close_requested: set by a handler (``quit``) to end the session
         once its output is written.
+    :ivar mouse_buttons: the button state ``mouse_button`` last set.
+    :ivar received_fd: a file descriptor the client passed over a unix
+        socket and no ``getfd`` has taken yet (as in QEMU, a newer one
+        replaces it).
     """
 
     cpu_index: int = 0
     history: List[str] = field(default_factory=list)
     close_requested: bool = False
     mouse_buttons: int = 0
+    #: the file descriptor the client passed last (SCM_RIGHTS), not yet used
+    received_fd: Optional[int] = None

@@ -9,6 +9,7 @@ id, so replies never cross between callers.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, FrozenSet, Iterable, List, Mapping, Optional, Tuple
 
 from twisted.application.service import Service
@@ -93,10 +94,12 @@ class QMPMultiplexer(Service):
         """
         protocol = self._protocol
         if protocol is None:
+            for fd in command.fds:
+                os.close(fd)
             failed: "Deferred[Any]" = Deferred()
             failed.errback(QMPNotConnected("no QMP connection"))
             return failed
-        inner = protocol.execute(command.to_dict())
+        inner = protocol.execute(command.to_dict(), command.fds)
         if timeout is None:
             return inner
         outer: "Deferred[Any]" = Deferred()

@@ -14,9 +14,11 @@ from __future__ import annotations
 import itertools
 import json
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Mapping, Optional, Tuple
+import os
+from typing import Any, Callable, Deque, Dict, Mapping, Optional, Sequence, Tuple
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IUNIXTransport
 from twisted.logger import Logger
 from twisted.protocols.basic import LineOnlyReceiver
 from twisted.python.failure import Failure
@@ -62,7 +64,7 @@ class QMPClientProtocol(LineOnlyReceiver):
         self.lost: "Deferred[object]" = Deferred()
         self._ids = itertools.count(1)
         self._pending: Dict[str, Tuple[str, "Deferred[Any]"]] = {}
-        self._queue: Deque[Tuple[Dict[str, Any], "Deferred[Any]"]] = deque()
+        self._queue: Deque[Tuple[Dict[str, Any], "Deferred[Any]", Tuple[int, ...]]] = deque()
         self._connected = False
         self._negotiated = False
         self._abort_reason: Optional[Exception] = None
@@ -79,17 +81,28 @@ class QMPClientProtocol(LineOnlyReceiver):
         """Commands waiting for a free slot in QEMU's queue."""
         return len(self._queue)
 
-    def execute(self, message: Mapping[str, Any]) -> "Deferred[Any]":
+    def execute(self, message: Mapping[str, Any], fds: Sequence[int] = ()) -> "Deferred[Any]":
         """Send a command (a dict without ``id``); fire with its ``return`` value.
+
+        :param fds: file descriptors to pass along with the command
+            (SCM_RIGHTS; needs a unix socket).  The protocol owns them from
+            here on and closes its copies once QEMU has answered.
 
         Fails with :class:`QMPCommandError` for an error reply and with
         :class:`QMPDisconnected` if the connection is lost first.
         """
         d: "Deferred[Any]" = Deferred()
+        if fds:
+            d.addBoth(_close_fds, tuple(fds))
+            if not IUNIXTransport.providedBy(self.transport):
+                d.errback(QMPCommandError(
+                    "GenericError", "file descriptors can only be passed to QEMU over a "
+                    "unix socket QMP connection", str(message.get("execute", ""))))
+                return d
         if not self._connected:
             d.errback(QMPDisconnected("not connected"))
             return d
-        self._queue.append((dict(message), d))
+        self._queue.append((dict(message), d, tuple(fds)))
         self._pump()
         return d
 
@@ -125,7 +138,7 @@ class QMPClientProtocol(LineOnlyReceiver):
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[override]
         self._connected = False
         error = QMPDisconnected(reason.value if reason is not None else None)
-        pending = [d for _, d in self._pending.values()] + [d for _, d in self._queue]
+        pending = [d for _, d in self._pending.values()] + [d for _, d, _ in self._queue]
         self._pending.clear()
         self._queue.clear()
         for d in pending:
@@ -184,11 +197,11 @@ class QMPClientProtocol(LineOnlyReceiver):
         """Send queued commands while QEMU's queue has room."""
         while (self._negotiated and self._queue and self._connected
                and len(self._pending) < self.max_in_flight):
-            message, d = self._queue.popleft()
-            self._send(message, d)
+            message, d, fds = self._queue.popleft()
+            self._send(message, d, fds)
 
-    def _send(self, message: Dict[str, Any],
-              d: Optional["Deferred[Any]"] = None) -> "Deferred[Any]":
+    def _send(self, message: Dict[str, Any], d: Optional["Deferred[Any]"] = None,
+              fds: Tuple[int, ...] = ()) -> "Deferred[Any]":
         if d is None:
             d = Deferred()
         msg_id = f"{ID_PREFIX}{next(self._ids)}"
@@ -199,6 +212,8 @@ class QMPClientProtocol(LineOnlyReceiver):
             d.errback(QMPProtocolError(f"cannot encode command: {err}"))
             return d
         self._pending[msg_id] = (str(message.get("execute", "")), d)
+        for fd in fds:  # they travel with the next bytes written: this command
+            self.transport.sendFileDescriptor(fd)
         self.transport.write(data + b"\n")
         return d
 
@@ -213,3 +228,12 @@ class QMPClientProtocol(LineOnlyReceiver):
         if not self.ready.called:
             self.ready.errback(QMPProtocolError(text))
         self.transport.loseConnection()
+
+
+def _close_fds(result: Any, fds: Tuple[int, ...]) -> Any:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    return result

@@ -10,11 +10,13 @@ with the next prompt in a single write.
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from typing import Deque, Optional
 
 from twisted.conch.telnet import TelnetProtocol, TelnetTransport
-from twisted.internet.interfaces import IHalfCloseableProtocol, ITCPTransport
+from twisted.internet.interfaces import (IFileDescriptorReceiver, IHalfCloseableProtocol,
+                                         ITCPTransport)
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -74,6 +76,16 @@ class HMPSession(TelnetProtocol):
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[override]
         self._closed = True
         self._lines.clear()
+        self.fd_received(None)
+
+    def fd_received(self, fd: Optional[int]) -> None:
+        """Keep the descriptor a client passed for ``getfd``; a newer one replaces it."""
+        old, self.state.received_fd = self.state.received_fd, fd
+        if old is not None:
+            try:
+                os.close(old)
+            except OSError:
+                pass
 
     def readConnectionLost(self) -> None:
         """The client closed its sending side: answer what it sent, then close."""
@@ -145,7 +157,7 @@ class HMPSession(TelnetProtocol):
         self.transport.write(_encode(text))
 
 
-@implementer(IHalfCloseableProtocol)
+@implementer(IHalfCloseableProtocol, IFileDescriptorReceiver)
 class HMPTelnetTransport(TelnetTransport):
     """Telnet framing for an :class:`HMPSession`.
 
@@ -187,3 +199,11 @@ class HMPTelnetTransport(TelnetTransport):
 
     def writeConnectionLost(self) -> None:
         self.loseConnection()
+
+    def fileDescriptorReceived(self, descriptor: int) -> None:
+        """A descriptor passed over a unix socket (SCM_RIGHTS), for ``getfd``."""
+        protocol = self.protocol
+        if protocol is not None and hasattr(protocol, "fd_received"):
+            protocol.fd_received(descriptor)
+        else:
+            os.close(descriptor)

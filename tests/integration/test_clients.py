@@ -123,3 +123,23 @@ def test_real_telnet_session(bridge, twins, qemu_banner):
         child.expect(pexpect.EOF)
     finally:
         child.close(force=True)
+
+
+def test_getfd_passes_the_clients_descriptor_to_qemu(twins, tmp_path):
+    """A descriptor sent with SCM_RIGHTS on a unix listener reaches QEMU's getfd."""
+    from tests.integration.conftest import Bridge
+    a, b = twins
+    path = str(tmp_path / "hmp.sock")
+    extra = Bridge(f"unix:path={b.bridge_socket}", "--listen", f"unix:{path}")
+    try:
+        client = HMPClient(path)
+        assert client.cmd("getfd fd0") == b.hmp("getfd fd0")  # none passed yet
+        with open(tmp_path / "passed", "wb") as passed:
+            socket.send_fds(client.sock, [b"getfd fd0\n"], [passed.fileno()])
+        assert client.read_until_prompt() == PROMPT
+        assert client.cmd("closefd fd0") == ""
+        # it is gone now, as QEMU says of any name it does not hold
+        assert client.cmd("closefd fd0") == b.hmp("closefd fd0")
+        client.close()
+    finally:
+        extra.close()
