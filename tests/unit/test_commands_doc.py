@@ -1,0 +1,19 @@
+"""docs/commands.md is generated from the command table and must be current."""
+
+import os
+
+from hmpbridge.commands import COMMANDS
+from hmpbridge.commands_doc import render
+
+DOC = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "commands.md")
+
+
+def test_commands_md_is_current():
+    with open(DOC) as f:
+        assert f.read() == render(), "run: python -m hmpbridge.commands_doc > docs/commands.md"
+
+
+def test_every_command_is_listed_once():
+    text = render()
+    for spec in COMMANDS:
+        assert text.count(f"\n| `{spec.name.replace('|', chr(92) + '|')}` |") == 1, spec.name
