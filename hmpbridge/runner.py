@@ -15,10 +15,10 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from hmpbridge import handlers
-from hmpbridge.commands import PASSTHROUGH, XQUERY
+from hmpbridge.commands import NATIVE, PASSTHROUGH, XQUERY
 from hmpbridge.errors import HMPBridgeError, ParseError, QMPError
 from hmpbridge.handlers import HANDLERS, Context, Handler, HandlerResult
-from hmpbridge.handlers.passthrough import passthrough
+from hmpbridge.handlers.passthrough import HMC, passthrough
 from hmpbridge.handlers.session_cmds import PRINT_DEFAULTS, resolve_format
 from hmpbridge.hmp_parser import parse
 from hmpbridge.interfaces import CommandExecutor
@@ -100,8 +100,10 @@ class CommandRunner:
         handler = HANDLERS.get(inv.spec.key)
         if handler is None or inv.spec.strategy == PASSTHROUGH:
             return passthrough
-        if inv.spec.strategy == XQUERY and not _schema_has(inv, handler, self._executor):
-            return passthrough
+        if inv.spec.strategy in (NATIVE, XQUERY) and not _schema_has(inv, self._executor):
+            # this QEMU lacks the QMP command: its own monitor may still know the line
+            schema = self._executor.schema_commands or frozenset()
+            return passthrough if HMC in schema and self._passthrough else unavailable
         return handler
 
     async def _drive(self, handler: Handler, inv: Invocation, ctx: Context) -> str:
@@ -128,9 +130,15 @@ class CommandRunner:
             return render_error(err)
 
 
-def _schema_has(inv: Invocation, handler: Handler, executor: CommandExecutor) -> bool:
+def _schema_has(inv: Invocation, executor: CommandExecutor) -> bool:
     schema = executor.schema_commands
     return schema is None or not inv.spec.qmp or inv.spec.qmp[0] in schema
+
+
+def unavailable(inv: Invocation, ctx: Context) -> str:
+    """What a command prints when the connected QEMU cannot carry it out."""
+    return (f"Error: '{inv.spec.key}' is not available: this QEMU has no QMP command "
+            f"'{inv.spec.qmp[0]}'\n")
 
 
 async def _const(text: str) -> str:
