@@ -17,6 +17,7 @@ from twisted.logger import (FilteringLogObserver, LogLevel, LogLevelFilterPredic
 from hmpbridge import __version__
 from hmpbridge.launcher import LaunchError, QEMULauncher
 from hmpbridge.mux import QMPMultiplexer
+from hmpbridge.qmp_server import QMPServerFactory
 from hmpbridge.runner import CommandRunner
 from hmpbridge.server import HMPServerFactory
 
@@ -43,7 +44,7 @@ exit status:
   {EXIT_FAILURE}  QEMU could not be started, or an unexpected error
   {EXIT_USAGE}  bad command line
   {EXIT_QMP_UNREACHABLE}  the QMP endpoint could not be reached or did not negotiate
-  {EXIT_LISTEN_FAILED}  a --listen endpoint could not be bound (e.g. port in use)
+  {EXIT_LISTEN_FAILED}  a --listen or --qmp-listen endpoint could not be bound (e.g. port in use)
 """
 
 
@@ -70,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--listen", metavar="ENDPOINT", action="append",
         help=f"where to serve HMP; may be given several times (default: {DEFAULT_LISTEN})")
+    parser.add_argument(
+        "--qmp-listen", metavar="ENDPOINT", action="append", default=[],
+        help="also serve QMP here, multiplexed onto the one QEMU connection; repeatable")
     parser.add_argument(
         "--no-passthrough", action="store_true",
         help="never send human-monitor-command: commands QMP cannot express print an error")
@@ -133,18 +137,12 @@ async def serve(reactor, options: argparse.Namespace) -> None:
     listens: List[str] = options.listen or [DEFAULT_LISTEN]
     ports = []
     for description in listens:
-        try:
-            server = serverFromString(reactor, description)
-        except (ValueError, TypeError, KeyError) as err:
-            raise Fatal(EXIT_USAGE, f"invalid --listen endpoint {description!r}: {err}")
-        try:
-            ports.append(await server.listen(HMPServerFactory(runner, description)))
-        except CannotListenError as err:
-            raise Fatal(EXIT_LISTEN_FAILED,
-                        f"cannot listen on {description}: {err.socketError or err}")
-        except OSError as err:
-            raise Fatal(EXIT_LISTEN_FAILED, f"cannot listen on {description}: {err}")
+        ports.append(await _listen(reactor, description, HMPServerFactory(runner, description)))
         _log.info("Serving HMP on {listener}", listener=description)
+    qmp_factory = QMPServerFactory(mux)
+    for description in options.qmp_listen:
+        ports.append(await _listen(reactor, description, qmp_factory))
+        _log.info("Serving QMP on {listener}", listener=description)
     for port in ports:
         reactor.addSystemEventTrigger("before", "shutdown", port.stopListening)
 
@@ -154,6 +152,20 @@ async def serve(reactor, options: argparse.Namespace) -> None:
         await mux.stopService()
         return
     await Deferred()  # until the reactor stops (SIGINT/SIGTERM)
+
+
+async def _listen(reactor, description: str, factory):
+    """Bind one endpoint, or stop with the reason."""
+    try:
+        server = serverFromString(reactor, description)
+    except (ValueError, TypeError, KeyError) as err:
+        raise Fatal(EXIT_USAGE, f"invalid listen endpoint {description!r}: {err}")
+    try:
+        return await server.listen(factory)
+    except CannotListenError as err:
+        raise Fatal(EXIT_LISTEN_FAILED, f"cannot listen on {description}: {err.socketError or err}")
+    except OSError as err:
+        raise Fatal(EXIT_LISTEN_FAILED, f"cannot listen on {description}: {err}")
 
 
 def _reason(err: BaseException) -> str:

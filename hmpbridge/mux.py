@@ -10,7 +10,7 @@ id, so replies never cross between callers.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, FrozenSet, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
@@ -120,6 +120,26 @@ class QMPMultiplexer(Service):
         timer = self._clock.callLater(timeout, expire)
         inner.addBoth(settle)
         return outer
+
+    def forward(self, message: Mapping[str, Any], fds: Sequence[int] = ()) -> "Deferred[Any]":
+        """Send a client's QMP message as it is (its ``id`` removed); fire with QEMU's whole reply.
+
+        Used by the QMP endpoint: the reply keeps QEMU's form, ``error``
+        replies included, with the bridge's id in it.
+        """
+        protocol = self._protocol
+        if protocol is None:
+            for fd in fds:
+                os.close(fd)
+            failed: "Deferred[Any]" = Deferred()
+            failed.errback(QMPNotConnected("no QMP connection"))
+            return failed
+        return protocol.execute(message, fds, raw=True)
+
+    @property
+    def oob(self) -> bool:
+        """Whether out-of-band execution is negotiated with QEMU."""
+        return self._protocol is not None and self._protocol.oob
 
     # -- EventSource --------------------------------------------------------
 

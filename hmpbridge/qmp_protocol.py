@@ -15,7 +15,7 @@ import itertools
 import json
 from collections import deque
 import os
-from typing import Any, Callable, Deque, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Deque, Dict, Mapping, Optional, Sequence, Set, Tuple
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IUNIXTransport
@@ -68,6 +68,9 @@ class QMPClientProtocol(LineOnlyReceiver):
         self._connected = False
         self._negotiated = False
         self._abort_reason: Optional[Exception] = None
+        self._raw: Set["Deferred[Any]"] = set()
+        #: whether out-of-band execution was negotiated with QEMU
+        self.oob = False
 
     # -- public API ---------------------------------------------------------
 
@@ -81,15 +84,20 @@ class QMPClientProtocol(LineOnlyReceiver):
         """Commands waiting for a free slot in QEMU's queue."""
         return len(self._queue)
 
-    def execute(self, message: Mapping[str, Any], fds: Sequence[int] = ()) -> "Deferred[Any]":
+    def execute(self, message: Mapping[str, Any], fds: Sequence[int] = (),
+                raw: bool = False) -> "Deferred[Any]":
         """Send a command (a dict without ``id``); fire with its ``return`` value.
 
         :param fds: file descriptors to pass along with the command
             (SCM_RIGHTS; needs a unix socket).  The protocol owns them from
             here on and closes its copies once QEMU has answered.
+        :param raw: fire with the whole reply (``return`` or ``error``, and
+            the bridge's ``id``) instead of its ``return`` value.
 
-        Fails with :class:`QMPCommandError` for an error reply and with
-        :class:`QMPDisconnected` if the connection is lost first.
+        An ``exec-oob`` command skips the queue (QEMU runs it at once).
+        Fails with :class:`QMPCommandError` for an error reply (unless
+        ``raw``) and with :class:`QMPDisconnected` if the connection is lost
+        first.
         """
         d: "Deferred[Any]" = Deferred()
         if fds:
@@ -101,6 +109,11 @@ class QMPClientProtocol(LineOnlyReceiver):
                 return d
         if not self._connected:
             d.errback(QMPDisconnected("not connected"))
+            return d
+        if raw:
+            self._raw.add(d)
+        if "exec-oob" in message and self._negotiated:
+            self._send(dict(message), d, tuple(fds))
             return d
         self._queue.append((dict(message), d, tuple(fds)))
         self._pump()
@@ -141,10 +154,13 @@ class QMPClientProtocol(LineOnlyReceiver):
         pending = [d for _, d in self._pending.values()] + [d for _, d, _ in self._queue]
         self._pending.clear()
         self._queue.clear()
-        for d in pending:
-            d.errback(error)
+        self._raw.clear()
+        # ready first: failing a pending qmp_capabilities would otherwise fail
+        # it with QMPDisconnected and hide the reason given to abort()
         if not self.ready.called:
             self.ready.errback(self._abort_reason or error)
+        for d in pending:
+            d.errback(error)
         self.lost.callback(reason.value if reason is not None else None)
 
     # -- internals ----------------------------------------------------------
@@ -155,7 +171,11 @@ class QMPClientProtocol(LineOnlyReceiver):
             self._protocol_error("the peer did not send a QMP greeting")
             return
         self.greeting = greeting
-        caps = self._send({"execute": "qmp_capabilities"})
+        negotiate: Dict[str, Any] = {"execute": "qmp_capabilities"}
+        if "oob" in (greeting.get("capabilities") or ()):
+            negotiate["arguments"] = {"enable": ["oob"]}
+            self.oob = True
+        caps = self._send(negotiate)
         caps.addCallbacks(self._negotiated_ok, self._negotiation_failed)
 
     def _negotiated_ok(self, _: Any) -> None:
@@ -186,7 +206,10 @@ class QMPClientProtocol(LineOnlyReceiver):
             return
         command, d = entry
         self._pump()
-        if "error" in message:
+        if d in self._raw:
+            self._raw.discard(d)
+            d.callback(message)
+        elif "error" in message:
             error = message["error"] if isinstance(message["error"], dict) else {}
             d.errback(QMPCommandError(str(error.get("class", "GenericError")),
                                       str(error.get("desc", "")), command, message))

@@ -177,12 +177,18 @@ class HMPTelnetTransport(TelnetTransport):
             self._after_cr = False
             if data[:1] in (b"\n", b"\0"):
                 data = data[1:]
-        try:
+        if b"\xff" not in data and self.state != "escaped":
             super().dataReceived(data)
-        except ValueError:
-            self._log.warn("Ignoring an invalid telnet command from {peer}",
-                           peer=self.getPeer())
-            self.state = "data"
+        else:
+            # A byte at a time: Twisted raises on a command byte it does not
+            # know and would lose the rest of the chunk with it.
+            for index in range(len(data)):
+                try:
+                    super().dataReceived(data[index:index + 1])
+                except ValueError:
+                    self._log.warn("Ignoring an invalid telnet command from {peer}",
+                                   peer=self.getPeer())
+                    self.state = "data"
         if self.state == "newline":
             # A chunk ending in \r: end the line now rather than wait for the
             # next byte (expect scripts send "cmd\r" and wait for the prompt).
@@ -199,6 +205,17 @@ class HMPTelnetTransport(TelnetTransport):
 
     def writeConnectionLost(self) -> None:
         self.loseConnection()
+
+    # The session stops reading from a client with too many lines waiting.
+
+    def pauseProducing(self) -> None:
+        self.transport.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        self.transport.resumeProducing()
+
+    def stopProducing(self) -> None:
+        self.transport.stopProducing()
 
     def fileDescriptorReceived(self, descriptor: int) -> None:
         """A descriptor passed over a unix socket (SCM_RIGHTS), for ``getfd``."""
