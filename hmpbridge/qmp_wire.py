@@ -99,6 +99,11 @@ class JSONStreamSplitter:
                 if self._depth > self.max_nesting:
                     out.append(self._fail("JSON nesting depth limit exceeded"))
             elif byte in _CLOSE:
+                if self._depth == 0:  # a close right after a bare scalar
+                    del self._buf[-1]
+                    out.append(self._take())
+                    out.append(ParseFailure("JSON parse error, expecting value"))
+                    continue
                 self._depth -= 1
                 if self._depth == 0:
                     out.append(self._take())

@@ -63,6 +63,11 @@ def test_size_limit():
                                                    {"execute": "y"}]
 
 
+def test_close_after_a_bare_scalar():
+    out = feed_all(b'\x00]{"execute":"x"}')
+    assert isinstance(out[0], ParseFailure) and out[-1] == {"execute": "x"}
+
+
 def test_invalid_utf8():
     (failure,) = feed_all(b'{"id": "\xff"}')
     assert isinstance(failure, ParseFailure)
@@ -72,11 +77,10 @@ def test_invalid_utf8():
 def test_any_bytes_give_values_or_failures(data):
     splitter = JSONStreamSplitter(max_size=1000)
     for piece in splitter.feed(data):
-        assert isinstance(piece, ParseFailure) or piece is None or isinstance(
-            piece, (dict, list, str, int, float, bool))
+        assert piece is None or isinstance(piece, (ParseFailure, dict, list, str, int, float))
     # more input after garbage never raises either
     for piece in splitter.feed(b'\n"\n{"execute":"z"}\n'):
-        assert isinstance(piece, (ParseFailure, dict, list, str, int, float, bool))
+        assert piece is None or isinstance(piece, (ParseFailure, dict, list, str, int, float))
 
 
 def test_checks_in_qemus_words():
