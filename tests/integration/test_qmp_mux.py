@@ -184,3 +184,31 @@ def test_qmp_shell(rig):
         shell.expect(pexpect.EOF)
     finally:
         shell.close(force=True)
+
+
+def test_oob_hmc_and_fd_passing_as_on_qemu(rig, tmp_path):
+    """exec-oob, human-monitor-command and getfd behave as on QEMU's own socket."""
+    _, b, _, mux_path = rig
+    script = (b'{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}\n'
+              b'{"exec-oob":"migrate-pause","id":"oob"}\n'
+              b'{"execute":"human-monitor-command","arguments":{"command-line":"info kvm"},'
+              b'"id":"hmc"}\n')
+    assert raw_exchange(mux_path, script, 3) == raw_exchange(b.bridge_socket, script, 3)
+
+    def with_fd(path: str) -> List[bytes]:
+        with socket.socket(socket.AF_UNIX) as s, open(tmp_path / "passed", "wb") as passed:
+            s.settimeout(10)
+            s.connect(path)
+            f = s.makefile("rb")
+            f.readline()
+            s.sendall(b'{"execute":"qmp_capabilities"}\n')
+            replies = [f.readline()]
+            socket.send_fds(s, [b'{"execute":"getfd","arguments":{"fdname":"f0"},"id":1}\n'],
+                            [passed.fileno()])
+            replies.append(f.readline())
+            s.sendall(b'{"execute":"closefd","arguments":{"fdname":"f0"},"id":2}\n'
+                      b'{"execute":"closefd","arguments":{"fdname":"f0"},"id":3}\n')
+            replies += [f.readline(), f.readline()]
+            return replies
+
+    assert with_fd(mux_path) == with_fd(b.bridge_socket)
