@@ -15,6 +15,7 @@ from twisted.logger import (FilteringLogObserver, LogLevel, LogLevelFilterPredic
                             globalLogBeginner, textFileLogObserver)
 
 from hmpbridge import __version__
+from hmpbridge.events import EventHub
 from hmpbridge.launcher import LaunchError, QEMULauncher
 from hmpbridge.mux import QMPMultiplexer
 from hmpbridge.qmp_server import QMPServerFactory
@@ -71,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--listen", metavar="ENDPOINT", action="append",
         help=f"where to serve HMP; may be given several times (default: {DEFAULT_LISTEN})")
+    parser.add_argument(
+        "--events-listen", metavar="ENDPOINT", action="append", default=[],
+        help="serve HMP here with QMP events shown as they happen (as after '.events on'); "
+             "repeatable")
     parser.add_argument(
         "--qmp-listen", metavar="ENDPOINT", action="append", default=[],
         help="also serve QMP here, multiplexed onto the one QEMU connection; repeatable")
@@ -136,9 +141,15 @@ async def serve(reactor, options: argparse.Namespace) -> None:
     runner = CommandRunner(mux, passthrough=not options.no_passthrough)
     listens: List[str] = options.listen or [DEFAULT_LISTEN]
     ports = []
+    hub = EventHub(mux)
     for description in listens:
-        ports.append(await _listen(reactor, description, HMPServerFactory(runner, description)))
+        ports.append(await _listen(reactor, description,
+                                   HMPServerFactory(runner, description, hub)))
         _log.info("Serving HMP on {listener}", listener=description)
+    for description in options.events_listen:
+        ports.append(await _listen(reactor, description,
+                                   HMPServerFactory(runner, description, hub, events_on=True)))
+        _log.info("Serving HMP with events on {listener}", listener=description)
     qmp_factory = QMPServerFactory(mux)
     for description in options.qmp_listen:
         ports.append(await _listen(reactor, description, qmp_factory))

@@ -8,6 +8,7 @@ from twisted.internet.interfaces import IAddress
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
+from hmpbridge.events import EventHub
 from hmpbridge.runner import CommandRunner
 from hmpbridge.session import HMPSession, HMPTelnetTransport
 
@@ -19,17 +20,23 @@ class HMPServerFactory(Factory):
 
     :param runner: the runner all sessions share.
     :param listener: the endpoint description, used in logs.
+    :param events: where sessions get QMP events from.
+    :param events_on: whether sessions start with events shown.
     """
 
     _log = Logger()
     noisy = False
 
-    def __init__(self, runner: CommandRunner, listener: str = "") -> None:
+    def __init__(self, runner: CommandRunner, listener: str = "",
+                 events: Optional[EventHub] = None, events_on: bool = False) -> None:
         self.runner = runner
         self.listener = listener
+        self.events = events
+        self.events_on = events_on
 
     def buildProtocol(self, addr: IAddress) -> Optional[Any]:
-        transport = HMPTelnetTransport(HMPSession, self.runner)
+        transport = HMPTelnetTransport(HMPSession, self.runner, events=self.events,
+                                       events_on=self.events_on)
         transport.factory = self
         self._log.debug("HMP session from {peer} on {listener}", peer=addr,
                         listener=self.listener)

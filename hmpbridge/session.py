@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from typing import Deque, Optional
+from typing import Any, Callable, Deque, List, Mapping, Optional
 
 from twisted.conch.telnet import TelnetProtocol, TelnetTransport
 from twisted.internet.interfaces import (IFileDescriptorReceiver, IHalfCloseableProtocol,
@@ -21,8 +21,11 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from hmpbridge.bridge_cmds import is_bridge_command, run_bridge_command
+from hmpbridge.events import EventHub
 from hmpbridge.model import SessionState
-from hmpbridge.runner import CommandRunner
+from hmpbridge.render.events import format_event
+from hmpbridge.runner import CommandRunner, remember
 
 __all__ = ["HMPSession", "HMPTelnetTransport", "PROMPT", "MAX_LINE", "MAX_QUEUED_LINES"]
 
@@ -54,9 +57,15 @@ class HMPSession(TelnetProtocol):
 
     _log = Logger()
 
-    def __init__(self, runner: CommandRunner, state: Optional[SessionState] = None) -> None:
+    def __init__(self, runner: CommandRunner, state: Optional[SessionState] = None,
+                 events: Optional[EventHub] = None, events_on: bool = False) -> None:
         self.runner = runner
         self.state = state if state is not None else SessionState()
+        self._hub = events
+        self._unsubscribe: Callable[[], None] = lambda: None
+        self.events_on = False
+        if events_on:
+            self.set_events(True)
         self._partial = bytearray()
         self._overlong = False
         self._lines: Deque[str] = deque()
@@ -76,6 +85,7 @@ class HMPSession(TelnetProtocol):
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[override]
         self._closed = True
         self._lines.clear()
+        self._unsubscribe()
         self.fd_received(None)
 
     def fd_received(self, fd: Optional[int]) -> None:
@@ -138,7 +148,34 @@ class HMPSession(TelnetProtocol):
             self.transport.resumeProducing()
         self._busy = True
         line = self._lines.popleft()
+        if is_bridge_command(line):
+            remember(self.state, line)
+            self._answered(run_bridge_command(line, self))
+            return
         self.runner.run(line, self.state).addCallback(self._answered)
+
+    # -- events ---------------------------------------------------------------
+
+    def set_events(self, on: bool) -> None:
+        """Show QMP events in this session (``.events on``), or stop."""
+        self._unsubscribe()
+        self._unsubscribe = lambda: None
+        self.events_on = on and self._hub is not None
+        if self.events_on:
+            self._unsubscribe = self._hub.subscribe(self._event)
+
+    def recent_events(self) -> List[Mapping[str, Any]]:
+        """Events kept for late joiners, oldest first."""
+        return list(self._hub.recent) if self._hub is not None else []
+
+    def _event(self, event: Mapping[str, Any]) -> None:
+        if self._closed:
+            return
+        line = format_event(event)
+        if self._busy:
+            self._write(line + "\n")  # lands before the answer and its prompt
+        else:
+            self._write("\n" + line + "\n" + PROMPT)
 
     def _answered(self, text: str) -> None:
         self._busy = False

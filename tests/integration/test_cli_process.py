@@ -6,6 +6,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -149,3 +150,34 @@ def test_sigterm_stops_the_own_qemu():
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def oneshot(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hmpbridge.oneshot", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_oneshot_against_a_bridge_and_straight_against_qmp(vm):
+    from tests.integration.conftest import Bridge
+    bridge = Bridge(f"unix:path={vm.bridge_socket}")
+    try:
+        ok = oneshot("--connect", f"tcp:host=127.0.0.1:port={bridge.port}",
+                     "info status", "info name")
+        assert ok.returncode == 0, ok.stderr
+        assert ok.stdout == vm.hmp("info status") + vm.hmp("info name")
+        failed = oneshot("--connect", f"tcp:host=127.0.0.1:port={bridge.port}",
+                         "info status", "eject nosuchdev")
+        assert failed.returncode == 1
+        assert failed.stdout == vm.hmp("info status") + vm.hmp("eject nosuchdev")
+    finally:
+        bridge.close()
+    direct = oneshot("--qmp", vm.bridge_socket, "info status", "frob")
+    assert direct.returncode == 1
+    assert direct.stdout == vm.hmp("info status") + vm.hmp("frob")
+    assert oneshot("--qmp", vm.bridge_socket, "info kvm").returncode == 0
+
+
+def test_oneshot_unreachable(tmp_path):
+    result = oneshot("--connect", str(tmp_path / "none.sock"), "info status")
+    assert result.returncode == 3
+    assert "cannot reach the monitor" in result.stderr and "Traceback" not in result.stderr

@@ -64,3 +64,26 @@ def test_session_history_is_its_own(bridge, twins):
         qemu.close()
         first.close()
         second.close()
+
+
+def test_events_shown_to_who_asked_and_replayed_to_late_joiners(bridge, twins):
+    a, _ = twins
+    watcher, operator = bridge.session(), bridge.session()
+    try:
+        assert watcher.cmd(".events on") == ""
+        operator.cmd("cont")
+        operator.cmd("stop")
+        shown = []
+        while len(shown) < 2:
+            shown.append(watcher.read_until_prompt().decode())
+        assert "] RESUME\r\n" in shown[0] and "] STOP\r\n" in shown[1]
+        # the operator did not ask: its answers are QEMU's text alone
+        assert operator.cmd("info status") == a.hmp("info status")
+        late = bridge.session()
+        replay = late.cmd(".events replay")
+        assert replay.splitlines()[-2:][0].endswith("] RESUME")
+        assert replay.splitlines()[-1].endswith("] STOP")
+        late.close()
+    finally:
+        watcher.close()
+        operator.close()
