@@ -1,6 +1,6 @@
-"""Capture golden texts for the native ``info`` commands from QEMU 7.2.
+"""Capture golden texts for the native commands from QEMU 7.2.
 
-    cd /work/main && /tmp/venv/bin/python -m tests.golden.capture [scenario ...]
+    cd /work/main && .venv/bin/python -m tests.golden.capture [scenario ...]
 
 Each scenario starts a VM (see :mod:`tests.golden.vm`), puts it in some state
 and records cases with :func:`tests.golden.recorder.record`: hmpbridge's QMP
@@ -18,6 +18,7 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
+from hmpbridge.hmp_parser import parse
 from tests.golden.recorder import QMPClient, record, write_fixture
 from tests.golden.scenarios import SCENARIOS
 
@@ -30,22 +31,9 @@ _IDLE = re.compile(r"idle_time_ns=\d+")
 
 
 def _args(line: str) -> "tuple[str, Dict[str, Any]]":
-    """The handler key and parsed args of a simple ``info`` line."""
-    words = line.split()
-    key = " ".join(words[:2])
-    if key != "info block":
-        return key, {}
-    args: Dict[str, Any] = {"nodes": False, "verbose": False}
-    rest = words[2:]
-    if rest and rest[0] == "-n":
-        args["nodes"] = True
-        rest = rest[1:]
-    if rest and rest[0] == "-v":
-        args["verbose"] = True
-        rest = rest[1:]
-    if rest:
-        args["device"] = rest[0]
-    return key, args
+    """The handler key and parsed args of ``line``, as the grammar parses it."""
+    inv = parse(line)
+    return inv.spec.key, dict(inv.args)
 
 
 class Capture:
