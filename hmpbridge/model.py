@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 if TYPE_CHECKING:
     from hmpbridge.commands import CommandSpec
 
-__all__ = ["QMPCommand", "Invocation", "SessionState"]
+__all__ = ["QMPCommand", "Delay", "Invocation", "SessionState"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,17 @@ class QMPCommand:
         if self.arguments is not None:
             msg["arguments"] = dict(self.arguments)
         return msg
+
+
+@dataclass(frozen=True)
+class Delay:
+    """A pause a handler asks for between two QMP commands (polling a job).
+
+    The runner waits ``seconds`` on its clock and sends ``None`` back into the
+    handler; nothing goes to QEMU.
+    """
+
+    seconds: float
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from dataclasses import replace
 from typing import Any, Optional
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
 from hmpbridge import handlers
@@ -22,7 +24,7 @@ from hmpbridge.handlers.passthrough import HMC, passthrough
 from hmpbridge.handlers.session_cmds import PRINT_DEFAULTS, resolve_format
 from hmpbridge.hmp_parser import parse
 from hmpbridge.interfaces import CommandExecutor
-from hmpbridge.model import Invocation, SessionState
+from hmpbridge.model import Delay, Invocation, SessionState
 from hmpbridge.render.errors import render_error
 
 __all__ = ["CommandRunner", "HISTORY_SIZE", "banner_text"]
@@ -62,13 +64,19 @@ class CommandRunner:
     :param executor: where QMP commands go (the multiplexer).
     :param passthrough: whether ``human-monitor-command`` may be used for
         the commands QMP cannot express.
+    :param clock: what a handler's :class:`~hmpbridge.model.Delay` waits on
+        (the reactor when None).
     """
 
     _log = Logger()
 
-    def __init__(self, executor: CommandExecutor, passthrough: bool = True) -> None:
+    def __init__(self, executor: CommandExecutor, passthrough: bool = True,
+                 clock: Optional[IReactorTime] = None) -> None:
         self._executor = executor
         self._passthrough = passthrough
+        if clock is None:
+            from twisted.internet import reactor as clock  # type: ignore[assignment]
+        self._clock: IReactorTime = clock  # type: ignore[assignment]
 
     def banner(self) -> str:
         """The banner a new session is greeted with."""
@@ -119,6 +127,10 @@ class CommandRunner:
                     command = gen.throw(error) if error is not None else gen.send(value)
                 except StopIteration as stop:
                     return str(stop.value or "")
+                if isinstance(command, Delay):
+                    await deferLater(self._clock, command.seconds)
+                    value, error = None, None
+                    continue
                 try:
                     value, error = await self._executor.execute(command), None
                 except QMPError as err:

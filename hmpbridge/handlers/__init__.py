@@ -6,7 +6,9 @@ A handler is a generator function ``handler(inv, ctx)``.  It *yields*
 :class:`~hmpbridge.errors.QMPCommandError` is raised at the ``yield`` so the
 handler may catch it (``stop`` ignores errors, as HMP does).  An uncaught
 error is printed by the runner as ``Error: <desc>``.  The generator *returns*
-the text to print, ``"\\n"``-terminated lines (``""`` for nothing).
+the text to print, ``"\\n"``-terminated lines (``""`` for nothing).  A handler
+that must wait (polling a job it started) yields a :class:`~hmpbridge.model.Delay`
+instead of a command; ``None`` comes back after the pause.
 
 Handlers never touch the reactor: :func:`drive` runs one synchronously against
 canned replies, and :mod:`hmpbridge.runner` drives them with Deferreds.
@@ -16,14 +18,14 @@ Importing this package registers every handler module.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, FrozenSet, Generator, Optional
+from typing import Any, Callable, Dict, FrozenSet, Generator, Optional, Union
 
 from hmpbridge.errors import QMPCommandError
-from hmpbridge.model import Invocation, QMPCommand, SessionState
+from hmpbridge.model import Delay, Invocation, QMPCommand, SessionState
 
 __all__ = ["Context", "HandlerResult", "Handler", "HANDLERS", "handler", "drive"]
 
-HandlerResult = Generator[QMPCommand, Any, str]
+HandlerResult = Generator[Union[QMPCommand, Delay], Any, str]
 
 
 @dataclass
@@ -65,16 +67,23 @@ def handler(*keys: str) -> Callable[[Handler], Handler]:
 Responder = Callable[[QMPCommand], Any]
 
 
-def drive(gen: HandlerResult, respond: Responder) -> str:
+def drive(gen: HandlerResult, respond: Responder,
+          sleep: Optional[Callable[[float], None]] = None) -> str:
     """Run a handler generator synchronously; ``respond(cmd)`` returns the reply.
 
     ``respond`` may raise :class:`QMPCommandError` to simulate an error reply;
-    it is thrown into the generator at its ``yield``.  Used by tests and by
+    it is thrown into the generator at its ``yield``.  A :class:`Delay` is
+    passed to ``sleep`` (skipped when it is None).  Used by tests and by
     anything that already has the replies at hand.
     """
     try:
         cmd = next(gen)
         while True:
+            if isinstance(cmd, Delay):
+                if sleep is not None:
+                    sleep(cmd.seconds)
+                cmd = gen.send(None)
+                continue
             try:
                 reply = respond(cmd)
             except QMPCommandError as err:

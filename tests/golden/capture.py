@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional
 
 from hmpbridge.hmp_parser import parse
 from tests.golden.recorder import QMPClient, record, write_fixture
-from tests.golden.scenarios import SCENARIOS
+from tests.golden.scenarios import SCENARIOS as BASE_SCENARIOS
 
 __all__ = ["Capture", "main"]
 
@@ -79,14 +79,27 @@ class Capture:
                            "identical apart from it, and its values here are the recorded ones")
 
 
+def all_scenarios() -> Dict[str, Any]:
+    """The scenarios of :mod:`tests.golden.scenarios` and of every ``scenarios_*.py`` beside it."""
+    import importlib
+    import pkgutil
+
+    found: Dict[str, Any] = dict(BASE_SCENARIOS)
+    for mod in pkgutil.iter_modules([HERE]):
+        if mod.name.startswith("scenarios_"):
+            found.update(importlib.import_module(f"tests.golden.{mod.name}").SCENARIOS)
+    return found
+
+
 def main(argv: List[str]) -> int:
     """Run the scenarios named in ``argv`` (all when none); print a report."""
     os.makedirs(FIXTURES, exist_ok=True)
-    names = argv or list(SCENARIOS)
+    scenarios = all_scenarios()
+    names = argv or list(scenarios)
     report: List[str] = []
     start = time.monotonic()
     for name in names:
-        report += SCENARIOS[name](functools.partial(Capture, name))
+        report += scenarios[name](functools.partial(Capture, name))
     sys.stdout.write("\n".join(report) + "\n")
     diffs = sum(1 for r in report if r.startswith("DIFF"))
     sys.stdout.write(f"{len([r for r in report if r[:4] in ('ok  ', 'DIFF')])} cases, "

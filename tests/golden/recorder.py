@@ -107,7 +107,7 @@ def run_handler(handler_key: str, args: Mapping[str, Any], line: str,
     ctx = Context(state=SessionState(cpu_index=cpu_index), schema_commands=None,
                   passthrough=False)
     try:
-        return drive(HANDLERS[handler_key](inv, ctx), respond)
+        return drive(HANDLERS[handler_key](inv, ctx), respond, sleep=time.sleep)
     except QMPCommandError as err:
         return render_error(err)
 
