@@ -1,0 +1,161 @@
+"""hmpbridge gives qemu-storage-daemon, which speaks QMP only, an HMP monitor.
+
+qemu-storage-daemon has no ``human-monitor-command``, so everything printed
+here is hmpbridge's own translation.  The oracle is a ``qemu-system-x86_64``
+started with the same block graph and chardevs (the same image files, opened
+with locking off so both may hold them), asked through QEMU's own HMP.
+Commands that need a guest (``info status``) or QEMU's human monitor (``info
+mtree``) print one clear error line instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+from typing import Iterator, List
+
+import pytest
+
+from tests.golden.vm import BASE_ARGS, VM, qemu_img
+from tests.integration.conftest import Bridge, _wait_for
+
+QSD = shutil.which("qemu-storage-daemon")
+pytestmark = pytest.mark.skipif(QSD is None, reason="qemu-storage-daemon is not installed")
+
+
+def block_graph(images: str) -> List[str]:
+    """The block nodes and chardevs both processes get (``--opt`` spelling)."""
+    disk = os.path.join(images, "disk0.qcow2")
+    return [
+        "--blockdev", f"driver=file,filename={disk},node-name=file0,locking=off",
+        "--blockdev", "driver=qcow2,file=file0,node-name=disk0",
+        "--chardev", "null,id=null0",
+        "--object", "iothread,id=io0",
+    ]
+
+
+class StorageDaemon:
+    """A qemu-storage-daemon with one QMP socket for hmpbridge, killed on close."""
+
+    def __init__(self, graph: List[str]) -> None:
+        self.dir = tempfile.mkdtemp(prefix="hmpqsd")
+        self.qmp_path = os.path.join(self.dir, "qmp.sock")
+        args = [QSD, *graph, "--chardev",
+                f"socket,id=mon0,path={self.qmp_path},server=on,wait=off",
+                "--monitor", "chardev=mon0"]
+        self.proc = subprocess.Popen(args, cwd=self.dir, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        _wait_for(lambda: os.path.exists(self.qmp_path), "qemu-storage-daemon's QMP socket",
+                  proc=self.proc)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Rig:
+    """The daemon behind hmpbridge, and a qemu-system twin with the same graph."""
+
+    def __init__(self) -> None:
+        self.images = tempfile.mkdtemp(prefix="hmpqsdimg")
+        qemu_img("create", "-q", "-f", "qcow2", os.path.join(self.images, "disk0.qcow2"), "64M")
+        graph = block_graph(self.images)
+        self.daemon = StorageDaemon(graph)
+        system_graph = [arg[1:] if arg.startswith("--") else arg for arg in graph]
+        self.twin = VM(devices=lambda d: system_graph, base=list(BASE_ARGS))
+        self.bridge = Bridge(f"unix:path={self.daemon.qmp_path}")
+        self.session = self.bridge.session()
+
+    def qemu(self, line: str) -> str:
+        """What QEMU's own HMP prints for ``line`` on the twin."""
+        return self.twin.qmp.hmp(line).replace("\r\n", "\n")
+
+    def close(self) -> None:
+        self.session.close()
+        self.bridge.close()
+        self.twin.close()
+        self.daemon.close()
+        shutil.rmtree(self.images, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def rig() -> Iterator[Rig]:
+    r = Rig()
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+def test_banner_names_the_daemons_version(rig: Rig) -> None:
+    """When an operator connects, the banner shows the daemon's QEMU version and the prompt."""
+    assert re.fullmatch(rb"QEMU 7\.2\.\d+ monitor - type 'help' for more information\r\n"
+                        rb"\(qemu\) ", rig.session.banner), rig.session.banner
+
+
+# Lines whose output must equal qemu-system's own HMP, in order (state carries over).
+SAME_AS_QEMU = [
+    "info version",
+    "info block -n",
+    "info block -n -v",
+    "info block -n disk0",
+    "info block -n nosuch",
+    "info block-jobs",
+    "info blockstats",
+    "qom-list /objects/io0",
+    "qom-get /objects/io0 poll-max-ns",
+    "qom-set /objects/io0 poll-max-ns 1000",
+    "qom-get /objects/io0 poll-max-ns",
+    "chardev-add ringbuf,id=rb0,size=1024",
+    "chardev-add ringbuf,id=rb0",
+    "chardev-remove rb0",
+    "chardev-remove rb0",
+    "block_resize nosuch 1M",
+    "help block_resize",
+    "frob",
+]
+
+
+@pytest.mark.parametrize("line", SAME_AS_QEMU)
+def test_translated_output_equals_qemus_own(rig: Rig, line: str) -> None:
+    """When a line runs on the daemon through hmpbridge, it prints what QEMU's HMP prints."""
+    assert rig.session.cmd(line) == rig.qemu(line)
+
+
+def test_chardevs_match_apart_from_the_monitor_wiring(rig: Rig) -> None:
+    """When chardevs are listed, the daemon's equal the twin's but for each one's own monitor."""
+    def user_chardevs(text: str) -> List[str]:
+        return sorted(line for line in text.splitlines()
+                      if not line.startswith(("mon0:", "compat_monitor")))
+    assert user_chardevs(rig.session.cmd("info chardev")) == \
+        user_chardevs(rig.qemu("info chardev"))
+
+
+@pytest.mark.parametrize("line,qmp", [("info status", "query-status"),
+                                      ("info iothreads", "query-iothreads"),
+                                      ("system_reset", "system_reset")])
+def test_commands_the_daemon_lacks_print_one_clear_line(rig: Rig, line: str, qmp: str) -> None:
+    """When the daemon has no QMP command for a line, one line names the missing command."""
+    key = " ".join(line.split()[:2]) if line.startswith("info ") else line.split()[0]
+    assert rig.session.cmd(line) == (
+        f"Error: '{key}' is not available: this QEMU has no QMP command '{qmp}'\n")
+
+
+def test_human_monitor_only_commands_say_why_they_cannot_run(rig: Rig) -> None:
+    """When a line needs QEMU's human monitor, which the daemon lacks, the error says so."""
+    assert rig.session.cmd("info mtree") == (
+        "Error: 'info mtree' needs QEMU's human monitor, "
+        "and this QEMU has no human-monitor-command\n")
+
+
+def test_the_daemon_keeps_serving_after_errors(rig: Rig) -> None:
+    """When errors have been printed, the same session still gets translated answers."""
+    assert rig.session.cmd("info block-jobs") == "No active jobs\n"
