@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 
 if TYPE_CHECKING:
+    from hmpbridge.access import Identity
     from hmpbridge.commands import CommandSpec
 
 __all__ = ["QMPCommand", "Delay", "Invocation", "SessionState"]
@@ -77,6 +78,8 @@ class SessionState:
     :ivar received_fd: a file descriptor the client passed over a unix
         socket and no ``getfd`` has taken yet (as in QEMU, a newer one
         replaces it).
+    :ivar identity: who runs the session (None: nobody authenticated, no
+        restriction); its role decides which commands may run.
     """
 
     cpu_index: int = 0
@@ -85,3 +88,4 @@ class SessionState:
     mouse_buttons: int = 0
     #: the file descriptor the client passed last (SCM_RIGHTS), not yet used
     received_fd: Optional[int] = None
+    identity: Optional["Identity"] = None

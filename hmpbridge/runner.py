@@ -9,16 +9,27 @@ QEMU's wording), never with a failure.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Optional
+from typing import Any, Dict, List, Mapping, Optional, Set
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
 from hmpbridge import handlers
-from hmpbridge.commands import NATIVE, PASSTHROUGH, XQUERY
-from hmpbridge.errors import HMPBridgeError, ParseError, QMPError
+from hmpbridge.access import hmp_allowed, hmp_denial
+from hmpbridge.audit import AuditLog
+from hmpbridge.audit import record as audit_record
+from hmpbridge.commands import NATIVE, PASSTHROUGH, XQUERY, timeout_class
+from hmpbridge.errors import (
+    CommandTimeout,
+    HMPBridgeError,
+    ParseError,
+    QMPCommandError,
+    QMPDisconnected,
+    QMPError,
+    QMPNotConnected,
+)
 from hmpbridge.handlers import HANDLERS, Context, Handler, HandlerResult
 from hmpbridge.handlers.passthrough import HMC, passthrough
 from hmpbridge.handlers.session_cmds import PRINT_DEFAULTS, resolve_format
@@ -27,7 +38,7 @@ from hmpbridge.interfaces import CommandExecutor
 from hmpbridge.model import Delay, Invocation, SessionState
 from hmpbridge.render.errors import render_error
 
-__all__ = ["CommandRunner", "HISTORY_SIZE", "banner_text"]
+__all__ = ["CommandRunner", "DEFAULT_TIMEOUTS", "HISTORY_SIZE", "banner_text"]
 
 #: QEMU's readline keeps 64 lines of history per monitor.
 HISTORY_SIZE = 64
@@ -58,48 +69,142 @@ def remember(state: SessionState, line: str) -> None:
     del state.history[:-HISTORY_SIZE]
 
 
+#: Default seconds a whole HMP command may take, by timeout class (0: no limit).
+DEFAULT_TIMEOUTS: Mapping[str, float] = {"query": 30.0, "command": 60.0, "long": 0.0}
+
+
+class _Run:
+    """The bookkeeping of one line while it runs."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.sent: List[Mapping[str, Any]] = []
+        self.outcome = "ok"
+        self.current = ""
+        self.abandoned = False
+
+
 class CommandRunner:
     """Parses and runs HMP lines against one :class:`CommandExecutor`.
 
     :param executor: where QMP commands go (the multiplexer).
     :param passthrough: whether ``human-monitor-command`` may be used for
         the commands QMP cannot express.
-    :param clock: what a handler's :class:`~hmpbridge.model.Delay` waits on
-        (the reactor when None).
+    :param clock: what delays and timeouts use (the reactor when None).
+    :param timeouts: seconds per timeout class (see
+        :func:`hmpbridge.commands.timeout_class`); a command that takes longer
+        prints an error and its late replies are dropped.
+    :param audit: where each line's audit record goes (None: not audited).
     """
 
     _log = Logger()
 
     def __init__(self, executor: CommandExecutor, passthrough: bool = True,
-                 clock: Optional[IReactorTime] = None) -> None:
+                 clock: Optional[IReactorTime] = None,
+                 timeouts: Optional[Mapping[str, float]] = None,
+                 audit: Optional[AuditLog] = None) -> None:
         self._executor = executor
         self._passthrough = passthrough
         if clock is None:
             from twisted.internet import reactor as clock  # type: ignore[assignment]
         self._clock: IReactorTime = clock  # type: ignore[assignment]
+        self.timeouts: Dict[str, float] = {**DEFAULT_TIMEOUTS, **(timeouts or {})}
+        self._audit = audit
+        self._running: Set["Deferred[str]"] = set()
+        self._idle: List["Deferred[None]"] = []
 
     def banner(self) -> str:
         """The banner a new session is greeted with."""
         return banner_text(self._executor.greeting)
 
+    @property
+    def in_flight(self) -> int:
+        """How many lines are running now."""
+        return len(self._running)
+
+    def drain(self) -> "Deferred[None]":
+        """Fires once no line is running (at once when none is)."""
+        d: "Deferred[None]" = Deferred()
+        if self._running:
+            self._idle.append(d)
+        else:
+            d.callback(None)
+        return d
+
     def run(self, line: str, state: SessionState) -> "Deferred[str]":
         """Run one line for a session; fires with the text to print (maybe "")."""
         remember(state, line)
+        job = _Run(self._clock.seconds())
+        d = self._start(line, state, job)
+        self._running.add(d)
+
+        def finished(text: str) -> str:
+            self._running.discard(d)
+            self._record(line, state, job)
+            if not self._running:
+                idle, self._idle = self._idle, []
+                for waiter in idle:
+                    waiter.callback(None)
+            return text
+        return d.addCallback(finished)
+
+    def _start(self, line: str, state: SessionState, job: _Run) -> "Deferred[str]":
         try:
             inv = parse(line)
         except ParseError as err:
             if err.fmt is not None:
                 resolve_format(err.fmt, PRINT_DEFAULTS)
-            return Deferred.fromCoroutine(_const(err.text))
+            job.outcome = "parse-error"
+            return succeed(err.text)
         if inv is None:
-            return Deferred.fromCoroutine(_const(""))
+            job.outcome = "empty"
+            return succeed("")
+        identity = state.identity
+        if identity is not None and not hmp_allowed(inv.spec, identity.role):
+            job.outcome = "denied"
+            self._log.warn("Denied {line!r} to {user} ({role}) on {listener}", line=line,
+                           user=identity.name, role=identity.role, listener=identity.listener)
+            return succeed(hmp_denial(inv.spec, identity))
         if any(item.type == "/" for item in inv.spec.items):
             # QEMU keeps one default /fmt for all monitors; every /fmt updates it.
             inv = replace(inv, args={**inv.args, "format": resolve_format(
                 inv.args.get("fmt"), PRINT_DEFAULTS)})
         ctx = Context(state=state, schema_commands=self._executor.schema_commands,
                       passthrough=self._passthrough)
-        return Deferred.fromCoroutine(self._drive(self.handler_for(inv), inv, ctx))
+        d = Deferred.fromCoroutine(self._drive(self.handler_for(inv), inv, ctx, job))
+        limit = self.timeouts.get(timeout_class(inv.spec), 0.0)
+        return self._limited(d, limit, inv, job) if limit > 0 else d
+
+    def _limited(self, d: "Deferred[str]", limit: float, inv: Invocation,
+                 job: _Run) -> "Deferred[str]":
+        """``d``, or a timeout error after ``limit`` seconds (the rest is abandoned)."""
+        outer: "Deferred[str]" = Deferred()
+
+        def expire() -> None:
+            job.abandoned = True
+            job.outcome = "timeout"
+            self._log.warn("{line!r} timed out after {seconds} s waiting for {command}",
+                           line=inv.line, seconds=limit, command=job.current or inv.spec.key)
+            outer.callback(render_error(CommandTimeout(job.current or inv.spec.key, limit)))
+
+        timer = self._clock.callLater(limit, expire)
+
+        def settle(text: str) -> None:
+            if timer.active():
+                timer.cancel()
+                outer.callback(text)
+        d.addCallback(settle)
+        return outer
+
+    def _record(self, line: str, state: SessionState, job: _Run) -> None:
+        if self._audit is None or job.outcome == "empty":
+            return
+        try:
+            self._audit.write(audit_record(
+                identity=state.identity, received={"hmp": line}, sent=job.sent,
+                outcome=job.outcome, latency=self._clock.seconds() - job.started))
+        except OSError as err:
+            self._log.error("Cannot write the audit log: {error}", error=err)
 
     def handler_for(self, inv: Invocation) -> Handler:
         """The handler that carries out ``inv`` under its command's strategy."""
@@ -114,7 +219,7 @@ class CommandRunner:
             return passthrough if HMC in schema and self._passthrough else unavailable
         return handler
 
-    async def _drive(self, handler: Handler, inv: Invocation, ctx: Context) -> str:
+    async def _drive(self, handler: Handler, inv: Invocation, ctx: Context, job: _Run) -> str:
         """Step the handler's generator, executing each QMP command it yields."""
         try:
             gen: HandlerResult = handler(inv, ctx)
@@ -130,16 +235,36 @@ class CommandRunner:
                 if isinstance(command, Delay):
                     await deferLater(self._clock, command.seconds)
                     value, error = None, None
-                    continue
-                try:
-                    value, error = await self._executor.execute(command), None
-                except QMPError as err:
-                    value, error = None, err
+                else:
+                    job.sent.append(command.to_dict())
+                    job.current = command.execute
+                    try:
+                        value, error = await self._executor.execute(command), None
+                    except QMPError as err:
+                        value, error = None, err
+                if job.abandoned:  # timed out: the answer is no longer wanted
+                    gen.close()
+                    return ""
         except HMPBridgeError as err:
+            job.outcome = _outcome(err)
             return render_error(err)
         except Exception as err:  # noqa: BLE001 - a session must never see a traceback
+            job.outcome = "internal-error"
             self._log.failure("Handler for {line!r} failed", line=inv.line)
             return render_error(err)
+
+
+def _outcome(err: BaseException) -> str:
+    """The audit outcome of an error that ended a command."""
+    if isinstance(err, QMPCommandError):
+        return f"error:{err.error_class}"
+    if isinstance(err, QMPDisconnected):
+        return "disconnected"
+    if isinstance(err, QMPNotConnected):
+        return "not-connected"
+    if isinstance(err, CommandTimeout):
+        return "timeout"
+    return "error"
 
 
 def _schema_has(inv: Invocation, executor: CommandExecutor) -> bool:
@@ -152,6 +277,3 @@ def unavailable(inv: Invocation, ctx: Context) -> str:
     return (f"Error: '{inv.spec.key}' is not available: this QEMU has no QMP command "
             f"'{inv.spec.qmp[0]}'\n")
 
-
-async def _const(text: str) -> str:
-    return text

@@ -1,0 +1,93 @@
+"""Who is on the other end of a session, and what they may run.
+
+Two roles exist.  An ``operator`` may run everything.  A ``read-only`` user
+may run the commands the command table marks ``reads_only`` (every ``info``
+subcommand, ``help``, ``print``, ``x``, ...) and, on a QMP listener, the QMP
+commands that only read state.  A role comes from the user (password file)
+and from the listener; the narrower of the two applies.
+
+Pure: no reactor, no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
+
+from hmpbridge.commands import CommandSpec
+
+__all__ = [
+    "OPERATOR",
+    "READ_ONLY",
+    "ROLES",
+    "Identity",
+    "narrowest",
+    "hmp_allowed",
+    "hmp_denial",
+    "qmp_denial",
+]
+
+OPERATOR = "operator"
+READ_ONLY = "read-only"
+ROLES = (OPERATOR, READ_ONLY)
+
+#: QMP commands that change nothing, besides ``query-*`` and ``x-query-*``.
+READING_QMP = frozenset({
+    "qmp_capabilities", "qom-list", "qom-get", "qom-list-types", "qom-list-properties",
+    "device-list-properties", "trace-event-get-state",
+})
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The operator of one session.
+
+    :ivar name: the user name (password or certificate) or the peer address.
+    :ivar role: ``operator`` or ``read-only``.
+    :ivar listener: the endpoint description the session came in on.
+    :ivar peer: the client's address as text.
+    :ivar method: how the name was established: ``password``, ``certificate``
+        or ``peer`` (no authentication: the address stands for the name).
+    """
+
+    name: str
+    role: str = OPERATOR
+    listener: str = ""
+    peer: str = ""
+    method: str = "peer"
+
+
+def narrowest(*roles: Optional[str]) -> str:
+    """The most restrictive of ``roles`` (None means no restriction)."""
+    return READ_ONLY if READ_ONLY in roles else OPERATOR
+
+
+def hmp_allowed(spec: CommandSpec, role: str) -> bool:
+    """Whether ``role`` may run the HMP command ``spec``."""
+    return role == OPERATOR or spec.reads_only
+
+
+def hmp_denial(spec: CommandSpec, identity: Identity) -> str:
+    """The line a denied HMP command prints."""
+    return (f"Error: permission denied: '{spec.key}' changes VM state and "
+            f"'{identity.name}' is {identity.role}\n")
+
+
+def qmp_denial(message: Mapping[str, Any], role: str,
+               hmp_spec: Optional[CommandSpec] = None) -> Optional[str]:
+    """Why ``role`` may not send this QMP ``message``, or None when it may.
+
+    :param hmp_spec: for ``human-monitor-command``, the command table entry of
+        the HMP line it carries (None when the line does not parse).
+    """
+    if role == OPERATOR:
+        return None
+    name = str(message.get("execute") or message.get("exec-oob") or "")
+    if name == "human-monitor-command":
+        if hmp_spec is not None and hmp_spec.reads_only:
+            return None
+        what = f"'{hmp_spec.key}'" if hmp_spec is not None else "this command line"
+        return f"permission denied: {what} changes VM state and this client is {role}"
+    if name.startswith(("query-", "x-query-")) or name in READING_QMP:
+        return None
+    return f"permission denied: '{name}' changes VM state and this client is {role}"

@@ -1,0 +1,91 @@
+"""The audit log: one JSON line per command, written before the answer goes out.
+
+Each record holds the time, the operator's identity, the listener, what was
+received (an HMP line or a QMP command), the QMP actually sent, the outcome
+(``ok``, ``denied``, ``parse-error``, ``timeout``, ``disconnected`` or
+``error:<QMP error class>``) and the latency in milliseconds.  Every line is
+written with one ``write(2)`` as soon as the command ends, so a crash of
+hmpbridge loses nothing already answered; ``fsync=True`` also survives a crash
+of the host.  The file is rotated by size (``FILE.1`` ... ``FILE.N``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, List, Mapping, Optional
+
+from hmpbridge.access import Identity
+
+__all__ = ["AuditLog", "AuditRecord", "record"]
+
+AuditRecord = Dict[str, Any]
+
+
+def record(*, identity: Optional[Identity], received: Mapping[str, Any],
+           sent: List[Mapping[str, Any]], outcome: str, latency: float,
+           now: Optional[Callable[[], float]] = None) -> AuditRecord:
+    """One audit record (a JSON-ready dict).
+
+    :param received: ``{"hmp": line}`` or ``{"qmp": message}``.
+    :param latency: seconds from receipt to answer.
+    """
+    stamp = datetime.fromtimestamp((now or time.time)(), timezone.utc)
+    who = identity or Identity("unknown")
+    rec: AuditRecord = {
+        "time": stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "user": who.name, "auth": who.method, "role": who.role,
+        "listener": who.listener, "peer": who.peer,
+    }
+    rec.update(received)
+    rec["sent"] = list(sent)
+    rec["outcome"] = outcome
+    rec["latency_ms"] = round(latency * 1000, 3)
+    return rec
+
+
+class AuditLog:
+    """Appends audit records to a file, rotating it by size.
+
+    :param path: the log file (created 0600 if missing).
+    :param max_bytes: rotate once the file is bigger than this (0: never).
+    :param keep: how many rotated files to keep.
+    :param fsync: ``fsync(2)`` after every line.
+    """
+
+    def __init__(self, path: str, max_bytes: int = 10 * 1024 * 1024, keep: int = 5,
+                 fsync: bool = False) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.keep = keep
+        self.fsync = fsync
+        self._fd = self._open()
+
+    def _open(self) -> int:
+        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+    def write(self, rec: Mapping[str, Any]) -> None:
+        """Append one record as one line."""
+        data = (json.dumps(rec, separators=(",", ":"), default=str) + "\n").encode("utf-8")
+        os.write(self._fd, data)
+        if self.fsync:
+            os.fsync(self._fd)
+        if self.max_bytes and os.fstat(self._fd).st_size > self.max_bytes:
+            self._rotate()
+
+    def _rotate(self) -> None:
+        os.close(self._fd)
+        for n in range(self.keep - 1, 0, -1):
+            if os.path.exists(f"{self.path}.{n}"):
+                os.replace(f"{self.path}.{n}", f"{self.path}.{n + 1}")
+        if self.keep > 0:
+            os.replace(self.path, f"{self.path}.1")
+        else:
+            os.unlink(self.path)
+        self._fd = self._open()
+
+    def close(self) -> None:
+        """Close the file."""
+        os.close(self._fd)
