@@ -93,6 +93,13 @@ class DotIndex(int):
     """The value of an ``i.`` item (``.0x0a``), told apart by its type."""
 
 
+class DotRegister(Register):
+    """An ``i.`` item whose expression reads a register (``.$eax``)."""
+
+
+DOT_REGISTER = DotRegister()
+
+
 class HMPTransformer(Transformer[Token, Any]):
     """Evaluates expressions and converts command rules into argument dicts."""
 
@@ -115,6 +122,8 @@ class HMPTransformer(Transformer[Token, Any]):
             value = int(text, 16)
         elif text.startswith("0") and len(text) > 1:
             value = int(text, 8)
+        elif len(text) > 20:  # past 2**64 (and past Python's int() digit limit)
+            value = _MASK64 + 1
         else:
             value = int(text)
         if value > _MASK64:
@@ -152,7 +161,9 @@ class HMPTransformer(Transformer[Token, Any]):
     mebibytes_next = mebibytes
 
     @v_args(inline=True)
-    def dotindex(self, value: Any) -> "DotIndex":
+    def dotindex(self, value: Any) -> "DotIndex | DotRegister":
+        if value is REGISTER:
+            return DOT_REGISTER
         return DotIndex(self.int32(value))
 
     def __default__(self, data: Any, children: List[Any], meta: Any) -> Any:
@@ -209,9 +220,12 @@ def parse_format(text: str) -> Dict[str, Optional[int | str]]:
     """The ``/[count][format][size]`` item: count, format letter, size in bytes."""
     body = text[1:]
     i = 0
-    while i < len(body) and body[i].isdigit():
+    count = 1
+    while i < len(body) and body[i] in "0123456789":  # qemu_isdigit: ASCII only
+        # QEMU accumulates the count in a C int, which wraps (it builds with -fwrapv)
+        count = ((count if i else 0) * 10 + ord(body[i]) - 48) & 0xFFFFFFFF
         i += 1
-    count = int(body[:i]) if i else 1
+    count = count - (1 << 32) if count >> 31 else count
     fmt: Optional[str] = None
     size: Optional[int] = None
     for ch in body[i:]:
@@ -285,6 +299,9 @@ def convert_items(spec: CommandSpec, children: Sequence[Any]) -> Dict[str, Any]:
         if item.type == "i.":
             if isinstance(child, DotIndex):
                 args[item.key] = int(queue.pop(0))
+            elif child is DOT_REGISTER:
+                queue.pop(0)
+                args[item.key] = REGISTER
             continue
         value = _convert(item, spec, queue.pop(0) if queue else None)
         if value is not None:
