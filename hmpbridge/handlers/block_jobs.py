@@ -1,0 +1,172 @@
+"""Block jobs, image snapshots and I/O throttling, as QEMU 7.2's HMP starts them.
+
+QEMU's HMP handlers (``block/monitor/block-hmp-cmds.c``) fill in one QMP
+command each and print nothing on success; a QMP error prints as
+``Error: <desc>``:
+
+- ``block_stream device [speed [base]]`` is ``block-stream`` with the device
+  name as its job id and ``on-error: report``;
+- ``block_job_set_speed``, ``block_job_cancel [-f]``, ``block_job_complete``,
+  ``block_job_pause`` and ``block_job_resume`` name a job by its id (HMP calls
+  it ``device``); ``block_job_cancel`` always sends ``force``;
+- ``drive_mirror`` and ``drive_backup`` map ``-n`` to ``mode: existing``
+  (else ``absolute-paths``) and ``-f`` to ``sync: full`` (else ``top``);
+  ``drive_backup -c`` adds ``compress: true``.  The job id is the device name
+  (QEMU's default when none is given);
+- ``snapshot_blkdev [-n] device file [format]`` is ``blockdev-snapshot-sync``;
+  without a file HMP prints ``Error: Parameter 'snapshot-file' is missing``
+  itself;
+- ``snapshot_blkdev_internal`` and ``snapshot_delete_blkdev_internal`` are
+  the internal snapshot commands (the deleted snapshot's info is not shown);
+- ``block_set_io_throttle`` sets the six bps/iops limits; the name is sent as
+  ``device`` when a drive (BlockBackend) of that name exists, else as the
+  qdev ``id``, so HMP looks the name up first (``query-block`` here).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable
+
+from hmpbridge.handlers import Context, HandlerResult, handler
+from hmpbridge.model import Invocation, QMPCommand
+
+__all__ = ["block_stream", "block_job_set_speed", "block_job_cancel", "block_job_complete",
+           "block_job_pause", "block_job_resume", "drive_mirror", "drive_backup",
+           "snapshot_blkdev", "snapshot_blkdev_internal", "snapshot_delete_blkdev_internal",
+           "block_set_io_throttle", "THROTTLE_LIMITS", "MISSING_SNAPSHOT_FILE",
+           "image_job_arguments", "drive_names"]
+
+#: The limits ``block_set_io_throttle`` takes, in the order HMP reads them.
+THROTTLE_LIMITS = ("bps", "bps_rd", "bps_wr", "iops", "iops_rd", "iops_wr")
+
+#: HMP's own message for ``snapshot_blkdev`` without a file (QERR_MISSING_PARAMETER).
+MISSING_SNAPSHOT_FILE = "Error: Parameter 'snapshot-file' is missing\n"
+
+
+def _send(name: str, arguments: Dict[str, Any]) -> HandlerResult:
+    """Send one command; print nothing (an error reply prints as ``Error: ...``)."""
+    yield QMPCommand(name, arguments)
+    return ""
+
+
+@handler("block_stream")
+def block_stream(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``block_stream device [speed [base]]``: the job id is the device name."""
+    device = inv.args["device"]
+    arguments: Dict[str, Any] = {"job-id": device, "device": device}
+    if "base" in inv.args:
+        arguments["base"] = inv.args["base"]
+    if "speed" in inv.args:
+        arguments["speed"] = inv.args["speed"]
+    arguments["on-error"] = "report"
+    return (yield from _send("block-stream", arguments))
+
+
+@handler("block_job_set_speed")
+def block_job_set_speed(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``block_job_set_speed device speed`` (bytes per second, MiB by default)."""
+    return (yield from _send("block-job-set-speed",
+                             {"device": inv.args["device"], "speed": inv.args["speed"]}))
+
+
+@handler("block_job_cancel")
+def block_job_cancel(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``block_job_cancel [-f] device``: ``force`` is always sent."""
+    return (yield from _send("block-job-cancel",
+                             {"device": inv.args["device"],
+                              "force": bool(inv.args.get("force", False))}))
+
+
+@handler("block_job_complete")
+def block_job_complete(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``block_job_complete device``."""
+    return (yield from _send("block-job-complete", {"device": inv.args["device"]}))
+
+
+@handler("block_job_pause")
+def block_job_pause(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``block_job_pause device``."""
+    return (yield from _send("block-job-pause", {"device": inv.args["device"]}))
+
+
+@handler("block_job_resume")
+def block_job_resume(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``block_job_resume device``."""
+    return (yield from _send("block-job-resume", {"device": inv.args["device"]}))
+
+
+def image_job_arguments(args: Dict[str, Any], file_key: str) -> Dict[str, Any]:
+    """The arguments HMP fills in for a job that writes a new image file.
+
+    ``file_key`` is the QMP name of the image argument (``target``,
+    ``snapshot-file``); ``-n`` (``reuse``) opens an existing image instead of
+    creating one.
+    """
+    arguments: Dict[str, Any] = {"device": args["device"], file_key: args[file_key]}
+    if "format" in args:
+        arguments["format"] = args["format"]
+    arguments["mode"] = "existing" if args.get("reuse") else "absolute-paths"
+    return arguments
+
+
+@handler("drive_mirror")
+def drive_mirror(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``drive_mirror [-n] [-f] device target [format]``."""
+    arguments = image_job_arguments(dict(inv.args), "target")
+    arguments["sync"] = "full" if inv.args.get("full") else "top"
+    return (yield from _send("drive-mirror", arguments))
+
+
+@handler("drive_backup")
+def drive_backup(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``drive_backup [-n] [-f] [-c] device target [format]``."""
+    arguments = image_job_arguments(dict(inv.args), "target")
+    arguments["sync"] = "full" if inv.args.get("full") else "top"
+    if inv.args.get("compress"):
+        arguments["compress"] = True
+    return (yield from _send("drive-backup", arguments))
+
+
+@handler("snapshot_blkdev")
+def snapshot_blkdev(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``snapshot_blkdev [-n] device [file [format]]``; the file is required."""
+    if "snapshot-file" not in inv.args:
+        return MISSING_SNAPSHOT_FILE
+    return (yield from _send("blockdev-snapshot-sync",
+                             image_job_arguments(dict(inv.args), "snapshot-file")))
+
+
+@handler("snapshot_blkdev_internal")
+def snapshot_blkdev_internal(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``snapshot_blkdev_internal device name``."""
+    return (yield from _send("blockdev-snapshot-internal-sync",
+                             {"device": inv.args["device"], "name": inv.args["name"]}))
+
+
+@handler("snapshot_delete_blkdev_internal")
+def snapshot_delete_blkdev_internal(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``snapshot_delete_blkdev_internal device name [id]``; nothing is printed."""
+    arguments: Dict[str, Any] = {"device": inv.args["device"], "name": inv.args["name"]}
+    if "id" in inv.args:
+        arguments["id"] = inv.args["id"]
+    return (yield from _send("blockdev-snapshot-delete-internal-sync", arguments))
+
+
+def drive_names(block_info: Iterable[Dict[str, Any]]) -> "set[str]":
+    """The drive (named BlockBackend) names in a ``query-block`` reply."""
+    return {str(entry.get("device")) for entry in block_info if entry.get("device")}
+
+
+@handler("block_set_io_throttle")
+def block_set_io_throttle(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``block_set_io_throttle device bps bps_rd bps_wr iops iops_rd iops_wr``.
+
+    The name goes to ``device`` when it names a drive, else to ``id``.
+    """
+    name = inv.args["device"]
+    blocks = yield QMPCommand("query-block")
+    key = "device" if name in drive_names(blocks or []) else "id"
+    arguments: Dict[str, Any] = {key: name}
+    for limit in THROTTLE_LIMITS:
+        arguments[limit] = inv.args[limit]
+    return (yield from _send("block_set_io_throttle", arguments))
