@@ -1,0 +1,161 @@
+"""Native ``info`` commands that map onto one QMP query each.
+
+Display servers, TPM, memory devices and sizes, hot-pluggable CPUs, the VM
+generation ID, SEV, SGX, record/replay, the rocker switch tables and trace
+event states.  QEMU's HMP calls the same QMP functions; where it prints a
+failure differently from ``Error: <desc>`` the handler does the same
+(``info tpm``'s fixed message, ``info sev``'s "not enabled", ``info sgx`` and
+``info trace-events`` printing the bare message).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from hmpbridge.errors import QMPCommandError
+from hmpbridge.handlers import Context, HandlerResult, handler
+from hmpbridge.model import Invocation, QMPCommand
+from hmpbridge.render import info_more as r
+
+__all__ = [
+    "info_vnc", "info_spice", "info_tpm", "info_memory_devices", "info_hotpluggable_cpus",
+    "info_vm_generation_id", "info_memory_size_summary", "info_sev", "info_sgx",
+    "info_replay", "info_rocker", "info_rocker_ports", "info_rocker_flows",
+    "info_rocker_groups", "info_trace_events",
+]
+
+
+def _c_int(value: int) -> int:
+    """``value`` stored in a C ``int`` (HMP keeps integer arguments so)."""
+    value = int(value) & 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+@handler("info vnc")
+def info_vnc(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info vnc``: every VNC display with its servers and clients, or ``None``."""
+    return r.render_vnc((yield QMPCommand("query-vnc-servers")))
+
+
+@handler("info spice")
+def info_spice(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info spice``: the SPICE server, ``Server: disabled`` when off."""
+    return r.render_spice((yield QMPCommand("query-spice")))
+
+
+@handler("info tpm")
+def info_tpm(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info tpm``: the TPM devices; any error prints QEMU's fixed message."""
+    try:
+        tpms = yield QMPCommand("query-tpm")
+    except QMPCommandError:
+        return r.TPM_NOT_SUPPORTED
+    return r.render_tpm(tpms)
+
+
+@handler("info memory-devices")
+def info_memory_devices(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info memory-devices``: DIMMs, NVDIMMs, virtio-pmem/-mem and SGX EPC sections."""
+    return r.render_memory_devices((yield QMPCommand("query-memory-devices")))
+
+
+@handler("info hotpluggable-cpus")
+def info_hotpluggable_cpus(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info hotpluggable-cpus``: every CPU slot, free ones with no QOM path."""
+    return r.render_hotpluggable_cpus((yield QMPCommand("query-hotpluggable-cpus")))
+
+
+@handler("info vm-generation-id")
+def info_vm_generation_id(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info vm-generation-id``: the GUID of the vmgenid device."""
+    info = yield QMPCommand("query-vm-generation-id")
+    return f"{info.get('guid')}\n"
+
+
+@handler("info memory_size_summary")
+def info_memory_size_summary(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info memory_size_summary``: base and (when there are slots) plugged memory."""
+    return r.render_memory_size_summary((yield QMPCommand("query-memory-size-summary")))
+
+
+@handler("info sev")
+def info_sev(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info sev``: SEV state; disabled or failing prints ``SEV is not enabled``."""
+    try:
+        info = yield QMPCommand("query-sev")
+    except QMPCommandError:
+        return r.SEV_NOT_ENABLED
+    return r.render_sev(info)
+
+
+@handler("info sgx")
+def info_sgx(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info sgx``: SGX support and EPC sections; errors print without ``Error:``."""
+    try:
+        info = yield QMPCommand("query-sgx")
+    except QMPCommandError as err:
+        return f"{err.desc}\n"
+    return r.render_sgx(info)
+
+
+@handler("info replay")
+def info_replay(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info replay``: whether execution is being recorded or replayed."""
+    return r.render_replay((yield QMPCommand("query-replay")))
+
+
+@handler("info rocker")
+def info_rocker(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info rocker NAME``: the switch's name, id and port count."""
+    return r.render_rocker((yield QMPCommand("query-rocker", {"name": inv.args["name"]})))
+
+
+@handler("info rocker-ports")
+def info_rocker_ports(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info rocker-ports NAME``: the port table."""
+    ports = yield QMPCommand("query-rocker-ports", {"name": inv.args["name"]})
+    return r.render_rocker_ports(ports)
+
+
+@handler("info rocker-of-dpa-flows")
+def info_rocker_flows(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info rocker-of-dpa-flows NAME [TBL]``: HMP keeps the table id in 32 bits,
+    and an id of all ones means "every table"."""
+    arguments: Dict[str, Any] = {"name": inv.args["name"]}
+    if "tbl_id" in inv.args:
+        tbl_id = int(inv.args["tbl_id"]) & 0xFFFFFFFF
+        if tbl_id != 0xFFFFFFFF:
+            arguments["tbl-id"] = tbl_id
+    return r.render_rocker_flows((yield QMPCommand("query-rocker-of-dpa-flows", arguments)))
+
+
+@handler("info rocker-of-dpa-groups")
+def info_rocker_groups(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info rocker-of-dpa-groups NAME [TYPE]``: HMP keeps the type in 8 bits, and
+    type 9 means "every type"."""
+    arguments: Dict[str, Any] = {"name": inv.args["name"]}
+    if "type" in inv.args:
+        kind = int(inv.args["type"]) & 0xFF
+        if kind != 9:
+            arguments["type"] = kind
+    return r.render_rocker_groups((yield QMPCommand("query-rocker-of-dpa-groups", arguments)))
+
+
+@handler("info trace-events")
+def info_trace_events(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info trace-events [NAME [VCPU]]``: ``name : state 0|1`` per matching event.
+
+    A vCPU number that does not fit a C ``int`` as a positive value is refused
+    with QEMU's message (which has no line end); QMP errors print bare.
+    """
+    arguments: Dict[str, Any] = {"name": inv.args.get("name", "*")}
+    if "vcpu" in inv.args:
+        vcpu = _c_int(inv.args["vcpu"])
+        if vcpu < 0:
+            return "argument vcpu must be positive"
+        arguments["vcpu"] = vcpu
+    try:
+        events = yield QMPCommand("trace-event-get-state", arguments)
+    except QMPCommandError as err:
+        return f"{err.desc}\n"
+    return r.render_trace_events(events)

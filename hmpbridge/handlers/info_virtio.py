@@ -1,0 +1,67 @@
+"""Native ``info virtio*`` commands over QEMU's ``x-query-virtio*`` QMP commands.
+
+HMP reads the queue number (and element index) into a C ``int`` and QMP
+takes them as ``uint16``, so they are sent truncated as QEMU does; an index
+of -1 means "not given".  Errors print as ``Error: <desc>`` (QEMU's vhost
+message already starts with ``Error:``, so that one shows it twice).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from hmpbridge.handlers import Context, HandlerResult, handler
+from hmpbridge.model import Invocation, QMPCommand
+from hmpbridge.render import virtio
+
+__all__ = ["info_virtio", "info_virtio_status", "info_virtio_queue_status",
+           "info_vhost_queue_status", "info_virtio_queue_element"]
+
+
+def _c_int(value: int) -> int:
+    value = int(value) & 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+def _queue_args(inv: Invocation) -> Dict[str, Any]:
+    return {"path": inv.args["path"], "queue": _c_int(inv.args["queue"]) & 0xFFFF}
+
+
+@handler("info virtio")
+def info_virtio(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info virtio``: ``path [name]`` per virtio device."""
+    return virtio.render_virtio_list((yield QMPCommand("x-query-virtio")))
+
+
+@handler("info virtio-status")
+def info_virtio_status(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info virtio-status PATH``: the device's state and feature bits."""
+    path = inv.args["path"]
+    status = yield QMPCommand("x-query-virtio-status", {"path": path})
+    return virtio.render_virtio_status(path, status)
+
+
+@handler("info virtio-queue-status")
+def info_virtio_queue_status(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info virtio-queue-status PATH QUEUE``: one virtqueue's indexes and rings."""
+    status = yield QMPCommand("x-query-virtio-queue-status", _queue_args(inv))
+    return virtio.render_virtio_queue_status(inv.args["path"], status)
+
+
+@handler("info virtio-vhost-queue-status")
+def info_vhost_queue_status(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info virtio-vhost-queue-status PATH QUEUE``: a vhost queue's rings."""
+    status = yield QMPCommand("x-query-virtio-vhost-queue-status", _queue_args(inv))
+    return virtio.render_vhost_queue_status(inv.args["path"], status)
+
+
+@handler("info virtio-queue-element")
+def info_virtio_queue_element(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info virtio-queue-element PATH QUEUE [INDEX]``: one ring element (default: head)."""
+    arguments = _queue_args(inv)
+    if "index" in inv.args:
+        index = _c_int(inv.args["index"])
+        if index != -1:
+            arguments["index"] = index & 0xFFFF
+    element = yield QMPCommand("x-query-virtio-queue-element", arguments)
+    return virtio.render_virtio_queue_element(inv.args["path"], element)
