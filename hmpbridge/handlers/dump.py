@@ -1,0 +1,49 @@
+"""``dump-guest-memory``: QEMU 7.2's ``hmp_dump_guest_memory`` (``dump/dump-hmp-cmds.c``).
+
+HMP refuses more than one format flag, then calls ``dump-guest-memory`` with
+``paging``, ``protocol: "file:<name>"``, ``detach`` and ``format`` always
+given, and ``begin``/``length`` when written.  Without ``-d`` the QMP command
+itself runs the dump to the end before it answers, so nothing needs polling;
+with ``-d`` it returns at once and ``info dump`` follows the progress.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from hmpbridge.handlers import Context, HandlerResult, handler
+from hmpbridge.model import Invocation, QMPCommand
+
+__all__ = ["dump_guest_memory", "dump_format", "ONLY_ONE_FORMAT"]
+
+ONLY_ONE_FORMAT = "Error: only one of '-z|-l|-s|-w' can be set\n"
+
+#: flag key -> DumpGuestMemoryFormat, in the order HMP applies them.
+_FORMATS = (("windmp", "win-dmp"), ("zlib", "kdump-zlib"), ("lzo", "kdump-lzo"),
+            ("snappy", "kdump-snappy"))
+
+
+def dump_format(args: Dict[str, Any]) -> str:
+    """The format the flags ask for (``elf`` when none); at most one may be set."""
+    chosen = "elf"
+    for key, name in _FORMATS:
+        if args.get(key):
+            chosen = name
+    return chosen
+
+
+@handler("dump-guest-memory")
+def dump_guest_memory(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``dump-guest-memory [-p] [-d] [-z|-l|-s|-w] filename [begin length]``."""
+    args = dict(inv.args)
+    if sum(bool(args.get(key)) for key, _ in _FORMATS) > 1:
+        return ONLY_ONE_FORMAT
+    qmp: Dict[str, Any] = {"paging": bool(args.get("paging")),
+                           "protocol": "file:" + args["filename"],
+                           "detach": bool(args.get("detach"))}
+    for key in ("begin", "length"):
+        if key in args:
+            qmp[key] = args[key]
+    qmp["format"] = dump_format(args)
+    yield QMPCommand("dump-guest-memory", qmp)
+    return ""

@@ -1,0 +1,260 @@
+"""Migration commands: ``migrate`` and its companions, dirty-rate tools, ``info migrate``.
+
+QEMU 7.2's HMP handlers (``monitor/hmp-cmds.c``, ``migration/dirtyrate.c``,
+``softmmu/dirtylimit.c``) call the QMP functions directly; most print only
+``Error: <desc>``.  The notable ones:
+
+* ``migrate`` without ``-d`` holds the prompt: QEMU polls ``query-migrate``
+  at once and then every second while the status is missing, ``setup`` or
+  ``active``, printing ``Completed N %`` and a bare carriage return on each
+  poll that has disk statistics; a block migration (``-b``/``-i``) ends with
+  a newline.  A failure's ``error-desc`` goes to QEMU's stderr, not to the
+  monitor, so nothing else is printed.
+* ``migrate_cancel`` and ``announce_self`` discard QMP errors.
+* ``migrate_continue`` checks the state name against MigrationStatus first.
+* ``calc_dirty_rate``, ``set_vcpu_dirty_limit`` and ``cancel_vcpu_dirty_limit``
+  print a hint on success; ``-1`` for an optional number means "not given".
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+from hmpbridge.errors import QMPCommandError
+from hmpbridge.handlers import Context, HandlerResult, handler
+from hmpbridge.model import Delay, Invocation, QMPCommand
+from hmpbridge.render.migration_status import (
+    DIRTY_LIMIT_HINT,
+    render_dirty_rate,
+    render_info_migrate,
+    render_vcpu_dirty_limit,
+)
+
+__all__ = ["MIGRATION_STATUSES", "POLL_SECONDS", "migrate_progress", "strlist_from_commas"]
+
+#: MigrationStatus in QEMU 7.2 (what ``migrate_continue`` accepts).
+MIGRATION_STATUSES = (
+    "none", "setup", "cancelling", "cancelled", "active", "postcopy-active",
+    "postcopy-paused", "postcopy-recover", "completed", "failed", "colo",
+    "pre-switchover", "device", "wait-unplug",
+)
+
+#: How often QEMU's ``migrate`` looks at the migration while it holds the prompt.
+POLL_SECONDS = 1.0
+
+_U64 = (1 << 64) - 1
+
+
+def migrate_progress(info: Dict[str, Any]) -> str:
+    """The ``Completed N %`` line (with a bare CR) for one poll, or "" without disk stats."""
+    disk = info.get("disk")
+    if disk is None:
+        return ""
+    if disk.get("remaining"):
+        total = disk.get("total") or 0
+        progress = disk.get("transferred", 0) * 100 // total if total else 0
+    else:
+        progress = 100
+    return "Completed %d %%\r" % _int32(progress)
+
+
+def _int32(value: int) -> int:
+    """C's conversion of a 64-bit quotient to ``int``."""
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+def _int64(value: int) -> int:
+    """An ``l`` argument as the int64 QEMU keeps it (``-1`` stays ``-1``)."""
+    value &= _U64
+    return value - (1 << 64) if value >> 63 else value
+
+
+def _still_running(info: Dict[str, Any]) -> bool:
+    return info.get("status") in (None, "setup", "active")
+
+
+@handler("migrate")
+def migrate(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``migrate [-d] [-b] [-i] [-r] uri``; without ``-d``, wait until it ends."""
+    args: Dict[str, Any] = {"uri": inv.args["uri"]}
+    if inv.args.get("blk"):
+        args["blk"] = True
+    if inv.args.get("inc"):
+        args["inc"] = True
+    args["resume"] = bool(inv.args.get("resume"))
+    yield QMPCommand("migrate", args)
+    if inv.args.get("detach"):
+        return ""
+    out: List[str] = []
+    while True:
+        info = yield QMPCommand("query-migrate")
+        if not _still_running(info):
+            break
+        out.append(migrate_progress(info))
+        yield Delay(POLL_SECONDS)
+    if inv.args.get("blk") or inv.args.get("inc"):
+        out.append("\n")
+    return "".join(out)
+
+
+@handler("migrate_cancel")
+def migrate_cancel(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``migrate_cancel``: errors are discarded."""
+    try:
+        yield QMPCommand("migrate_cancel")
+    except QMPCommandError:
+        pass
+    return ""
+
+
+@handler("migrate_continue")
+def migrate_continue(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``migrate_continue state``: the state is a MigrationStatus name."""
+    state = inv.args["state"]
+    if state not in MIGRATION_STATUSES:
+        return f"Error: invalid parameter value: {state}\n"
+    yield QMPCommand("migrate-continue", {"state": state})
+    return ""
+
+
+def _simple(name: str, args: Any = None) -> HandlerResult:
+    yield QMPCommand(name, args)
+    return ""
+
+
+@handler("migrate_incoming")
+def migrate_incoming(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``migrate_incoming uri`` (after ``-incoming defer``)."""
+    return (yield from _simple("migrate-incoming", {"uri": inv.args["uri"]}))
+
+
+@handler("migrate_recover")
+def migrate_recover(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``migrate_recover uri``: resume a paused incoming postcopy migration."""
+    return (yield from _simple("migrate-recover", {"uri": inv.args["uri"]}))
+
+
+@handler("migrate_pause")
+def migrate_pause(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``migrate_pause`` (postcopy only)."""
+    return (yield from _simple("migrate-pause"))
+
+
+@handler("migrate_start_postcopy")
+def migrate_start_postcopy(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``migrate_start_postcopy``."""
+    return (yield from _simple("migrate-start-postcopy"))
+
+
+@handler("x_colo_lost_heartbeat")
+def x_colo_lost_heartbeat(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``x_colo_lost_heartbeat``."""
+    return (yield from _simple("x-colo-lost-heartbeat"))
+
+
+@handler("exit_preconfig")
+def exit_preconfig(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``exit_preconfig``: leave the ``--preconfig`` state."""
+    return (yield from _simple("x-exit-preconfig"))
+
+
+@handler("client_migrate_info")
+def client_migrate_info(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``client_migrate_info protocol hostname [port [tls-port [cert-subject]]]``."""
+    args: Dict[str, Any] = {"protocol": inv.args["protocol"], "hostname": inv.args["hostname"]}
+    for key in ("port", "tls-port", "cert-subject"):
+        if key in inv.args:
+            args[key] = inv.args[key]
+    return (yield from _simple("client_migrate_info", args))
+
+
+def strlist_from_commas(text: str) -> List[str]:
+    """QEMU 7.2's comma-list split for HMP: ``"a,b,"`` gives ``["a", "b"]``."""
+    out: List[str] = []
+    rest = text
+    while rest:
+        value, comma, rest = rest.partition(",")
+        out.append(value)
+        if not comma:
+            break
+    return out
+
+
+@handler("announce_self")
+def announce_self(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``announce_self [interfaces] [id]`` with the current announce-* parameters."""
+    params = yield QMPCommand("query-migrate-parameters")
+    args: Dict[str, Any] = {key: params.get(f"announce-{key}", 0)
+                            for key in ("initial", "max", "rounds", "step")}
+    interfaces = strlist_from_commas(inv.args.get("interfaces") or "")
+    if interfaces:
+        args["interfaces"] = interfaces
+    if "id" in inv.args:
+        args["id"] = inv.args["id"]
+    try:
+        yield QMPCommand("announce-self", args)
+    except QMPCommandError:
+        pass
+    return ""
+
+
+@handler("calc_dirty_rate")
+def calc_dirty_rate(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``calc_dirty_rate [-r] [-b] second [sample_pages_per_GB]``."""
+    seconds = _int64(inv.args["second"])
+    if not seconds:
+        return "Incorrect period length specified!\n"
+    if inv.args.get("dirty_ring") and inv.args.get("dirty_bitmap"):
+        return "Either dirty ring or dirty bitmap can be specified!\n"
+    mode = "page-sampling"
+    if inv.args.get("dirty_bitmap"):
+        mode = "dirty-bitmap"
+    elif inv.args.get("dirty_ring"):
+        mode = "dirty-ring"
+    args: Dict[str, Any] = {"calc-time": seconds}
+    pages = _int64(inv.args.get("sample_pages_per_GB", -1))
+    if pages != -1:
+        args["sample-pages"] = pages
+    args["mode"] = mode
+    yield QMPCommand("calc-dirty-rate", args)
+    return ("Starting dirty rate measurement with period %d seconds\n" % seconds
+            + "[Please use 'info dirty_rate' to check results]\n")
+
+
+@handler("set_vcpu_dirty_limit")
+def set_vcpu_dirty_limit(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``set_vcpu_dirty_limit dirty_rate [cpu_index]``."""
+    args: Dict[str, Any] = {}
+    cpu = _int64(inv.args.get("cpu_index", -1))
+    if cpu != -1:
+        args["cpu-index"] = cpu
+    args["dirty-rate"] = inv.args["dirty_rate"] & _U64
+    yield QMPCommand("set-vcpu-dirty-limit", args)
+    return DIRTY_LIMIT_HINT
+
+
+@handler("cancel_vcpu_dirty_limit")
+def cancel_vcpu_dirty_limit(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``cancel_vcpu_dirty_limit [cpu_index]``."""
+    cpu = _int64(inv.args.get("cpu_index", -1))
+    yield QMPCommand("cancel-vcpu-dirty-limit", {"cpu-index": cpu} if cpu != -1 else {})
+    return DIRTY_LIMIT_HINT
+
+
+@handler("info migrate")
+def info_migrate(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info migrate``: the globals block, then ``query-migrate``."""
+    return render_info_migrate((yield QMPCommand("query-migrate")))
+
+
+@handler("info dirty_rate")
+def info_dirty_rate(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info dirty_rate``: the last measurement."""
+    return render_dirty_rate((yield QMPCommand("query-dirty-rate")))
+
+
+@handler("info vcpu_dirty_limit")
+def info_vcpu_dirty_limit(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info vcpu_dirty_limit``: one line per vCPU while the limiter runs."""
+    return render_vcpu_dirty_limit((yield QMPCommand("query-vcpu-dirty-limit")))
