@@ -1,0 +1,175 @@
+"""Small action commands that map to one QMP command each.
+
+``nmi``, ``system_wakeup``, ``ringbuf_write``/``ringbuf_read``,
+``screendump``, ``trace-event``, ``watchdog_action``, ``set_password``,
+``expire_password``, ``chardev-change`` and ``chardev-send-break``.
+
+HMP checks enumerations itself before it calls QMP, lower-casing
+``watchdog_action``'s, and prints ``Error: invalid parameter value: X`` for
+an unknown value; the same is done here, because QMP words that error
+differently.  ``trace-event`` prints QMP's error without ``Error: ``.
+``ringbuf_read`` asks for base64 so that every byte arrives as read.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Dict, List, Optional
+
+from hmpbridge.errors import QMPCommandError
+from hmpbridge.handlers import Context, HandlerResult, handler
+from hmpbridge.handlers.chardev import CHARDEV_OPTIONS, PARSE_FAILED, ChardevError, chardev_backend
+from hmpbridge.model import Invocation, QMPCommand
+from hmpbridge.qemu_opts import OptsError, parse_opts
+from hmpbridge.render.misc import ringbuf_text
+
+__all__ = ["nmi", "system_wakeup", "ringbuf_write", "ringbuf_read", "screendump",
+           "trace_event", "watchdog_action", "set_password", "expire_password",
+           "chardev_change", "chardev_send_break", "WATCHDOG_ACTIONS"]
+
+#: ``WatchdogAction`` of QEMU 7.2.
+WATCHDOG_ACTIONS = ("reset", "shutdown", "poweroff", "pause", "debug", "none", "inject-nmi")
+_IMAGE_FORMATS = ("ppm", "png")
+_PROTOCOLS = ("vnc", "spice")
+_CONNECTED = ("keep", "fail", "disconnect")
+
+
+def _bad_value(value: str) -> str:
+    return f"Error: invalid parameter value: {value}\n"
+
+
+def _simple(name: str, arguments: Optional[Dict[str, Any]] = None) -> HandlerResult:
+    yield QMPCommand(name, arguments)
+    return ""
+
+
+@handler("nmi")
+def nmi(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``nmi`` -> ``inject-nmi`` (on x86 every CPU gets it, whichever is current)."""
+    return (yield from _simple("inject-nmi"))
+
+
+@handler("system_wakeup")
+def system_wakeup(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``system_wakeup`` -> ``system_wakeup``."""
+    return (yield from _simple("system_wakeup"))
+
+
+@handler("chardev-send-break")
+def chardev_send_break(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``chardev-send-break id``."""
+    return (yield from _simple("chardev-send-break", {"id": inv.args["id"]}))
+
+
+@handler("ringbuf_write")
+def ringbuf_write(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``ringbuf_write device data`` -> ``ringbuf-write`` (utf8)."""
+    return (yield from _simple("ringbuf-write", {"device": inv.args["device"],
+                                                 "data": inv.args["data"]}))
+
+
+@handler("ringbuf_read")
+def ringbuf_read(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``ringbuf_read device size``: the data read, escaped as QEMU prints it."""
+    data = yield QMPCommand("ringbuf-read", {"device": inv.args["device"],
+                                             "size": inv.args["size"] & 0xFFFFFFFF,
+                                             "format": "base64"})
+    return ringbuf_text(base64.b64decode(str(data)))
+
+
+@handler("screendump")
+def screendump(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``screendump filename [-f format] [device [head]]`` -> ``screendump``."""
+    fmt = inv.args.get("format")
+    if fmt and fmt not in _IMAGE_FORMATS:
+        return _bad_value(fmt)
+    arguments: Dict[str, Any] = {"filename": inv.args["filename"]}
+    if "device" in inv.args:
+        arguments["device"] = inv.args["device"]
+        arguments["head"] = inv.args.get("head", 0)
+    if fmt:
+        arguments["format"] = fmt
+    return (yield from _simple("screendump", arguments))
+
+
+@handler("trace-event")
+def trace_event(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``trace-event name on|off [vcpu]``; errors print without ``Error: ``."""
+    arguments: Dict[str, Any] = {"name": inv.args["name"], "enable": inv.args["option"],
+                                 "ignore-unavailable": True}
+    if "vcpu" in inv.args:
+        vcpu = inv.args["vcpu"] & 0xFFFFFFFF
+        if vcpu & 0x80000000:
+            return "argument vcpu must be positive"  # QEMU prints no newline
+        arguments["vcpu"] = vcpu
+    try:
+        yield QMPCommand("trace-event-set-state", arguments)
+    except QMPCommandError as err:
+        return f"{err.desc}\n"
+    return ""
+
+
+@handler("watchdog_action")
+def watchdog_action(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``watchdog_action ACTION`` (any case) -> ``watchdog-set-action``."""
+    action = "".join(ch.lower() if ch.isascii() else ch for ch in inv.args["action"])
+    if action not in WATCHDOG_ACTIONS:
+        return _bad_value(action)
+    return (yield from _simple("watchdog-set-action", {"action": action}))
+
+
+@handler("set_password")
+def set_password(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``set_password protocol password [-d display] [action-if-connected]``."""
+    connected = inv.args.get("connected")
+    if connected is not None and connected not in _CONNECTED:
+        return _bad_value(connected)
+    protocol = inv.args["protocol"]
+    if protocol not in _PROTOCOLS:
+        return _bad_value(protocol)
+    arguments: Dict[str, Any] = {"protocol": protocol, "password": inv.args["password"]}
+    if connected is not None:
+        arguments["connected"] = connected
+    if protocol == "vnc" and inv.args.get("display"):
+        arguments["display"] = inv.args["display"]
+    return (yield from _simple("set_password", arguments))
+
+
+@handler("expire_password")
+def expire_password(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``expire_password protocol time [-d display]``."""
+    protocol = inv.args["protocol"]
+    if protocol not in _PROTOCOLS:
+        return _bad_value(protocol)
+    arguments: Dict[str, Any] = {"protocol": protocol, "time": inv.args["time"]}
+    if protocol == "vnc" and inv.args.get("display"):
+        arguments["display"] = inv.args["display"]
+    return (yield from _simple("expire_password", arguments))
+
+
+@handler("chardev-change")
+def chardev_change(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``chardev-change id backend[,opts]`` -> ``chardev-change``; prints nothing on success."""
+    try:
+        opts = parse_opts(inv.args["args"], implied="backend", desc=CHARDEV_OPTIONS)
+    except OptsError as err:
+        return "".join(line + "\n" for line in err.lines) + PARSE_FAILED
+    out = "".join(line + "\n" for line in opts.warnings)
+    if opts.help_wanted:
+        return out + PARSE_FAILED
+    if opts.id is not None:
+        return out + "Error: Unexpected 'id' parameter\n"
+    if opts.get("backend") is None:
+        return out + 'Error: chardev: "(null)" missing backend\n'
+    warnings: List[str] = []
+    try:
+        backend, data = chardev_backend(opts, warnings)
+    except ChardevError as err:
+        return out + "".join(w + "\n" for w in warnings) + f"Error: {err}\n"
+    out += "".join(w + "\n" for w in warnings)
+    try:
+        yield QMPCommand("chardev-change", {"id": inv.args["id"],
+                                            "backend": {"type": backend, "data": data}})
+    except QMPCommandError as err:
+        return out + f"Error: {err.desc}\n"
+    return out
