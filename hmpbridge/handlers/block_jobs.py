@@ -12,7 +12,9 @@ command each and print nothing on success; a QMP error prints as
 - ``drive_mirror`` and ``drive_backup`` map ``-n`` to ``mode: existing``
   (else ``absolute-paths``) and ``-f`` to ``sync: full`` (else ``top``);
   ``drive_backup -c`` adds ``compress: true``.  The job id is the device name
-  (QEMU's default when none is given);
+  (QEMU's default when none is given).  When the image is locked by another
+  user, HMP adds the hint ``Is another process using the image [FILE]?``,
+  which QMP error replies leave out;
 - ``snapshot_blkdev [-n] device file [format]`` is ``blockdev-snapshot-sync``;
   without a file HMP prints ``Error: Parameter 'snapshot-file' is missing``
   itself;
@@ -27,7 +29,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable
 
+from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler
+from hmpbridge.handlers.block_media import lock_hint
 from hmpbridge.model import Invocation, QMPCommand
 
 __all__ = ["block_stream", "block_job_set_speed", "block_job_cancel", "block_job_complete",
@@ -46,6 +50,15 @@ MISSING_SNAPSHOT_FILE = "Error: Parameter 'snapshot-file' is missing\n"
 def _send(name: str, arguments: Dict[str, Any]) -> HandlerResult:
     """Send one command; print nothing (an error reply prints as ``Error: ...``)."""
     yield QMPCommand(name, arguments)
+    return ""
+
+
+def _open_image(name: str, arguments: Dict[str, Any], filename: str) -> HandlerResult:
+    """Send a command that opens ``filename``; a lock failure gets QEMU's hint line."""
+    try:
+        yield QMPCommand(name, arguments)
+    except QMPCommandError as err:
+        return f"Error: {err.desc}\n" + lock_hint(err.desc, filename)
     return ""
 
 
@@ -114,7 +127,7 @@ def drive_mirror(inv: Invocation, ctx: Context) -> HandlerResult:
     """``drive_mirror [-n] [-f] device target [format]``."""
     arguments = image_job_arguments(dict(inv.args), "target")
     arguments["sync"] = "full" if inv.args.get("full") else "top"
-    return (yield from _send("drive-mirror", arguments))
+    return (yield from _open_image("drive-mirror", arguments, inv.args["target"]))
 
 
 @handler("drive_backup")
@@ -124,7 +137,7 @@ def drive_backup(inv: Invocation, ctx: Context) -> HandlerResult:
     arguments["sync"] = "full" if inv.args.get("full") else "top"
     if inv.args.get("compress"):
         arguments["compress"] = True
-    return (yield from _send("drive-backup", arguments))
+    return (yield from _open_image("drive-backup", arguments, inv.args["target"]))
 
 
 @handler("snapshot_blkdev")
@@ -132,8 +145,9 @@ def snapshot_blkdev(inv: Invocation, ctx: Context) -> HandlerResult:
     """``snapshot_blkdev [-n] device [file [format]]``; the file is required."""
     if "snapshot-file" not in inv.args:
         return MISSING_SNAPSHOT_FILE
-    return (yield from _send("blockdev-snapshot-sync",
-                             image_job_arguments(dict(inv.args), "snapshot-file")))
+    return (yield from _open_image("blockdev-snapshot-sync",
+                                   image_job_arguments(dict(inv.args), "snapshot-file"),
+                                   inv.args["snapshot-file"]))
 
 
 @handler("snapshot_blkdev_internal")

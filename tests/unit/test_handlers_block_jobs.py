@@ -188,3 +188,14 @@ def test_io_throttle_error() -> None:
                      "block_set_io_throttle": error("GenericError", desc,
                                                     "block_set_io_throttle")})
     assert run("block_set_io_throttle disk0 1 2 3 4 5 6", script) == f"Error: {desc}\n"
+
+
+def test_locked_image_gets_hint() -> None:
+    """A target locked by another user prints QEMU's hint naming the file."""
+    desc = 'Failed to get "write" lock'
+    for line, command in (("snapshot_blkdev -n disk0 snap.qcow2 qcow2", "blockdev-snapshot-sync"),
+                          ("drive_mirror -n disk0 snap.qcow2", "drive-mirror"),
+                          ("drive_backup -n disk0 snap.qcow2", "drive-backup")):
+        script = Script({command: error("GenericError", desc, command)})
+        assert run(line, script) == (
+            f"Error: {desc}\nIs another process using the image [snap.qcow2]?\n")
