@@ -22,6 +22,7 @@ __all__ = [
     "ROLES",
     "Identity",
     "narrowest",
+    "peer_text",
     "hmp_allowed",
     "hmp_denial",
     "qmp_denial",
@@ -55,6 +56,15 @@ class Identity:
     listener: str = ""
     peer: str = ""
     method: str = "peer"
+
+
+def peer_text(addr: Any) -> str:
+    """A client address as text (``127.0.0.1:40000``, or the unix socket peer)."""
+    host, port = getattr(addr, "host", None), getattr(addr, "port", None)
+    if host is not None:
+        return f"{host}:{port}"
+    name = getattr(addr, "name", None)
+    return name.decode(errors="replace") if isinstance(name, bytes) else (name or "unix")
 
 
 def narrowest(*roles: Optional[str]) -> str:

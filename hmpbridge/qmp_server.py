@@ -14,13 +14,19 @@ import os
 from collections import deque
 from typing import Any, Deque, List, Mapping, Optional, Set, Tuple
 
-from twisted.internet.interfaces import IFileDescriptorReceiver, IHalfCloseableProtocol
+from twisted.internet.interfaces import (IFileDescriptorReceiver, IHalfCloseableProtocol,
+                                         IReactorTime)
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from hmpbridge.errors import QMPError
+from hmpbridge.access import OPERATOR, Identity, peer_text, qmp_denial
+from hmpbridge.audit import AuditLog
+from hmpbridge.audit import record as audit_record
+from hmpbridge.commands import CommandSpec
+from hmpbridge.errors import HMPBridgeError, QMPError
+from hmpbridge.hmp_parser import parse
 from hmpbridge.mux import QMPMultiplexer
 from hmpbridge.qmp_wire import (MAX_MESSAGE_SIZE, JSONStreamSplitter, ParseFailure,
                                 check_message, dumps, error_reply, split_id, with_client_id)
@@ -46,8 +52,10 @@ class QMPServerProtocol(Protocol):
     _log = Logger()
     factory: Optional["QMPServerFactory"] = None
 
-    def __init__(self, mux: QMPMultiplexer, max_message: int = MAX_MESSAGE_SIZE) -> None:
+    def __init__(self, mux: QMPMultiplexer, max_message: int = MAX_MESSAGE_SIZE,
+                 identity: Optional[Identity] = None) -> None:
         self.mux = mux
+        self.identity = identity or Identity("unknown")
         self._splitter = JSONStreamSplitter(max_message)
         self._negotiated = False
         self._oob = False
@@ -110,6 +118,13 @@ class QMPServerProtocol(Protocol):
         elif not self._negotiated:
             self._answer(self._slot(), error_reply("CommandNotFound", _NEGOTIATE_FIRST, message))
         else:
+            denial = qmp_denial(message, self.identity.role, _hmp_spec(message))
+            if denial is not None:
+                self._log.warn("Denied {command} to {peer} on {listener}", command=name,
+                               peer=self.identity.peer, listener=self.identity.listener)
+                self._audit(message, [], "denied", self._now())
+                self._answer(self._slot(), error_reply("GenericError", denial, message))
+                return
             fds: Tuple[int, ...] = ()
             if name in _FD_COMMANDS and self._fds:
                 fds, self._fds = tuple(self._fds), []
@@ -163,17 +178,40 @@ class QMPServerProtocol(Protocol):
         request, _ = split_id(message)
         self._at_qemu += 1
         d = self.mux.forward(request, fds)
-        d.addCallbacks(self._answered, self._failed, callbackArgs=(message, slot),
-                       errbackArgs=(message, slot))
+        started = self._now()
+        d.addCallbacks(self._answered, self._failed, callbackArgs=(message, slot, started),
+                       errbackArgs=(message, slot, started))
 
     def _answered(self, reply: Mapping[str, Any], message: Mapping[str, Any],
-                  slot: "_Slot") -> None:
+                  slot: "_Slot", started: float) -> None:
         self._at_qemu -= 1
+        error = reply.get("error")
+        outcome = f"error:{error.get('class')}" if isinstance(error, dict) else "ok"
+        self._audit(message, [split_id(message)[0]], outcome, started)
         self._answer(slot, with_client_id(reply, message))
         self._pump()
 
-    def _failed(self, failure: Failure, message: Mapping[str, Any], slot: "_Slot") -> None:
+    def _now(self) -> float:
+        clock = getattr(self.factory, "clock", None)
+        return clock.seconds() if clock is not None else 0.0
+
+    def _audit(self, message: Mapping[str, Any], sent: List[Mapping[str, Any]],
+               outcome: str, started: float) -> None:
+        log: Optional[AuditLog] = getattr(self.factory, "audit", None)
+        if log is None:
+            return
+        try:
+            log.write(audit_record(identity=self.identity, received={"qmp": dict(message)},
+                                   sent=sent, outcome=outcome,
+                                   latency=self._now() - started))
+        except OSError as err:
+            self._log.error("Cannot write the audit log: {error}", error=err)
+
+    def _failed(self, failure: Failure, message: Mapping[str, Any], slot: "_Slot",
+                started: float) -> None:
         self._at_qemu -= 1
+        self._audit(message, [split_id(message)[0]],
+                    "disconnected" if failure.check(QMPError) else "error", started)
         if failure.check(QMPError):
             # QEMU went away with the command in flight; a direct client would
             # see its connection close, and so does this one.
@@ -227,6 +265,20 @@ class _Slot:
         self.ordered = ordered
 
 
+def _hmp_spec(message: Mapping[str, Any]) -> Optional[CommandSpec]:
+    """The command table entry of a ``human-monitor-command``'s line, if it parses."""
+    if message.get("execute", message.get("exec-oob")) != "human-monitor-command":
+        return None
+    line = (message.get("arguments") or {}).get("command-line")
+    if not isinstance(line, str):
+        return None
+    try:
+        inv = parse(line)
+    except HMPBridgeError:
+        return None
+    return inv.spec if inv is not None else None
+
+
 def _close(fd: int) -> None:
     try:
         os.close(fd)
@@ -240,15 +292,24 @@ class QMPServerFactory(Factory):
     noisy = False
 
     def __init__(self, mux: QMPMultiplexer, listener: str = "",
-                 max_message: int = MAX_MESSAGE_SIZE) -> None:
+                 max_message: int = MAX_MESSAGE_SIZE, role: str = OPERATOR,
+                 audit: Optional[AuditLog] = None,
+                 clock: Optional[IReactorTime] = None) -> None:
         self.mux = mux
         self.listener = listener
         self.max_message = max_message
+        self.role = role
+        self.audit = audit
+        if clock is None:
+            from twisted.internet import reactor as clock  # type: ignore[assignment]
+        self.clock = clock
         self.clients: Set[QMPServerProtocol] = set()
         mux.add_state_observer(self._upstream)
 
     def buildProtocol(self, addr: Any) -> Optional[Protocol]:
-        protocol = QMPServerProtocol(self.mux, self.max_message)
+        peer = peer_text(addr)
+        protocol = QMPServerProtocol(self.mux, self.max_message,
+                                     Identity(peer, self.role, self.listener, peer))
         protocol.factory = self
         return protocol
 

@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Optional
 
-from twisted.internet.interfaces import IAddress
+from twisted.internet.interfaces import IAddress, IReactorTime
 from twisted.internet.protocol import Factory
+from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
 
+from hmpbridge.access import OPERATOR, Identity, narrowest, peer_text
 from hmpbridge.events import EventHub
+from hmpbridge.login import LoginGate
+from hmpbridge.model import SessionState
+from hmpbridge.passwords import PasswordFile
 from hmpbridge.runner import CommandRunner
 from hmpbridge.session import HMPSession, HMPTelnetTransport
 
-__all__ = ["HMPServerFactory"]
+__all__ = ["HMPServerFactory", "ListenerAccess"]
+
+
+@dataclass(frozen=True)
+class ListenerAccess:
+    """Who may use one listener, and how much.
+
+    :ivar users: when set, clients log in with a user name and password first.
+    :ivar role: the most this listener allows (``read-only`` caps every user).
+    """
+
+    users: Optional[PasswordFile] = None
+    role: str = OPERATOR
 
 
 class HMPServerFactory(Factory):
@@ -22,22 +40,45 @@ class HMPServerFactory(Factory):
     :param listener: the endpoint description, used in logs.
     :param events: where sessions get QMP events from.
     :param events_on: whether sessions start with events shown.
+    :param access: who may connect and with what role (everyone, as operator,
+        when None).
+    :param clock: for the login exchange's delays (the reactor when None).
     """
 
     _log = Logger()
     noisy = False
 
     def __init__(self, runner: CommandRunner, listener: str = "",
-                 events: Optional[EventHub] = None, events_on: bool = False) -> None:
+                 events: Optional[EventHub] = None, events_on: bool = False,
+                 access: Optional[ListenerAccess] = None,
+                 clock: Optional[IReactorTime] = None) -> None:
         self.runner = runner
         self.listener = listener
         self.events = events
         self.events_on = events_on
+        self.access = access or ListenerAccess()
+        if clock is None:
+            from twisted.internet import reactor as clock  # type: ignore[assignment]
+        self.clock: IReactorTime = clock  # type: ignore[assignment]
 
     def buildProtocol(self, addr: IAddress) -> Optional[Any]:
-        transport = HMPTelnetTransport(HMPSession, self.runner, events=self.events,
-                                       events_on=self.events_on)
-        transport.factory = self
         self._log.debug("HMP session from {peer} on {listener}", peer=addr,
                         listener=self.listener)
+        users = self.access.users
+        if users is None:
+            identity = Identity(peer_text(addr), narrowest(self.access.role),
+                                listener=self.listener, peer=peer_text(addr))
+            return self.session(identity)
+        gate = LoginGate(lambda name, password: deferToThread(users.authenticate, name,
+                                                              password),
+                         self.session, self.listener, self.access.role, self.clock)
+        gate.factory = self
+        return gate
+
+    def session(self, identity: Identity) -> Any:
+        """The telnet-framed HMP session of one client."""
+        transport = HMPTelnetTransport(HMPSession, self.runner, events=self.events,
+                                       events_on=self.events_on,
+                                       state=SessionState(identity=identity))
+        transport.factory = self
         return transport
