@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import List, NoReturn, Optional, Sequence
+from typing import List, NoReturn, Optional, Sequence, Tuple
 
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import clientFromString, serverFromString
@@ -15,12 +15,16 @@ from twisted.logger import (FilteringLogObserver, LogLevel, LogLevelFilterPredic
                             globalLogBeginner, textFileLogObserver)
 
 from hmpbridge import __version__
+from hmpbridge.access import READ_ONLY
+from hmpbridge.audit import AuditLog
+from hmpbridge.commands import TIMEOUT_CLASSES
 from hmpbridge.events import EventHub
 from hmpbridge.launcher import LaunchError, QEMULauncher
 from hmpbridge.mux import QMPMultiplexer
 from hmpbridge.qmp_server import QMPServerFactory
 from hmpbridge.runner import CommandRunner
-from hmpbridge.server import HMPServerFactory
+from hmpbridge.passwords import PasswordFile, PasswordFileError
+from hmpbridge.server import HMPServerFactory, ListenerAccess
 
 __all__ = ["main", "build_parser", "qmp_endpoint_string",
            "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_QMP_UNREACHABLE", "EXIT_LISTEN_FAILED"]
@@ -79,6 +83,39 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--qmp-listen", metavar="ENDPOINT", action="append", default=[],
         help="also serve QMP here, multiplexed onto the one QEMU connection; repeatable")
+    access = parser.add_argument_group(
+        "access", "who may connect and what they may do (see docs/security.md)")
+    access.add_argument(
+        "--read-only-listen", metavar="ENDPOINT", action="append", default=[],
+        help="serve HMP here to read-only users: only commands that read state run; "
+             "repeatable")
+    access.add_argument(
+        "--qmp-read-only-listen", metavar="ENDPOINT", action="append", default=[],
+        help="serve QMP here to read-only clients (query-* and other reading commands); "
+             "repeatable")
+    access.add_argument(
+        "--password-file", metavar="FILE",
+        help="HMP clients log in with a user name and password from FILE (made with "
+             "hmpbridge-passwd); each user's role applies")
+    access.add_argument(
+        "--allow-remote", action="store_true",
+        help="allow listening on a non-loopback address without TLS (tls:/ssl:) or "
+             "--password-file; a warning is logged")
+    access.add_argument(
+        "--audit-log", metavar="FILE",
+        help="append one JSON line per command (who, what, the QMP sent, outcome, latency)")
+    access.add_argument(
+        "--audit-max-bytes", metavar="BYTES", type=int, default=10 * 1024 * 1024,
+        help="rotate the audit log beyond this size, keeping 5 old files (default: 10 MiB)")
+    access.add_argument(
+        "--audit-fsync", action="store_true",
+        help="fsync the audit log after every line (survives a host crash)")
+    parser.add_argument(
+        "--timeout", metavar="CLASS=SECONDS", action="append", default=[],
+        type=_timeout_option,
+        help="how long a command may take before it prints an error, by class: query "
+             "(reads, default 30), command (changes, default 60), long (migrate, savevm, "
+             "dumps..., default 0 = no limit); repeatable")
     parser.add_argument(
         "--no-passthrough", action="store_true",
         help="never send human-monitor-command: commands QMP cannot express print an error")
@@ -114,6 +151,22 @@ def _start_logging(level: str) -> None:
 
 async def serve(reactor, options: argparse.Namespace) -> None:
     """Connect to (or start) QEMU, listen, and serve until stopped."""
+    for warning in check_exposure(options):
+        _log.warn("{warning}", warning=warning)
+    users: Optional[PasswordFile] = None
+    if options.password_file is not None:
+        try:
+            users = PasswordFile.load(options.password_file)
+        except PasswordFileError as err:
+            raise Fatal(EXIT_USAGE, str(err))
+    audit: Optional[AuditLog] = None
+    if options.audit_log is not None:
+        try:
+            audit = AuditLog(options.audit_log, max_bytes=options.audit_max_bytes,
+                             fsync=options.audit_fsync)
+        except OSError as err:
+            raise Fatal(EXIT_USAGE, f"cannot open audit log {options.audit_log}: "
+                                    f"{err.strerror}")
     launcher: Optional[QEMULauncher] = None
     if options.qmp is None:
         launcher = QEMULauncher(reactor, options.qemu, options.qemu_arg)
@@ -138,22 +191,29 @@ async def serve(reactor, options: argparse.Namespace) -> None:
         raise Fatal(EXIT_QMP_UNREACHABLE, f"cannot connect to QMP at {qmp}: {_reason(err)}")
     reactor.addSystemEventTrigger("before", "shutdown", mux.stopService)
 
-    runner = CommandRunner(mux, passthrough=not options.no_passthrough)
+    runner = CommandRunner(mux, passthrough=not options.no_passthrough,
+                           timeouts=dict(options.timeout), audit=audit)
+    reactor.addSystemEventTrigger("before", "shutdown", _drain, reactor, runner)
     listens: List[str] = options.listen or [DEFAULT_LISTEN]
     ports = []
     hub = EventHub(mux)
-    for description in listens:
-        ports.append(await _listen(reactor, description,
-                                   HMPServerFactory(runner, description, hub)))
-        _log.info("Serving HMP on {listener}", listener=description)
-    for description in options.events_listen:
-        ports.append(await _listen(reactor, description,
-                                   HMPServerFactory(runner, description, hub, events_on=True)))
-        _log.info("Serving HMP with events on {listener}", listener=description)
-    qmp_factory = QMPServerFactory(mux)
-    for description in options.qmp_listen:
-        ports.append(await _listen(reactor, description, qmp_factory))
-        _log.info("Serving QMP on {listener}", listener=description)
+    hmp_listeners = [(d, False, ListenerAccess(users)) for d in listens]
+    hmp_listeners += [(d, True, ListenerAccess(users)) for d in options.events_listen]
+    hmp_listeners += [(d, False, ListenerAccess(users, READ_ONLY))
+                      for d in options.read_only_listen]
+    for description, events_on, access in hmp_listeners:
+        factory = HMPServerFactory(runner, description, hub, events_on=events_on,
+                                   access=access)
+        ports.append(await _listen(reactor, description, factory))
+        _log.info("Serving HMP on {listener} (events {events}, {role}{login})",
+                  listener=description, events="on" if events_on else "off",
+                  role=access.role, login=", login" if users else "")
+    qmp_listeners = [(d, "operator") for d in options.qmp_listen]
+    qmp_listeners += [(d, READ_ONLY) for d in options.qmp_read_only_listen]
+    for description, role in qmp_listeners:
+        ports.append(await _listen(reactor, description, QMPServerFactory(
+            mux, description, role=role, audit=audit)))
+        _log.info("Serving QMP on {listener} ({role})", listener=description, role=role)
     for port in ports:
         reactor.addSystemEventTrigger("before", "shutdown", port.stopListening)
 
@@ -163,6 +223,19 @@ async def serve(reactor, options: argparse.Namespace) -> None:
         await mux.stopService()
         return
     await Deferred()  # until the reactor stops (SIGINT/SIGTERM)
+
+
+#: Seconds a shutdown waits for commands in flight to be answered.
+DRAIN_TIMEOUT = 5.0
+
+
+def _drain(reactor, runner: CommandRunner) -> "Deferred[None]":
+    """Let the commands in flight finish (for at most :data:`DRAIN_TIMEOUT` s)."""
+    if runner.in_flight:
+        _log.info("Waiting for {count} command(s) in flight", count=runner.in_flight)
+    d = runner.drain()
+    d.addTimeout(DRAIN_TIMEOUT, reactor)
+    return d.addErrback(lambda failure: None)
 
 
 async def _listen(reactor, description: str, factory):
@@ -196,6 +269,49 @@ def _run(reactor, options: argparse.Namespace) -> "Deferred[None]":
             raise SystemExit(failure.value.status)
         return failure
     return d.addErrback(fatal)
+
+
+def _timeout_option(value: str) -> Tuple[str, float]:
+    name, sep, seconds = value.partition("=")
+    if not sep or name not in TIMEOUT_CLASSES:
+        raise argparse.ArgumentTypeError(
+            f"expected CLASS=SECONDS with CLASS one of {', '.join(TIMEOUT_CLASSES)}")
+    try:
+        number = float(seconds)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {seconds!r}")
+    if number < 0:
+        raise argparse.ArgumentTypeError("seconds may not be negative")
+    return name, number
+
+
+def is_loopback(description: str) -> bool:
+    """Whether a listen endpoint is reachable only from this host (unix, or tcp on loopback)."""
+    kind = description.split(":", 1)[0]
+    if kind == "unix":
+        return True
+    fields = description.replace("\\:", "\0").split(":")[1:]
+    interface = next((f.split("=", 1)[1] for f in fields if f.startswith("interface=")), "")
+    interface = interface.replace("\0", ":").strip("[]")
+    return interface == "localhost" or interface == "::1" or interface.startswith("127.")
+
+
+def check_exposure(options: argparse.Namespace) -> List[str]:
+    """Refuse (Fatal) or warn about listeners reachable from other hosts; the warnings."""
+    warnings = []
+    hmp = (options.listen or [DEFAULT_LISTEN]) + options.events_listen + \
+        options.read_only_listen
+    qmp = options.qmp_listen + options.qmp_read_only_listen
+    for description in hmp + qmp:
+        if description.split(":", 1)[0] not in ("tcp", "tcp6") or is_loopback(description):
+            continue  # unix sockets, TLS, and strings _listen will reject
+        guarded = options.password_file is not None and description in hmp
+        if not guarded and not options.allow_remote:
+            raise Fatal(EXIT_USAGE, f"{description} is reachable from other hosts without "
+                                    "TLS or a password; use a tls: endpoint or "
+                                    "--password-file, or pass --allow-remote")
+        warnings.append(f"{description} is reachable from other hosts and not encrypted")
+    return warnings
 
 
 def main(argv: Optional[Sequence[str]] = None) -> NoReturn:

@@ -221,7 +221,7 @@ def test_serves_hmp_on_every_listener_once_connected() -> None:
     assert isinstance(unix_factory, HMPServerFactory)
     assert unix_factory.runner is factory.runner
     shutdown = [call for call, _, _ in reactor.triggers["before"]["shutdown"]]
-    assert len(shutdown) == 3  # the QMP connection and both listeners
+    assert len(shutdown) == 4  # the QMP connection, draining commands, both listeners
 
 
 def test_default_listener(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -243,11 +243,12 @@ def test_listen_failure_stops_with_its_own_status() -> None:
 
     reactor = Busy()
     d = Deferred.fromCoroutine(serve(reactor, options(
-        "--qmp", "/run/vm.qmp", "--listen", "tcp:4444")))
+        "--qmp", "/run/vm.qmp", "--listen", "tcp:4444:interface=127.0.0.1")))
     complete_unix_connection(reactor, FakeQEMU())
     fatal = fatal_of(d)
     assert fatal.status == EXIT_LISTEN_FAILED
-    assert fatal.message == "cannot listen on tcp:4444: [Errno 98] Address already in use"
+    assert fatal.message == ("cannot listen on tcp:4444:interface=127.0.0.1: "
+                             "[Errno 98] Address already in use")
 
 
 def test_invalid_listen_endpoint_is_a_usage_error() -> None:
@@ -278,3 +279,68 @@ def test_bare_path_reaches_connect_unix(tmp_path: Path) -> None:
     reactor = MemoryReactorClock()
     Deferred.fromCoroutine(serve(reactor, options("--qmp", sock)))
     assert [client[0] for client in reactor.unixClients] == [sock]
+
+
+@pytest.mark.parametrize("listen", ["tcp:4444", "tcp:port=4444:interface=0.0.0.0",
+                                    "tcp6:4444:interface=\\:\\:"])
+def test_remote_listeners_need_a_guard_or_an_explicit_flag(listen: str) -> None:
+    """A listener reachable from other hosts without TLS or a password stops with EXIT_USAGE."""
+    reactor = MemoryReactorClock()
+    d = Deferred.fromCoroutine(serve(reactor, options("--qmp", "/run/vm.qmp",
+                                                      "--listen", listen)))
+    fatal = fatal_of(d)
+    assert fatal.status == EXIT_USAGE
+    assert "--allow-remote" in fatal.message and reactor.unixClients == []
+
+
+def test_remote_listeners_are_allowed_with_the_flag_and_warned_about() -> None:
+    """With --allow-remote, a remote listener is bound, and a warning names it."""
+    from hmpbridge.cli import check_exposure
+
+    warnings = check_exposure(options("--listen", "tcp:4444", "--allow-remote",
+                                      "--listen", "unix:/run/x"))
+    assert warnings == ["tcp:4444 is reachable from other hosts and not encrypted"]
+
+
+def test_a_password_file_guards_remote_hmp_listeners_but_not_qmp_ones(tmp_path: Path) -> None:
+    """A password file makes a remote HMP listener acceptable; QMP has no login, so not QMP."""
+    from hmpbridge.cli import Fatal, check_exposure
+
+    assert check_exposure(options("--listen", "tcp:4444", "--password-file", "pw")) == [
+        "tcp:4444 is reachable from other hosts and not encrypted"]
+    with pytest.raises(Fatal):
+        check_exposure(options("--qmp-listen", "tcp:4445", "--password-file", "pw"))
+
+
+def test_timeouts_by_class() -> None:
+    """--timeout CLASS=SECONDS collects per class; bad classes or numbers are usage errors."""
+    assert build_parser().parse_args(["--timeout", "query=5", "--timeout", "long=0"]).timeout \
+        == [("query", 5.0), ("long", 0.0)]
+    for bad in ["query", "fast=1", "query=soon", "query=-1"]:
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["--timeout", bad])
+
+
+def test_read_only_listeners_cap_the_role() -> None:
+    """--read-only-listen and --qmp-read-only-listen bind factories with the read-only role."""
+    from hmpbridge.qmp_server import QMPServerFactory
+
+    reactor = MemoryReactorClock()
+    Deferred.fromCoroutine(serve(reactor, options(
+        "--qmp", "/run/vm.qmp", "--read-only-listen", "unix:/run/ro.hmp",
+        "--qmp-read-only-listen", "unix:/run/ro.qmp", "--timeout", "query=7")))
+    complete_unix_connection(reactor, FakeQEMU())
+    factories = {address: factory for address, factory, *_ in reactor.unixServers}
+    assert factories["/run/ro.hmp"].access.role == "read-only"
+    assert isinstance(factories["/run/ro.qmp"], QMPServerFactory)
+    assert factories["/run/ro.qmp"].role == "read-only"
+    assert factories["/run/ro.hmp"].runner.timeouts["query"] == 7
+
+
+def test_bad_password_file_is_a_usage_error(tmp_path: Path) -> None:
+    """A password file that cannot be read stops with EXIT_USAGE and says why."""
+    reactor = MemoryReactorClock()
+    d = Deferred.fromCoroutine(serve(reactor, options(
+        "--qmp", "/run/vm.qmp", "--password-file", str(tmp_path / "none"))))
+    fatal = fatal_of(d)
+    assert fatal.status == EXIT_USAGE and "cannot read password file" in fatal.message
