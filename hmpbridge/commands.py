@@ -814,7 +814,7 @@ COMMANDS: Tuple[CommandSpec, ...] = (
         args='netdev:O',
         params='[user|tap|socket|stream|dgram|vde|bridge|hubport|netmap|vhost-user],id=str[,prop=value][,...]',
         help='add host network device',
-        strategy=PASSTHROUGH,
+        strategy=NATIVE,
         qmp=('netdev_add',),
     ),
     _c(

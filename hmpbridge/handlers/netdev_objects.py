@@ -1,13 +1,207 @@
 """Host network backends and QOM objects: ``netdev_add``/``netdev_del``,
-``object_add``/``object_del`` and ``set_link``.
+``object_del`` and ``set_link``.
+
+HMP's ``netdev_add`` reads ``type,id=ID,k=v`` as ``QemuOpts`` and converts
+every value with QEMU's options visitor into the typed ``Netdev`` union;
+QMP's ``netdev_add`` takes that union as JSON.  :func:`netdev_arguments`
+does the visitor's part, member by member in schema order, with its error
+texts (``Parameter 'port' expects a uint64 value``, ``... expects
+uint16_t``, ``Parameter 'hubid' is missing``, ``Invalid parameter 'x'``),
+including the ``ipv6-net=ADDR/LEN`` shorthand.  Repeated keys keep their
+last value, as HMP's argument dictionary does.
+
+HMP also remembers the options of every netdev it (or the command line)
+made, and refuses a second one with the same id before anything else, with
+nothing but ``Try "help netdev_add" for more information``.  Whether the id
+names a backend already is asked with ``query-rx-filter`` (a backend that is
+not a NIC answers ``isn't a NIC``).
+
+Two forms are left to QEMU's own monitor: ``netdev_add help`` prints the
+backend list QEMU compiled in, in an order no QMP reply gives; and the
+``stream`` and ``dgram`` types, whose nested socket addresses the options
+visitor reads in its own way.
 """
 
 from __future__ import annotations
 
-from hmpbridge.handlers import Context, HandlerResult, handler
-from hmpbridge.model import Invocation, QMPCommand
+import re
+from typing import Any, Dict, Mapping, Tuple
 
-__all__ = ["netdev_del", "object_del", "set_link"]
+from hmpbridge.errors import QMPCommandError
+from hmpbridge.handlers import Context, HandlerResult, handler
+from hmpbridge.handlers.passthrough import passthrough
+from hmpbridge.model import Invocation, QMPCommand
+from hmpbridge.qemu_opts import OptsError, bool_parse, strtosz
+
+__all__ = ["NETDEV_MEMBERS", "NetdevError", "netdev_arguments", "netdev_add", "netdev_del",
+           "object_del", "set_link"]
+
+#: Members of each ``Netdev`` variant (QEMU 7.2), in schema order:
+#: (name, QAPI type, required).
+NETDEV_MEMBERS: Dict[str, Tuple[Tuple[str, str, bool], ...]] = {
+    "none": (),
+    "nic": (("netdev", "str", False), ("macaddr", "str", False), ("model", "str", False),
+            ("addr", "str", False), ("vectors", "uint32", False)),
+    "user": tuple((n, t, False) for n, t in (
+        ("hostname", "str"), ("restrict", "bool"), ("ipv4", "bool"), ("ipv6", "bool"),
+        ("ip", "str"), ("net", "str"), ("host", "str"), ("tftp", "str"),
+        ("bootfile", "str"), ("dhcpstart", "str"), ("dns", "str"), ("dnssearch", "strlist"),
+        ("domainname", "str"), ("ipv6-prefix", "str"), ("ipv6-prefixlen", "int"),
+        ("ipv6-host", "str"), ("ipv6-dns", "str"), ("smb", "str"), ("smbserver", "str"),
+        ("hostfwd", "strlist"), ("guestfwd", "strlist"), ("tftp-server-name", "str"))),
+    "tap": tuple((n, t, False) for n, t in (
+        ("ifname", "str"), ("fd", "str"), ("fds", "str"), ("script", "str"),
+        ("downscript", "str"), ("br", "str"), ("helper", "str"), ("sndbuf", "size"),
+        ("vnet_hdr", "bool"), ("vhost", "bool"), ("vhostfd", "str"), ("vhostfds", "str"),
+        ("vhostforce", "bool"), ("queues", "uint32"), ("poll-us", "uint32"))),
+    "l2tpv3": (("src", "str", True), ("dst", "str", True), ("srcport", "str", False),
+               ("dstport", "str", False), ("ipv6", "bool", False), ("udp", "bool", False),
+               ("cookie64", "bool", False), ("counter", "bool", False),
+               ("pincounter", "bool", False), ("txcookie", "uint64", False),
+               ("rxcookie", "uint64", False), ("txsession", "uint32", True),
+               ("rxsession", "uint32", False), ("offset", "uint32", False)),
+    "socket": tuple((n, "str", False) for n in
+                    ("fd", "listen", "connect", "mcast", "localaddr", "udp")),
+    "vde": (("sock", "str", False), ("port", "uint16", False), ("group", "str", False),
+            ("mode", "uint16", False)),
+    "bridge": (("br", "str", False), ("helper", "str", False)),
+    "hubport": (("hubid", "int32", True), ("netdev", "str", False)),
+    "netmap": (("ifname", "str", True), ("devname", "str", False)),
+    "vhost-user": (("chardev", "str", True), ("vhostforce", "bool", False),
+                   ("queues", "int", False)),
+    "vhost-vdpa": (("vhostdev", "str", False), ("vhostfd", "str", False),
+                   ("queues", "int", False), ("x-svq", "bool", False)),
+}
+
+#: Types whose options QEMU's own monitor reads (nested socket addresses).
+_NESTED_TYPES = ("stream", "dgram")
+#: ``NetClientDriver`` of QEMU 7.2, the values ``type`` accepts.
+_DRIVERS = ("none", "nic", "user", "tap", "l2tpv3", "socket", "stream", "dgram", "vde",
+            "bridge", "hubport", "netmap", "vhost-user", "vhost-vdpa")
+
+_INT_RANGES = {"int": (-(1 << 63), (1 << 63) - 1), "int32": (-(1 << 31), (1 << 31) - 1),
+               "uint64": (0, (1 << 64) - 1), "uint32": (0, (1 << 32) - 1),
+               "uint16": (0, (1 << 16) - 1)}
+_C_TYPES = {"int32": "int32_t", "uint32": "uint32_t", "uint16": "uint16_t"}
+_STRTOLL = re.compile(r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)\Z")
+_PARSE_UINT = re.compile(r"[ \t\n\v\f\r]*(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)\Z")
+
+
+class NetdevError(Exception):
+    """Options the options visitor refuses; ``str()`` is QEMU's message."""
+
+
+def _c_number(digits: str) -> int:
+    if digits[:2] in ("0x", "0X"):
+        return int(digits, 16)
+    return int(digits, 8 if digits.startswith("0") else 10)
+
+
+def _integer(name: str, kind: str, text: str) -> int:
+    """An integer member: ``strtoll``/``parse_uint`` base 0, then the QAPI width check."""
+    low, high = _INT_RANGES[kind]
+    if kind.startswith("uint"):
+        match = _PARSE_UINT.match(text)
+        value = _c_number(match.group(1)) if match else None
+        if value is None or value > _INT_RANGES["uint64"][1]:
+            raise NetdevError(f"Parameter '{name}' expects a uint64 value")
+    else:
+        match = _STRTOLL.match(text)
+        value = _c_number(match.group(2)) if match else None
+        if value is not None and match and match.group(1) == "-":
+            value = -value
+        if value is None or not _INT_RANGES["int"][0] <= value <= _INT_RANGES["int"][1]:
+            raise NetdevError(f"Parameter '{name}' expects an int64 value")
+    if not low <= value <= high:
+        raise NetdevError(f"Parameter '{name}' expects {_C_TYPES[kind]}")
+    return value
+
+
+def _member(name: str, kind: str, text: str) -> Any:
+    """The JSON value of one member, as the options visitor converts it."""
+    if kind == "str":
+        return text
+    if kind == "strlist":
+        return [{"str": text}]
+    if kind == "bool":
+        try:
+            return bool_parse(name, text)
+        except OptsError as err:
+            raise NetdevError(err.message) from None
+    if kind == "size":
+        try:
+            return strtosz(text)
+        except OptsError:
+            raise NetdevError(f"Parameter '{name}' expects a size value") from None
+    return _integer(name, kind, text)
+
+
+def _ipv6_net(opts: Dict[str, str]) -> None:
+    """``ipv6-net=ADDR[/LEN]`` becomes ``ipv6-prefix`` and ``ipv6-prefixlen`` (LEN 64)."""
+    prefix, slash, length = opts.pop("ipv6-net").partition("/")
+    if not prefix and not slash:
+        raise NetdevError("Parameter 'ipv6-net' expects a valid IPv6 prefix")
+    number = 64
+    if slash:
+        match = re.match(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)\Z", length)
+        if not match or int(match.group(2)) > (1 << 64) - 1:
+            raise NetdevError("Parameter 'ipv6-prefixlen' expects a number")
+        number = int(match.group(2))
+        number = (-number if match.group(1) == "-" else number) & ((1 << 64) - 1)
+        number = number - (1 << 64) if number >= 1 << 63 else number
+    opts["ipv6-prefix"] = prefix
+    opts["ipv6-prefixlen"] = str(number)
+
+
+def netdev_arguments(options: Mapping[str, Any]) -> Dict[str, Any]:
+    """QMP ``netdev_add`` arguments for HMP's parsed options (``type``, ``id``, ...).
+
+    :raises NetdevError: QEMU's message for the first member it refuses.
+    """
+    opts = {key: str(value) for key, value in options.items()}
+    if "ipv6-net" in opts:
+        _ipv6_net(opts)
+    if "id" not in opts:
+        raise NetdevError("Parameter 'id' is missing")
+    if "type" not in opts:
+        raise NetdevError("Parameter 'type' is missing")
+    kind = opts["type"]
+    if kind not in _DRIVERS:
+        raise NetdevError(f"Parameter 'type' does not accept value '{kind}'")
+    arguments: Dict[str, Any] = {"id": opts.pop("id"), "type": opts.pop("type")}
+    for name, member_type, required in NETDEV_MEMBERS[kind]:
+        if name in opts:
+            arguments[name] = _member(name, member_type, opts.pop(name))
+        elif required:
+            raise NetdevError(f"Parameter '{name}' is missing")
+    if opts:
+        raise NetdevError(f"Invalid parameter '{next(iter(opts))}'")
+    return arguments
+
+
+def _has_its_options(netdev_id: str) -> HandlerResult:
+    """Whether a backend (not a NIC) of that id exists, so HMP holds its options."""
+    try:
+        yield QMPCommand("query-rx-filter", {"name": netdev_id})
+    except QMPCommandError as err:
+        return "isn't a NIC" in err.desc
+    return False
+
+
+@handler("netdev_add")
+def netdev_add(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``netdev_add type,id=ID[,k=v...]`` -> ``netdev_add`` with typed members."""
+    options: Dict[str, Any] = dict(inv.args["netdev"])
+    if options.get("type") in ("help", "?") or options.get("type") in _NESTED_TYPES:
+        return (yield from passthrough(inv, ctx))
+    if "id" in options and (yield from _has_its_options(str(options["id"]))):
+        return f'Try "help {inv.spec.label}" for more information\n'
+    try:
+        arguments = netdev_arguments(options)
+    except NetdevError as err:
+        return f"Error: {err}\n"
+    yield QMPCommand("netdev_add", arguments)
+    return ""
 
 
 @handler("netdev_del")
