@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from typing import Any, List, Mapping, Optional, Tuple, Union
 
 __all__ = ["JSONStreamSplitter", "ParseFailure", "check_message", "dumps", "error_reply",
-           "MAX_MESSAGE_SIZE", "MAX_NESTING"]
+           "MAX_MESSAGE_SIZE", "MAX_NESTING", "nesting_limit"]
 
 #: Largest message accepted (QEMU allows 64 MiB tokens; the bridge keeps less in memory).
 MAX_MESSAGE_SIZE = 16 * 1024 * 1024
-#: Deepest nesting accepted, as in QEMU.
+#: Deepest nesting accepted, as in QEMU (see :func:`nesting_limit`).
 MAX_NESTING = 1024
 
 _WS = b" \t\r\n"
@@ -51,7 +52,7 @@ class JSONStreamSplitter:
 
     def __init__(self, max_size: int = MAX_MESSAGE_SIZE, max_nesting: int = MAX_NESTING) -> None:
         self.max_size = max_size
-        self.max_nesting = max_nesting
+        self.max_nesting = min(max_nesting, nesting_limit())
         self._buf = bytearray()
         self._depth = 0
         self._in_string = False
@@ -122,6 +123,8 @@ class JSONStreamSplitter:
             return json.loads(decoded, parse_constant=_refuse_constant)
         except ValueError as err:
             return ParseFailure(f"JSON parse error, {_describe(err)}")
+        except RecursionError:
+            return ParseFailure("JSON nesting depth limit exceeded")
 
     def _fail(self, desc: str) -> ParseFailure:
         self._reset()
@@ -133,6 +136,17 @@ class JSONStreamSplitter:
         self._depth = 0
         self._in_string = False
         self._escape = False
+
+
+def nesting_limit() -> int:
+    """The deepest nesting Python can decode, forward and encode again.
+
+    Python's JSON decoder and encoder recurse once per level, so a message
+    nested nearly as deep as the interpreter's recursion limit would parse
+    and then fail on its way on; such a message is refused as too deep,
+    in QEMU's words, below QEMU's own limit.
+    """
+    return min(MAX_NESTING, sys.getrecursionlimit() // 2)
 
 
 def _refuse_constant(name: str) -> Any:
