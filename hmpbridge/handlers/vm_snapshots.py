@@ -108,7 +108,7 @@ def _error(message: Optional[str]) -> str:
 @handler("savevm")
 def savevm(inv: Invocation, ctx: Context) -> HandlerResult:
     """``savevm [tag]``: save the VM on every node that takes part, replacing ``tag``."""
-    name = inv.args.get("name") or default_snapshot_name()
+    name = inv.args["name"] if "name" in inv.args else default_snapshot_name()
     targets = yield from snapshot_targets(ctx)
     if targets.vmstate is None:
         return "Error: " + NO_VMSTATE
