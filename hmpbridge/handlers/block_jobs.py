@@ -27,7 +27,7 @@ command each and print nothing on success; a QMP error prints as
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable
+from typing import Any, Dict, Iterable, Set
 
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler
@@ -166,7 +166,7 @@ def snapshot_delete_blkdev_internal(inv: Invocation, ctx: Context) -> HandlerRes
     return (yield from _send("blockdev-snapshot-delete-internal-sync", arguments))
 
 
-def drive_names(block_info: Iterable[Dict[str, Any]]) -> "set[str]":
+def drive_names(block_info: Iterable[Dict[str, Any]]) -> Set[str]:
     """The drive (named BlockBackend) names in a ``query-block`` reply."""
     return {str(entry.get("device")) for entry in block_info if entry.get("device")}
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 from typing import Callable, Dict, List
 
-from tests.golden.recorder import QMPClient
 from tests.golden.scenarios import Make
 from tests.golden.vm import VM, default_devices, qemu_img, qemu_io
 
