@@ -69,6 +69,8 @@ def basic(make: Make) -> List[str]:
             "info qom-tree /machine/peripheral", "info qom-tree vblk0",
             "info qom-tree /machine/peripheral-anon", "info qom-tree nosuch",
             "info qom-tree unnamed-gpio-in[0]", "info qom-tree /machine/peripheral/",
+            "info qom-tree /machine/unattached/device[0]/memory",
+            f"info qom-tree {VBLK}/parent_bus", "info qom-tree peripheral/vblk0",
         ]
         for line in lines:
             cap.case(_slug(line), line)

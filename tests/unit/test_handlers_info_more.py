@@ -215,6 +215,17 @@ def test_qom_tree_partial_and_root_paths() -> None:
     assert run("info qom-tree /", script) == "/ (container)\n  /objects (container)\n"
 
 
+def test_qom_tree_names_a_linked_object_by_its_own_name() -> None:
+    """A path ending in a link is named (and walked) by the canonical path qom-get gives."""
+    tree = {"/m/cpu/memory": [], "/m/system[0]": []}
+    script = _qom(tree, {"/m/system[0]": "memory-region"})
+    script.replies["qom-get"] = lambda cmd: (
+        "/m/system[0]" if cmd.arguments["property"] == "memory" else "memory-region")
+    assert run("info qom-tree /m/cpu/memory", script) == "/system[0] (memory-region)\n"
+    assert script.sent[1].arguments == {"path": "/m/cpu", "property": "memory"}
+    assert script.sent[2].arguments == {"path": "/m/system[0]", "property": "type"}
+
+
 @pytest.mark.parametrize("desc", ["Device 'x' not found", "Path 'x' is ambiguous"])
 def test_qom_tree_unresolvable_path(desc: str) -> None:
     """Paths QEMU cannot resolve to one object print "could not be resolved"."""
