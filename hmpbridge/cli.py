@@ -14,7 +14,7 @@ from twisted.internet.task import deferLater, react
 from twisted.logger import (FilteringLogObserver, LogLevel, LogLevelFilterPredicate, Logger,
                             globalLogBeginner, textFileLogObserver)
 
-from hmpbridge import __version__
+from hmpbridge import __version__, tls
 from hmpbridge.access import READ_ONLY
 from hmpbridge.audit import AuditLog
 from hmpbridge.commands import TIMEOUT_CLASSES
@@ -241,7 +241,16 @@ def _drain(reactor, runner: CommandRunner) -> "Deferred[None]":
 async def _listen(reactor, description: str, factory):
     """Bind one endpoint, or stop with the reason."""
     try:
-        server = serverFromString(reactor, description)
+        if description.split(":", 1)[0] == tls.PREFIX:
+            server = tls.tls_server_endpoint(reactor, description)
+            factory = tls.CertificateIdentity(factory, factory.identified)
+        else:
+            server = serverFromString(reactor, description)
+    except ImportError as err:
+        raise Fatal(EXIT_USAGE, f"{description}: TLS needs pyOpenSSL "
+                                f"(pip install 'hmpbridge[tls]'): {err}")
+    except OSError as err:
+        raise Fatal(EXIT_USAGE, f"invalid listen endpoint {description!r}: {err}")
     except (ValueError, TypeError, KeyError) as err:
         raise Fatal(EXIT_USAGE, f"invalid listen endpoint {description!r}: {err}")
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from dataclasses import replace
 from typing import Any, Deque, List, Mapping, Optional, Set, Tuple
 
 from twisted.internet.interfaces import (IFileDescriptorReceiver, IHalfCloseableProtocol,
@@ -312,6 +313,11 @@ class QMPServerFactory(Factory):
                                      Identity(peer, self.role, self.listener, peer))
         protocol.factory = self
         return protocol
+
+    def identified(self, protocol: Any, name: str) -> None:
+        """A TLS client proved its certificate's name: it becomes the client's identity."""
+        if isinstance(protocol, QMPServerProtocol):
+            protocol.identity = replace(protocol.identity, name=name, method="certificate")
 
     def _upstream(self, up: bool) -> None:
         if up:

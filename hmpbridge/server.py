@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 from twisted.internet.interfaces import IAddress, IReactorTime
@@ -77,8 +77,19 @@ class HMPServerFactory(Factory):
 
     def session(self, identity: Identity) -> Any:
         """The telnet-framed HMP session of one client."""
+        state = SessionState(identity=identity)
         transport = HMPTelnetTransport(HMPSession, self.runner, events=self.events,
-                                       events_on=self.events_on,
-                                       state=SessionState(identity=identity))
+                                       events_on=self.events_on, state=state)
         transport.factory = self
+        transport.session_state = state
         return transport
+
+    def identified(self, protocol: Any, name: str) -> None:
+        """A TLS client proved its certificate's name: it becomes the session's user.
+
+        A password login, where one is asked for, still decides the identity.
+        """
+        state: Optional[SessionState] = getattr(protocol, "session_state", None)
+        if state is not None and state.identity is not None and \
+                state.identity.method == "peer":
+            state.identity = replace(state.identity, name=name, method="certificate")
