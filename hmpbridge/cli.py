@@ -203,7 +203,7 @@ async def serve(reactor, options: argparse.Namespace) -> None:
                       for d in options.read_only_listen]
     for description, events_on, access in hmp_listeners:
         factory = HMPServerFactory(runner, description, hub, events_on=events_on,
-                                   access=access)
+                                   access=access, upstream=mux)
         ports.append(await _listen(reactor, description, factory))
         _log.info("Serving HMP on {listener} (events {events}, {role}{login})",
                   listener=description, events="on" if events_on else "off",

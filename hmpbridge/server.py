@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Any, Optional
+from weakref import WeakSet
 
 from twisted.internet.interfaces import IAddress, IReactorTime
 from twisted.internet.protocol import Factory
@@ -18,7 +19,11 @@ from hmpbridge.passwords import PasswordFile
 from hmpbridge.runner import CommandRunner
 from hmpbridge.session import HMPSession, HMPTelnetTransport
 
-__all__ = ["HMPServerFactory", "ListenerAccess"]
+__all__ = ["HMPServerFactory", "ListenerAccess", "CONNECTION_GONE", "CONNECTION_BACK"]
+
+#: What every session is told when the QMP connection drops, and when it is back.
+CONNECTION_GONE = "hmpbridge: lost the connection to QEMU's monitor; reconnecting"
+CONNECTION_BACK = "hmpbridge: connected to {version} again"
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,8 @@ class HMPServerFactory(Factory):
     :param access: who may connect and with what role (everyone, as operator,
         when None).
     :param clock: for the login exchange's delays (the reactor when None).
+    :param upstream: the QMP connection; when given, every session is told
+        when QEMU goes away and when it is back.
     """
 
     _log = Logger()
@@ -51,8 +58,11 @@ class HMPServerFactory(Factory):
     def __init__(self, runner: CommandRunner, listener: str = "",
                  events: Optional[EventHub] = None, events_on: bool = False,
                  access: Optional[ListenerAccess] = None,
-                 clock: Optional[IReactorTime] = None) -> None:
+                 clock: Optional[IReactorTime] = None, upstream: Any = None) -> None:
         self.runner = runner
+        self.sessions: "WeakSet[Any]" = WeakSet()
+        if upstream is not None:
+            upstream.add_state_observer(self._upstream)
         self.listener = listener
         self.events = events
         self.events_on = events_on
@@ -82,7 +92,17 @@ class HMPServerFactory(Factory):
                                        events_on=self.events_on, state=state)
         transport.factory = self
         transport.session_state = state
+        self.sessions.add(transport)
         return transport
+
+    def _upstream(self, up: bool) -> None:
+        """Tell every session that QEMU went away, or is back."""
+        text = (CONNECTION_BACK.format(version=self.runner.banner().split(" monitor")[0])
+                if up else CONNECTION_GONE)
+        for transport in list(self.sessions):
+            session = getattr(transport, "protocol", None)
+            if session is not None and hasattr(session, "notice"):
+                session.notice(text)
 
     def identified(self, protocol: Any, name: str) -> None:
         """A TLS client proved its certificate's name: it becomes the session's user.

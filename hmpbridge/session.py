@@ -169,9 +169,16 @@ class HMPSession(TelnetProtocol):
         return list(self._hub.recent) if self._hub is not None else []
 
     def _event(self, event: Mapping[str, Any]) -> None:
+        self.notice(format_event(event))
+
+    def notice(self, line: str) -> None:
+        """Tell the operator ``line`` out of band (an event, QEMU going away or back).
+
+        While a command runs, the line lands before its answer; at the prompt,
+        it is printed on a line of its own and the prompt shown again.
+        """
         if self._closed:
             return
-        line = format_event(event)
         if self._busy:
             self._write(line + "\n")  # lands before the answer and its prompt
         else:
