@@ -1,0 +1,362 @@
+"""Tab completion for the HMP line: which words may come next, asked of QEMU live.
+
+QEMU's monitor completes the word before the cursor (``monitor/hmp.c``):
+the first word against the command names (every alias), the word after
+``info`` against the info subcommands, ``help`` against both, and an
+argument by its type or the command's completion function: block device
+names for ``B`` arguments, file names for ``F``, device ids for
+``device_del``, key names for ``sendkey`` (the part after the last ``-``),
+and so on.  Here the command table's ``completers`` column names the source
+for each argument, and the values come from QMP queries, so they are those
+of the QEMU behind the bridge at the moment Tab is pressed.
+
+:func:`complete` is a generator like a command handler: it yields
+:class:`~hmpbridge.model.QMPCommand` objects, receives each reply's
+``return`` value (a QMP error thrown in at the ``yield`` just means "no
+candidates from there"), and returns a :class:`Completion`.  It does no I/O
+of its own; file names are listed through the context's ``listdir``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import (Any, Callable, Dict, FrozenSet, Generator, Iterable, List, Mapping,
+                    Optional, Sequence, Tuple)
+
+from hmpbridge.commands import INFO_COMMANDS, TOP_COMMANDS, ArgItem, CommandSpec
+from hmpbridge.errors import QMPError
+from hmpbridge.keys import KEY_NAMES
+from hmpbridge.model import QMPCommand
+
+__all__ = ["Completion", "CompletionContext", "CompletionResult", "complete", "COMPLETERS",
+           "parse_network_clients"]
+
+HMC = "human-monitor-command"
+
+
+@dataclass(frozen=True)
+class Completion:
+    """Candidates for the word before the cursor.
+
+    :ivar candidates: whole words, each starting with the typed part.
+    :ivar index: bytes of each candidate already typed (what Tab skips).
+    """
+
+    candidates: Tuple[str, ...] = ()
+    index: int = 0
+
+
+def _no_files(path: str) -> Iterable[str]:
+    return ()
+
+
+@dataclass
+class CompletionContext:
+    """What completion may use besides QMP.
+
+    :ivar schema_commands: QMP commands this QEMU offers, or None if unknown.
+    :ivar passthrough: whether ``human-monitor-command`` may be used.
+    :ivar listdir: names in a directory (file name completion).
+    :ivar isdir: whether a path is a directory.
+    """
+
+    schema_commands: Optional[FrozenSet[str]] = None
+    passthrough: bool = True
+    listdir: Callable[[str], Iterable[str]] = _no_files
+    isdir: Callable[[str], bool] = lambda path: False
+
+    def has_qmp(self, name: str) -> bool:
+        """True unless the schema is known and lacks ``name``."""
+        return self.schema_commands is None or name in self.schema_commands
+
+
+CompletionResult = Generator[QMPCommand, Any, Completion]
+Names = Generator[QMPCommand, Any, List[str]]
+#: completer(word, ctx, spec) -> every value it knows (filtered by the caller)
+Completer = Callable[[str, CompletionContext, Optional[CommandSpec]], Names]
+
+COMPLETERS: Dict[str, Completer] = {}
+
+
+def completer(name: str) -> Callable[[Completer], Completer]:
+    """Register a completer under the name the command table uses."""
+    def register(func: Completer) -> Completer:
+        COMPLETERS[name] = func
+        return func
+    return register
+
+
+# -- the line ----------------------------------------------------------------------------
+
+_WORD = re.compile(r"[^\s]+")
+
+
+def _words(text: str) -> List[str]:
+    words = _WORD.findall(text)
+    if text and text[-1].isspace():
+        words.append("")
+    return words
+
+
+def complete(text: str, ctx: Optional[CompletionContext] = None) -> CompletionResult:
+    """Complete the last word of ``text`` (the line up to the cursor)."""
+    ctx = ctx if ctx is not None else CompletionContext()
+    return (yield from _complete_words(_words(text), TOP_COMMANDS, ctx))
+
+
+def _complete_words(words: List[str], table: Mapping[str, CommandSpec],
+                    ctx: CompletionContext) -> CompletionResult:
+    if len(words) <= 1:
+        return _matching(words[0] if words else "", table)
+    spec = table.get(words[0])
+    if spec is None:
+        return Completion()
+    if table is TOP_COMMANDS and spec.key == "info":
+        return (yield from _complete_words(words[1:], INFO_COMMANDS, ctx))
+    if table is TOP_COMMANDS and spec.key == "help":
+        return (yield from _complete_words(words[1:], TOP_COMMANDS, ctx))
+    item = _item_for(spec, words[1:-1], words[-1])
+    if item is None:
+        return Completion()
+    name = spec.completers.get(item.key) or _BY_TYPE.get(item.type)
+    source = COMPLETERS.get(name or "")
+    if source is None:
+        return Completion()
+    word = words[-1]
+    if name == "key_name":
+        word = word.rsplit("-", 1)[-1]
+    try:
+        names = yield from source(word, ctx, spec)
+    except QMPError:
+        names = []
+    return Completion(tuple(n for n in names if n.startswith(word)), len(_enc(word)))
+
+
+def _matching(word: str, table: Mapping[str, CommandSpec]) -> Completion:
+    return Completion(tuple(sorted(n for n in table if n.startswith(word))), len(_enc(word)))
+
+
+def _enc(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+_BY_TYPE = {"B": "block_device", "F": "filename", "b": "on_off"}
+
+
+def _item_for(spec: CommandSpec, before: Sequence[str], word: str) -> Optional[ArgItem]:
+    """The argument ``word`` stands for, after the words ``before`` it."""
+    items = list(spec.items)
+    pos = 0
+    skip_value = False
+    for typed in before:
+        if skip_value:
+            skip_value = False
+            continue
+        flags = _flags_from(items, pos)
+        flag = next((f for f in flags if typed == "-" + f.flag_letter), None)
+        if flag is not None:
+            pos = items.index(flag) + 1
+            skip_value = flag.flag_takes_value
+            continue
+        pos += len(flags)
+        if pos >= len(items):
+            return None
+        if items[pos].type != "S":
+            pos += 1
+    if skip_value or word.startswith("-"):
+        return None
+    pos += len(_flags_from(items, pos))
+    return items[pos] if pos < len(items) else None
+
+
+def _flags_from(items: Sequence[ArgItem], pos: int) -> List[ArgItem]:
+    flags = []
+    while pos < len(items) and items[pos].is_flag:
+        flags.append(items[pos])
+        pos += 1
+    return flags
+
+
+# -- completers ---------------------------------------------------------------------------
+
+
+def _ask(command: str, arguments: Optional[Mapping[str, Any]] = None) -> Generator[
+        QMPCommand, Any, Any]:
+    return (yield QMPCommand(command, arguments))
+
+
+@completer("command_name")
+def _command_names(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
+    return list(TOP_COMMANDS)
+    yield  # a generator that asks nothing
+
+
+@completer("info_name")
+def _info_names(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
+    return list(INFO_COMMANDS)
+    yield
+
+
+@completer("on_off")
+def _on_off(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
+    return ["on", "off"]
+    yield
+
+
+@completer("key_name")
+def _key_names(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
+    return list(KEY_NAMES)
+    yield
+
+
+@completer("block_device")
+def _block_devices(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
+    """Block backends by name (``query-block``), then nodes named by the user."""
+    names = [dev["device"] for dev in (yield from _ask("query-block")) if dev.get("device")]
+    if ctx.has_qmp("query-named-block-nodes"):
+        try:
+            nodes = yield from _ask("query-named-block-nodes", {"flat": True})
+        except QMPError:
+            nodes = []
+        names += [node["node-name"] for node in nodes
+                  if node.get("node-name") and not node["node-name"].startswith("#")]
+    return names
+
+
+@completer("block_job")
+def _block_jobs(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
+    return [job["device"] for job in (yield from _ask("query-block-jobs"))]
+
+
+@completer("snapshot")
+def _snapshots(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
+    """Names and ids of the snapshots in the block devices' images (as ``loadvm`` takes)."""
+    names: List[str] = []
+    for dev in (yield from _ask("query-block")):
+        for snap in dev.get("inserted", {}).get("image", {}).get("snapshots", []):
+            names += [snap.get("name", ""), snap.get("id", "")]
+    return [n for n in names if n]
+
+
+@completer("chardev")
+def _chardevs(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
+    return [dev["label"] for dev in (yield from _ask("query-chardev"))]
+
+
+def _children(path: str) -> Names:
+    """The ``child<...>`` properties of a QOM object."""
+    props = yield from _ask("qom-list", {"path": path})
+    return [p["name"] for p in props if str(p.get("type", "")).startswith("child<")]
+
+
+@completer("object_id")
+def _object_ids(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
+    return (yield from _children("/objects"))
+
+
+@completer("device_id")
+def _device_ids(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
+    """Ids of the devices that can be unplugged (their ``hotpluggable`` property is true)."""
+    ids = []
+    for name in (yield from _children("/machine/peripheral")):
+        if not name.startswith(word):
+            continue
+        try:
+            pluggable = yield from _ask("qom-get", {"path": "/machine/peripheral/" + name,
+                                                    "property": "hotpluggable"})
+        except QMPError:
+            continue
+        if pluggable is True:
+            ids.append(name)
+    return ids
+
+
+@completer("qom_path")
+def _qom_paths(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
+    """One level of the QOM tree: the properties of the object the typed path is in.
+
+    Children end in ``/`` (Tab then goes on to the next level without a space).
+    """
+    if not word.startswith("/"):
+        return ["/"] if word == "" else []
+    parent, _, leaf = word.rpartition("/")
+    props = yield from _ask("qom-list", {"path": parent or "/"})
+    found = []
+    for prop in props:
+        name = str(prop.get("name", ""))
+        if name.startswith(leaf):
+            child = str(prop.get("type", "")).startswith("child<")
+            found.append(f"{parent}/{name}" + ("/" if child else ""))
+    return found
+
+
+@completer("filename")
+def _file_names(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
+    """Files in the typed directory, directories with a ``/`` (on the bridge's host)."""
+    head, slash, leaf = word.rpartition("/")
+    directory = (head + slash) if slash else "."
+    prefix = head + slash
+    found = []
+    for name in ctx.listdir(directory):
+        if name in (".", "..") or not name.startswith(leaf):
+            continue
+        path = prefix + name
+        found.append(path + ("/" if ctx.isdir(path) else ""))
+    return found
+    yield
+
+
+def parse_network_clients(text: str, nics: bool) -> List[str]:
+    """Client names in ``info network`` text; NICs only when ``nics``."""
+    names = []
+    for line in text.splitlines():
+        line = line.strip().lstrip("\\").strip()
+        name, sep, rest = line.partition(": index=")
+        if not sep or " " in name:
+            continue
+        kind = re.search(r"(?:^|,)type=([^,]*)", rest)
+        if nics or (kind is not None and kind.group(1) != "nic"):
+            names.append(name)
+    return names
+
+
+@completer("netdev_id")
+def _netdevs(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
+    """Network backends (``set_link`` also takes NICs), read from ``info network``.
+
+    QMP has no command that lists them in QEMU 7.2, so this asks QEMU's
+    monitor, unless passthrough is off.
+    """
+    if not (ctx.passthrough and ctx.has_qmp(HMC)):
+        return []
+    text = yield from _ask(HMC, {"command-line": "info network"})
+    return parse_network_clients(str(text), nics=spec is not None and spec.key == "set_link")
+
+
+@completer("migrate_capability")
+def _capabilities(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
+    return [cap["capability"] for cap in (yield from _ask("query-migrate-capabilities"))]
+
+
+def _schema_member_values(command: str, member: Optional[str]) -> Names:
+    """From ``query-qmp-schema``: the members of ``command``'s arguments, or the
+    values of the enumeration that its argument ``member`` takes."""
+    schema = yield from _ask("query-qmp-schema")
+    by_name = {entity.get("name"): entity for entity in schema}
+    arguments = by_name.get(by_name.get(command, {}).get("arg-type"), {})
+    members = arguments.get("members", [])
+    if member is None:
+        return [m["name"] for m in members]
+    kind = next((m.get("type") for m in members if m.get("name") == member), None)
+    return list(by_name.get(kind, {}).get("values", []))
+
+
+@completer("migrate_parameter")
+def _parameters(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
+    return (yield from _schema_member_values("migrate-set-parameters", None))
+
+
+@completer("watchdog_action")
+def _watchdog_actions(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
+    return (yield from _schema_member_values("watchdog-set-action", "action"))
