@@ -25,6 +25,7 @@ from hmpbridge.qmp_server import QMPServerFactory
 from hmpbridge.runner import CommandRunner
 from hmpbridge.passwords import PasswordFile, PasswordFileError
 from hmpbridge.server import HMPServerFactory, ListenerAccess
+from hmpbridge.session import TELNET_MODES, CommandBoard
 
 __all__ = ["main", "build_parser", "qmp_endpoint_string",
            "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_QMP_UNREACHABLE", "EXIT_LISTEN_FAILED"]
@@ -80,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--events-listen", metavar="ENDPOINT", action="append", default=[],
         help="serve HMP here with QMP events shown as they happen (as after '.events on'); "
              "repeatable")
+    parser.add_argument(
+        "--telnet-mode", choices=TELNET_MODES, default="auto",
+        help="interactive line editing (echo, history keys, Tab completion) for telnet "
+             "clients: 'auto' offers it after a first line ending in CR LF alone in its "
+             "packet (the telnet program's way), 'always' to every client at connect, "
+             "'never' to none (plain lines, byte-exact output); applies to every HMP "
+             "listener (default: auto)")
     parser.add_argument(
         "--qmp-listen", metavar="ENDPOINT", action="append", default=[],
         help="also serve QMP here, multiplexed onto the one QEMU connection; repeatable")
@@ -201,9 +209,11 @@ async def serve(reactor, options: argparse.Namespace) -> None:
     hmp_listeners += [(d, True, ListenerAccess(users)) for d in options.events_listen]
     hmp_listeners += [(d, False, ListenerAccess(users, READ_ONLY))
                       for d in options.read_only_listen]
+    board = CommandBoard()
     for description, events_on, access in hmp_listeners:
         factory = HMPServerFactory(runner, description, hub, events_on=events_on,
-                                   access=access, upstream=mux)
+                                   access=access, upstream=mux,
+                                   telnet_mode=options.telnet_mode, board=board)
         ports.append(await _listen(reactor, description, factory))
         _log.info("Serving HMP on {listener} (events {events}, {role}{login})",
                   listener=description, events="on" if events_on else "off",

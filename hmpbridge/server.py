@@ -17,7 +17,8 @@ from hmpbridge.login import LoginGate
 from hmpbridge.model import SessionState
 from hmpbridge.passwords import PasswordFile
 from hmpbridge.runner import CommandRunner
-from hmpbridge.session import HMPSession, HMPTelnetTransport
+from hmpbridge.session import (CommandBoard, ConnectionHistory, HistoryStore, HMPSession,
+                               HMPTelnetTransport)
 
 __all__ = ["HMPServerFactory", "ListenerAccess", "CONNECTION_GONE", "CONNECTION_BACK"]
 
@@ -50,6 +51,11 @@ class HMPServerFactory(Factory):
     :param clock: for the login exchange's delays (the reactor when None).
     :param upstream: the QMP connection; when given, every session is told
         when QEMU goes away and when it is back.
+    :param telnet_mode: which clients get the interactive line editor
+        (``auto``, ``always`` or ``never``; see :mod:`hmpbridge.session`).
+    :param board: who runs what, shared by every listener (for the notice
+        to an operator whose command waits behind another's).
+    :param history: where sessions' histories come from and go back to.
     """
 
     _log = Logger()
@@ -58,8 +64,14 @@ class HMPServerFactory(Factory):
     def __init__(self, runner: CommandRunner, listener: str = "",
                  events: Optional[EventHub] = None, events_on: bool = False,
                  access: Optional[ListenerAccess] = None,
-                 clock: Optional[IReactorTime] = None, upstream: Any = None) -> None:
+                 clock: Optional[IReactorTime] = None, upstream: Any = None,
+                 telnet_mode: str = "never", board: Optional[CommandBoard] = None,
+                 history: Optional[HistoryStore] = None) -> None:
         self.runner = runner
+        self.upstream = upstream
+        self.telnet_mode = telnet_mode
+        self.board = board if board is not None else CommandBoard()
+        self.history = history if history is not None else ConnectionHistory()
         self.sessions: "WeakSet[Any]" = WeakSet()
         if upstream is not None:
             upstream.add_state_observer(self._upstream)
@@ -89,7 +101,10 @@ class HMPServerFactory(Factory):
         """The telnet-framed HMP session of one client."""
         state = SessionState(identity=identity)
         transport = HMPTelnetTransport(HMPSession, self.runner, events=self.events,
-                                       events_on=self.events_on, state=state)
+                                       events_on=self.events_on, state=state,
+                                       clock=self.clock, telnet_mode=self.telnet_mode,
+                                       executor=self.upstream, board=self.board,
+                                       history=self.history)
         transport.factory = self
         transport.session_state = state
         self.sessions.add(transport)

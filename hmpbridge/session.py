@@ -6,28 +6,50 @@ negotiation and turns ``\\r\\n`` and ``\\r\\0`` into one line end.  The
 session runs one line at a time, in the order received, through the shared
 :class:`~hmpbridge.runner.CommandRunner`, and writes each answer together
 with the next prompt in a single write.
+
+**Interactive mode.**  A client that lets the bridge echo (the ``telnet``
+program answering ``IAC WILL ECHO``) gets QEMU's own line editor
+(:mod:`hmpbridge.line_editor`): keys are echoed with QEMU's redraw
+sequences, Up/Down walk this session's history, Tab completes
+(:mod:`hmpbridge.completion`), events are printed above the half-typed line,
+and a command that waits behind another operator's says so after a second.
+Which clients get it is the listener's ``telnet_mode``: ``never`` (plain
+lines only), ``always`` (offer echo at once, as QEMU's telnet chardev does),
+or ``auto``: offer it only after a first line that ended in CR LF alone in
+its packet, which is how ``telnet`` sends a line before any negotiation and
+how ``echo | nc`` does not.  Everything else keeps the plain-line behaviour:
+no echo, no ANSI sequences, no telnet bytes.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import deque
-from typing import Any, Callable, Deque, List, Mapping, Optional
+from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Protocol, Tuple
 
-from twisted.conch.telnet import TelnetProtocol, TelnetTransport
-from twisted.internet.interfaces import (IFileDescriptorReceiver, IHalfCloseableProtocol,
-                                         ITCPTransport)
+from twisted.conch.telnet import ECHO, SGA, TelnetProtocol, TelnetTransport
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import (IDelayedCall, IFileDescriptorReceiver,
+                                         IHalfCloseableProtocol, IReactorTime, ITCPTransport)
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from hmpbridge.bridge_cmds import is_bridge_command, run_bridge_command
+from hmpbridge.completion import Completion, CompletionContext, complete
+from hmpbridge.errors import QMPError, QMPNotConnected
+from hmpbridge.interfaces import CommandExecutor
+from hmpbridge.line_editor import LineEditor
 from hmpbridge.events import EventHub
+from hmpbridge.flow import WriteGuard
 from hmpbridge.model import SessionState
 from hmpbridge.render.events import format_event
 from hmpbridge.runner import CommandRunner, remember
 
-__all__ = ["HMPSession", "HMPTelnetTransport", "PROMPT", "MAX_LINE", "MAX_QUEUED_LINES"]
+__all__ = ["HMPSession", "HMPTelnetTransport", "PROMPT", "MAX_LINE", "MAX_QUEUED_LINES",
+           "TELNET_MODES", "WAIT_NOTICE_DELAY", "CommandBoard", "HistoryStore",
+           "ConnectionHistory", "waiting_notice"]
 
 PROMPT = "(qemu) "
 
@@ -38,6 +60,79 @@ MAX_LINE = 4095
 MAX_QUEUED_LINES = 256
 
 _LINE_ENDS = frozenset(b"\r\n")
+
+#: ``--telnet-mode`` values: when a client gets the interactive line editor.
+TELNET_MODES = ("auto", "always", "never")
+
+#: Seconds a command may wait behind another operator's before the operator is told.
+WAIT_NOTICE_DELAY = 1.0
+
+#: Typed bytes kept unread (while a command runs) before the session stops reading.
+MAX_PENDING_KEYS = 65536
+
+
+def waiting_notice(command: str) -> str:
+    """What an operator whose command queues behind another operator's is told."""
+    return f"(waiting for another operator's command: {command})"
+
+
+class HistoryStore(Protocol):
+    """Where a session's history comes from and goes back to.
+
+    Keyed by who the operator is, so that a store that remembers (per
+    authenticated user) can give an operator their history back next time.
+    """
+
+    def load(self, who: Optional[str]) -> List[str]:
+        """The history to start a session with, oldest first."""
+
+    def save(self, who: Optional[str], history: List[str]) -> None:
+        """Keep a finished session's history."""
+
+
+class ConnectionHistory:
+    """History that lives as long as the connection: every session starts empty."""
+
+    def load(self, who: Optional[str]) -> List[str]:
+        return []
+
+    def save(self, who: Optional[str], history: List[str]) -> None:
+        return None
+
+
+class CommandBoard:
+    """Which session runs which command since when, across every listener.
+
+    QEMU carries out QMP commands one after the other, so a command sent
+    while another operator's slow one runs waits for it.
+    """
+
+    def __init__(self) -> None:
+        self._running: Dict[int, Tuple[object, str]] = {}
+        self._numbers = itertools.count()
+
+    def start(self, session: object, line: str) -> int:
+        """Note that ``session`` started ``line``; returns a ticket for :meth:`finish`."""
+        ticket = next(self._numbers)
+        words = line.split()
+        self._running[ticket] = (session, words[0] if words else "")
+        return ticket
+
+    def finish(self, ticket: int) -> None:
+        """The command of ``ticket`` is answered."""
+        self._running.pop(ticket, None)
+
+    def ahead_of(self, ticket: int) -> Optional[str]:
+        """The oldest other session's command, started earlier and still running."""
+        mine = self._running.get(ticket)
+        if mine is None:
+            return None
+        for other, (session, name) in sorted(self._running.items()):
+            if other >= ticket:
+                return None
+            if session is not mine[0]:
+                return name
+        return None
 
 
 def _decode(raw: bytes) -> str:
@@ -58,9 +153,29 @@ class HMPSession(TelnetProtocol):
     _log = Logger()
 
     def __init__(self, runner: CommandRunner, state: Optional[SessionState] = None,
-                 events: Optional[EventHub] = None, events_on: bool = False) -> None:
+                 events: Optional[EventHub] = None, events_on: bool = False,
+                 clock: Optional[IReactorTime] = None, telnet_mode: str = "never",
+                 executor: Optional[CommandExecutor] = None,
+                 board: Optional[CommandBoard] = None,
+                 history: Optional[HistoryStore] = None) -> None:
         self.runner = runner
+        self._clock = clock
         self.state = state if state is not None else SessionState()
+        if telnet_mode not in TELNET_MODES:
+            raise ValueError(f"telnet mode must be one of {', '.join(TELNET_MODES)}")
+        self.telnet_mode = telnet_mode
+        self._executor = executor
+        self._board = board if board is not None else CommandBoard()
+        self._history_store: HistoryStore = history if history is not None \
+            else ConnectionHistory()
+        self.state.history[:] = self._history_store.load(self._who())
+        self.interactive = False
+        self._editor: Optional[LineEditor] = None
+        self._keys = bytearray()
+        self._completing = False
+        self._probed = False
+        self._ticket: Optional[int] = None
+        self._wait_call: Optional[IDelayedCall] = None
         self._hub = events
         self._unsubscribe: Callable[[], None] = lambda: None
         self.events_on = False
@@ -73,6 +188,7 @@ class HMPSession(TelnetProtocol):
         self._paused = False
         self._eof = False
         self._closed = False
+        self._guard: Optional[WriteGuard] = None
 
     # -- connection ---------------------------------------------------------
 
@@ -80,13 +196,65 @@ class HMPSession(TelnetProtocol):
         inner = getattr(self.transport, "transport", None)
         if ITCPTransport.providedBy(inner):
             inner.setTcpNoDelay(True)
+        if inner is not None and hasattr(inner, "registerProducer") and \
+                getattr(inner, "producer", None) is None:
+            clock = self._clock
+            if clock is None:
+                from twisted.internet import reactor as clock
+            self._guard = WriteGuard(inner, clock, resumed=self._pump)
         self._write(self.runner.banner() + PROMPT)
+        if self.telnet_mode == "always":
+            self._offer_echo()
+            self._enter_interactive()
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[override]
         self._closed = True
         self._lines.clear()
         self._unsubscribe()
+        self._stop_waiting()
         self.fd_received(None)
+        self._history_store.save(self._who(), list(self.state.history))
+
+    def _who(self) -> Optional[str]:
+        identity = self.state.identity
+        return getattr(identity, "name", None) if identity is not None else None
+
+    # -- telnet negotiation -----------------------------------------------------
+
+    def first_line_crlf(self) -> None:
+        """The client's first line ended in CR LF, alone in its packet (``telnet``'s way)."""
+        if self.telnet_mode == "auto":
+            self._offer_echo()
+
+    def _offer_echo(self) -> None:
+        """Offer to echo and to suppress go-ahead, as QEMU's telnet chardev does."""
+        if self._probed:
+            return
+        self._probed = True
+        self.transport.will(ECHO).addCallbacks(lambda _: self._enter_interactive(),
+                                               lambda _: None)
+        self.transport.will(SGA).addErrback(lambda _: None)
+
+    def enableLocal(self, option: bytes) -> bool:
+        """A client asking the bridge to echo gets the line editor (unless mode is never)."""
+        if self.telnet_mode == "never" or option not in (ECHO, SGA):
+            return False
+        if option == ECHO:
+            self._enter_interactive()
+        return True
+
+    def disableLocal(self, option: bytes) -> None:
+        """The client takes echo back: the editor stays, its echo is harmless."""
+
+    def _enter_interactive(self) -> None:
+        if self.interactive or self._closed:
+            return
+        self.interactive = True
+        self._editor = LineEditor(lambda: self.state.history, _encode(PROMPT))
+        self._editor.show_prompt()
+        self._keys += self._partial
+        self._partial.clear()
+        self._read_keys()
 
     def fd_received(self, fd: Optional[int]) -> None:
         """Keep the descriptor a client passed for ``getfd``; a newer one replaces it."""
@@ -100,6 +268,8 @@ class HMPSession(TelnetProtocol):
     def readConnectionLost(self) -> None:
         """The client closed its sending side: answer what it sent, then close."""
         self._eof = True
+        if self.interactive:
+            self._read_keys()
         if self._partial:
             self._take_line(bytes(self._partial))
             self._partial.clear()
@@ -108,6 +278,13 @@ class HMPSession(TelnetProtocol):
     # -- input --------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
+        if self.interactive:
+            self._keys += data
+            if len(self._keys) > MAX_PENDING_KEYS and not self._paused:
+                self._paused = True
+                self.transport.pauseProducing()
+            self._read_keys()
+            return
         start = 0
         for index, byte in enumerate(data):
             if byte in _LINE_ENDS:
@@ -137,10 +314,10 @@ class HMPSession(TelnetProtocol):
     # -- running lines --------------------------------------------------------
 
     def _pump(self) -> None:
-        if self._busy or self._closed:
+        if self._busy or self._closed or (self._guard is not None and self._guard.paused):
             return
         if not self._lines:
-            if self._eof:
+            if self._eof and not self._keys and not self._completing:
                 self.transport.loseConnection()
             return
         if self._paused and len(self._lines) < MAX_QUEUED_LINES // 2:
@@ -152,7 +329,99 @@ class HMPSession(TelnetProtocol):
             remember(self.state, line)
             self._answered(run_bridge_command(line, self))
             return
+        self._ticket = self._board.start(self, line)
+        if self.interactive:
+            self._wait_call = self._reactor().callLater(WAIT_NOTICE_DELAY, self._waiting)
         self.runner.run(line, self.state).addCallback(self._answered)
+
+    def _reactor(self) -> IReactorTime:
+        if self._clock is None:
+            from twisted.internet import reactor
+            self._clock = reactor  # type: ignore[assignment]
+        return self._clock  # type: ignore[return-value]
+
+    def _waiting(self) -> None:
+        """A second has passed: say so if another operator's command is ahead of ours."""
+        self._wait_call = None
+        if self._ticket is None or self._closed:
+            return
+        other = self._board.ahead_of(self._ticket)
+        if other is not None:
+            self._write(waiting_notice(other) + "\n")
+
+    def _stop_waiting(self) -> None:
+        if self._wait_call is not None and self._wait_call.active():
+            self._wait_call.cancel()
+        self._wait_call = None
+        if self._ticket is not None:
+            self._board.finish(self._ticket)
+            self._ticket = None
+
+    # -- interactive mode -------------------------------------------------------
+
+    def _read_keys(self) -> None:
+        """Feed typed keys to the editor until a line runs or a completion is asked."""
+        editor = self._editor
+        while editor is not None and self._keys and not self._busy \
+                and not self._completing and not self._closed:
+            data = bytes(self._keys)
+            self._keys.clear()
+            step = editor.feed(data)
+            self._keys[:0] = step.rest
+            if step.echo:
+                self._echo(step.echo)
+            if step.line is not None:
+                self._lines.append(step.line)
+                self._pump()
+            elif step.complete is not None:
+                self._completing = True
+                Deferred.fromCoroutine(self._find(step.complete)).addCallback(self._completed)
+        if self._paused and len(self._keys) < MAX_PENDING_KEYS // 2 and \
+                len(self._lines) < MAX_QUEUED_LINES // 2:
+            self._paused = False
+            self.transport.resumeProducing()
+        if self._eof and not self._busy and not self._completing and not self._closed:
+            self._pump()
+
+    async def _find(self, text: str) -> Completion:
+        """Run the completion generator, its QMP questions through the executor."""
+        executor = self._executor
+        ctx = CompletionContext(
+            schema_commands=executor.schema_commands if executor is not None else None,
+            passthrough=bool(getattr(self.runner, "_passthrough", True)),
+            listdir=_listdir, isdir=os.path.isdir)
+        gen = complete(text, ctx)
+        value: Any = None
+        error: Optional[BaseException] = None
+        try:
+            while True:
+                try:
+                    command = gen.throw(error) if error is not None else gen.send(value)
+                except StopIteration as stop:
+                    return stop.value if isinstance(stop.value, Completion) else Completion()
+                if executor is None:
+                    value, error = None, QMPNotConnected("no QMP connection")
+                    continue
+                try:
+                    value, error = await executor.execute(command), None
+                except QMPError as err:
+                    value, error = None, err
+        except Exception:  # noqa: BLE001 - a failed completion offers nothing
+            self._log.failure("Completion of {text!r} failed", text=text)
+            return Completion()
+
+    def _completed(self, found: Completion) -> None:
+        self._completing = False
+        if self._closed or self._editor is None:
+            return
+        echo = self._editor.completed(found.candidates, found.index)
+        if echo:
+            self._echo(echo)
+        self._read_keys()
+
+    def _echo(self, data: bytes) -> None:
+        """Write editor bytes; the telnet transport turns each ``\\n`` into CR LF."""
+        self._write(_decode(data.replace(b"\r\n", b"\n")))
 
     # -- events ---------------------------------------------------------------
 
@@ -181,11 +450,14 @@ class HMPSession(TelnetProtocol):
             return
         if self._busy:
             self._write(line + "\n")  # lands before the answer and its prompt
+        elif self._editor is not None:
+            self._echo(self._editor.interrupt(line + "\n"))  # above the half-typed line
         else:
             self._write("\n" + line + "\n" + PROMPT)
 
     def _answered(self, text: str) -> None:
         self._busy = False
+        self._stop_waiting()
         if self._closed:
             return  # the client left; its late answer goes nowhere
         if self.state.close_requested:
@@ -194,11 +466,27 @@ class HMPSession(TelnetProtocol):
             self._closed = True
             self.transport.loseConnection()
             return
+        if self._editor is not None:
+            self._write(text + _decode(self._editor.show_prompt()))
+            self._pump()
+            self._read_keys()
+            return
         self._write(text + PROMPT)
         self._pump()
 
     def _write(self, text: str) -> None:
-        self.transport.write(_encode(text))
+        data = _encode(text)
+        self.transport.write(data)
+        if self._guard is not None:
+            self._guard.wrote(len(data))
+
+
+def _listdir(path: str) -> List[str]:
+    """Directory entries for file name completion; nothing for a directory it cannot read."""
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
 
 
 @implementer(IHalfCloseableProtocol, IFileDescriptorReceiver)
@@ -214,8 +502,17 @@ class HMPTelnetTransport(TelnetTransport):
 
     _log = Logger()
     _after_cr = False
+    _line_seen = False
 
     def dataReceived(self, data: bytes) -> None:
+        if not self._line_seen and (b"\r" in data or b"\n" in data):
+            # telnet sends its first line as "text\r\n" in one packet
+            self._line_seen = True
+            if data.endswith(b"\r\n") and data.find(b"\r") == len(data) - 2 \
+                    and data.find(b"\n") == len(data) - 1 and b"\xff" not in data:
+                hook = getattr(self.protocol, "first_line_crlf", None)
+                if hook is not None:
+                    hook()
         if self._after_cr and data:
             # the line already ended at the \r; its \n or \0 is not a new line
             self._after_cr = False
