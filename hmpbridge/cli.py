@@ -7,7 +7,7 @@ import os
 import sys
 from typing import List, NoReturn, Optional, Sequence, Tuple
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.endpoints import clientFromString, serverFromString
 from twisted.internet.error import CannotListenError
 from twisted.internet.task import deferLater, react
@@ -175,10 +175,12 @@ async def serve(reactor, options: argparse.Namespace) -> None:
         except OSError as err:
             raise Fatal(EXIT_USAGE, f"cannot open audit log {options.audit_log}: "
                                     f"{err.strerror}")
+    shutdown = _Shutdown(reactor)
+    reactor.addSystemEventTrigger("before", "shutdown", shutdown.run)
     launcher: Optional[QEMULauncher] = None
     if options.qmp is None:
         launcher = QEMULauncher(reactor, options.qemu, options.qemu_arg)
-        reactor.addSystemEventTrigger("before", "shutdown", launcher.stop)
+        shutdown.launcher = launcher
         try:
             qmp = "unix:path=" + await launcher.start()
         except LaunchError as err:
@@ -197,11 +199,11 @@ async def serve(reactor, options: argparse.Namespace) -> None:
     except Exception as err:  # noqa: BLE001 - any reason is reported the same way
         await deferLater(reactor, 0, mux.stopService)
         raise Fatal(EXIT_QMP_UNREACHABLE, f"cannot connect to QMP at {qmp}: {_reason(err)}")
-    reactor.addSystemEventTrigger("before", "shutdown", mux.stopService)
+    shutdown.mux = mux
 
     runner = CommandRunner(mux, passthrough=not options.no_passthrough,
                            timeouts=dict(options.timeout), audit=audit)
-    reactor.addSystemEventTrigger("before", "shutdown", _drain, reactor, runner)
+    shutdown.runner = runner
     listens: List[str] = options.listen or [DEFAULT_LISTEN]
     ports = []
     hub = EventHub(mux)
@@ -224,8 +226,7 @@ async def serve(reactor, options: argparse.Namespace) -> None:
         ports.append(await _listen(reactor, description, QMPServerFactory(
             mux, description, role=role, audit=audit)))
         _log.info("Serving QMP on {listener} ({role})", listener=description, role=role)
-    for port in ports:
-        reactor.addSystemEventTrigger("before", "shutdown", port.stopListening)
+    shutdown.ports = ports
 
     if launcher is not None:
         status = await launcher.ended
@@ -239,13 +240,41 @@ async def serve(reactor, options: argparse.Namespace) -> None:
 DRAIN_TIMEOUT = 5.0
 
 
-def _drain(reactor, runner: CommandRunner) -> "Deferred[None]":
-    """Let the commands in flight finish (for at most :data:`DRAIN_TIMEOUT` s)."""
-    if runner.in_flight:
-        _log.info("Waiting for {count} command(s) in flight", count=runner.in_flight)
-    d = runner.drain()
-    d.addTimeout(DRAIN_TIMEOUT, reactor)
-    return d.addErrback(lambda failure: None)
+class _Shutdown:
+    """Stops the parts in order: answer what is in flight, stop listening, then QEMU.
+
+    Commands in flight get :data:`DRAIN_TIMEOUT` seconds and their answers a
+    moment to reach the clients before the QMP connection closes and a QEMU
+    of our own is stopped.
+    """
+
+    def __init__(self, reactor) -> None:
+        self.reactor = reactor
+        self.runner: Optional[CommandRunner] = None
+        self.ports: List = []
+        self.mux: Optional[QMPMultiplexer] = None
+        self.launcher: Optional[QEMULauncher] = None
+
+    def run(self) -> "Deferred[None]":
+        return Deferred.fromCoroutine(self._run())
+
+    async def _run(self) -> None:
+        if self.runner is not None and self.runner.in_flight:
+            _log.info("Waiting for {count} command(s) in flight", count=self.runner.in_flight)
+            drained = self.runner.drain()
+            drained.addTimeout(DRAIN_TIMEOUT, self.reactor)
+            try:
+                await drained
+            except Exception:  # noqa: BLE001 - timed out: stop anyway
+                _log.warn("Stopping with {count} command(s) unanswered",
+                          count=self.runner.in_flight)
+            await deferLater(self.reactor, 0.1, lambda: None)  # let the answers go out
+        for port in self.ports:
+            await maybeDeferred(port.stopListening)
+        if self.mux is not None:
+            await maybeDeferred(self.mux.stopService)
+        if self.launcher is not None:
+            await maybeDeferred(self.launcher.stop)
 
 
 async def _listen(reactor, description: str, factory):

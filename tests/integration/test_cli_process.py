@@ -181,3 +181,31 @@ def test_oneshot_unreachable(tmp_path):
     result = oneshot("--connect", str(tmp_path / "none.sock"), "info status")
     assert result.returncode == 3
     assert "cannot reach the monitor" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_sigterm_lets_commands_in_flight_finish():
+    """When SIGTERM arrives while a migration holds the prompt, its answer is still delivered."""
+    twin = Twin()
+    port = free_port()
+    proc = subprocess.Popen(bridge_command("--qmp", twin.bridge_socket, "--listen",
+                                           f"tcp:{port}:interface=127.0.0.1"),
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client = HMPClient(("127.0.0.1", port))
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+        client.sock.sendall(b'migrate "exec:sleep 2; cat > /dev/null"\n')
+        time.sleep(0.5)
+        proc.terminate()
+        assert client.read_until_prompt() == b"(qemu) "
+        assert proc.wait(30) == EXIT_OK
+        assert "Waiting for 1 command(s) in flight" in proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        twin.close()

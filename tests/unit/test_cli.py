@@ -221,7 +221,7 @@ def test_serves_hmp_on_every_listener_once_connected() -> None:
     assert isinstance(unix_factory, HMPServerFactory)
     assert unix_factory.runner is factory.runner
     shutdown = [call for call, _, _ in reactor.triggers["before"]["shutdown"]]
-    assert len(shutdown) == 4  # the QMP connection, draining commands, both listeners
+    assert len(shutdown) == 1  # one ordered shutdown: drain, listeners, QMP, QEMU
 
 
 def test_default_listener(monkeypatch: pytest.MonkeyPatch) -> None:
