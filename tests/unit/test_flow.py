@@ -49,3 +49,26 @@ def test_too_much_unread_output_drops_at_once() -> None:
     assert not transport.aborted
     guard.wrote(1)
     assert transport.aborted
+
+
+def test_a_paused_session_runs_no_further_lines() -> None:
+    """When the client stops reading, queued lines wait instead of running against QEMU."""
+    from twisted.internet.address import IPv4Address
+
+    from hmpbridge.runner import CommandRunner
+    from hmpbridge.server import HMPServerFactory
+    from hmpbridge.testing import FakeExecutor
+
+    executor = FakeExecutor()
+    clock = Clock()
+    factory = HMPServerFactory(CommandRunner(executor, clock=clock), clock=clock)
+    protocol = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
+    transport = Transport()
+    protocol.makeConnection(transport)
+    guard = transport.producer
+    guard.pauseProducing()
+    protocol.dataReceived(b"info status\ninfo status\n")
+    assert executor.commands == []
+    guard.resumeProducing()
+    assert [c.execute for c in executor.commands] == ["query-status", "query-status"]
+    assert transport.value().count(b"VM status") == 2
