@@ -115,7 +115,8 @@ class CommandBoard:
         """Note that ``session`` started ``line``; returns a ticket for :meth:`finish`."""
         ticket = next(self._numbers)
         words = line.split()
-        self._running[ticket] = (session, words[0] if words else "")
+        name = " ".join(words[:2]) if words[:1] == ["info"] else " ".join(words[:1])
+        self._running[ticket] = (session, name)
         return ticket
 
     def finish(self, ticket: int) -> None:
