@@ -831,7 +831,7 @@ COMMANDS: Tuple[CommandSpec, ...] = (
         args='object:S',
         params='[qom-type=]type,id=str[,prop=value][,...]',
         help='create QOM object',
-        strategy=PASSTHROUGH,
+        strategy=NATIVE,
         qmp=('object-add',),
     ),
     _c(

@@ -1,0 +1,194 @@
+"""``object_add TYPE,id=ID[,prop=value...]`` translated to a typed QMP ``object-add``.
+
+QEMU 7.2's HMP handler (``user_creatable_add_from_str``) reads the line with
+``keyval_parse()`` (the first item is ``qom-type``), then lets the keyval
+input visitor turn the strings into the ``ObjectOptions`` union, and creates
+the object exactly as QMP ``object-add`` does.  This module does the parsing
+and the conversion (:mod:`hmpbridge.keyval`) against :data:`OBJECT_OPTIONS`,
+the ``ObjectOptions`` schema of QEMU 7.2 with the integer widths and sizes
+that ``query-qmp-schema`` reports only as ``int`` (and ``qom-list-properties``
+gives as QOM types, ``int`` for a size; it also crashes QEMU 7.2 for
+``colo-compare``).  So ``size=64M`` becomes 67108864, ``share=on`` true,
+``host-nodes.0=0`` a list, with QEMU's texts for the first value refused
+(``Parameter 'size' expects size``, ``... expects uint32_t``, ``Parameter 'id'
+is missing``, ``Parameter 'qom-type' does not accept value 'x'``) and its
+deprecation warning for a hex size with a suffix.
+
+Members a type does not have are left in the arguments: QEMU then reports
+the one its own hash order finds first (``Parameter 'bogus' is unexpected``).
+What QEMU checks when it creates the object (a duplicate id, a malformed id,
+a property setter's range) comes back from ``object-add`` in the same words;
+the identifier hint HMP adds to a malformed id is added here.
+
+Left to QEMU's own monitor: ``object_add help`` and any line asking for
+``help`` or ``?``.  The type list depends on which QOM modules QEMU has
+loaded (``qom-list-types`` loads them all, so asking it would change QEMU's
+answer), and a type's option list comes from its class properties, which no
+QMP command lists (``qom-list-properties`` instantiates the object).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Dict, List, Tuple
+
+from hmpbridge.errors import QMPCommandError
+from hmpbridge.handlers import Context, HandlerResult, handler
+from hmpbridge.handlers.passthrough import passthrough
+from hmpbridge.keyval import (Enum, KeyvalError, ListOf, Struct, TypeSpec, is_help_option,
+                              keyval_parse, visit)
+from hmpbridge.model import Invocation, QMPCommand
+from hmpbridge.qemu_opts import ID_HINT
+
+__all__ = ["OBJECT_OPTIONS", "object_add"]
+
+Members = Tuple[Tuple[str, TypeSpec, bool], ...]
+
+
+def _optional(*members: Tuple[str, TypeSpec]) -> Members:
+    return tuple((name, spec, False) for name, spec in members)
+
+
+_NETFILTER: Members = (("netdev", "str", True),) + _optional(
+    ("queue", Enum(("all", "rx", "tx"))), ("status", "str"), ("position", "str"),
+    ("insert", Enum(("before", "behind"))))
+_MEMORY_BACKEND: Members = _optional(
+    ("dump", "bool"), ("host-nodes", ListOf("uint16")), ("merge", "bool"),
+    ("policy", Enum(("default", "preferred", "bind", "interleave"))), ("prealloc", "bool"),
+    ("prealloc-threads", "uint32"), ("prealloc-context", "str"), ("share", "bool"),
+    ("reserve", "bool")) + (("size", "size", True),) + _optional(
+    ("x-use-canonical-path-for-ramblock-id", "bool"))
+_EVENT_LOOP: Members = _optional(("aio-max-batch", "int"), ("thread-pool-min", "int"),
+                                 ("thread-pool-max", "int"))
+_SECRET_COMMON: Members = _optional(("loaded", "bool"), ("format", Enum(("raw", "base64"))),
+                                    ("keyid", "str"), ("iv", "str"))
+_TLS_CREDS: Members = _optional(("verify-peer", "bool"), ("dir", "str"),
+                                ("endpoint", Enum(("client", "server"))), ("priority", "str"))
+_THROTTLE_KEYS = tuple(f"{kind}-{way}{suffix}" for kind in ("iops", "bps")
+                       for way in ("total", "read", "write")
+                       for suffix in ("", "-max", "-max-length")) + ("iops-size",)
+_THROTTLE_LIMITS = Struct(_optional(*((name, "int") for name in _THROTTLE_KEYS)))
+_SOCKET_ADDRESS = Struct(
+    (("type", Enum(("inet", "unix", "vsock", "fd")), True),), tag="type", variants={
+        "inet": Struct((("host", "str", True), ("port", "str", True)) + _optional(
+            ("numeric", "bool"), ("to", "uint16"), ("ipv4", "bool"), ("ipv6", "bool"),
+            ("keep-alive", "bool"), ("mptcp", "bool"))),
+        "unix": Struct((("path", "str", True),) + _optional(("abstract", "bool"),
+                                                             ("tight", "bool"))),
+        "vsock": Struct((("cid", "str", True), ("port", "str", True))),
+        "fd": Struct((("str", "str", True),)),
+    })
+_AUTHZ_RULE = Struct((("match", "str", True), ("policy", Enum(("deny", "allow")), True),
+                      ("format", Enum(("exact", "glob")), False)))
+_RNG: Members = _optional(("opened", "bool"))
+_CRYPTODEV: Members = _optional(("queues", "uint32"))
+
+#: Members each ``qom-type`` adds to ``qom-type`` and ``id`` (QEMU 7.2, schema order).
+_VARIANTS: Dict[str, Members] = {
+    "authz-list": _optional(("policy", Enum(("deny", "allow"))), ("rules", ListOf(_AUTHZ_RULE))),
+    "authz-listfile": (("filename", "str", True),) + _optional(("refresh", "bool")),
+    "authz-pam": (("service", "str", True),),
+    "authz-simple": (("identity", "str", True),),
+    "can-bus": (),
+    "can-host-socketcan": (("if", "str", True), ("canbus", "str", True)),
+    "colo-compare": tuple((name, "str", True) for name in
+                          ("primary_in", "secondary_in", "outdev", "iothread")) + _optional(
+        ("notify_dev", "str"), ("compare_timeout", "uint64"), ("expired_scan_cycle", "uint32"),
+        ("max_queue_size", "uint32"), ("vnet_hdr_support", "bool")),
+    "cryptodev-backend": _CRYPTODEV,
+    "cryptodev-backend-builtin": _CRYPTODEV,
+    "cryptodev-backend-lkcf": _CRYPTODEV,
+    "cryptodev-vhost-user": _CRYPTODEV + (("chardev", "str", True),),
+    "dbus-vmstate": (("addr", "str", True),) + _optional(("id-list", "str")),
+    "filter-buffer": _NETFILTER + (("interval", "uint32", True),),
+    "filter-dump": _NETFILTER + (("file", "str", True),) + _optional(("maxlen", "uint32")),
+    "filter-mirror": _NETFILTER + (("outdev", "str", True),) + _optional(
+        ("vnet_hdr_support", "bool")),
+    "filter-redirector": _NETFILTER + _optional(("indev", "str"), ("outdev", "str"),
+                                                ("vnet_hdr_support", "bool")),
+    "filter-replay": _NETFILTER,
+    "filter-rewriter": _NETFILTER + _optional(("vnet_hdr_support", "bool")),
+    "input-barrier": (("name", "str", True),) + _optional(
+        *((name, "str") for name in ("server", "port", "x-origin", "y-origin", "width",
+                                     "height"))),
+    "input-linux": (("evdev", "str", True),) + _optional(
+        ("grab_all", "bool"), ("repeat", "bool"),
+        ("grab-toggle", Enum(("ctrl-ctrl", "alt-alt", "shift-shift", "meta-meta",
+                              "scrolllock", "ctrl-scrolllock")))),
+    "iothread": _EVENT_LOOP + _optional(("poll-max-ns", "int"), ("poll-grow", "int"),
+                                        ("poll-shrink", "int")),
+    "main-loop": _EVENT_LOOP,
+    "memory-backend-epc": _MEMORY_BACKEND,
+    "memory-backend-file": _MEMORY_BACKEND + _optional(("align", "size"),
+                                                       ("discard-data", "bool")) + (
+        ("mem-path", "str", True),) + _optional(("pmem", "bool"), ("readonly", "bool")),
+    "memory-backend-memfd": _MEMORY_BACKEND + _optional(("hugetlb", "bool"),
+                                                        ("hugetlbsize", "size"), ("seal", "bool")),
+    "memory-backend-ram": _MEMORY_BACKEND,
+    "pef-guest": (),
+    "pr-manager-helper": (("path", "str", True),),
+    "qtest": (("chardev", "str", True),) + _optional(("log", "str")),
+    "rng-builtin": _RNG,
+    "rng-egd": _RNG + (("chardev", "str", True),),
+    "rng-random": _RNG + _optional(("filename", "str")),
+    "secret": _SECRET_COMMON + _optional(("data", "str"), ("file", "str")),
+    "secret_keyring": _SECRET_COMMON + (("serial", "int32", True),),
+    "sev-guest": _optional(("sev-device", "str"), ("dh-cert-file", "str"),
+                           ("session-file", "str"), ("policy", "uint32"), ("handle", "uint32"),
+                           ("cbitpos", "uint32")) + (("reduced-phys-bits", "uint32", True),) +
+    _optional(("kernel-hashes", "bool")),
+    "s390-pv-guest": (),
+    "thread-context": _optional(("cpu-affinity", ListOf("uint16")),
+                                ("node-affinity", ListOf("uint16"))),
+    "throttle-group": _optional(("limits", _THROTTLE_LIMITS),
+                                *((f"x-{name}", "int") for name in _THROTTLE_KEYS)),
+    "tls-creds-anon": _TLS_CREDS + _optional(("loaded", "bool")),
+    "tls-creds-psk": _TLS_CREDS + _optional(("loaded", "bool"), ("username", "str")),
+    "tls-creds-x509": _TLS_CREDS + _optional(("loaded", "bool"), ("sanity-check", "bool"),
+                                             ("passwordid", "str")),
+    "tls-cipher-suites": _TLS_CREDS,
+    "x-remote-object": (("fd", "str", True), ("devid", "str", True)),
+    "x-vfio-user-server": (("socket", _SOCKET_ADDRESS, True), ("device", "str", True)),
+}
+
+#: QMP ``object-add``'s argument type, the flat union ``ObjectOptions``.
+OBJECT_OPTIONS = Struct(
+    (("qom-type", Enum(tuple(_VARIANTS)), True), ("id", "str", True)),
+    tag="qom-type", variants={name: Struct(members) for name, members in _VARIANTS.items()})
+
+_LIST_INDEX = re.compile(r"\[(\d+)\]")
+
+
+def _creation_error(err: QMPCommandError) -> str:
+    """``object-add``'s error as HMP prints it: keyval's ``.N`` for list
+    elements, and the identifier hint after a malformed id."""
+    desc = _LIST_INDEX.sub(r".\1", err.desc) if "' is unexpected" in err.desc else err.desc
+    text = f"Error: {desc}\n"
+    if desc == "Parameter 'id' expects an identifier":
+        text += ID_HINT + "\n"
+    return text
+
+
+@handler("object_add")
+def object_add(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``object_add [qom-type=]TYPE,id=ID[,k=v...]`` -> ``object-add`` with typed members."""
+    text = str(inv.args["object"])
+    if is_help_option(text):
+        return (yield from passthrough(inv, ctx))
+    try:
+        options, wants_help = keyval_parse(text, "qom-type")
+    except KeyvalError as err:
+        return err.text()
+    if wants_help:
+        return (yield from passthrough(inv, ctx))
+    warnings: List[str] = []
+    try:
+        visit(OBJECT_OPTIONS, options, warnings)
+    except KeyvalError as err:
+        return "".join(f"{line}\n" for line in warnings) + err.text()
+    printed = "".join(f"{line}\n" for line in warnings)
+    try:
+        yield QMPCommand("object-add", options)
+    except QMPCommandError as err:
+        return printed + _creation_error(err)
+    return printed
