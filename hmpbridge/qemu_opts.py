@@ -75,6 +75,17 @@ _DEC_RE = re.compile(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)")
 _HEX_RE = re.compile(r"[ \t\n\v\f\r]*([+-]?)(?:0[xX])?([0-9a-fA-F]+)")
 
 
+def _digits_value(digits: str, base: int) -> int:
+    """``int(digits, base)``; a decimal past 20 digits is only known to overflow.
+
+    Python refuses to convert decimals of thousands of digits, and C only
+    needs to know that the value is past ``UINT64_MAX``.
+    """
+    if base == 10 and len(digits.lstrip("0")) > 20:
+        return UINT64_MAX + 1
+    return int(digits, base)
+
+
 def _strtoull(text: str, base: int) -> Tuple[int, int, bool]:
     """C ``strtoull``: (value, end index, overflowed); end 0 when nothing parsed."""
     regex = {0: _INT_RE, 10: _DEC_RE, 16: _HEX_RE}[base]
@@ -86,9 +97,9 @@ def _strtoull(text: str, base: int) -> Tuple[int, int, bool]:
         if digits[:2] in ("0x", "0X"):
             number = int(digits, 16)
         else:
-            number = int(digits, 8 if digits.startswith("0") else 10)
+            number = _digits_value(digits, 8 if digits.startswith("0") else 10)
     else:
-        number = int(digits, base)
+        number = _digits_value(digits, base)
     overflow = number > UINT64_MAX
     if sign == "-":
         number = -number
