@@ -197,7 +197,7 @@ def _tdb_hash(key: str) -> int:
     value = (0x238F13AF * len(data)) & 0xFFFFFFFF
     for i, byte in enumerate(data):
         value = (value + (byte << (i * 5 % 24))) & 0xFFFFFFFF
-    return (1103515249 * value + 12345) & 0xFFFFFFFF
+    return (1103515243 * value + 12345) & 0xFFFFFFFF
 
 
 def qdict_order(keys: List[str]) -> List[str]:

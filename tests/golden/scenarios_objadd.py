@@ -89,6 +89,13 @@ ERRORS = [
     ("syntax-double-dot", "object_add iothread,id=io1,a..b=1"),
     ("syntax-value-then-dict", "object_add iothread,id=io1,a=1,a.b=1"),
     ("syntax-dict-then-value", "object_add iothread,id=io1,a.b=1,a=1"),
+    ("syntax-inconsistent-first", "object_add iothread,id=x,m.0=1,m.x=2,d.0=1,d.x=2"),
+    ("syntax-inconsistent-first-2", "object_add iothread,id=x,a.0=1,a.x=2,c.0=1,c.x=2"),
+    ("list-gap-first", "object_add iothread,id=x,foo.1=1,bar.1=2"),
+    ("list-same-index", "object_add authz-list,id=al,rules.0.match=x,rules.0.policy=b1,"
+                        "rules.00.match=x,rules.00.policy=b2"),
+    ("list-same-index-2", "object_add authz-list,id=al,rules.00.match=x,rules.00.policy=b1,"
+                          "rules.0.match=x,rules.0.policy=b2"),
     ("syntax-space-key", "object_add iothread,id=io1, poll-max-ns=3"),
     ("syntax-too-long", f"object_add iothread,id=io1,{_LONG}=1"),
     ("syntax-fragment-too-long", f"object_add iothread,id=io1,b.{_LONG}=1"),
