@@ -75,11 +75,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         if "throughput" in parts:
             _heading(f"throughput: sessions sending info status back-to-back, "
                      f"{args.client_procs} client process(es)")
-            ceiling = asyncio.run(throughput.measure_ceiling(rig, args.duration - args.warmup))
-            runs = [throughput.measure_sessions(rig, int(n), args.client_procs, args.duration,
-                                                args.warmup)
-                    for n in args.sessions.split(",")]
-            throughput.report_throughput(ceiling, runs)
+            runs = []
+            for n in args.sessions.split(","):
+                ceiling = asyncio.run(throughput.measure_ceiling(rig, 1.5))
+                run = throughput.measure_sessions(rig, int(n), args.client_procs, args.duration,
+                                                  args.warmup)
+                run["ceiling"] = ceiling
+                runs.append(run)
+            throughput.report_throughput(runs)
         if "scale" in parts:
             _heading(f"scale: {args.idle:,} idle sessions")
             scale.report_idle(asyncio.run(scale.measure_idle(rig, args.idle)))

@@ -114,11 +114,16 @@ async def connect_hmp(port: int) -> Conversation:
     return proto
 
 
-async def connect_qmp(path: str) -> Conversation:
-    """A QMP connection on the unix socket ``path``, capabilities negotiated."""
+async def connect_qmp(path: str, oob: bool = False) -> Conversation:
+    """A QMP connection on the unix socket ``path``, capabilities negotiated.
+
+    :param oob: enable out-of-band execution, as hmpbridge does.
+    """
     loop = asyncio.get_running_loop()
+    negotiate = (b'{"execute": "qmp_capabilities", "arguments": {"enable": ["oob"]}}\n'
+                 if oob else qmp_request("qmp_capabilities"))
     _, proto = await loop.create_unix_connection(
-        lambda: Conversation(b"\n", 2, qmp_request("qmp_capabilities")), path)
+        lambda: Conversation(b"\n", 2, negotiate), path)
     await proto.ready
     return proto
 

@@ -18,7 +18,7 @@ import time
 from typing import List, Optional, Tuple
 
 __all__ = ["Rig", "raise_nofile", "free_port", "rss_bytes", "cpu_seconds", "REPO",
-           "bridge_command", "wait_for_banner", "qemu_version"]
+           "bridge_command", "wait_for_banner", "qemu_version", "machine_busy_seconds"]
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_BIN = os.path.join(REPO, ".venv", "bin")
@@ -53,6 +53,14 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes of the machine have used so far (from /proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return (sum(fields[:8]) - idle) / _CLK_TCK
 
 
 def qemu_version() -> str:

@@ -10,18 +10,27 @@ become :class:`~hmpbridge.errors.ParseError` carrying QEMU's exact text, e.g.::
 
 The parser is built once (LALR, contextual lexer, strict) and cached by Lark
 in the system temporary directory, so later start-ups load it in milliseconds.
+
+Parsing is a pure function of the line, so the verdicts on the most recent
+lines are kept (:data:`CACHE_SIZE`): scripts and operators repeat the same
+lines (``info status`` every second), and a repeated line costs a dictionary
+look-up instead of a parse.  Each caller gets its own copy of the arguments.
+A command without arguments skips Lark altogether when nothing follows its
+name, which is the only thing its grammar rule accepts.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib.resources
-from typing import Any, Dict, FrozenSet, Optional, Tuple
+import re
+from typing import Any, Dict, FrozenSet, Optional, Tuple, Union
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from hmpbridge.commands import CommandSpec, lookup, lookup_info
+from hmpbridge.commands import ArgItem, CommandSpec, lookup, lookup_info
 from hmpbridge.errors import ParseError
 from hmpbridge.grammar_gen import start_symbols
 from hmpbridge.model import Invocation
@@ -33,9 +42,15 @@ from hmpbridge.transformer import (
     parse_format,
 )
 
-__all__ = ["parse", "parser", "split_command", "ParseError"]
+__all__ = ["parse", "parser", "split_command", "ParseError", "CACHE_SIZE"]
 
 _SPACE = " \t\n\r\f\v"
+#: QEMU's get_command_name: blanks, then a name up to a blank or ``/``.
+_NAME = re.compile(r"[ \t\n\r\f\v]*([^ \t\n\r\f\v/]*)")
+_BLANK = re.compile(r"[ \t\n\r\f\v]*\Z")
+
+#: How many recent lines keep their verdict.
+CACHE_SIZE = 1024
 
 
 @functools.lru_cache(maxsize=None)
@@ -57,12 +72,26 @@ def parser() -> Lark:
 
 def _command_name(line: str, pos: int) -> Tuple[str, int]:
     """QEMU's get_command_name: skip blanks, read up to a blank or ``/``."""
-    while pos < len(line) and line[pos] in _SPACE:
-        pos += 1
-    end = pos
-    while end < len(line) and line[end] not in _SPACE and line[end] != "/":
-        end += 1
-    return line[pos:end], end
+    match = _NAME.match(line, pos)
+    assert match is not None  # both parts of the pattern may be empty
+    return match.group(1), match.end()
+
+
+_plans: Dict[int, Tuple[CommandSpec, str, Tuple[ArgItem, ...]]] = {}
+
+
+def _plan(spec: CommandSpec) -> Tuple[str, Tuple[ArgItem, ...]]:
+    """The start symbol and the items of a command, worked out once per entry."""
+    known = _plans.get(id(spec))
+    if known is None or known[0] is not spec:
+        known = _plans[id(spec)] = (spec, spec.rule, spec.items)
+    return known[1], known[2]
+
+
+# Verdicts on recent lines: line -> (spec, result).  A result is
+# (args, needs_registers) for an accepted line, a ParseError for a refused one.
+_Verdict = Union[Tuple[Dict[str, Any], bool], ParseError]
+_recent: Dict[str, Tuple[CommandSpec, _Verdict]] = {}
 
 
 def split_command(line: str) -> Tuple[Optional[CommandSpec], int, bool]:
@@ -100,15 +129,41 @@ def parse(line: str) -> Optional[Invocation]:
     spec, name_end, silent = split_command(line)
     if silent or spec is None:
         return None
+    known = _recent.get(line)
+    if known is not None and known[0] is spec:
+        verdict = known[1]
+    else:
+        verdict = _verdict(spec, line, name_end)
+        if len(_recent) >= CACHE_SIZE:
+            del _recent[next(iter(_recent))]
+        _recent[line] = (spec, verdict)
+    if isinstance(verdict, ParseError):
+        raise ParseError(verdict.text, verdict.column, verdict.command,
+                         copy.deepcopy(verdict.fmt))
+    args, registers = verdict
+    return Invocation(spec, _copy_args(args), line, needs_registers=registers)
+
+
+def _copy_args(args: Dict[str, Any]) -> Dict[str, Any]:
+    """A copy a caller may change without touching the remembered verdict."""
+    if any(isinstance(value, (dict, list)) for value in args.values()):
+        return copy.deepcopy(args)
+    return dict(args)
+
+
+def _verdict(spec: CommandSpec, line: str, name_end: int) -> _Verdict:
+    """Parse ``line`` for ``spec``: its arguments, or the error QEMU prints."""
+    rule, items = _plan(spec)
+    if not items and _BLANK.match(line, name_end):
+        return {}, False  # all the rule of a command without arguments accepts
     try:
-        _rule, children = parser().parse(line, start=spec.rule)
-        args = convert_items(spec, children)
+        _rule, children = parser().parse(line, start=rule)
+        args = convert_items(spec, children, items)
     except ItemError as err:
-        raise _error(spec, line, name_end, _item_message(spec, err.kind, err.detail)) from None
+        return _error(spec, line, name_end, _item_message(spec, err.kind, err.detail))
     except UnexpectedInput as err:
-        raise _error(spec, line, name_end, _syntax_message(spec, line, err)) from None
-    registers = any(value is REGISTER for value in args.values())
-    return Invocation(spec, args, line, needs_registers=registers)
+        return _error(spec, line, name_end, _syntax_message(spec, line, err))
+    return args, any(value is REGISTER for value in args.values())
 
 
 def _error(spec: CommandSpec, line: str, name_end: int, message: str) -> ParseError:

@@ -266,13 +266,16 @@ def _convert(item: ArgItem, spec: CommandSpec, raw: Any) -> Any:
     return int(raw) if isinstance(raw, DotIndex) else raw
 
 
-def convert_items(spec: CommandSpec, children: Sequence[Any]) -> Dict[str, Any]:
+def convert_items(spec: CommandSpec, children: Sequence[Any],
+                  items: Optional[Sequence[ArgItem]] = None) -> Dict[str, Any]:
     """Build the argument dict of ``spec`` from its rule's children.
 
     Flags, ``/fmt`` and ``.index`` are recognised by their type (they leave
     no placeholder when absent); every other item takes the next child.
     Flags map to booleans (False when absent); other absent items are left
     out, as QEMU leaves them out of its QDict.
+
+    :param items: ``spec.items``, when the caller already has them.
     """
     args: Dict[str, Any] = {}
     queue = list(children)
@@ -280,7 +283,7 @@ def convert_items(spec: CommandSpec, children: Sequence[Any]) -> Dict[str, Any]:
     def peek() -> Any:
         return queue[0] if queue else None
 
-    for item in spec.items:
+    for item in spec.items if items is None else items:
         child = peek()
         if item.is_flag:
             given = isinstance(child, Token) and child.type == _flag_type(item.flag_letter)
