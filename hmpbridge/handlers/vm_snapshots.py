@@ -19,7 +19,7 @@ VM stopped.
 
 from __future__ import annotations
 
-import itertools
+import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
@@ -36,12 +36,17 @@ __all__ = ["SnapshotTargets", "snapshot_targets", "run_job", "default_snapshot_n
 #: Pause between two ``query-jobs`` while a snapshot job runs.
 JOB_POLL_SECONDS = 0.05
 
-_job_numbers = itertools.count(1)
 
+def _job_id(kind: str, tag: str, attempt: int = 1) -> str:
+    """The job id of one ``kind`` of job on snapshot ``tag``.
 
-def _job_id(kind: str) -> str:
-    """A job id no other job of this process has."""
-    return f"hmpbridge-{kind}-{next(_job_numbers)}"
+    It depends only on its arguments, so a recorded exchange replays as it
+    was; different tags give different ids, so sessions working on different
+    snapshots never collide (two on the same tag at once: QEMU refuses the
+    second job's id as in use).
+    """
+    digest = hashlib.sha256(tag.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return f"hmpbridge-{kind}-{digest}-{attempt}"
 
 
 @dataclass(frozen=True)
@@ -112,15 +117,16 @@ def savevm(inv: Invocation, ctx: Context) -> HandlerResult:
     targets = yield from snapshot_targets(ctx)
     if targets.vmstate is None:
         return "Error: " + NO_VMSTATE
-    args = {"job-id": _job_id("savevm"), "tag": name, "vmstate": targets.vmstate,
+    args = {"job-id": _job_id("savevm", name), "tag": name, "vmstate": targets.vmstate,
             "devices": targets.devices}
     error = yield from run_job("snapshot-save", args)
     if error == f"Snapshot '{name}' already exists in one or more devices":
         delete_error = yield from run_job("snapshot-delete", {
-            "job-id": _job_id("delvm"), "tag": name, "devices": targets.devices})
+            "job-id": _job_id("delvm", name), "tag": name, "devices": targets.devices})
         if delete_error:
             return _error(delete_error)
-        error = yield from run_job("snapshot-save", dict(args, **{"job-id": _job_id("savevm")}))
+        error = yield from run_job("snapshot-save",
+                                   dict(args, **{"job-id": _job_id("savevm", name, 2)}))
     return _error(error)
 
 
@@ -130,8 +136,9 @@ def loadvm(inv: Invocation, ctx: Context) -> HandlerResult:
     targets = yield from snapshot_targets(ctx)
     if targets.vmstate is None:
         return "Error: " + NO_VMSTATE
+    name = inv.args["name"]
     error = yield from run_job("snapshot-load", {
-        "job-id": _job_id("loadvm"), "tag": inv.args["name"], "vmstate": targets.vmstate,
+        "job-id": _job_id("loadvm", name), "tag": name, "vmstate": targets.vmstate,
         "devices": targets.devices})
     return _error(error)
 
@@ -143,5 +150,6 @@ def delvm(inv: Invocation, ctx: Context) -> HandlerResult:
     if not targets.devices:
         return ""
     error = yield from run_job("snapshot-delete", {
-        "job-id": _job_id("delvm"), "tag": inv.args["name"], "devices": targets.devices})
+        "job-id": _job_id("delvm", inv.args["name"]), "tag": inv.args["name"],
+        "devices": targets.devices})
     return _error(error)

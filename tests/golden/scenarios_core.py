@@ -100,7 +100,8 @@ ERRORS = [
     ("qom-set-realized", "qom-set /machine/peripheral/nic0 mac 52:54:00:00:00:01"),
     ("qom-set-read-only", "qom-set /machine/peripheral/nic0 type x"),
     ("qom-set-json-bad", "qom-set -j /machine/peripheral/balloon0 guest-stats-polling-interval {"),
-    ("qom-set-json-type", 'qom-set -j /machine/peripheral/balloon0 guest-stats-polling-interval "x"'),
+    ("qom-set-json-type",
+     'qom-set -j /machine/peripheral/balloon0 guest-stats-polling-interval "x"'),
     ("qom-set-negative-interval",
      "qom-set /machine/peripheral/balloon0 guest-stats-polling-interval -1"),
     ("set-param-nosuch", "migrate_set_parameter nosuch 1"),
@@ -395,6 +396,58 @@ def migrating(make: Make) -> List[str]:
         return cap.results
 
 
+def snapshots(make: Make) -> List[str]:
+    """savevm, loadvm and delvm on a VM whose qcow2 disk takes the VM state.
+
+    ``savevm`` without a name is recorded only where it fails before naming
+    anything (:func:`no_snapshot_disk`): the name it makes is the date of the
+    second it runs, which no replay could reproduce.
+    """
+    with VM(_devices) as vm, VM(_devices) as twin:
+        cap = make(vm.qmp, vm.tz)
+        b = twin.qmp
+        cap.case("loadvm-nosuch", "loadvm s1")
+        cap.case("delvm-nosuch", "delvm s1")
+        cap.case("savevm", "savevm s1", twin=b)
+        cap.case("savevm-overwrite", "savevm s1", twin=b)
+        cap.case("savevm-empty-tag", 'savevm ""', twin=b)
+        cap.case("loadvm", "loadvm s1", twin=b)
+        cap.case("delvm", "delvm s1", twin=b)
+        cap.case("loadvm-deleted", "loadvm s1")
+        cap.case("delvm-empty-tag", 'delvm ""', twin=b)
+        return cap.results
+
+
+def no_snapshot_disk(make: Make) -> List[str]:
+    """A writable raw disk cannot snapshot; with only a CD-ROM nothing can hold the VM state."""
+    def raw(d: str) -> List[str]:
+        qemu_img("create", "-q", "-f", "raw", os.path.join(d, "w.raw"), "1M")
+        return ["-drive", "if=none,id=cd0,media=cdrom",
+                "-device", "ide-cd,drive=cd0,id=ide1-cd0,bus=ide.1",
+                "-drive", f"if=none,id=raw0,file={os.path.join(d, 'w.raw')},format=raw",
+                "-device", "virtio-blk-pci,drive=raw0,id=vraw0"]
+
+    def cdrom_only(d: str) -> List[str]:
+        return ["-drive", "if=none,id=cd0,media=cdrom",
+                "-device", "ide-cd,drive=cd0,id=ide1-cd0,bus=ide.1"]
+
+    results: List[str] = []
+    with VM(raw) as vm:
+        cap = make(vm.qmp, vm.tz)
+        cap.case("raw-savevm", "savevm s1")
+        cap.case("raw-loadvm", "loadvm s1")
+        cap.case("raw-delvm", "delvm s1")
+        results += cap.results
+    with VM(cdrom_only) as vm:
+        cap = make(vm.qmp, vm.tz)
+        cap.case("none-savevm", "savevm s1")
+        cap.case("none-savevm-unnamed", "savevm")
+        cap.case("none-loadvm", "loadvm s1")
+        cap.case("none-delvm", "delvm s1")
+        results += cap.results
+    return results
+
+
 def xquery(make: Make) -> List[str]:
     """The info commands QEMU answers with ``x-query-*``, on a VM with NUMA nodes and USB."""
     def devices(d: str) -> List[str]:
@@ -421,5 +474,7 @@ SCENARIOS: Dict[str, Callable[[Make], List[str]]] = {
     "core-preconfig": preconfig,
     "core-incoming": incoming,
     "core-migrating": migrating,
+    "core-snapshots": snapshots,
+    "core-nosnapshot": no_snapshot_disk,
     "core-xquery": xquery,
 }

@@ -152,3 +152,20 @@ def test_a_job_that_cannot_start_prints_the_error() -> None:
     """An error starting the job prints as `Error: <desc>`."""
     fake = Jobs([QCOW2], start_error="Job ID 'x' already in use")
     assert run("delvm s1", fake) == "Error: Job ID 'x' already in use\n"
+
+
+def test_job_ids_depend_only_on_the_command_and_tag() -> None:
+    """The same line gives the same job ids every time (recorded exchanges replay); tags differ."""
+    first, again, other = Jobs([QCOW2]), Jobs([QCOW2]), Jobs([QCOW2])
+    run("savevm s1", first)
+    run("savevm s1", again)
+    run("savevm s2", other)
+    (saved,) = first.job_args("snapshot-save")
+    assert [saved] == again.job_args("snapshot-save")
+    assert saved["job-id"] != other.job_args("snapshot-save")[0]["job-id"]
+    load, delete = Jobs([QCOW2]), Jobs([QCOW2])
+    run("loadvm s1", load)
+    run("delvm s1", delete)
+    ids = {saved["job-id"], load.job_args("snapshot-load")[0]["job-id"],
+           delete.job_args("snapshot-delete")[0]["job-id"]}
+    assert len(ids) == 3
