@@ -69,6 +69,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         parse_render.report_parse_render(parse_render.measure_parse_render(args.parse_seconds))
     rig = Rig()
     try:
+        rig.start_floor()
         if "latency" in parts:
             _heading(f"latency: {args.count} sequential commands per method")
             latency.report_latency(asyncio.run(latency.measure_latency(rig, args.count)))
@@ -76,16 +77,18 @@ def main(argv: Optional[List[str]] = None) -> int:
             _heading(f"throughput: sessions sending info status back-to-back, "
                      f"{args.client_procs} client process(es)")
             runs = []
-            for n in args.sessions.split(","):
+            plan = [(int(n), False) for n in args.sessions.split(",")] + [(100, True)]
+            for n, floor in plan:
                 ceiling = asyncio.run(throughput.measure_ceiling(rig, 1.5))
-                run = throughput.measure_sessions(rig, int(n), args.client_procs, args.duration,
-                                                  args.warmup)
+                run = throughput.measure_sessions(rig, n, args.client_procs, args.duration,
+                                                  args.warmup, floor=floor)
                 run["ceiling"] = ceiling
                 runs.append(run)
             throughput.report_throughput(runs)
         if "scale" in parts:
             _heading(f"scale: {args.idle:,} idle sessions")
             scale.report_idle(asyncio.run(scale.measure_idle(rig, args.idle)))
+        rig.stop_floor()
         if "startup" in parts:
             _heading("start-up")
             startup.report_startup(startup.measure_startup(rig, args.startup_trials))

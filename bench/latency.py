@@ -3,7 +3,9 @@
 * ``info status`` through hmpbridge;
 * ``query-status`` straight on a QMP socket of the same QEMU;
 * ``info status`` on QEMU's own HMP monitor (TCP, ``nodelay=on``);
-* ``human-monitor-command`` ``info status`` on the direct QMP socket.
+* ``human-monitor-command`` ``info status`` on the direct QMP socket;
+* ``info status`` through the floor relay (:mod:`bench.floor`), the least
+  a Twisted relay costs.
 
 The methods take turns in rounds, so a change of load on the shared machine
 touches all of them alike.
@@ -21,7 +23,7 @@ from bench.stats import TARGETS, Target, fmt_us, p50_p99
 __all__ = ["measure_latency"]
 
 METHODS = ("hmpbridge info status", "QMP query-status", "QEMU HMP info status",
-           "QMP human-monitor-command")
+           "QMP human-monitor-command", "floor relay info status")
 
 
 async def measure_latency(rig: Rig, count: int, rounds: int = 10) -> Dict[str, List[int]]:
@@ -29,11 +31,13 @@ async def measure_latency(rig: Rig, count: int, rounds: int = 10) -> Dict[str, L
     bridge = await connect_hmp(rig.bridge_port)
     qmp = await connect_qmp(rig.direct_qmp)
     qemu_hmp = await connect_hmp(rig.hmp_port)
+    floor = await connect_hmp(rig.floor_port)
     plan = [(bridge, b"info status\n"), (qmp, qmp_request("query-status")),
-            (qemu_hmp, b"info status\n"), (qmp, hmc_request("info status"))]
+            (qemu_hmp, b"info status\n"), (qmp, hmc_request("info status")),
+            (floor, b"info status\n")]
     # each method answers the right thing before it is timed
-    checks = (b"VM status: paused (prelaunch)\r\n" + HMP_PROMPT, b'"status": "prelaunch"',
-              b"VM status: paused (prelaunch)\r\n" + HMP_PROMPT, b"VM status: paused (prelaunch)")
+    status = b"VM status: paused (prelaunch)\r\n" + HMP_PROMPT
+    checks = (status, b'"status": "prelaunch"', status, b"VM status: paused (prelaunch)", status)
     for (conv, request), expected in zip(plan, checks):
         seen: List[bytes] = []
         conv.on_answer = seen.append
@@ -49,7 +53,7 @@ async def measure_latency(rig: Rig, count: int, rounds: int = 10) -> Dict[str, L
             conv.latencies = []
             await conv.run(request, count=per_round)
             results[name] += conv.latencies
-    for conv in (bridge, qmp, qemu_hmp):
+    for conv in (bridge, qmp, qemu_hmp, floor):
         conv.close()
     return results
 

@@ -146,6 +146,8 @@ class Rig:
             self.qemu = subprocess.Popen(args, stdout=logf, stderr=logf, cwd=self.dir,
                                          preexec_fn=_child_setup)
         self.bridge: Optional[subprocess.Popen] = None
+        self.floor: Optional[subprocess.Popen] = None
+        self.floor_port = 0
         try:
             for path in (self.bridge_qmp, self.direct_qmp, self.spare_qmp):
                 _wait_path(path, self.qemu)
@@ -155,8 +157,28 @@ class Rig:
             self.close()
             raise
 
+    def start_floor(self) -> None:
+        """Start the floor relay (:mod:`bench.floor`) on the spare QMP socket."""
+        import sys
+
+        self.floor_port = free_port()
+        with open(self.log, "ab") as logf:
+            self.floor = subprocess.Popen(
+                [sys.executable, "-m", "bench.floor", self.spare_qmp, str(self.floor_port)],
+                stdout=logf, stderr=logf, env=bridge_env(), cwd=REPO, preexec_fn=_child_setup)
+        wait_for_banner(self.floor_port, proc=self.floor)
+
+    def stop_floor(self) -> None:
+        """Stop the floor relay, freeing the spare QMP socket."""
+        if self.floor is not None and self.floor.poll() is None:
+            self.floor.send_signal(signal.SIGTERM)
+            self.floor.wait()
+        self.floor = None
+        time.sleep(0.1)  # QEMU takes the next client on that socket
+
     def close(self) -> None:
         """Stop the bridge and QEMU and remove the directory."""
+        self.stop_floor()
         for proc in (self.bridge, self.qemu):
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

@@ -77,15 +77,15 @@ def _command_name(line: str, pos: int) -> Tuple[str, int]:
     return match.group(1), match.end()
 
 
-_plans: Dict[int, Tuple[CommandSpec, str, Tuple[ArgItem, ...]]] = {}
+_plans: Dict[int, Tuple[CommandSpec, str, Tuple[ArgItem, ...], str]] = {}
 
 
-def _plan(spec: CommandSpec) -> Tuple[str, Tuple[ArgItem, ...]]:
-    """The start symbol and the items of a command, worked out once per entry."""
+def _plan(spec: CommandSpec) -> Tuple[CommandSpec, str, Tuple[ArgItem, ...], str]:
+    """``(spec, start symbol, items, key)`` of a command, worked out once per entry."""
     known = _plans.get(id(spec))
     if known is None or known[0] is not spec:
-        known = _plans[id(spec)] = (spec, spec.rule, spec.items)
-    return known[1], known[2]
+        known = _plans[id(spec)] = (spec, spec.rule, spec.items, spec.key)
+    return known
 
 
 # Verdicts on recent lines: line -> (spec, result).  A result is
@@ -109,7 +109,7 @@ def split_command(line: str) -> Tuple[Optional[CommandSpec], int, bool]:
     spec = lookup(name)
     if spec is None:
         raise ParseError(f"unknown command: '{line[:end]}'\n")
-    if spec.key != "info" or end == len(line):
+    if _plan(spec)[3] != "info" or end == len(line):
         return spec, end, False
     sub, sub_end = _command_name(line, end)
     if not sub:
@@ -153,7 +153,7 @@ def _copy_args(args: Dict[str, Any]) -> Dict[str, Any]:
 
 def _verdict(spec: CommandSpec, line: str, name_end: int) -> _Verdict:
     """Parse ``line`` for ``spec``: its arguments, or the error QEMU prints."""
-    rule, items = _plan(spec)
+    _spec, rule, items, _key = _plan(spec)
     if not items and _BLANK.match(line, name_end):
         return {}, False  # all the rule of a command without arguments accepts
     try:
