@@ -187,9 +187,10 @@ def test_half_close_anywhere_answers_what_was_sent_then_closes(
     complete = sum(1 for index, atom in sent if atom is lines[index][-1])
     partial = b""
     if complete < len(contents) and sent and sent[-1][1] is not lines[sent[-1][0]][-1]:
-        partial = contents[complete][:len(b"".join(
-            atom for index, atom in sent if index == complete and not atom.startswith(IAC)
-            or atom == b"\xff\xff"))]
+        # every data atom carries one content byte (IAC IAC carries 0xff)
+        partial = contents[complete][:sum(
+            1 for index, atom in sent
+            if index == complete and (atom == b"\xff\xff" or not atom.startswith(IAC)))]
     telnet, tcp = open_session()
     feed(telnet, data, [c % (len(data) + 1) for c in cuts])
     telnet.readConnectionLost()
