@@ -130,7 +130,7 @@ class QMPClientProtocol(LineOnlyReceiver):
             return
         try:
             message = _decode(line.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as err:
+        except (UnicodeDecodeError, ValueError, RecursionError) as err:
             self._protocol_error(f"unparseable message from QEMU: {err}")
             return
         if not isinstance(message, dict):
@@ -172,7 +172,8 @@ class QMPClientProtocol(LineOnlyReceiver):
             return
         self.greeting = greeting
         negotiate: Dict[str, Any] = {"execute": "qmp_capabilities"}
-        if "oob" in (greeting.get("capabilities") or ()):
+        capabilities = greeting.get("capabilities")
+        if isinstance(capabilities, list) and "oob" in capabilities:
             negotiate["arguments"] = {"enable": ["oob"]}
             self.oob = True
         caps = self._send(negotiate)

@@ -504,6 +504,7 @@ class HMPTelnetTransport(TelnetTransport):
     _log = Logger()
     _after_cr = False
     _line_seen = False
+    _warned = False
 
     def dataReceived(self, data: bytes) -> None:
         if not self._line_seen and (b"\r" in data or b"\n" in data):
@@ -514,6 +515,17 @@ class HMPTelnetTransport(TelnetTransport):
                 hook = getattr(self.protocol, "first_line_crlf", None)
                 if hook is not None:
                     hook()
+        cr = -1 if getattr(self.protocol, "interactive", False) else data.find(b"\r")
+        while 0 <= cr < len(data) - 1:
+            # Plain lines: every \r ends a chunk of its own, so a line ends the
+            # same way however the bytes were split ("\r\r\n" is two lines).
+            # Interactive sessions take \r as the Enter key in their editor.
+            self._feed(data[:cr + 1])
+            data = data[cr + 1:]
+            cr = data.find(b"\r")
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
         if self._after_cr and data:
             # the line already ended at the \r; its \n or \0 is not a new line
             self._after_cr = False
@@ -523,13 +535,16 @@ class HMPTelnetTransport(TelnetTransport):
             super().dataReceived(data)
         else:
             # A byte at a time: Twisted raises on a command byte it does not
-            # know and would lose the rest of the chunk with it.
+            # know (or an empty sub-negotiation) and would lose the rest of
+            # the chunk with it.
             for index in range(len(data)):
                 try:
                     super().dataReceived(data[index:index + 1])
-                except ValueError:
-                    self._log.warn("Ignoring an invalid telnet command from {peer}",
-                                   peer=self.getPeer())
+                except (ValueError, IndexError):
+                    if not self._warned:
+                        self._warned = True
+                        self._log.warn("Ignoring invalid telnet commands from {peer}",
+                                       peer=self.getPeer())
                     self.state = "data"
         if self.state == "newline":
             # A chunk ending in \r: end the line now rather than wait for the

@@ -1,4 +1,4 @@
-"""Hostile input that once broke hmpbridge, or still does (strict xfail, with the cause).
+"""Hostile input that once broke hmpbridge, kept as plain examples.
 
 Each case was found by the property-based fuzzers (test_fuzz_parser.py,
 test_fuzz_protocols.py) and is kept here as a plain example.
@@ -138,11 +138,6 @@ def test_thousands_of_option_requests_are_refused_and_lines_still_run() -> None:
     assert len(telnet.options) <= 256
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Twisted's TelnetTransport, in its 'newline' state, takes a second CR as data "
-    "('\\r\\r', back to 'data') instead of as the start of the next CR LF / CR NUL pair, "
-    "so '\\r\\r\\n' in one chunk ends three lines; HMPTelnetTransport ends a line at a "
-    "chunk-final CR, so the same bytes split after the first CR end two"))
 def test_cr_cr_lf_ends_two_lines_whatever_the_chunks() -> None:
     """``cmd\\r`` then ``\\r\\n`` is one line and one empty line, in one chunk as in two."""
     one, one_tcp = open_session()
@@ -154,10 +149,6 @@ def test_cr_cr_lf_ends_two_lines_whatever_the_chunks() -> None:
     assert one_tcp.value() == two_tcp.value()
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError, reason=(
-    "an empty sub-negotiation (IAC SB IAC SE) makes twisted.conch.telnet.TelnetTransport."
-    "negotiate() index data[0] of an empty list; HMPTelnetTransport.dataReceived only "
-    "catches ValueError, so the IndexError escapes and the reactor drops the client"))
 def test_empty_subnegotiation_is_ignored() -> None:
     """IAC SB IAC SE carries nothing and is skipped; the line after it runs."""
     telnet, tcp = open_session()
@@ -178,10 +169,6 @@ def negotiated_client():
     return client, tcp
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError, reason=(
-    "QMPClientProtocol.lineReceived decodes with json and catches only "
-    "UnicodeDecodeError/ValueError; a reply nested about 1000 deep raises RecursionError "
-    "out of dataReceived instead of being a protocol error"))
 def test_deeply_nested_reply_from_qemu_is_a_protocol_error() -> None:
     """A reply nested deeper than Python can decode drops the link like other garbage."""
     client, tcp = negotiated_client()
@@ -191,9 +178,6 @@ def test_deeply_nested_reply_from_qemu_is_a_protocol_error() -> None:
     assert tcp.disconnecting
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "QMPClientProtocol._greeting_received tests '\"oob\" in (greeting.get(\"capabilities\") "
-    "or ())'; a truthy non-container such as 5 raises TypeError out of dataReceived"))
 def test_greeting_with_a_number_for_capabilities_does_not_raise() -> None:
     """A greeting whose capabilities member is a number negotiates without oob."""
     client = QMPClientProtocol()
