@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Iterator, List, Optional, Sequence
 
@@ -103,9 +104,15 @@ class Bridge:
         self.port = free_port()
         self.args = bridge_command("--qmp", qmp, "--listen",
                                    f"tcp:{self.port}:interface=127.0.0.1", *extra)
-        self.proc = subprocess.Popen(self.args, cwd=ROOT, stdout=subprocess.PIPE,
+        # The log goes to a file: a pipe nobody reads would block the bridge once full.
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(self.args, cwd=ROOT, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
-        _wait_for(self._accepting, "hmpbridge to listen", proc=self.proc)
+        try:
+            _wait_for(self._accepting, "hmpbridge to listen", proc=self.proc)
+        except RuntimeError as err:
+            self.log.seek(0)
+            raise RuntimeError(f"{err}: {self.log.read().decode(errors='replace')}") from None
 
     def _accepting(self) -> bool:
         try:
@@ -125,7 +132,10 @@ class Bridge:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        return self.proc.stdout.read().decode(errors="replace") if self.proc.stdout else ""
+        self.log.seek(0)
+        text = self.log.read().decode(errors="replace")
+        self.log.close()
+        return text
 
 
 class HMPClient:

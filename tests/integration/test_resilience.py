@@ -144,3 +144,21 @@ def test_a_client_that_stops_reading_does_not_hold_up_others(rig) -> None:
     assert time.monotonic() - started < 5
     client.close()
     hog.close()
+
+
+def test_connect_disconnect_churn_and_garbage_leave_the_server_serving(rig) -> None:
+    """When hundreds of clients connect, send garbage or nothing, and vanish, others are served."""
+    _, bridge = rig
+    client = bridge.session()
+    payloads = [b"", b"\xff\xfa" * 500, bytes(range(256)) * 20, b"a" * 10000 + b"\n",
+                b"\xc3\x28\xa0\xa1 info status\r\n", b"info status\n"]
+    for n in range(300):
+        s = socket.create_connection(("127.0.0.1", bridge.port))
+        if payloads[n % len(payloads)]:
+            s.sendall(payloads[n % len(payloads)])
+        if n % 3 == 0:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.close()
+    assert client.cmd("info status") == "VM status: paused (prelaunch)\n"
+    assert bridge.proc.poll() is None
+    client.close()
