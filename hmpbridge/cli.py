@@ -22,6 +22,7 @@ from hmpbridge.events import EventHub
 from hmpbridge.launcher import LaunchError, QEMULauncher
 from hmpbridge.mux import QMPMultiplexer
 from hmpbridge.qmp_server import QMPServerFactory
+from hmpbridge.qmp_wire import MAX_NESTING
 from hmpbridge.runner import CommandRunner
 from hmpbridge.passwords import PasswordFile, PasswordFileError
 from hmpbridge.server import HMPServerFactory, ListenerAccess
@@ -365,5 +366,7 @@ def check_exposure(options: argparse.Namespace) -> List[str]:
 def main(argv: Optional[Sequence[str]] = None) -> NoReturn:
     """Entry point of the ``hmpbridge`` command."""
     options = build_parser().parse_args(argv)
+    # Room to decode, forward and re-encode QMP messages nested as deep as QEMU allows.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * MAX_NESTING))
     _start_logging(options.log_level)
     react(_run, [options])

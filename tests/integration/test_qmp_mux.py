@@ -72,6 +72,7 @@ BAD_MESSAGES = [
     (b'{"execute":"query-status","id":1.5}\n', 1),
     (b'{"execute":"query-status","id":"\xc3\xa9"}\n', 1),
     (b'{"execute":"query-status","id":14,"arguments":{"x":1}}\n', 1),
+    (b'{"execute":"query-status","id":' + b'[' * 1000 + b']' * 1000 + b'}\n', 1),
     (b'[' * 1030 + b'\n', 1),
 ]
 
