@@ -162,3 +162,29 @@ def test_connect_disconnect_churn_and_garbage_leave_the_server_serving(rig) -> N
     assert client.cmd("info status") == "VM status: paused (prelaunch)\n"
     assert bridge.proc.poll() is None
     client.close()
+
+
+def test_quit_from_one_operator_ends_qemu_and_every_session_is_told(rig) -> None:
+    """When one operator quits QEMU, the others are told the monitor went away."""
+    qemu, bridge = rig
+    watcher, quitter = bridge.session(), bridge.session()
+    quitter.sock.sendall(b"quit\n")
+    watcher.sock.settimeout(30)
+    seen = b""
+    while GONE not in seen:
+        chunk = watcher.sock.recv(4096)
+        assert chunk, seen
+        seen += chunk
+    assert seen.startswith(b"\r\n" + GONE + b"\r\n")
+    quitter.sock.settimeout(30)
+    rest = quitter.buffer
+    while True:  # the quitter's session ends, as QEMU's own monitor connection does
+        chunk = quitter.sock.recv(4096)
+        if not chunk:
+            break
+        rest += chunk
+    assert b"Error" not in rest
+    qemu.proc.wait(30)
+    qemu.start()  # leave the rig serving for whatever runs next
+    watcher.close()
+    quitter.close()
