@@ -22,8 +22,13 @@ __all__ = ["measure_idle", "report_idle"]
 _SPARE_FDS = 200
 
 
-async def measure_idle(rig: Rig, wanted: int, batch: int = 200) -> Dict[str, float]:
-    """Connect up to ``wanted`` idle sessions; RSS of the bridge before and with them."""
+async def measure_idle(rig: Rig, wanted: int, batch: int = 40) -> Dict[str, float]:
+    """Connect up to ``wanted`` idle sessions; RSS of the bridge before and with them.
+
+    Connections are opened ``batch`` at a time, fewer than the listen backlog
+    (50, Twisted's default): past it the kernel drops connection requests and
+    the client only retries after a second or more.
+    """
     soft, _ = raise_nofile()
     count = min(wanted, soft - _SPARE_FDS)
     await asyncio.sleep(0.5)
@@ -31,8 +36,8 @@ async def measure_idle(rig: Rig, wanted: int, batch: int = 200) -> Dict[str, flo
     sessions = []
     t0 = time.monotonic()
     for start in range(0, count, batch):
-        sessions += await asyncio.gather(*(connect_hmp(rig.bridge_port)
-                                           for _ in range(min(batch, count - start))))
+        sessions += await asyncio.wait_for(asyncio.gather(
+            *(connect_hmp(rig.bridge_port) for _ in range(min(batch, count - start)))), 60)
     connect_time = time.monotonic() - t0
     await asyncio.sleep(1.0)
     with_sessions = rss_bytes(rig.bridge.pid)

@@ -30,7 +30,7 @@ def _cpu_self() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _connect_all(port: int, count: int, batch: int = 100) -> list:
+async def _connect_all(port: int, count: int, batch: int = 40) -> list:
     sessions = []
     for start in range(0, count, batch):
         sessions += await asyncio.gather(*(connect_hmp(port)
