@@ -19,6 +19,7 @@ from hmpbridge.access import READ_ONLY
 from hmpbridge.audit import AuditLog
 from hmpbridge.commands import TIMEOUT_CLASSES
 from hmpbridge.events import EventHub
+from hmpbridge.history import FileHistoryStore
 from hmpbridge.launcher import LaunchError, QEMULauncher
 from hmpbridge.mux import QMPMultiplexer
 from hmpbridge.qmp_server import QMPServerFactory
@@ -89,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
              "packet (the telnet program's way), 'always' to every client at connect, "
              "'never' to none (plain lines, byte-exact output); applies to every HMP "
              "listener (default: auto)")
+    parser.add_argument(
+        "--state-dir", metavar="DIR",
+        help="keep each logged-in user's command history (password or client certificate) "
+             "in DIR across sessions, at most 64 lines per user; made mode 0700 (default: "
+             "none, history lasts as long as the connection)")
     parser.add_argument(
         "--qmp-listen", metavar="ENDPOINT", action="append", default=[],
         help="also serve QMP here, multiplexed onto the one QEMU connection; repeatable")
@@ -176,6 +182,13 @@ async def serve(reactor, options: argparse.Namespace) -> None:
         except OSError as err:
             raise Fatal(EXIT_USAGE, f"cannot open audit log {options.audit_log}: "
                                     f"{err.strerror}")
+    history: Optional[FileHistoryStore] = None
+    if options.state_dir is not None:
+        try:
+            history = FileHistoryStore(options.state_dir)
+        except OSError as err:
+            raise Fatal(EXIT_USAGE, f"cannot use state directory {options.state_dir}: "
+                                    f"{err.strerror or err}")
     shutdown = _Shutdown(reactor)
     reactor.addSystemEventTrigger("before", "shutdown", shutdown.run)
     launcher: Optional[QEMULauncher] = None
@@ -216,7 +229,8 @@ async def serve(reactor, options: argparse.Namespace) -> None:
     for description, events_on, access in hmp_listeners:
         factory = HMPServerFactory(runner, description, hub, events_on=events_on,
                                    access=access, upstream=mux,
-                                   telnet_mode=options.telnet_mode, board=board)
+                                   telnet_mode=options.telnet_mode, board=board,
+                                   history=history)
         ports.append(await _listen(reactor, description, factory))
         _log.info("Serving HMP on {listener} (events {events}, {role}{login})",
                   listener=description, events="on" if events_on else "off",

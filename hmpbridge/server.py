@@ -123,8 +123,12 @@ class HMPServerFactory(Factory):
         """A TLS client proved its certificate's name: it becomes the session's user.
 
         A password login, where one is asked for, still decides the identity.
+        The session takes the user's kept history (see :mod:`hmpbridge.history`).
         """
         state: Optional[SessionState] = getattr(protocol, "session_state", None)
         if state is not None and state.identity is not None and \
                 state.identity.method == "peer":
             state.identity = replace(state.identity, name=name, method="certificate")
+            session = getattr(protocol, "protocol", None)
+            if session is not None and hasattr(session, "identified"):
+                session.identified()

@@ -81,6 +81,9 @@ class HistoryStore(Protocol):
 
     Keyed by who the operator is, so that a store that remembers (per
     authenticated user) can give an operator their history back next time.
+    ``who`` is the user name of a password login or client certificate, and
+    None for an operator known only by address: such history is never kept
+    beyond the connection.  The session saves after each line and at its end.
     """
 
     def load(self, who: Optional[str]) -> List[str]:
@@ -170,6 +173,7 @@ class HMPSession(TelnetProtocol):
         self._history_store: HistoryStore = history if history is not None \
             else ConnectionHistory()
         self.state.history[:] = self._history_store.load(self._who())
+        self._saved_history: List[str] = list(self.state.history)
         self.interactive = False
         self._editor: Optional[LineEditor] = None
         self._keys = bytearray()
@@ -217,8 +221,31 @@ class HMPSession(TelnetProtocol):
         self._history_store.save(self._who(), list(self.state.history))
 
     def _who(self) -> Optional[str]:
+        """The authenticated user name whose history this is (None: known only by address)."""
         identity = self.state.identity
-        return getattr(identity, "name", None) if identity is not None else None
+        if identity is None or getattr(identity, "method", "peer") == "peer":
+            return None
+        return getattr(identity, "name", None)
+
+    def _keep_history(self) -> None:
+        """Save the history when a line changed it, so a crash loses no line."""
+        if self.state.history != self._saved_history:
+            self._saved_history = list(self.state.history)
+            try:
+                self._history_store.save(self._who(), self._saved_history)
+            except Exception:  # noqa: BLE001 - a store that fails must not stop the line
+                self._log.failure("Saving the history failed")
+
+    def identified(self) -> None:
+        """The user became known after the session began (a TLS client certificate).
+
+        The session takes that user's kept history; lines already typed stay newest.
+        """
+        typed = list(self.state.history)
+        self.state.history[:] = self._history_store.load(self._who())
+        for line in typed:
+            remember(self.state, line)
+        self._saved_history = list(self.state.history)
 
     # -- telnet negotiation -----------------------------------------------------
 
@@ -328,12 +355,15 @@ class HMPSession(TelnetProtocol):
         line = self._lines.popleft()
         if is_bridge_command(line):
             remember(self.state, line)
+            self._keep_history()
             self._answered(run_bridge_command(line, self))
             return
         self._ticket = self._board.start(self, line)
         if self.interactive:
             self._wait_call = self._reactor().callLater(WAIT_NOTICE_DELAY, self._waiting)
-        self.runner.run(line, self.state).addCallback(self._answered)
+        answer = self.runner.run(line, self.state)
+        self._keep_history()
+        answer.addCallback(self._answered)
 
     def _reactor(self) -> IReactorTime:
         if self._clock is None:
