@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import List, NoReturn, Optional, Sequence, Tuple
+from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple
 
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.endpoints import clientFromString, serverFromString
@@ -21,6 +21,7 @@ from hmpbridge.commands import TIMEOUT_CLASSES
 from hmpbridge.events import EventHub
 from hmpbridge.history import FileHistoryStore
 from hmpbridge.launcher import LaunchError, QEMULauncher
+from hmpbridge.limits import ClientCount, Limits
 from hmpbridge.mux import QMPMultiplexer
 from hmpbridge.qmp_server import QMPServerFactory
 from hmpbridge.qmp_wire import MAX_NESTING
@@ -125,6 +126,18 @@ def build_parser() -> argparse.ArgumentParser:
     access.add_argument(
         "--audit-fsync", action="store_true",
         help="fsync the audit log after every line (survives a host crash)")
+    limits = parser.add_argument_group("limits", "protection against clients that misbehave")
+    limits.add_argument(
+        "--max-clients", metavar="N", type=_positive(int), default=Limits.max_clients,
+        help="clients connected at once, all listeners together; more are told so and "
+             "disconnected (default: %(default)s)")
+    limits.add_argument(
+        "--stall-timeout", metavar="SECONDS", type=_positive(float),
+        default=Limits.stall_timeout,
+        help="drop a client that leaves its output unread this long (default: %(default)s)")
+    limits.add_argument(
+        "--max-unread", metavar="BYTES", type=_positive(int), default=Limits.max_unread,
+        help="drop a client once this much output waits for it (default: %(default)s)")
     parser.add_argument(
         "--timeout", metavar="CLASS=SECONDS", action="append", default=[],
         type=_timeout_option,
@@ -226,11 +239,14 @@ async def serve(reactor, options: argparse.Namespace) -> None:
     hmp_listeners += [(d, False, ListenerAccess(users, READ_ONLY))
                       for d in options.read_only_listen]
     board = CommandBoard()
+    limits = Limits(max_clients=options.max_clients, stall_timeout=options.stall_timeout,
+                    max_unread=options.max_unread)
+    clients = ClientCount(limits.max_clients)
     for description, events_on, access in hmp_listeners:
         factory = HMPServerFactory(runner, description, hub, events_on=events_on,
                                    access=access, upstream=mux,
                                    telnet_mode=options.telnet_mode, board=board,
-                                   history=history)
+                                   history=history, limits=limits, clients=clients)
         ports.append(await _listen(reactor, description, factory))
         _log.info("Serving HMP on {listener} (events {events}, {role}{login})",
                   listener=description, events="on" if events_on else "off",
@@ -239,7 +255,7 @@ async def serve(reactor, options: argparse.Namespace) -> None:
     qmp_listeners += [(d, READ_ONLY) for d in options.qmp_read_only_listen]
     for description, role in qmp_listeners:
         ports.append(await _listen(reactor, description, QMPServerFactory(
-            mux, description, role=role, audit=audit)))
+            mux, description, role=role, audit=audit, clients=clients)))
         _log.info("Serving QMP on {listener} ({role})", listener=description, role=role)
     shutdown.ports = ports
 
@@ -334,6 +350,31 @@ def _run(reactor, options: argparse.Namespace) -> "Deferred[None]":
     return d.addErrback(fatal)
 
 
+def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def convert(value: str) -> Any:
+        try:
+            number = kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {value!r}")
+        if number <= 0:
+            raise argparse.ArgumentTypeError("must be more than 0")
+        return number
+    return convert
+
+
+def _raise_file_limit(wanted: int) -> None:
+    """Let the process hold ``wanted`` descriptors, as far as the hard limit allows."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        if soft != resource.RLIM_INFINITY and soft < target:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ImportError, ValueError, OSError):
+        pass  # keep the limit we were given
+
+
 def _timeout_option(value: str) -> Tuple[str, float]:
     name, sep, seconds = value.partition("=")
     if not sep or name not in TIMEOUT_CLASSES:
@@ -382,5 +423,6 @@ def main(argv: Optional[Sequence[str]] = None) -> NoReturn:
     options = build_parser().parse_args(argv)
     # Room to decode, forward and re-encode QMP messages nested as deep as QEMU allows.
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * MAX_NESTING))
+    _raise_file_limit(options.max_clients + 256)
     _start_logging(options.log_level)
     react(_run, [options])

@@ -28,6 +28,7 @@ from hmpbridge.audit import record as audit_record
 from hmpbridge.commands import CommandSpec
 from hmpbridge.errors import HMPBridgeError, QMPError
 from hmpbridge.hmp_parser import parse
+from hmpbridge.limits import ClientCount, Limits, Refusal, when_lost
 from hmpbridge.mux import QMPMultiplexer
 from hmpbridge.qmp_wire import (MAX_MESSAGE_SIZE, JSONStreamSplitter, ParseFailure,
                                 check_message, dumps, error_reply, split_id, with_client_id)
@@ -290,13 +291,16 @@ def _close(fd: int) -> None:
 class QMPServerFactory(Factory):
     """Builds a :class:`QMPServerProtocol` per client and drops them all when QEMU goes away."""
 
+    _log = Logger()
     noisy = False
 
     def __init__(self, mux: QMPMultiplexer, listener: str = "",
                  max_message: int = MAX_MESSAGE_SIZE, role: str = OPERATOR,
                  audit: Optional[AuditLog] = None,
-                 clock: Optional[IReactorTime] = None) -> None:
+                 clock: Optional[IReactorTime] = None,
+                 clients: Optional[ClientCount] = None) -> None:
         self.mux = mux
+        self.counted = clients if clients is not None else ClientCount(Limits().max_clients)
         self.listener = listener
         self.max_message = max_message
         self.role = role
@@ -308,11 +312,15 @@ class QMPServerFactory(Factory):
         mux.add_state_observer(self._upstream)
 
     def buildProtocol(self, addr: Any) -> Optional[Protocol]:
+        if not self.counted.admit():
+            self._log.warn("Refusing {peer} on {listener}: {count} clients connected",
+                           peer=addr, listener=self.listener, count=self.counted.active)
+            return Refusal()
         peer = peer_text(addr)
         protocol = QMPServerProtocol(self.mux, self.max_message,
                                      Identity(peer, self.role, self.listener, peer))
         protocol.factory = self
-        return protocol
+        return when_lost(protocol, self.counted.release)
 
     def identified(self, protocol: Any, name: str) -> None:
         """A TLS client proved its certificate's name: it becomes the client's identity."""

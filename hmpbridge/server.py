@@ -13,6 +13,7 @@ from twisted.logger import Logger
 
 from hmpbridge.access import OPERATOR, Identity, narrowest, peer_text
 from hmpbridge.events import EventHub
+from hmpbridge.limits import ClientCount, Limits, Refusal, when_lost
 from hmpbridge.login import LoginGate
 from hmpbridge.model import SessionState
 from hmpbridge.passwords import PasswordFile
@@ -56,6 +57,8 @@ class HMPServerFactory(Factory):
     :param board: who runs what, shared by every listener (for the notice
         to an operator whose command waits behind another's).
     :param history: where sessions' histories come from and go back to.
+    :param limits: client limits; ``clients`` counts the connected clients of
+        every listener sharing it.
     """
 
     _log = Logger()
@@ -66,7 +69,10 @@ class HMPServerFactory(Factory):
                  access: Optional[ListenerAccess] = None,
                  clock: Optional[IReactorTime] = None, upstream: Any = None,
                  telnet_mode: str = "never", board: Optional[CommandBoard] = None,
-                 history: Optional[HistoryStore] = None) -> None:
+                 history: Optional[HistoryStore] = None, limits: Optional[Limits] = None,
+                 clients: Optional[ClientCount] = None) -> None:
+        self.limits = limits or Limits()
+        self.clients = clients if clients is not None else ClientCount(self.limits.max_clients)
         self.runner = runner
         self.upstream = upstream
         self.telnet_mode = telnet_mode
@@ -86,16 +92,20 @@ class HMPServerFactory(Factory):
     def buildProtocol(self, addr: IAddress) -> Optional[Any]:
         self._log.debug("HMP session from {peer} on {listener}", peer=addr,
                         listener=self.listener)
+        if not self.clients.admit():
+            self._log.warn("Refusing {peer} on {listener}: {count} clients connected",
+                           peer=addr, listener=self.listener, count=self.clients.active)
+            return Refusal()
         users = self.access.users
         if users is None:
             identity = Identity(peer_text(addr), narrowest(self.access.role),
                                 listener=self.listener, peer=peer_text(addr))
-            return self.session(identity)
+            return when_lost(self.session(identity), self.clients.release)
         gate = LoginGate(lambda name, password: deferToThread(users.authenticate, name,
                                                               password),
                          self.session, self.listener, self.access.role, self.clock)
         gate.factory = self
-        return gate
+        return when_lost(gate, self.clients.release)
 
     def session(self, identity: Identity) -> Any:
         """The telnet-framed HMP session of one client."""
@@ -104,7 +114,7 @@ class HMPServerFactory(Factory):
                                        events_on=self.events_on, state=state,
                                        clock=self.clock, telnet_mode=self.telnet_mode,
                                        executor=self.upstream, board=self.board,
-                                       history=self.history)
+                                       history=self.history, limits=self.limits)
         transport.factory = self
         transport.session_state = state
         self.sessions.add(transport)

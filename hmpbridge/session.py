@@ -43,6 +43,7 @@ from hmpbridge.interfaces import CommandExecutor
 from hmpbridge.line_editor import LineEditor
 from hmpbridge.events import EventHub
 from hmpbridge.flow import WriteGuard
+from hmpbridge.limits import Limits
 from hmpbridge.model import SessionState
 from hmpbridge.render.events import format_event
 from hmpbridge.runner import CommandRunner, remember
@@ -161,9 +162,11 @@ class HMPSession(TelnetProtocol):
                  clock: Optional[IReactorTime] = None, telnet_mode: str = "never",
                  executor: Optional[CommandExecutor] = None,
                  board: Optional[CommandBoard] = None,
-                 history: Optional[HistoryStore] = None) -> None:
+                 history: Optional[HistoryStore] = None,
+                 limits: Optional[Limits] = None) -> None:
         self.runner = runner
         self._clock = clock
+        self._limits = limits or Limits()
         self.state = state if state is not None else SessionState()
         if telnet_mode not in TELNET_MODES:
             raise ValueError(f"telnet mode must be one of {', '.join(TELNET_MODES)}")
@@ -206,7 +209,9 @@ class HMPSession(TelnetProtocol):
             clock = self._clock
             if clock is None:
                 from twisted.internet import reactor as clock
-            self._guard = WriteGuard(inner, clock, resumed=self._pump)
+            self._guard = WriteGuard(inner, clock, resumed=self._pump,
+                                     stall_timeout=self._limits.stall_timeout,
+                                     max_pending=self._limits.max_unread)
         self._write(self.runner.banner() + PROMPT)
         if self.telnet_mode == "always":
             self._offer_echo()

@@ -1,0 +1,76 @@
+"""Limits on clients: how many may connect, and how long output may wait for one.
+
+One :class:`ClientCount` is shared by every listener (HMP and QMP alike), so
+the total number of connected clients stays below ``--max-clients`` whatever
+listener they use; a client over the limit is told why in one line and
+disconnected before any session starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from twisted.internet.protocol import Protocol
+
+from hmpbridge.flow import MAX_PENDING_OUTPUT, STALL_TIMEOUT
+
+__all__ = ["Limits", "ClientCount", "Refusal", "REFUSAL", "when_lost"]
+
+#: What a client over the limit reads before the connection closes.
+REFUSAL = b"hmpbridge: too many clients are connected; try again later\r\n"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The configurable limits (``--max-clients``, ``--stall-timeout``, ``--max-unread``).
+
+    :ivar max_clients: connected clients at once, all listeners together.
+    :ivar stall_timeout: seconds a client may leave its output unread.
+    :ivar max_unread: bytes of output held for a client that is not reading.
+    """
+
+    max_clients: int = 20000
+    stall_timeout: float = STALL_TIMEOUT
+    max_unread: int = MAX_PENDING_OUTPUT
+
+
+class ClientCount:
+    """How many clients are connected, against a limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+
+    def admit(self) -> bool:
+        """Count a new client in; False (and not counted) when the limit is reached."""
+        if self.active >= self.limit:
+            return False
+        self.active += 1
+        return True
+
+    def release(self) -> None:
+        """A counted client went away."""
+        self.active = max(0, self.active - 1)
+
+
+class Refusal(Protocol):
+    """Tells a client over the limit why, and hangs up."""
+
+    def connectionMade(self) -> None:
+        self.transport.write(REFUSAL)
+        self.transport.loseConnection()
+
+
+def when_lost(protocol: Any, callback: Callable[[], None]) -> Any:
+    """Have ``callback`` run once ``protocol`` loses its connection; returns ``protocol``."""
+    lost = protocol.connectionLost
+
+    def connection_lost(reason: Any = None) -> None:
+        try:
+            lost(reason)
+        finally:
+            callback()
+
+    protocol.connectionLost = connection_lost
+    return protocol
