@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Dict
+from typing import Any, Dict, List
 
 from bench.clients import connect_hmp
 from bench.procs import Rig, raise_nofile, rss_bytes
@@ -22,7 +22,7 @@ __all__ = ["measure_idle", "report_idle"]
 _SPARE_FDS = 200
 
 
-async def measure_idle(rig: Rig, wanted: int, batch: int = 40) -> Dict[str, float]:
+async def measure_idle(rig: Rig, wanted: int, batch: int = 40) -> Dict[str, Any]:
     """Connect up to ``wanted`` idle sessions; RSS of the bridge before and with them.
 
     Connections are opened ``batch`` at a time, fewer than the listen backlog
@@ -34,11 +34,16 @@ async def measure_idle(rig: Rig, wanted: int, batch: int = 40) -> Dict[str, floa
     await asyncio.sleep(0.5)
     before = rss_bytes(rig.bridge.pid)
     sessions = []
+    failures: List[str] = []
     t0 = time.monotonic()
     for start in range(0, count, batch):
-        sessions += await asyncio.wait_for(asyncio.gather(
-            *(connect_hmp(rig.bridge_port) for _ in range(min(batch, count - start)))), 60)
+        done = await asyncio.wait_for(asyncio.gather(
+            *(connect_hmp(rig.bridge_port) for _ in range(min(batch, count - start))),
+            return_exceptions=True), 60)
+        sessions += [s for s in done if not isinstance(s, BaseException)]
+        failures += [repr(s) for s in done if isinstance(s, BaseException)]
     connect_time = time.monotonic() - t0
+    count = len(sessions)
     await asyncio.sleep(1.0)
     with_sessions = rss_bytes(rig.bridge.pid)
     # the bridge still answers promptly with all of them connected
@@ -50,11 +55,11 @@ async def measure_idle(rig: Rig, wanted: int, batch: int = 40) -> Dict[str, floa
         s.close()
     await asyncio.sleep(1.0)
     after = rss_bytes(rig.bridge.pid)
-    return {"wanted": wanted, "count": count, "before": before, "with": with_sessions,
+    return {"wanted": wanted, "count": count, "failures": failures, "before": before, "with": with_sessions,
             "after": after, "connect_time": connect_time, "probe_p50": probe_p50}
 
 
-def report_idle(result: Dict[str, float]) -> None:
+def report_idle(result: Dict[str, Any]) -> None:
     """Print the memory figures and check the 10,000-session target."""
     count, wanted = int(result["count"]), int(result["wanted"])
     per = (result["with"] - result["before"]) / max(1, count)
@@ -64,6 +69,9 @@ def report_idle(result: Dict[str, float]) -> None:
     print(f"per session: {per:,.0f} bytes; {count:,} sessions connected in "
           f"{result['connect_time']:.1f} s; info status p50 with them connected: "
           f"{fmt_us(result['probe_p50'])}")
+    if result["failures"]:
+        print(f"{len(result['failures'])} connections closed before the banner, "
+              f"e.g. {result['failures'][0]}")
     total = result["with"]
     label = f"{total / mib:.1f} MiB measured"
     if count < wanted:

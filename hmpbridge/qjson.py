@@ -13,6 +13,7 @@ strings and ``\\'`` included.
 
 from __future__ import annotations
 
+import re
 from typing import Any, List, Optional, Tuple
 
 __all__ = ["to_pretty_json", "from_json", "JSONError"]
@@ -24,7 +25,13 @@ _ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n",
             "\r": "\\r", "\t": "\\t"}
 
 
+#: Printable ASCII other than ``"`` and ``\\``: written as it is.
+_PLAIN = re.compile(r'[ !#-\[\]-~]*\Z')
+
+
 def _quoted(text: str) -> str:
+    if _PLAIN.match(text):
+        return '"' + text + '"'
     out = ['"']
     for ch in text:
         cp = ord(ch)
