@@ -1,6 +1,6 @@
 """``python -m bench``: run every benchmark part against one QEMU and print PASS/MISS.
 
-Example: ``.venv/bin/python -m bench --count 5000`` (about two minutes on two cores).
+Example: ``.venv/bin/python -m bench --count 10000`` (one to two minutes on two cores).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ PARTS = ("latency", "throughput", "scale", "parse", "startup")
 def build_parser() -> argparse.ArgumentParser:
     """The benchmark's options."""
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    p.add_argument("--count", type=int, default=5000,
-                   help="sequential commands per latency method (default 5000)")
+    p.add_argument("--count", type=int, default=10000,
+                   help="sequential commands per latency method (default 10000)")
     p.add_argument("--sessions", default="1,10,100,1000",
                    help="concurrent session counts for throughput (default 1,10,100,1000)")
     p.add_argument("--client-procs", type=int, default=1,
