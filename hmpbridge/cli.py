@@ -315,7 +315,7 @@ async def _listen(reactor, description: str, factory):
             server = tls.tls_server_endpoint(reactor, description)
             factory = tls.CertificateIdentity(factory, factory.identified)
         else:
-            server = serverFromString(reactor, description)
+            server = serverFromString(reactor, with_backlog(description))
     except ImportError as err:
         raise Fatal(EXIT_USAGE, f"{description}: TLS needs pyOpenSSL "
                                 f"(pip install 'hmpbridge[tls]'): {err}")
@@ -360,6 +360,18 @@ def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
             raise argparse.ArgumentTypeError("must be more than 0")
         return number
     return convert
+
+
+#: Connections the kernel may queue before hmpbridge accepts them (Twisted's default is 50).
+LISTEN_BACKLOG = 1024
+
+
+def with_backlog(description: str) -> str:
+    """``description`` with a deep listen backlog, unless it sets its own."""
+    kind = description.split(":", 1)[0]
+    if kind in ("tcp", "tcp6", "unix", "ssl") and "backlog=" not in description:
+        return f"{description}:backlog={LISTEN_BACKLOG}"
+    return description
 
 
 def _raise_file_limit(wanted: int) -> None:

@@ -35,6 +35,7 @@ Columns:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Dict, Iterator, Mapping, Optional, Tuple
 
 __all__ = [
@@ -116,34 +117,34 @@ class CommandSpec:
         """True for ``info`` subcommands."""
         return self.name.startswith("info ")
 
-    @property
+    @cached_property
     def aliases(self) -> Tuple[str, ...]:
         """The names a user may type (``("cont", "c")``; ``("status",)`` for info)."""
         bare = self.name[len("info "):] if self.is_info else self.name
         return tuple(bare.split("|"))
 
-    @property
+    @cached_property
     def key(self) -> str:
         """The canonical name: first alias, with ``info `` for info subcommands."""
         return ("info " + self.aliases[0]) if self.is_info else self.aliases[0]
 
-    @property
+    @cached_property
     def label(self) -> str:
         """The name QEMU uses in ``<cmd>: ...`` messages (aliases kept; bare info name)."""
         return self.name[len("info "):] if self.is_info else self.name
 
-    @property
+    @cached_property
     def rule(self) -> str:
         """The grammar rule (and start symbol) of this command."""
         base = self.key.replace("info ", "info_")
         return "cmd_" + "".join(ch if ch.isalnum() else "_" for ch in base).lower()
 
-    @property
+    @cached_property
     def items(self) -> Tuple[ArgItem, ...]:
         """The parsed ``args_type`` items."""
         return parse_args_type(self.args)
 
-    @property
+    @cached_property
     def help_line(self) -> str:
         """The line ``help`` prints for this command (without the line end)."""
         return f"{self.name} {self.params} -- {self.help}"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import getpass
 import hashlib
 import hmac
@@ -70,8 +71,10 @@ def check_password(password: str, hashed: str) -> bool:
     return hmac.compare_digest(got, expected)
 
 
-#: Checked for unknown users so that they cost as much as known ones.
-_DUMMY = hash_password("", salt=b"\0" * 16)
+@functools.lru_cache(maxsize=1)
+def _dummy() -> str:
+    """A hash checked for unknown users so that they cost as much as known ones."""
+    return hash_password("", salt=b"\0" * 16)
 
 
 class PasswordFile:
@@ -94,7 +97,7 @@ class PasswordFile:
     def authenticate(self, name: str, password: str) -> Optional[PasswordEntry]:
         """The user's entry when ``password`` is right, else None."""
         entry = self.entries.get(name)
-        ok = check_password(password, entry.hashed if entry else _DUMMY)
+        ok = check_password(password, entry.hashed if entry else _dummy())
         return entry if ok and entry is not None else None
 
 

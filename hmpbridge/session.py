@@ -566,7 +566,11 @@ class HMPTelnetTransport(TelnetTransport):
             self._after_cr = False
             if data[:1] in (b"\n", b"\0"):
                 data = data[1:]
-        if b"\xff" not in data and self.state != "escaped":
+        if self.state == "data" and b"\xff" not in data and b"\r" not in data:
+            # nothing for the telnet state machine: skip its byte-by-byte walk
+            if data:
+                self.applicationDataReceived(data)
+        elif b"\xff" not in data and self.state != "escaped":
             super().dataReceived(data)
         else:
             # A byte at a time: Twisted raises on a command byte it does not

@@ -76,7 +76,7 @@ def tls_server_endpoint(reactor: Any, description: str) -> IStreamServerEndpoint
                                  certificate=server.original, verify=True,
                                  caCerts=[ca.original], requireCertificate=True)
     interface = kw.pop("interface", "")
-    backlog = int(kw.pop("backlog", 50))
+    backlog = int(kw.pop("backlog", 1024))
     if kw:
         raise ValueError(f"tls: unknown option(s) {', '.join(sorted(kw))}")
     return SSL4ServerEndpoint(reactor, int(port), options, backlog=backlog,

@@ -344,3 +344,15 @@ def test_bad_password_file_is_a_usage_error(tmp_path: Path) -> None:
         "--qmp", "/run/vm.qmp", "--password-file", str(tmp_path / "none"))))
     fatal = fatal_of(d)
     assert fatal.status == EXIT_USAGE and "cannot read password file" in fatal.message
+
+
+@pytest.mark.parametrize("given,used", [
+    ("tcp:4444:interface=127.0.0.1", "tcp:4444:interface=127.0.0.1:backlog=1024"),
+    ("unix:/run/vm.hmp", "unix:/run/vm.hmp:backlog=1024"),
+    ("tcp:4444:backlog=10", "tcp:4444:backlog=10"),
+    ("systemd:domain=INET:index=0", "systemd:domain=INET:index=0")])
+def test_listeners_get_a_deep_backlog_unless_they_set_one(given: str, used: str) -> None:
+    """A burst of connections queues in the kernel instead of retrying SYNs after a second."""
+    from hmpbridge.cli import with_backlog
+
+    assert with_backlog(given) == used
