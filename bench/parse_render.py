@@ -59,6 +59,15 @@ def fixture_cases() -> List[Tuple[str, Replies, str]]:
     return cases
 
 
+def _fixture_cpus() -> List[int]:
+    """The session CPU each golden fixture was recorded with, in fixture_cases() order."""
+    cpus = []
+    for path in sorted(glob.glob(os.path.join(REPO, "tests", "golden", "fixtures", "*.json"))):
+        with open(path) as f:
+            cpus.append(int(json.load(f).get("cpu_index", 0)))
+    return cpus
+
+
 def _replayer(exchanges: Replies) -> Callable[[QMPCommand], Any]:
     replies = iter(exchanges)
 
@@ -136,8 +145,9 @@ def check_fixtures() -> Tuple[int, List[str]]:
     time.tzset()
     try:
         cases = fixture_cases()
-        wrong = [line for line, exchanges, expected in cases
-                 if run_line(line, exchanges, SessionState()) != expected]
+        cpus = _fixture_cpus()
+        wrong = [line for n, (line, exchanges, expected) in enumerate(cases)
+                 if run_line(line, exchanges, SessionState(cpu_index=cpus[n])) != expected]
         return len(cases), wrong
     finally:
         if old is None:
