@@ -238,8 +238,8 @@ def render_replay(info: Mapping[str, Any]) -> str:
 
 def render_trace_events(events: Iterable[Mapping[str, Any]]) -> str:
     """``info trace-events`` from ``trace-event-get-state``: 1 for enabled, else 0."""
-    return "".join(f"{e.get('name')} : state {1 if e.get('state') == 'enabled' else 0}\n"
-                   for e in events)
+    return "".join([f"{e.get('name')} : state {'1' if e.get('state') == 'enabled' else '0'}\n"
+                    for e in events])
 
 
 # --- rocker ----------------------------------------------------------------
