@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Dict, List
 
-from bench.clients import (Conversation, HMP_PROMPT, connect_hmp, connect_qmp, hmc_request,
+from bench.clients import (HMP_PROMPT, connect_hmp, connect_qmp, hmc_request,
                            qmp_request)
 from bench.procs import Rig
 from bench.stats import TARGETS, Target, fmt_us, p50_p99

@@ -15,7 +15,8 @@ from hmpbridge.render.block import (
 )
 from hmpbridge.render.snapshots import needs_named_nodes, render_snapshots, top_nodes
 
-__all__ = ["info_block", "info_blockstats", "info_block_jobs", "info_snapshots", "BLOCK_GRAPH"]
+__all__ = ["info_block", "info_blockstats", "info_block_jobs", "info_snapshots", "BLOCK_GRAPH",
+           "snapshot_nodes"]
 
 #: The QMP query that shows every BlockBackend and parentless node.
 BLOCK_GRAPH = "x-debug-query-block-graph"
@@ -53,9 +54,12 @@ def info_block_jobs(inv: Invocation, ctx: Context) -> HandlerResult:
     return render_block_jobs((yield QMPCommand("query-block-jobs")))
 
 
-@handler("info snapshots")
-def info_snapshots(inv: Invocation, ctx: Context) -> HandlerResult:
-    """``info snapshots``: global snapshots, then each disk's partial ones."""
+def snapshot_nodes(ctx: Context) -> Any:
+    """Generator: the top-level block nodes snapshots are taken on (``top_nodes``).
+
+    Reads ``query-block``, the block graph where this QEMU offers it, and
+    the named nodes when the graph alone cannot tell which node is on top.
+    """
     blocks = yield QMPCommand("query-block")
     graph: Any = None
     named: Any = None
@@ -66,4 +70,10 @@ def info_snapshots(inv: Invocation, ctx: Context) -> HandlerResult:
             graph = None
     if graph is not None and needs_named_nodes(blocks, graph):
         named = yield QMPCommand("query-named-block-nodes")
-    return render_snapshots(top_nodes(blocks, graph, named))
+    return top_nodes(blocks, graph, named)
+
+
+@handler("info snapshots")
+def info_snapshots(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info snapshots``: global snapshots, then each disk's partial ones."""
+    return render_snapshots((yield from snapshot_nodes(ctx)))

@@ -24,11 +24,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler
-from hmpbridge.handlers.info_block import BLOCK_GRAPH
+from hmpbridge.handlers.info_block import snapshot_nodes
 from hmpbridge.model import Delay, Invocation, QMPCommand
-from hmpbridge.render.snapshots import NO_VMSTATE, needs_named_nodes, top_nodes
+from hmpbridge.render.snapshots import NO_VMSTATE
 
 __all__ = ["SnapshotTargets", "snapshot_targets", "run_job", "default_snapshot_name",
            "JOB_POLL_SECONDS"]
@@ -65,17 +64,7 @@ class SnapshotTargets:
 
 def snapshot_targets(ctx: Context) -> Any:
     """Generator: query the block layer and return :class:`SnapshotTargets`."""
-    blocks = yield QMPCommand("query-block")
-    graph: Any = None
-    named: Any = None
-    if ctx.has_qmp(BLOCK_GRAPH):
-        try:
-            graph = yield QMPCommand(BLOCK_GRAPH)
-        except QMPCommandError:
-            graph = None
-    if graph is not None and needs_named_nodes(blocks, graph):
-        named = yield QMPCommand("query-named-block-nodes")
-    included = [t for t in top_nodes(blocks, graph, named) if t.included]
+    included = [t for t in (yield from snapshot_nodes(ctx)) if t.included]
     devices = [str(t.node.get("node-name")) for t in included]
     capable = [str(t.node.get("node-name")) for t in included if t.can_snapshot]
     vmstate = capable[0] if capable else (devices[0] if devices else None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, List, Mapping
 
 from hmpbridge.bridge_cmds import is_bridge_command, run_bridge_command
