@@ -116,10 +116,12 @@ def _complete_words(words: List[str], table: Mapping[str, CommandSpec],
         return (yield from _complete_words(words[1:], INFO_COMMANDS, ctx))
     if table is TOP_COMMANDS and spec.key == "help":
         return (yield from _complete_words(words[1:], TOP_COMMANDS, ctx))
-    item = _item_for(spec, words[1:-1], words[-1])
-    if item is None:
-        return Completion()
-    name = spec.completers.get(item.key) or _BY_TYPE.get(item.type)
+    name: Optional[str] = FIRST_ARGUMENT.get(spec.key) if len(words) == 2 else None
+    if name is None:
+        item = _item_for(spec, words[1:-1], words[-1])
+        if item is None:
+            return Completion()
+        name = spec.completers.get(item.key) or _BY_TYPE.get(item.type)
     source = COMPLETERS.get(name or "")
     if source is None:
         return Completion()
@@ -142,6 +144,18 @@ def _enc(text: str) -> bytes:
 
 
 _BY_TYPE = {"B": "block_device", "F": "filename", "b": "on_off"}
+
+#: Commands whose first argument QEMU 7.2 completes with a function of its own
+#: (``command_completion`` in hmp-commands.hx) though its type says nothing:
+#: command key -> completer.  Like QEMU, only the first argument is completed.
+FIRST_ARGUMENT: Mapping[str, str] = {
+    "object_add": "object_type",
+    "device_add": "device_type",
+    "chardev-add": "chardev_backend",
+    "netdev_add": "netdev_type",
+    "trace-event": "trace_event",
+    "info trace-events": "trace_event",
+}
 
 
 def _item_for(spec: CommandSpec, before: Sequence[str], word: str) -> Optional[ArgItem]:
@@ -226,7 +240,13 @@ def _block_devices(word: str, ctx: CompletionContext, spec: Optional[CommandSpec
 
 @completer("block_job")
 def _block_jobs(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
-    return [job["device"] for job in (yield from _ask("query-block-jobs"))]
+    """Block devices, as QEMU offers for the ``B`` argument, then the ids of running jobs."""
+    names = yield from _block_devices(word, ctx, spec)
+    try:
+        jobs = yield from _ask("query-block-jobs")
+    except QMPError:
+        jobs = []
+    return names + [job["device"] for job in jobs if job.get("device")]
 
 
 @completer("snapshot")
@@ -239,9 +259,79 @@ def _snapshots(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -
     return [n for n in names if n]
 
 
+#: What ``query-chardev`` reports as the filename of ring buffer chardevs (``memory`` is one).
+_RINGBUF_FILENAMES = frozenset({"ringbuf", "memory"})
+
+
 @completer("chardev")
 def _chardevs(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
-    return [dev["label"] for dev in (yield from _ask("query-chardev"))]
+    """Character devices; for ``ringbuf_write``/``ringbuf_read`` only ring buffers, as QEMU."""
+    devices = yield from _ask("query-chardev")
+    if spec is not None and spec.key.startswith("ringbuf_"):
+        devices = [dev for dev in devices if dev.get("filename") in _RINGBUF_FILENAMES]
+    return [dev["label"] for dev in devices]
+
+
+@completer("chardev_backend")
+def _chardev_backends(word: str, ctx: CompletionContext,
+                      spec: Optional[CommandSpec]) -> Names:
+    """Backend types ``chardev-add`` takes (``query-chardev-backends``)."""
+    return [backend["name"] for backend in (yield from _ask("query-chardev-backends"))]
+
+
+_OBJECT_LIST = "List of user creatable objects:"
+_DEVICE_NAME = re.compile(r'^name "([^"]+)"')
+
+
+@completer("object_type")
+def _object_types(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
+    """Object types ``object_add`` can create, as QEMU's completion lists them.
+
+    ``object_add help`` lists the user-creatable types QEMU has loaded, as its
+    completion does; without passthrough, ``qom-list-types`` (which also
+    loads QEMU's modules, so lists their types too).
+    """
+    if ctx.passthrough and ctx.has_qmp(HMC):
+        text = str((yield from _ask(HMC, {"command-line": "object_add help"})))
+        lines = text.splitlines()
+        if lines and lines[0].strip() == _OBJECT_LIST:
+            return [line.strip() for line in lines[1:] if line.strip()]
+    types = yield from _ask("qom-list-types", {"implements": "user-creatable",
+                                               "abstract": False})
+    return [t["name"] for t in types if t.get("name") != "user-creatable"]
+
+
+@completer("device_type")
+def _device_types(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
+    """Device types ``device_add`` can create, read from ``device_add help``.
+
+    QMP cannot tell which device types a user may create, so this asks
+    QEMU's monitor, unless passthrough is off.  ``device_add help`` loads
+    QEMU's modules first, so their devices are offered too (QEMU's own
+    completion offers only the device types it has loaded).
+    """
+    if not (ctx.passthrough and ctx.has_qmp(HMC)):
+        return []
+    text = str((yield from _ask(HMC, {"command-line": "device_add help"})))
+    found = (_DEVICE_NAME.match(line) for line in text.splitlines())
+    return [match.group(1) for match in found if match is not None]
+
+
+@completer("netdev_type")
+def _netdev_types(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
+    """Every network backend type of this QEMU (the ``type`` of ``netdev_add``)."""
+    return (yield from _schema_member_values("netdev_add", "type"))
+
+
+@completer("trace_event")
+def _trace_events(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
+    """Trace events whose name starts with the word, in QEMU's own order.
+
+    ``trace-event-get-state`` lists them last first; QEMU's completion keeps
+    the first 256 of its own order, so the order decides which are offered.
+    """
+    events = yield from _ask("trace-event-get-state", {"name": word + "*"})
+    return [event["name"] for event in reversed(events)]
 
 
 def _children(path: str) -> Names:

@@ -97,7 +97,7 @@ def run(text: str, ctx: Optional[CompletionContext] = None) -> Completion:
     ("eject ", ["cd0", "disk0", "fmt0"], 0),
     ("eject -f c", ["cd0"], 1),
     ("info block ", ["cd0", "disk0", "fmt0"], 0),
-    ("block_job_cancel -f ", ["job0"], 0),
+    ("block_job_cancel -f ", ["cd0", "disk0", "fmt0", "job0"], 0),
     ("sendkey ctrl-al", ["alt", "alt_r"], 2),
     ("sendkey f1", ["f1", "f10", "f11", "f12"], 2),
     ("device_del ", ["nic0", "vblk0"], 0),
@@ -178,3 +178,94 @@ def test_command_lists_print_as_qemus(name: str, keys: bytes) -> None:
     found = run(step.complete or "")
     echo = editor.completed(found.candidates, found.index)
     assert echo == recorded[-1]["qemu"].encode("latin-1")
+
+
+QEMU_OWN = {
+    "query-chardev": [{"label": "ser0", "filename": "null"}, {"label": "rb0", "filename": "ringbuf"},
+                      {"label": "mem0", "filename": "memory"}, {"label": "f0", "filename": "file"}],
+    "query-chardev-backends": [{"name": "file"}, {"name": "ringbuf"}, {"name": "null"}],
+    "query-qmp-schema": [
+        {"name": "netdev_add", "meta-type": "command", "arg-type": "20"},
+        {"name": "20", "meta-type": "object", "members": [
+            {"name": "id", "type": "str"}, {"name": "type", "type": "21"}]},
+        {"name": "21", "meta-type": "enum", "values": ["nic", "user", "tap", "hubport"]}],
+    "query-block": [{"device": "cd0"}],
+    "query-named-block-nodes": [],
+    "query-block-jobs": [],
+}
+
+
+def run_own(text: str) -> Completion:
+    """Complete against a QEMU with ring buffers, chardev backends and netdev types."""
+    def respond(cmd: QMPCommand) -> Any:
+        if cmd.execute == "trace-event-get-state":
+            pattern = (cmd.arguments or {})["name"]
+            assert pattern.endswith("*")
+            names = ["qmp_enter_x", "qcow2_writev", "qmp_exit_x"]  # QEMU's order
+            return [{"name": n, "state": "disabled", "vcpu": False}
+                    for n in reversed(names) if n.startswith(pattern[:-1])]
+        return QEMU_OWN[cmd.execute]
+    return drive(complete(text), respond)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text,candidates", [
+    ("ringbuf_write ", ["mem0", "rb0"]),
+    ("ringbuf_read r", ["rb0"]),
+    ("chardev-remove ", ["f0", "mem0", "rb0", "ser0"]),
+    ("chardev-add ", ["file", "null", "ringbuf"]),
+    ("chardev-add file,id=x ", []),
+    ("object_add secret,id=s0 ", []),
+    ("netdev_add ", ["hubport", "nic", "tap", "user"]),
+    ("netdev_add user,id=n1 ", []),
+    ("trace-event qmp", ["qmp_enter_x", "qmp_exit_x"]),
+    ("trace-event qcow2_writev ", ["off", "on"]),
+    ("info trace-events q", ["qcow2_writev", "qmp_enter_x", "qmp_exit_x"]),
+    ("block_job_cancel ", ["cd0"]),
+])
+def test_arguments_qemu_completes_with_functions_of_its_own(text: str,
+                                                             candidates: List[str]) -> None:
+    """As QEMU 7.2: ring buffers only for ringbuf_*, types for the first argument of
+    chardev-add/netdev_add, trace event names, block devices for block jobs."""
+    assert sorted(run_own(text).candidates) == candidates
+
+
+def test_trace_events_keep_qemus_order_for_its_cap() -> None:
+    """Trace events come in QEMU's order (trace-event-get-state lists them last first),
+    so the 256 kept when there are more are the ones QEMU offers."""
+    assert run_own("trace-event q").candidates == ("qmp_enter_x", "qcow2_writev", "qmp_exit_x")
+
+
+OBJECT_HELP = "List of user creatable objects:\r\n  iothread\r\n  secret\r\n  throttle-group\r\n"
+DEVICE_HELP = ('Controller/Bridge/Hub devices:\r\nname "pci-bridge", bus PCI, desc "Standard PCI '
+               'Bridge"\r\n\r\nNetwork devices:\r\nname "e1000", bus PCI, alias "e1000-82540em"'
+               ', desc "Intel Gigabit Ethernet"\r\nname "virtio-net-pci", bus PCI, alias '
+               '"virtio-net"\r\n')
+
+
+def run_help(text: str, ctx: Optional[CompletionContext] = None) -> Completion:
+    """Complete against a QEMU whose monitor answers ``object_add help`` and ``device_add help``."""
+    def respond(cmd: QMPCommand) -> Any:
+        if cmd.execute == "human-monitor-command":
+            line = (cmd.arguments or {})["command-line"]
+            return {"object_add help": OBJECT_HELP, "device_add help": DEVICE_HELP}[line]
+        if cmd.execute == "qom-list-types":
+            return [{"name": "iothread"}, {"name": "dbus-display"}]
+        raise AssertionError(f"unexpected {cmd}")
+    return drive(complete(text, ctx), respond)  # type: ignore[arg-type]
+
+
+def test_object_types_are_those_qemus_monitor_lists() -> None:
+    """object_add completes the types object_add help lists (QEMU's loaded ones); without
+    passthrough, the types qom-list-types reports."""
+    assert sorted(run_help("object_add ").candidates) == ["iothread", "secret", "throttle-group"]
+    assert run_help("object_add t").candidates == ("throttle-group",)
+    no_hmc = CompletionContext(passthrough=False)
+    assert sorted(run_help("object_add ", no_hmc).candidates) == ["dbus-display", "iothread"]
+
+
+def test_device_types_come_from_device_add_help() -> None:
+    """device_add completes the device names (not aliases) device_add help lists, first argument only."""
+    assert sorted(run_help("device_add ").candidates) == ["e1000", "pci-bridge", "virtio-net-pci"]
+    assert run_help("device_add virtio-n").candidates == ("virtio-net-pci",)
+    assert run_help("device_add e1000,id=n1 ").candidates == ()
+    assert run_help("device_add ", CompletionContext(passthrough=False)).candidates == ()
