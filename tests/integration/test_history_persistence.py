@@ -89,7 +89,8 @@ def rig() -> Iterator[Rig]:
 
 
 def test_users_get_their_own_history_back_after_reconnecting_and_a_crash(rig: Rig) -> None:
-    """alice's lines come back in her next session and after the bridge is killed; bob never sees them."""
+    """alice's lines come back in her next session and after the bridge is killed;
+    bob never sees them."""
     bridge = rig.bridge("--password-file", rig.passwords)
     try:
         alice = LoginClient(bridge.port, "alice", "wonderland")
@@ -153,7 +154,7 @@ def test_up_arrow_recalls_the_previous_sessions_line_in_telnet(rig: Rig) -> None
 
 
 def test_address_only_operators_keep_history_per_connection(rig: Rig) -> None:
-    """Without a login, each connection starts empty and nothing is written to the state directory."""
+    """Without a login, each connection starts empty; nothing is written to the state directory."""
     before = {name: os.stat(os.path.join(rig.state, name)).st_mtime_ns
               for name in os.listdir(rig.state)}
     bridge = rig.bridge()

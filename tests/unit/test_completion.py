@@ -181,7 +181,8 @@ def test_command_lists_print_as_qemus(name: str, keys: bytes) -> None:
 
 
 QEMU_OWN = {
-    "query-chardev": [{"label": "ser0", "filename": "null"}, {"label": "rb0", "filename": "ringbuf"},
+    "query-chardev": [{"label": "ser0", "filename": "null"},
+                      {"label": "rb0", "filename": "ringbuf"},
                       {"label": "mem0", "filename": "memory"}, {"label": "f0", "filename": "file"}],
     "query-chardev-backends": [{"name": "file"}, {"name": "ringbuf"}, {"name": "null"}],
     "query-qmp-schema": [
@@ -264,7 +265,8 @@ def test_object_types_are_those_qemus_monitor_lists() -> None:
 
 
 def test_device_types_come_from_device_add_help() -> None:
-    """device_add completes the device names (not aliases) device_add help lists, first argument only."""
+    """device_add completes the device names (not aliases) device_add help lists,
+    for its first argument only."""
     assert sorted(run_help("device_add ").candidates) == ["e1000", "pci-bridge", "virtio-net-pci"]
     assert run_help("device_add virtio-n").candidates == ("virtio-net-pci",)
     assert run_help("device_add e1000,id=n1 ").candidates == ()

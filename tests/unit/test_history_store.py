@@ -190,7 +190,8 @@ def test_merge_keeps_the_other_sessions_lines_and_orders_by_the_saver() -> None:
 
 
 def test_two_sessions_of_one_user_each_keep_their_lines(tmp_path: Path) -> None:
-    """Concurrent sessions of alice: each walks its own lines; the file gets both, last saver newest."""
+    """Concurrent sessions of alice: each walks its own lines; the file gets both lines,
+    the last saver's newest."""
     factory, store = bridge(tmp_path)
     store.save("alice", ["info name"])
     one, tcp_one = connect(factory, ALICE)
