@@ -244,26 +244,51 @@ def _duplicate(chardev_id: str) -> str:
             "to object (type 'container')\n")
 
 
+def read_chardev_opts(text: str) -> Tuple[Optional[ParsedOpts], str]:
+    """Parse chardev options as QEMU's ``qemu_chr_parse_opts`` does.
+
+    :returns: ``(opts, warnings_text)``, or ``(None, text_to_print)`` when
+        parsing already ends the command (a syntax error, or ``help``).
+    """
+    try:
+        opts = parse_opts(text, implied="backend", desc=CHARDEV_OPTIONS)
+    except OptsError as err:
+        return None, "".join(line + "\n" for line in err.lines) + PARSE_FAILED
+    out = "".join(line + "\n" for line in opts.warnings)
+    if opts.help_wanted:
+        return None, out + PARSE_FAILED
+    return opts, out
+
+
+def read_backend(opts: ParsedOpts) -> Tuple[Optional[Tuple[str, Dict[str, Any]]], str]:
+    """The ChardevBackend of ``opts`` and the warnings text.
+
+    :returns: ``((type, data), warnings_text)``, or ``(None, text_to_print)``
+        when QEMU would refuse the options.
+    """
+    warnings: List[str] = []
+    try:
+        backend = chardev_backend(opts, warnings)
+    except ChardevError as err:
+        return None, "".join(w + "\n" for w in warnings) + f"Error: {err}\n"
+    return backend, "".join(w + "\n" for w in warnings)
+
+
 @handler("chardev-add")
 def chardev_add(inv: Invocation, ctx: Context) -> HandlerResult:
     """``chardev-add backend,id=ID[,...]`` -> QMP ``chardev-add`` (two with ``mux=on``)."""
-    try:
-        opts = parse_opts(inv.args["args"], implied="backend", desc=CHARDEV_OPTIONS)
-    except OptsError as err:
-        return "".join(line + "\n" for line in err.lines) + PARSE_FAILED
-    out = "".join(line + "\n" for line in opts.warnings)
-    if opts.help_wanted:
-        return out + PARSE_FAILED
+    opts, out = read_chardev_opts(inv.args["args"])
+    if opts is None:
+        return out
     if opts.get("backend") in ("help", "?"):
         return (yield from passthrough(inv, ctx))
     if opts.id is None:
         return out + "Error: chardev: no id specified\n"
-    warnings: List[str] = []
-    try:
-        backend, data = chardev_backend(opts, warnings)
-    except ChardevError as err:
-        return out + "".join(w + "\n" for w in warnings) + f"Error: {err}\n"
-    out += "".join(w + "\n" for w in warnings)
+    chosen, text = read_backend(opts)
+    out += text
+    if chosen is None:
+        return out
+    backend, data = chosen
     base = f"{opts.id}-base" if opts.get("mux", False) else opts.id
     added, text = yield from _add(base, {"type": backend, "data": data})
     out += text

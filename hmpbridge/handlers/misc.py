@@ -14,13 +14,12 @@ differently.  ``trace-event`` prints QMP's error without ``Error: ``.
 from __future__ import annotations
 
 import base64
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler
-from hmpbridge.handlers.chardev import CHARDEV_OPTIONS, PARSE_FAILED, ChardevError, chardev_backend
+from hmpbridge.handlers.chardev import read_backend, read_chardev_opts
 from hmpbridge.model import Invocation, QMPCommand
-from hmpbridge.qemu_opts import OptsError, parse_opts
 from hmpbridge.render.misc import ringbuf_text
 
 __all__ = ["nmi", "system_wakeup", "ringbuf_write", "ringbuf_read", "screendump",
@@ -150,23 +149,18 @@ def expire_password(inv: Invocation, ctx: Context) -> HandlerResult:
 @handler("chardev-change")
 def chardev_change(inv: Invocation, ctx: Context) -> HandlerResult:
     """``chardev-change id backend[,opts]`` -> ``chardev-change``; prints nothing on success."""
-    try:
-        opts = parse_opts(inv.args["args"], implied="backend", desc=CHARDEV_OPTIONS)
-    except OptsError as err:
-        return "".join(line + "\n" for line in err.lines) + PARSE_FAILED
-    out = "".join(line + "\n" for line in opts.warnings)
-    if opts.help_wanted:
-        return out + PARSE_FAILED
+    opts, out = read_chardev_opts(inv.args["args"])
+    if opts is None:
+        return out
     if opts.id is not None:
         return out + "Error: Unexpected 'id' parameter\n"
     if opts.get("backend") is None:
         return out + 'Error: chardev: "(null)" missing backend\n'
-    warnings: List[str] = []
-    try:
-        backend, data = chardev_backend(opts, warnings)
-    except ChardevError as err:
-        return out + "".join(w + "\n" for w in warnings) + f"Error: {err}\n"
-    out += "".join(w + "\n" for w in warnings)
+    chosen, text = read_backend(opts)
+    out += text
+    if chosen is None:
+        return out
+    backend, data = chosen
     try:
         yield QMPCommand("chardev-change", {"id": inv.args["id"],
                                             "backend": {"type": backend, "data": data}})
