@@ -188,3 +188,27 @@ def test_quit_from_one_operator_ends_qemu_and_every_session_is_told(rig) -> None
     qemu.start()  # leave the rig serving for whatever runs next
     watcher.close()
     quitter.close()
+
+
+def test_a_hung_qemu_costs_a_timeout_not_a_hang() -> None:
+    """When QEMU stops answering, commands fail after their class timeout and service resumes."""
+    qemu = RestartableQEMU()
+    bridge = Bridge(f"unix:path={qemu.socket}", "--timeout", "query=1")
+    client, other = bridge.session(), bridge.session()
+    try:
+        os.kill(qemu.proc.pid, signal.SIGSTOP)
+        started = time.monotonic()
+        assert client.cmd("info status") == (
+            "Error: QEMU did not answer query-status within 1 s\n")
+        assert 0.9 <= time.monotonic() - started < 5
+        assert other.cmd("info name") == "Error: QEMU did not answer query-name within 1 s\n"
+        os.kill(qemu.proc.pid, signal.SIGCONT)
+        # the late replies are dropped; the next commands get their own answers
+        assert client.cmd("info status") == "VM status: paused (prelaunch)\n"
+        assert other.cmd("info name") == "labvm\n"
+    finally:
+        os.kill(qemu.proc.pid, signal.SIGCONT)
+        client.close()
+        other.close()
+        bridge.close()
+        qemu.close()
