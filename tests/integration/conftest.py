@@ -21,7 +21,7 @@ from typing import Iterator, List, Optional, Sequence
 import pytest
 
 from tests.golden.recorder import QMPClient
-from tests.golden.vm import VM, default_devices
+from tests.golden.vm import VM, _die_with_parent, default_devices
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROMPT = b"(qemu) "
@@ -107,7 +107,8 @@ class Bridge:
         # The log goes to a file: a pipe nobody reads would block the bridge once full.
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(self.args, cwd=ROOT, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     preexec_fn=_die_with_parent)
         try:
             _wait_for(self._accepting, "hmpbridge to listen", proc=self.proc)
         except RuntimeError as err:
