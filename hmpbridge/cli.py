@@ -28,7 +28,8 @@ from hmpbridge.qmp_wire import MAX_NESTING
 from hmpbridge.runner import CommandRunner
 from hmpbridge.passwords import PasswordFile, PasswordFileError
 from hmpbridge.server import HMPServerFactory, ListenerAccess
-from hmpbridge.session import TELNET_MODES, CommandBoard
+from hmpbridge.board import CommandBoard
+from hmpbridge.session import TELNET_MODES
 
 __all__ = ["main", "build_parser", "qmp_endpoint_string",
            "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_QMP_UNREACHABLE", "EXIT_LISTEN_FAILED"]

@@ -16,7 +16,7 @@ history back in the next session: Up/Down and ``info history`` show it.
   directory, then renamed over the old one), so a reader or a crash never
   sees half a file;
 - a file holds at most :data:`~hmpbridge.runner.HISTORY_SIZE` lines of at
-  most :data:`~hmpbridge.session.MAX_LINE` bytes each (longer ones are cut,
+  most :data:`~hmpbridge.limits.MAX_LINE` bytes each (longer ones are cut,
   as QEMU's line buffer cuts them).
 
 Two sessions of one user at the same time each start with what the file held
@@ -41,14 +41,14 @@ import json
 import os
 import stat
 import tempfile
-from typing import List, Optional, Sequence
+from typing import List, Optional, Protocol, Sequence
 
 from twisted.logger import Logger
 
 from hmpbridge.runner import HISTORY_SIZE
-from hmpbridge.session import MAX_LINE
+from hmpbridge.limits import MAX_LINE
 
-__all__ = ["FileHistoryStore", "file_name", "merge", "cap_line", "FILE_SUFFIX"]
+__all__ = ["HistoryStore", "ConnectionHistory", "FileHistoryStore", "file_name", "merge", "cap_line", "FILE_SUFFIX"]
 
 FILE_SUFFIX = ".history"
 
@@ -57,6 +57,33 @@ _MAX_HEX = 200
 
 #: Format version written into every file.
 _VERSION = 1
+
+
+class HistoryStore(Protocol):
+    """Where a session's history comes from and goes back to.
+
+    Keyed by who the operator is, so that a store that remembers (per
+    authenticated user) can give an operator their history back next time.
+    ``who`` is the user name of a password login or client certificate, and
+    None for an operator known only by address: such history is never kept
+    beyond the connection.  The session saves after each line and at its end.
+    """
+
+    def load(self, who: Optional[str]) -> List[str]:
+        """The history to start a session with, oldest first."""
+
+    def save(self, who: Optional[str], history: List[str]) -> None:
+        """Keep a finished session's history."""
+
+
+class ConnectionHistory:
+    """History that lives as long as the connection: every session starts empty."""
+
+    def load(self, who: Optional[str]) -> List[str]:
+        return []
+
+    def save(self, who: Optional[str], history: List[str]) -> None:
+        return None
 
 
 def file_name(who: str) -> str:

@@ -15,7 +15,10 @@ from twisted.internet.protocol import Protocol
 
 from hmpbridge.flow import MAX_PENDING_OUTPUT, STALL_TIMEOUT
 
-__all__ = ["Limits", "ClientCount", "Refusal", "REFUSAL", "when_lost"]
+__all__ = ["MAX_LINE", "Limits", "ClientCount", "Refusal", "REFUSAL", "when_lost"]
+
+#: QEMU's readline keeps at most 4095 characters of a line and drops the rest.
+MAX_LINE = 4095
 
 #: What a client over the limit reads before the connection closes.
 REFUSAL = b"hmpbridge: too many clients are connected; try again later\r\n"

@@ -18,8 +18,10 @@ from hmpbridge.login import LoginGate
 from hmpbridge.model import SessionState
 from hmpbridge.passwords import PasswordFile
 from hmpbridge.runner import CommandRunner
-from hmpbridge.session import (CommandBoard, ConnectionHistory, HistoryStore, HMPSession,
-                               HMPTelnetTransport)
+from hmpbridge.board import CommandBoard
+from hmpbridge.history import ConnectionHistory, HistoryStore
+from hmpbridge.session import HMPSession
+from hmpbridge.telnet import HMPTelnetTransport
 
 __all__ = ["HMPServerFactory", "ListenerAccess", "CONNECTION_GONE", "CONNECTION_BACK"]
 

@@ -1,7 +1,7 @@
 """One HMP session: lines in, QEMU's text and the ``(qemu) `` prompt out.
 
 :class:`HMPSession` is the application protocol inside a Telnet transport
-(:class:`HMPTelnetTransport`), which strips telnet commands, answers option
+(:class:`hmpbridge.telnet.HMPTelnetTransport`), which strips telnet commands, answers option
 negotiation and turns ``\\r\\n`` and ``\\r\\0`` into one line end.  The
 session runs one line at a time, in the order received, through the shared
 :class:`~hmpbridge.runner.CommandRunner`, and writes each answer together
@@ -23,19 +23,17 @@ no echo, no ANSI sequences, no telnet bytes.
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections import deque
-from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Protocol, Tuple
+from typing import Any, Callable, Deque, List, Mapping, Optional
 
-from twisted.conch.telnet import ECHO, SGA, TelnetProtocol, TelnetTransport
+from twisted.conch.telnet import ECHO, SGA, TelnetProtocol
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import (IDelayedCall, IFileDescriptorReceiver,
-                                         IHalfCloseableProtocol, IReactorTime, ITCPTransport)
+from twisted.internet.interfaces import IDelayedCall, IReactorTime, ITCPTransport
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from zope.interface import implementer
 
+from hmpbridge.board import WAIT_NOTICE_DELAY, CommandBoard, waiting_notice
 from hmpbridge.bridge_cmds import is_bridge_command, run_bridge_command
 from hmpbridge.completion import Completion, CompletionContext, complete
 from hmpbridge.errors import QMPError, QMPNotConnected
@@ -43,19 +41,15 @@ from hmpbridge.interfaces import CommandExecutor
 from hmpbridge.line_editor import LineEditor
 from hmpbridge.events import EventHub
 from hmpbridge.flow import WriteGuard
-from hmpbridge.limits import Limits
+from hmpbridge.history import ConnectionHistory, HistoryStore
+from hmpbridge.limits import MAX_LINE, Limits
 from hmpbridge.model import SessionState
 from hmpbridge.render.events import format_event
 from hmpbridge.runner import CommandRunner, remember
 
-__all__ = ["HMPSession", "HMPTelnetTransport", "PROMPT", "MAX_LINE", "MAX_QUEUED_LINES",
-           "TELNET_MODES", "WAIT_NOTICE_DELAY", "CommandBoard", "HistoryStore",
-           "ConnectionHistory", "waiting_notice"]
+__all__ = ["HMPSession", "PROMPT", "MAX_QUEUED_LINES", "TELNET_MODES"]
 
 PROMPT = "(qemu) "
-
-#: QEMU's readline keeps at most 4095 characters of a line and drops the rest.
-MAX_LINE = 4095
 
 #: Lines a client may have waiting before the session stops reading from it.
 MAX_QUEUED_LINES = 256
@@ -65,79 +59,8 @@ _LINE_ENDS = frozenset(b"\r\n")
 #: ``--telnet-mode`` values: when a client gets the interactive line editor.
 TELNET_MODES = ("auto", "always", "never")
 
-#: Seconds a command may wait behind another operator's before the operator is told.
-WAIT_NOTICE_DELAY = 1.0
-
 #: Typed bytes kept unread (while a command runs) before the session stops reading.
 MAX_PENDING_KEYS = 65536
-
-
-def waiting_notice(command: str) -> str:
-    """What an operator whose command queues behind another operator's is told."""
-    return f"(waiting for another operator's command: {command})"
-
-
-class HistoryStore(Protocol):
-    """Where a session's history comes from and goes back to.
-
-    Keyed by who the operator is, so that a store that remembers (per
-    authenticated user) can give an operator their history back next time.
-    ``who`` is the user name of a password login or client certificate, and
-    None for an operator known only by address: such history is never kept
-    beyond the connection.  The session saves after each line and at its end.
-    """
-
-    def load(self, who: Optional[str]) -> List[str]:
-        """The history to start a session with, oldest first."""
-
-    def save(self, who: Optional[str], history: List[str]) -> None:
-        """Keep a finished session's history."""
-
-
-class ConnectionHistory:
-    """History that lives as long as the connection: every session starts empty."""
-
-    def load(self, who: Optional[str]) -> List[str]:
-        return []
-
-    def save(self, who: Optional[str], history: List[str]) -> None:
-        return None
-
-
-class CommandBoard:
-    """Which session runs which command since when, across every listener.
-
-    QEMU carries out QMP commands one after the other, so a command sent
-    while another operator's slow one runs waits for it.
-    """
-
-    def __init__(self) -> None:
-        self._running: Dict[int, Tuple[object, str]] = {}
-        self._numbers = itertools.count()
-
-    def start(self, session: object, line: str) -> int:
-        """Note that ``session`` started ``line``; returns a ticket for :meth:`finish`."""
-        ticket = next(self._numbers)
-        words = line.split()
-        name = " ".join(words[:2]) if words[:1] == ["info"] else " ".join(words[:1])
-        self._running[ticket] = (session, name)
-        return ticket
-
-    def finish(self, ticket: int) -> None:
-        """The command of ``ticket`` is answered."""
-        self._running.pop(ticket, None)
-
-    def ahead_of(self, ticket: int) -> Optional[str]:
-        """The oldest other session's command, started earlier and still running."""
-        mine = self._running.get(ticket)
-        if mine is None:
-            return None
-        for other, (session, name) in sorted(self._running.items()):
-            if other >= ticket:
-                return None
-            if session is not mine[0]:
-                return name
-        return None
 
 
 def _decode(raw: bytes) -> str:
@@ -523,100 +446,3 @@ def _listdir(path: str) -> List[str]:
         return os.listdir(path)
     except OSError:
         return []
-
-
-@implementer(IHalfCloseableProtocol, IFileDescriptorReceiver)
-class HMPTelnetTransport(TelnetTransport):
-    """Telnet framing for an :class:`HMPSession`.
-
-    Adds what HMP clients need on top of Twisted's telnet transport: a line
-    ending in a bare ``\\r`` runs at once, a client that half-closes
-    (``nc -N``) still gets every answer, and a stray telnet command byte
-    from a client that does not speak telnet is ignored instead of dropping
-    the connection.
-    """
-
-    _log = Logger()
-    _after_cr = False
-    _line_seen = False
-    _warned = False
-
-    def dataReceived(self, data: bytes) -> None:
-        if not self._line_seen and (b"\r" in data or b"\n" in data):
-            # telnet sends its first line as "text\r\n" in one packet
-            self._line_seen = True
-            if data.endswith(b"\r\n") and data.find(b"\r") == len(data) - 2 \
-                    and data.find(b"\n") == len(data) - 1 and b"\xff" not in data:
-                hook = getattr(self.protocol, "first_line_crlf", None)
-                if hook is not None:
-                    hook()
-        cr = -1 if getattr(self.protocol, "interactive", False) else data.find(b"\r")
-        while 0 <= cr < len(data) - 1:
-            # Plain lines: every \r ends a chunk of its own, so a line ends the
-            # same way however the bytes were split ("\r\r\n" is two lines).
-            # Interactive sessions take \r as the Enter key in their editor.
-            self._feed(data[:cr + 1])
-            data = data[cr + 1:]
-            cr = data.find(b"\r")
-        self._feed(data)
-
-    def _feed(self, data: bytes) -> None:
-        if self._after_cr and data:
-            # the line already ended at the \r; its \n or \0 is not a new line
-            self._after_cr = False
-            if data[:1] in (b"\n", b"\0"):
-                data = data[1:]
-        if self.state == "data" and b"\xff" not in data and b"\r" not in data:
-            # nothing for the telnet state machine: skip its byte-by-byte walk
-            if data:
-                self.applicationDataReceived(data)
-        elif b"\xff" not in data and self.state != "escaped":
-            super().dataReceived(data)
-        else:
-            # A byte at a time: Twisted raises on a command byte it does not
-            # know (or an empty sub-negotiation) and would lose the rest of
-            # the chunk with it.
-            for index in range(len(data)):
-                try:
-                    super().dataReceived(data[index:index + 1])
-                except (ValueError, IndexError):
-                    if not self._warned:
-                        self._warned = True
-                        self._log.warn("Ignoring invalid telnet commands from {peer}",
-                                       peer=self.getPeer())
-                    self.state = "data"
-        if self.state == "newline":
-            # A chunk ending in \r: end the line now rather than wait for the
-            # next byte (expect scripts send "cmd\r" and wait for the prompt).
-            self.state = "data"
-            self._after_cr = True
-            self.applicationDataReceived(b"\r")
-
-    def readConnectionLost(self) -> None:
-        protocol = self.protocol
-        if protocol is not None and hasattr(protocol, "readConnectionLost"):
-            protocol.readConnectionLost()
-        else:
-            self.loseConnection()
-
-    def writeConnectionLost(self) -> None:
-        self.loseConnection()
-
-    # The session stops reading from a client with too many lines waiting.
-
-    def pauseProducing(self) -> None:
-        self.transport.pauseProducing()
-
-    def resumeProducing(self) -> None:
-        self.transport.resumeProducing()
-
-    def stopProducing(self) -> None:
-        self.transport.stopProducing()
-
-    def fileDescriptorReceived(self, descriptor: int) -> None:
-        """A descriptor passed over a unix socket (SCM_RIGHTS), for ``getfd``."""
-        protocol = self.protocol
-        if protocol is not None and hasattr(protocol, "fd_received"):
-            protocol.fd_received(descriptor)
-        else:
-            os.close(descriptor)

@@ -22,7 +22,8 @@ from hmpbridge.qmp_protocol import QMPClientProtocol
 from hmpbridge.qmp_wire import JSONStreamSplitter, ParseFailure
 from hmpbridge.runner import CommandRunner
 from hmpbridge.server import HMPServerFactory
-from hmpbridge.session import MAX_LINE, HMPSession
+from hmpbridge.limits import MAX_LINE
+from hmpbridge.session import HMPSession
 from hmpbridge.testing import FakeExecutor, result_of
 from hmpbridge.transformer import REGISTER, parse_format
 

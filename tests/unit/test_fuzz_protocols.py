@@ -37,7 +37,9 @@ from hmpbridge.qmp_protocol import MAX_IN_FLIGHT, QMPClientProtocol
 from hmpbridge.qmp_server import QMPServerFactory, QMPServerProtocol
 from hmpbridge.runner import CommandRunner
 from hmpbridge.server import HMPServerFactory
-from hmpbridge.session import MAX_LINE, PROMPT, HMPSession, HMPTelnetTransport
+from hmpbridge.limits import MAX_LINE
+from hmpbridge.session import PROMPT, HMPSession
+from hmpbridge.telnet import HMPTelnetTransport
 from hmpbridge.testing import FakeExecutor, FakeQMPEndpoint, qmp_greeting
 
 IAC, SB, SE = b"\xff", b"\xfa", b"\xf0"

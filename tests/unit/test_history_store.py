@@ -19,7 +19,8 @@ from hmpbridge.login import LoginGate
 from hmpbridge.passwords import PasswordEntry
 from hmpbridge.runner import HISTORY_SIZE, CommandRunner
 from hmpbridge.server import HMPServerFactory
-from hmpbridge.session import MAX_LINE, HMPTelnetTransport
+from hmpbridge.limits import MAX_LINE
+from hmpbridge.telnet import HMPTelnetTransport
 from hmpbridge.testing import FakeExecutor
 
 ALICE = Identity("alice", method="password", peer="127.0.0.1:5000")

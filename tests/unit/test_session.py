@@ -17,8 +17,9 @@ from hmpbridge.handlers.fds import NO_FD
 from hmpbridge.model import QMPCommand
 from hmpbridge.runner import CommandRunner
 from hmpbridge.server import HMPServerFactory
-from hmpbridge.session import (MAX_LINE, MAX_QUEUED_LINES, PROMPT, HMPSession,
-                               HMPTelnetTransport)
+from hmpbridge.limits import MAX_LINE
+from hmpbridge.session import MAX_QUEUED_LINES, PROMPT, HMPSession
+from hmpbridge.telnet import HMPTelnetTransport
 from hmpbridge.testing import FakeExecutor
 
 BANNER = b"QEMU 7.2.22 monitor - type 'help' for more information\r\n(qemu) "

@@ -9,7 +9,9 @@ from twisted.internet.testing import StringTransport
 
 from hmpbridge.events import EventHub
 from hmpbridge.runner import CommandRunner
-from hmpbridge.session import (CommandBoard, HMPSession, HMPTelnetTransport, waiting_notice)
+from hmpbridge.board import CommandBoard, waiting_notice
+from hmpbridge.session import HMPSession
+from hmpbridge.telnet import HMPTelnetTransport
 from hmpbridge.testing import FakeExecutor
 
 IAC, WILL, DO, ECHO, SGA = b"\xff", b"\xfb", b"\xfd", b"\x01", b"\x03"
