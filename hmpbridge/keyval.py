@@ -29,6 +29,8 @@ entry first within a bucket).
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
@@ -94,15 +96,14 @@ def is_help_option(text: str) -> bool:
     return text in ("help", "?")
 
 
+_QAPI_NAME = re.compile(r"_?[A-Za-z][A-Za-z0-9_-]*")
+_STOP = re.compile(r"[=,]")
+
+
 def _qapi_name_length(text: str) -> int:
     """``parse_qapi_name(s, false)``: length of the leading QAPI name, 0 if none."""
-    pos = 1 if text[:1] == "_" else 0
-    if not (pos < len(text) and text[pos].isascii() and text[pos].isalpha()):
-        return 0
-    while pos < len(text) and (text[pos].isascii() and text[pos].isalnum()
-                               or text[pos] in "-_"):
-        pos += 1
-    return pos
+    match = _QAPI_NAME.match(text)
+    return match.end() if match else 0
 
 
 def _index_length(text: str) -> int:
@@ -185,12 +186,11 @@ def _parse_one(root: Tree, params: str, implied: Optional[str]) -> Tuple[int, bo
 
 def _span(text: str) -> int:
     """``strcspn(text, "=,")``."""
-    for pos, char in enumerate(text):
-        if char in "=,":
-            return pos
-    return len(text)
+    match = _STOP.search(text)
+    return match.start() if match else len(text)
 
 
+@functools.lru_cache(maxsize=4096)
 def _tdb_hash(key: str) -> int:
     """QDict's bucket hash of a key (its UTF-8 bytes)."""
     data = key.encode("utf-8", "surrogateescape")
