@@ -13,7 +13,7 @@ from hmpbridge.render.block import (
     render_blockstats,
     render_node_list,
 )
-from hmpbridge.render.snapshots import needs_named_nodes, render_snapshots, top_nodes
+from hmpbridge.render.snapshots import NO_VMSTATE, needs_named_nodes, render_snapshots, top_nodes
 
 __all__ = ["info_block", "info_blockstats", "info_block_jobs", "info_snapshots", "BLOCK_GRAPH",
            "snapshot_nodes"]
@@ -73,7 +73,17 @@ def snapshot_nodes(ctx: Context) -> Any:
     return top_nodes(blocks, graph, named)
 
 
+#: Run states in which QEMU has handed its disks to a migration: they are
+#: inactive, and ``info snapshots`` finds none that can hold a VM state.
+DISKS_INACTIVE = frozenset({"inmigrate", "postmigrate", "finish-migrate"})
+
+
 @handler("info snapshots")
 def info_snapshots(inv: Invocation, ctx: Context) -> HandlerResult:
     """``info snapshots``: global snapshots, then each disk's partial ones."""
-    return render_snapshots((yield from snapshot_nodes(ctx)))
+    nodes = yield from snapshot_nodes(ctx)
+    if any(node.included and node.can_snapshot for node in nodes):
+        status = yield QMPCommand("query-status")
+        if status.get("status") in DISKS_INACTIVE:
+            return NO_VMSTATE
+    return render_snapshots(nodes)

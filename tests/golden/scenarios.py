@@ -85,6 +85,7 @@ def default(make: Make) -> List[str]:
         vm.qmp.command("migrate", {"uri": "exec:cat > /dev/null"})
         _wait_migration(vm.qmp)
         cap.case("status-postmigrate", "info status")
+        cap.case("snapshots-postmigrate", "info snapshots")
         return cap.results
 
 

@@ -347,6 +347,7 @@ def incoming(make: Make) -> List[str]:
 
     with VM(devices) as vm, VM(devices) as twin:
         cap = make(vm.qmp, vm.tz)
+        cap.case("snapshots-inmigrate", "info snapshots")
         cap.case("migrate-incoming-bad-uri", "migrate_incoming bogus:x")
         cap.case("migrate-incoming", "migrate_incoming unix:./in.sock", twin=twin.qmp)
         cap.case("migrate-incoming-again", "migrate_incoming unix:./in2.sock")
