@@ -25,7 +25,7 @@ import copy
 import functools
 import importlib.resources
 import re
-from typing import Any, Dict, FrozenSet, Optional, Tuple, Union
+from typing import Any, Dict, FrozenSet, List, Optional, Tuple, Union, cast
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
@@ -157,7 +157,9 @@ def _verdict(spec: CommandSpec, line: str, name_end: int) -> _Verdict:
     if not items and _BLANK.match(line, name_end):
         return {}, False  # all the rule of a command without arguments accepts
     try:
-        _rule, children = parser().parse(line, start=rule)
+        # with an inline transformer, parse() returns what the transformer built for
+        # the command's rule (HMPTransformer.__default__), not the Tree lark declares
+        _rule, children = cast(Tuple[str, List[Any]], parser().parse(line, start=rule))
         args = convert_items(spec, children, items)
     except ItemError as err:
         return _error(spec, line, name_end, _item_message(spec, err.kind, err.detail))
@@ -224,7 +226,8 @@ def _syntax_message(spec: CommandSpec, line: str, err: UnexpectedInput) -> str:
         at_end = token.type == "$END"
         pos = len(line) if at_end else token.start_pos or 0
     elif isinstance(err, UnexpectedCharacters):
-        pos = err.pos_in_stream
+        # lark declares it None on UnexpectedInput; UnexpectedCharacters sets the lexer's position
+        pos = cast(int, err.pos_in_stream)
         at_end = False
     else:  # pragma: no cover - LALR raises only the two above
         return _item_message(spec, "extraneous")

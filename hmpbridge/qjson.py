@@ -14,7 +14,7 @@ strings and ``\\'`` included.
 from __future__ import annotations
 
 import re
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 __all__ = ["to_pretty_json", "from_json", "JSONError"]
 
@@ -66,7 +66,8 @@ def _write(value: Any, depth: int, out: List[str]) -> None:
     if isinstance(value, (dict, list)):
         is_dict = isinstance(value, dict)
         out.append("{" if is_dict else "[")
-        items = value.items() if is_dict else ((None, v) for v in value)
+        items: Iterable[Tuple[Any, Any]] = (
+            value.items() if isinstance(value, dict) else ((None, v) for v in value))
         first = True
         for key, item in items:
             out.append("\n" if first else ",\n")
@@ -251,7 +252,7 @@ class _Parser:
                 self.error("expected separator in " + ("dict" if is_dict else "list"))
                 return _FAIL
 
-    def pair(self, result: dict) -> bool:
+    def pair(self, result: Dict[str, Any]) -> bool:
         if self.peek() is None:
             self.error("premature EOI")
             return False

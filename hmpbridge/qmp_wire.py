@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import Any, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 __all__ = ["JSONStreamSplitter", "ParseFailure", "check_message", "dumps", "error_reply",
            "MAX_MESSAGE_SIZE", "MAX_NESTING", "nesting_limit"]
@@ -186,16 +186,16 @@ def check_message(message: Any, oob_allowed: bool) -> Optional[str]:
     return None
 
 
-def error_reply(error_class: str, desc: str, message: Any = None) -> dict:
+def error_reply(error_class: str, desc: str, message: Any = None) -> Dict[str, Any]:
     """An error reply as QEMU builds it: the request's ``id`` first, when it had one."""
-    reply: dict = {}
+    reply: Dict[str, Any] = {}
     if isinstance(message, dict) and "id" in message:
         reply["id"] = message["id"]
     reply["error"] = {"class": error_class, "desc": desc}
     return reply
 
 
-def with_client_id(reply: Mapping[str, Any], request: Mapping[str, Any]) -> dict:
+def with_client_id(reply: Mapping[str, Any], request: Mapping[str, Any]) -> Dict[str, Any]:
     """QEMU's reply with the bridge's id swapped for the client's (or dropped)."""
     if "id" in request:
         return {key: (request["id"] if key == "id" else value) for key, value in reply.items()}
@@ -208,6 +208,6 @@ def dumps(message: Any) -> bytes:
     return _UESCAPE.sub(lambda m: "\\u" + m.group(1).upper(), text).encode("ascii") + b"\r\n"
 
 
-def split_id(message: Mapping[str, Any]) -> Tuple[dict, bool]:
+def split_id(message: Mapping[str, Any]) -> Tuple[Dict[str, Any], bool]:
     """The message without its ``id``, and whether it had one."""
     return {k: v for k, v in message.items() if k != "id"}, "id" in message

@@ -9,7 +9,7 @@ QEMU's wording), never with a failure.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Dict, List, Mapping, Optional, Set
+from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Union
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
@@ -30,7 +30,7 @@ from hmpbridge.errors import (
     QMPError,
     QMPNotConnected,
 )
-from hmpbridge.handlers import HANDLERS, Context, Handler, HandlerResult
+from hmpbridge.handlers import HANDLERS, Context, HandlerResult
 from hmpbridge.handlers.passthrough import HMC, passthrough
 from hmpbridge.handlers.session_cmds import PRINT_DEFAULTS, resolve_format
 from hmpbridge.hmp_parser import parse
@@ -42,6 +42,10 @@ __all__ = ["CommandRunner", "DEFAULT_TIMEOUTS", "HISTORY_SIZE", "banner_text"]
 
 #: QEMU's readline keeps 64 lines of history per monitor.
 HISTORY_SIZE = 64
+
+#: What the runner drives: a handler, or a function that answers at once with text
+#: (:func:`unavailable`).
+Runnable = Callable[[Invocation, Context], Union[HandlerResult, str]]
 
 handlers._load_all()
 
@@ -106,8 +110,9 @@ class CommandRunner:
         self._executor = executor
         self._passthrough = passthrough
         if clock is None:
-            from twisted.internet import reactor as clock  # type: ignore[assignment]
-        self._clock: IReactorTime = clock  # type: ignore[assignment]
+            from twisted.internet import reactor
+            clock = reactor
+        self._clock: IReactorTime = clock
         self.timeouts: Dict[str, float] = {**DEFAULT_TIMEOUTS, **(timeouts or {})}
         self._audit = audit
         self._running: Set["Deferred[str]"] = set()
@@ -206,7 +211,7 @@ class CommandRunner:
         except OSError as err:
             self._log.error("Cannot write the audit log: {error}", error=err)
 
-    def handler_for(self, inv: Invocation) -> Handler:
+    def handler_for(self, inv: Invocation) -> Runnable:
         """The handler that carries out ``inv`` under its command's strategy."""
         if inv.needs_registers:
             return passthrough
@@ -219,10 +224,10 @@ class CommandRunner:
             return passthrough if HMC in schema and self._passthrough else unavailable
         return handler
 
-    async def _drive(self, handler: Handler, inv: Invocation, ctx: Context, job: _Run) -> str:
+    async def _drive(self, handler: Runnable, inv: Invocation, ctx: Context, job: _Run) -> str:
         """Step the handler's generator, executing each QMP command it yields."""
         try:
-            gen: HandlerResult = handler(inv, ctx)
+            gen = handler(inv, ctx)
             if isinstance(gen, str):  # a handler that needs no QMP may return text
                 return gen
             value: Any = None

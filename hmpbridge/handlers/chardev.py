@@ -10,7 +10,7 @@ HMP does not print, is taken off.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Generator, List, Optional, Tuple
+from typing import Any, Dict, Generator, List, Optional, Set, Tuple
 
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler
@@ -41,7 +41,7 @@ BACKENDS = ("stdio", "ringbuf", "spicevmc", "mux", "pipe", "qemu-vdagent", "null
 
 #: Deprecated alias -> backend; QEMU warns once per process for each.
 _ALIASES = {"tty": "serial", "parport": "parallel"}
-_alias_warned: set = set()
+_alias_warned: Set[str] = set()
 
 PARSE_FAILED = "Error: Parsing chardev args failed\n"
 

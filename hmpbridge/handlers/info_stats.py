@@ -63,7 +63,7 @@ def info_stats(inv: Invocation, ctx: Context) -> HandlerResult:
             path = _current_cpu_path(cpus, ctx.state.cpu_index)
             request["vcpus"] = [path] if path is not None else []
         if names is not None or provider is not None:
-            providers = []
+            providers: List[Dict[str, Any]] = []
             for name in PROVIDERS:
                 if provider is None or provider == name:
                     entry: Dict[str, Any] = {"provider": name}

@@ -25,7 +25,7 @@ visitor reads in its own way.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Mapping, Tuple
+from typing import Any, Dict, Generator, Mapping, Tuple
 
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler
@@ -179,7 +179,7 @@ def netdev_arguments(options: Mapping[str, Any]) -> Dict[str, Any]:
     return arguments
 
 
-def _has_its_options(netdev_id: str) -> HandlerResult:
+def _has_its_options(netdev_id: str) -> Generator[QMPCommand, Any, bool]:
     """Whether a backend (not a NIC) of that id exists, so HMP holds its options."""
     try:
         yield QMPCommand("query-rx-filter", {"name": netdev_id})

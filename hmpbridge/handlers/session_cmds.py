@@ -12,7 +12,7 @@ import functools
 import importlib.resources
 import shlex
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional
+from typing import Iterable, List, Mapping, Optional
 
 from hmpbridge.commands import COMMANDS, CommandSpec, lookup, lookup_info
 from hmpbridge.handlers import Context, HandlerResult, handler
@@ -106,7 +106,7 @@ class PrintDefaults:
 PRINT_DEFAULTS = PrintDefaults()
 
 
-def resolve_format(fmt: Optional[Dict[str, object]], defaults: PrintDefaults) -> str:
+def resolve_format(fmt: Optional[Mapping[str, object]], defaults: PrintDefaults) -> str:
     """The format letter a ``/fmt`` item selects, updating the defaults as QEMU does."""
     if fmt is None:
         return defaults.format
