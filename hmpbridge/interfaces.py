@@ -6,14 +6,15 @@ plug in the fakes from :mod:`hmpbridge.testing`.
 
 from __future__ import annotations
 
-from typing import Any, Callable, FrozenSet, Mapping, Optional, Protocol
+from typing import Any, Callable, FrozenSet, Mapping, Optional, Protocol, cast
 
 from twisted.internet.defer import Deferred
-
+from twisted.internet.interfaces import IAddress
+from twisted.internet.protocol import BaseProtocol
 
 from hmpbridge.model import QMPCommand
 
-__all__ = ["CommandExecutor", "EventSource", "EventCallback"]
+__all__ = ["CommandExecutor", "EventSource", "EventCallback", "StreamTransport", "connected"]
 
 EventCallback = Callable[[Mapping[str, Any]], None]
 
@@ -44,3 +45,45 @@ class EventSource(Protocol):
 
     def add_event_observer(self, callback: EventCallback) -> Callable[[], None]:
         """Call ``callback(event_dict)`` for every event; returns an unsubscribe function."""
+
+
+class StreamTransport(Protocol):
+    """A stream connection (TCP, unix socket, TLS) as Twisted hands it to a protocol.
+
+    Twisted types ``Protocol.transport`` as ``Optional[ITransport]``; the
+    transports it connects stream protocols to can also abort the connection
+    (``ITCPTransport``) and stop reading from it (``IPushProducer``).
+    """
+
+    def write(self, data: bytes) -> None:
+        """Send ``data``."""
+
+    def loseConnection(self) -> None:
+        """Close once everything written is sent."""
+
+    def abortConnection(self) -> None:
+        """Close at once, dropping what is not sent yet."""
+
+    def getPeer(self) -> IAddress:
+        """The other end's address."""
+
+    def pauseProducing(self) -> None:
+        """Stop reading from the peer."""
+
+    def resumeProducing(self) -> None:
+        """Read from the peer again."""
+
+    def stopProducing(self) -> None:
+        """Stop reading for good."""
+
+
+def connected(protocol: BaseProtocol) -> StreamTransport:
+    """The transport of ``protocol``, which must be connected.
+
+    Twisted sets it before ``connectionMade`` and leaves it in place after
+    the connection is lost, so every method that runs once a connection was
+    made may use it.
+    """
+    transport = protocol.transport
+    assert transport is not None, f"{type(protocol).__name__} was never connected"
+    return cast(StreamTransport, transport)

@@ -9,11 +9,12 @@ disconnected before any session starts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from twisted.internet.protocol import Protocol
 
 from hmpbridge.flow import MAX_PENDING_OUTPUT, STALL_TIMEOUT
+from hmpbridge.interfaces import connected
 
 __all__ = ["MAX_LINE", "Limits", "ClientCount", "Refusal", "REFUSAL", "when_lost"]
 
@@ -22,6 +23,8 @@ MAX_LINE = 4095
 
 #: What a client over the limit reads before the connection closes.
 REFUSAL = b"hmpbridge: too many clients are connected; try again later\r\n"
+
+_P = TypeVar("_P")
 
 
 @dataclass(frozen=True)
@@ -61,13 +64,15 @@ class Refusal(Protocol):
     """Tells a client over the limit why, and hangs up."""
 
     def connectionMade(self) -> None:
-        self.transport.write(REFUSAL)
-        self.transport.loseConnection()
+        transport = connected(self)
+        transport.write(REFUSAL)
+        transport.loseConnection()
 
 
-def when_lost(protocol: Any, callback: Callable[[], None]) -> Any:
+def when_lost(protocol: _P, callback: Callable[[], None]) -> _P:
     """Have ``callback`` run once ``protocol`` loses its connection; returns ``protocol``."""
-    lost = protocol.connectionLost
+    target: Any = protocol  # its connectionLost is replaced on the instance
+    lost = target.connectionLost
 
     def connection_lost(reason: Any = None) -> None:
         try:
@@ -75,5 +80,5 @@ def when_lost(protocol: Any, callback: Callable[[], None]) -> Any:
         finally:
             callback()
 
-    protocol.connectionLost = connection_lost
+    target.connectionLost = connection_lost
     return protocol

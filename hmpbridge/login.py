@@ -25,12 +25,13 @@ from twisted.internet.interfaces import (
     IProtocol,
     IReactorTime,
 )
-from twisted.internet.protocol import Protocol
+from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from hmpbridge.access import Identity, narrowest
+from hmpbridge.interfaces import connected
 from hmpbridge.passwords import PasswordEntry
 
 __all__ = ["LoginGate", "Authenticate", "MAX_ATTEMPTS", "FAILURE_DELAY", "LOGIN_TIMEOUT"]
@@ -82,7 +83,7 @@ class LoginGate(Protocol):
     @property
     def peer(self) -> str:
         """The client's address as text."""
-        peer = self.transport.getPeer()
+        peer = connected(self).getPeer()
         host, port = getattr(peer, "host", None), getattr(peer, "port", None)
         if host is not None:
             return f"{host}:{port}"
@@ -90,14 +91,14 @@ class LoginGate(Protocol):
 
     def connectionMade(self) -> None:
         self._timer = self._clock.callLater(LOGIN_TIMEOUT, self._expire)
-        self.transport.write(b"login: ")
+        connected(self).write(b"login: ")
 
     def _expire(self) -> None:
         self._timer = None
         self._log.info("Login timed out for {peer} on {listener}", peer=self.peer,
                        listener=self._listener)
-        self.transport.write(b"\r\nLogin timed out\r\n")
-        self.transport.loseConnection()
+        connected(self).write(b"\r\nLogin timed out\r\n")
+        connected(self).loseConnection()
 
     # -- the login exchange ---------------------------------------------------
 
@@ -134,14 +135,14 @@ class LoginGate(Protocol):
             text = field.decode("utf-8", "replace")
             if self._name is None:
                 self._name = text.strip()
-                self.transport.write(b"Password: ")
+                connected(self).write(b"Password: ")
             else:
                 self._check(self._name, text)
 
     def _refuse_overlong(self) -> None:
-        self.transport.write(b"\r\nLogin incorrect\r\n")
+        connected(self).write(b"\r\nLogin incorrect\r\n")
         self._closed = True
-        self.transport.loseConnection()
+        connected(self).loseConnection()
 
     def _check(self, name: str, password: str) -> None:
         self._checking = True
@@ -167,10 +168,12 @@ class LoginGate(Protocol):
         self._log.info("{user} logged in from {peer} on {listener} as {role}",
                        user=identity.name, peer=identity.peer, listener=self._listener,
                        role=identity.role)
-        self.transport.write(b"\r\n")
+        transport = self.transport
+        assert transport is not None  # the name and password came over it
+        transport.write(b"\r\n")
         inner = self._build(identity)
         self._inner = inner
-        inner.makeConnection(self.transport)
+        inner.makeConnection(transport)
         rest, self._buffer = self._buffer, b""
         if rest:
             inner.dataReceived(rest)
@@ -186,19 +189,19 @@ class LoginGate(Protocol):
     def _answer_failure(self) -> None:
         if self._closed:
             return
-        self.transport.write(b"\r\nLogin incorrect\r\n")
+        connected(self).write(b"\r\nLogin incorrect\r\n")
         if self._failures >= MAX_ATTEMPTS:
             self._closed = True
-            self.transport.loseConnection()
+            connected(self).loseConnection()
             return
         self._checking = False
         self._name = None
         self._buffer = b""  # typed ahead during the delay: discarded, as login(1) does
-        self.transport.write(b"login: ")
+        connected(self).write(b"login: ")
 
     # -- after login: a transparent pipe --------------------------------------
 
-    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[override]
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._closed = True
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
@@ -210,7 +213,7 @@ class LoginGate(Protocol):
             self._inner.readConnectionLost()
         elif self._inner is None:
             self._closed = True
-            self.transport.loseConnection()
+            connected(self).loseConnection()
 
     def writeConnectionLost(self) -> None:
         if self._inner is not None and IHalfCloseableProtocol.providedBy(self._inner):

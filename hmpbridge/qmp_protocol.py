@@ -15,7 +15,7 @@ import itertools
 import json
 from collections import deque
 import os
-from typing import Any, Callable, Deque, Dict, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Deque, Dict, Mapping, Optional, Sequence, Set, Tuple, cast
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IUNIXTransport
@@ -24,6 +24,7 @@ from twisted.protocols.basic import LineOnlyReceiver
 from twisted.python.failure import Failure
 
 from hmpbridge.errors import QMPCommandError, QMPDisconnected, QMPProtocolError
+from hmpbridge.interfaces import connected
 
 __all__ = ["QMPClientProtocol", "MAX_IN_FLIGHT", "ID_PREFIX"]
 
@@ -148,7 +149,7 @@ class QMPClientProtocol(LineOnlyReceiver):
     def lineLengthExceeded(self, line: bytes) -> None:
         self._protocol_error(f"QMP message longer than {self.MAX_LENGTH} bytes")
 
-    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[override]
+    def connectionLost(self, reason: Optional[Failure] = None) -> None:
         self._connected = False
         error = QMPDisconnected(reason.value if reason is not None else None)
         pending = [d for _, d in self._pending.values()] + [d for _, d, _ in self._queue]
@@ -189,7 +190,7 @@ class QMPClientProtocol(LineOnlyReceiver):
         if not self.ready.called:
             self.ready.errback(failure)
         if self._connected:
-            self.transport.loseConnection()
+            connected(self).loseConnection()
 
     def _event_received(self, message: Mapping[str, Any]) -> None:
         if self.on_event is None:
@@ -237,21 +238,22 @@ class QMPClientProtocol(LineOnlyReceiver):
             return d
         self._pending[msg_id] = (str(message.get("execute", "")), d)
         for fd in fds:  # they travel with the next bytes written: this command
-            self.transport.sendFileDescriptor(fd)
-        self.transport.write(data + b"\n")
+            # execute() took descriptors only over a unix socket
+            cast(IUNIXTransport, self.transport).sendFileDescriptor(fd)
+        connected(self).write(data + b"\n")
         return d
 
     def abort(self, reason: Exception) -> None:
         """Drop the connection at once; a pending :attr:`ready` fails with ``reason``."""
         self._abort_reason = reason
         if self.transport is not None:
-            self.transport.abortConnection()
+            connected(self).abortConnection()
 
     def _protocol_error(self, text: str) -> None:
         self._log.error("QMP protocol error: {text}", text=text)
         if not self.ready.called:
             self.ready.errback(QMPProtocolError(text))
-        self.transport.loseConnection()
+        connected(self).loseConnection()
 
 
 def _close_fds(result: Any, fds: Tuple[int, ...]) -> Any:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from dataclasses import replace
-from typing import Any, Deque, List, Mapping, Optional, Set, Tuple
+from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Set, Tuple
 
 from twisted.internet.interfaces import (IFileDescriptorReceiver, IHalfCloseableProtocol,
                                          IReactorTime)
@@ -28,6 +28,7 @@ from hmpbridge.audit import record as audit_record
 from hmpbridge.commands import CommandSpec
 from hmpbridge.errors import HMPBridgeError, QMPError
 from hmpbridge.hmp_parser import parse
+from hmpbridge.interfaces import connected
 from hmpbridge.limits import ClientCount, Limits, Refusal, when_lost
 from hmpbridge.mux import QMPMultiplexer
 from hmpbridge.qmp_wire import (MAX_MESSAGE_SIZE, JSONStreamSplitter, ParseFailure,
@@ -61,33 +62,37 @@ class QMPServerProtocol(Protocol):
         self._splitter = JSONStreamSplitter(max_message)
         self._negotiated = False
         self._oob = False
-        self._backlog: Deque[Tuple[dict, Tuple[int, ...], "_Slot"]] = deque()
+        self._backlog: Deque[Tuple[Dict[str, Any], Tuple[int, ...], "_Slot"]] = deque()
         self._replies: Deque["_Slot"] = deque()  # in request order
         self._at_qemu = 0
         self._paused = False
         self._closed = False
         self._fds: List[int] = []
-        self._unsubscribe = lambda: None
+        self._unsubscribe: Callable[[], None] = lambda: None
 
     # -- connection -----------------------------------------------------------
 
     def connectionMade(self) -> None:
         greeting = self.mux.greeting
         if not self.mux.connected or greeting is None:
-            self.transport.loseConnection()
+            connected(self).loseConnection()
             return
         self._unsubscribe = self.mux.add_event_observer(self._event)
-        getattr(self.factory, "clients", set()).add(self)
-        self.transport.write(dumps({"QMP": greeting}))
+        self._clients().add(self)
+        connected(self).write(dumps({"QMP": greeting}))
 
-    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[override]
+    def connectionLost(self, reason: Optional[Failure] = None) -> None:
         self._closed = True
         self._unsubscribe()
-        getattr(self.factory, "clients", set()).discard(self)
+        self._clients().discard(self)
         self._backlog.clear()
         for fd in self._fds:
             _close(fd)
         self._fds.clear()
+
+    def _clients(self) -> Set[QMPServerProtocol]:
+        """The factory's connected clients (a throwaway set without a factory)."""
+        return self.factory.clients if self.factory is not None else set()
 
     def readConnectionLost(self) -> None:
         """The client is done sending: answer what it sent, then close."""
@@ -95,7 +100,7 @@ class QMPServerProtocol(Protocol):
         self._maybe_finish()
 
     def writeConnectionLost(self) -> None:
-        self.transport.loseConnection()
+        connected(self).loseConnection()
 
     def fileDescriptorReceived(self, descriptor: int) -> None:
         self._fds.append(descriptor)
@@ -137,10 +142,10 @@ class QMPServerProtocol(Protocol):
             self._backlog.append((message, fds, self._slot()))
             if len(self._backlog) >= MAX_BACKLOG and not self._paused:
                 self._paused = True
-                self.transport.pauseProducing()
+                connected(self).pauseProducing()
             self._pump()
 
-    def _negotiate(self, message: Mapping[str, Any]) -> dict:
+    def _negotiate(self, message: Mapping[str, Any]) -> Dict[str, Any]:
         """Answer ``qmp_capabilities`` as QEMU does, for this client alone."""
         if self._negotiated:
             return error_reply("CommandNotFound", _ALREADY_NEGOTIATED, message)
@@ -173,7 +178,7 @@ class QMPServerProtocol(Protocol):
             self._send(message, fds, slot)
         if self._paused and len(self._backlog) < MAX_BACKLOG // 2 and not self._closed:
             self._paused = False
-            self.transport.resumeProducing()
+            connected(self).resumeProducing()
         self._maybe_finish()
 
     def _send(self, message: Mapping[str, Any], fds: Tuple[int, ...], slot: "_Slot") -> None:
@@ -212,14 +217,14 @@ class QMPServerProtocol(Protocol):
     def _failed(self, failure: Failure, message: Mapping[str, Any], slot: "_Slot",
                 started: float) -> None:
         self._at_qemu -= 1
-        self._audit(message, [split_id(message)[0]],
-                    "disconnected" if failure.check(QMPError) else "error", started)
-        if failure.check(QMPError):
+        lost = failure.check(QMPError)  # type: ignore[no-untyped-call]  # unannotated in Twisted
+        self._audit(message, [split_id(message)[0]], "disconnected" if lost else "error", started)
+        if lost:
             # QEMU went away with the command in flight; a direct client would
             # see its connection close, and so does this one.
             self._log.info("QMP command lost with the connection: {error}", error=failure.value)
             if not self._closed:
-                self.transport.loseConnection()
+                connected(self).loseConnection()
             return
         self._log.failure("Forwarding a QMP command failed", failure)
         self._answer(slot, error_reply("GenericError", str(failure.value), message))
@@ -227,7 +232,7 @@ class QMPServerProtocol(Protocol):
 
     def _event(self, event: Mapping[str, Any]) -> None:
         if self._negotiated and not self._closed:
-            self.transport.write(dumps(event))
+            connected(self).write(dumps(event))
 
     def _slot(self) -> "_Slot":
         """A place for the next reply in request order."""
@@ -240,21 +245,21 @@ class QMPServerProtocol(Protocol):
         if self._closed:
             return
         if not slot.ordered:
-            self.transport.write(dumps(reply))
+            connected(self).write(dumps(reply))
             return
         slot.reply = reply
         out = []
         while self._replies and self._replies[0].reply is not None:
             out.append(dumps(self._replies.popleft().reply))
         if out:
-            self.transport.write(b"".join(out))
+            connected(self).write(b"".join(out))
 
     _closed_for_reading = False
 
     def _maybe_finish(self) -> None:
         if self._closed_for_reading and not self._backlog and self._at_qemu == 0 \
                 and not self._closed:
-            self.transport.loseConnection()
+            connected(self).loseConnection()
 
 
 class _Slot:
@@ -306,8 +311,9 @@ class QMPServerFactory(Factory):
         self.role = role
         self.audit = audit
         if clock is None:
-            from twisted.internet import reactor as clock  # type: ignore[assignment]
-        self.clock = clock
+            from twisted.internet import reactor
+            clock = reactor
+        self.clock: IReactorTime = clock
         self.clients: Set[QMPServerProtocol] = set()
         mux.add_state_observer(self._upstream)
 
@@ -331,4 +337,4 @@ class QMPServerFactory(Factory):
         if up:
             return
         for client in list(self.clients):
-            client.transport.loseConnection()
+            connected(client).loseConnection()

@@ -88,10 +88,11 @@ class HMPServerFactory(Factory):
         self.events_on = events_on
         self.access = access or ListenerAccess()
         if clock is None:
-            from twisted.internet import reactor as clock  # type: ignore[assignment]
-        self.clock: IReactorTime = clock  # type: ignore[assignment]
+            from twisted.internet import reactor
+            clock = reactor
+        self.clock: IReactorTime = clock
 
-    def buildProtocol(self, addr: IAddress) -> Optional[Any]:
+    def buildProtocol(self, addr: Optional[IAddress]) -> Optional[Any]:
         self._log.debug("HMP session from {peer} on {listener}", peer=addr,
                         listener=self.listener)
         if not self.clients.admit():

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from typing import Any, Callable, Deque, List, Mapping, Optional
+from typing import Any, Callable, Deque, List, Mapping, Optional, cast
 
 from twisted.conch.telnet import ECHO, SGA, TelnetProtocol
 from twisted.internet.defer import Deferred
@@ -46,6 +46,7 @@ from hmpbridge.limits import MAX_LINE, Limits
 from hmpbridge.model import SessionState
 from hmpbridge.render.events import format_event
 from hmpbridge.runner import CommandRunner, remember
+from hmpbridge.telnet import HMPTelnetTransport
 
 __all__ = ["HMPSession", "PROMPT", "MAX_QUEUED_LINES", "TELNET_MODES"]
 
@@ -123,16 +124,19 @@ class HMPSession(TelnetProtocol):
 
     # -- connection ---------------------------------------------------------
 
+    @property
+    def _telnet(self) -> HMPTelnetTransport:
+        """The telnet framing this session runs in (there from ``connectionMade`` on)."""
+        assert self.transport is not None, "the session was never connected"
+        return cast(HMPTelnetTransport, self.transport)
+
     def connectionMade(self) -> None:
         inner = getattr(self.transport, "transport", None)
         if ITCPTransport.providedBy(inner):
             inner.setTcpNoDelay(True)
         if inner is not None and hasattr(inner, "registerProducer") and \
                 getattr(inner, "producer", None) is None:
-            clock = self._clock
-            if clock is None:
-                from twisted.internet import reactor as clock
-            self._guard = WriteGuard(inner, clock, resumed=self._pump,
+            self._guard = WriteGuard(inner, self._reactor(), resumed=self._pump,
                                      stall_timeout=self._limits.stall_timeout,
                                      max_pending=self._limits.max_unread)
         self._write(self.runner.banner() + PROMPT)
@@ -140,7 +144,7 @@ class HMPSession(TelnetProtocol):
             self._offer_echo()
             self._enter_interactive()
 
-    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[override]
+    def connectionLost(self, reason: Optional[Failure] = None) -> None:
         self._closed = True
         self._lines.clear()
         self._unsubscribe()
@@ -187,9 +191,9 @@ class HMPSession(TelnetProtocol):
         if self._probed:
             return
         self._probed = True
-        self.transport.will(ECHO).addCallbacks(lambda _: self._enter_interactive(),
-                                               lambda _: None)
-        self.transport.will(SGA).addErrback(lambda _: None)
+        self._telnet.will(ECHO).addCallbacks(lambda _: self._enter_interactive(),
+                                             lambda _: None)
+        self._telnet.will(SGA).addErrback(lambda _: None)
 
     def enableLocal(self, option: bytes) -> bool:
         """A client asking the bridge to echo gets the line editor (unless mode is never)."""
@@ -238,7 +242,7 @@ class HMPSession(TelnetProtocol):
             self._keys += data
             if len(self._keys) > MAX_PENDING_KEYS and not self._paused:
                 self._paused = True
-                self.transport.pauseProducing()
+                self._telnet.pauseProducing()
             self._read_keys()
             return
         start = 0
@@ -265,7 +269,7 @@ class HMPSession(TelnetProtocol):
         self._lines.append(_decode(raw))
         if len(self._lines) >= MAX_QUEUED_LINES and not self._paused:
             self._paused = True
-            self.transport.pauseProducing()
+            self._telnet.pauseProducing()
 
     # -- running lines --------------------------------------------------------
 
@@ -274,11 +278,11 @@ class HMPSession(TelnetProtocol):
             return
         if not self._lines:
             if self._eof and not self._keys and not self._completing:
-                self.transport.loseConnection()
+                self._telnet.loseConnection()
             return
         if self._paused and len(self._lines) < MAX_QUEUED_LINES // 2:
             self._paused = False
-            self.transport.resumeProducing()
+            self._telnet.resumeProducing()
         self._busy = True
         line = self._lines.popleft()
         if is_bridge_command(line):
@@ -296,8 +300,8 @@ class HMPSession(TelnetProtocol):
     def _reactor(self) -> IReactorTime:
         if self._clock is None:
             from twisted.internet import reactor
-            self._clock = reactor  # type: ignore[assignment]
-        return self._clock  # type: ignore[return-value]
+            self._clock = reactor
+        return self._clock
 
     def _waiting(self) -> None:
         """A second has passed: say so if another operator's command is ahead of ours."""
@@ -338,7 +342,7 @@ class HMPSession(TelnetProtocol):
         if self._paused and len(self._keys) < MAX_PENDING_KEYS // 2 and \
                 len(self._lines) < MAX_QUEUED_LINES // 2:
             self._paused = False
-            self.transport.resumeProducing()
+            self._telnet.resumeProducing()
         if self._eof and not self._busy and not self._completing and not self._closed:
             self._pump()
 
@@ -388,9 +392,10 @@ class HMPSession(TelnetProtocol):
         """Show QMP events in this session (``.events on``), or stop."""
         self._unsubscribe()
         self._unsubscribe = lambda: None
-        self.events_on = on and self._hub is not None
-        if self.events_on:
-            self._unsubscribe = self._hub.subscribe(self._event)
+        hub = self._hub
+        self.events_on = on and hub is not None
+        if on and hub is not None:
+            self._unsubscribe = hub.subscribe(self._event)
 
     def recent_events(self) -> List[Mapping[str, Any]]:
         """Events kept for late joiners, oldest first."""
@@ -423,7 +428,7 @@ class HMPSession(TelnetProtocol):
             if text:
                 self._write(text)
             self._closed = True
-            self.transport.loseConnection()
+            self._telnet.loseConnection()
             return
         if self._editor is not None:
             self._write(text + _decode(self._editor.show_prompt()))
@@ -435,7 +440,7 @@ class HMPSession(TelnetProtocol):
 
     def _write(self, text: str) -> None:
         data = _encode(text)
-        self.transport.write(data)
+        self._telnet.write(data)
         if self._guard is not None:
             self._guard.wrote(len(data))
 

@@ -11,11 +11,20 @@ dropping the connection.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from twisted.conch.telnet import TelnetTransport
 from twisted.internet.interfaces import IFileDescriptorReceiver, IHalfCloseableProtocol
 from twisted.logger import Logger
 from zope.interface import implementer
+
+from hmpbridge.interfaces import connected
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+    from twisted.internet.interfaces import IAddress
+
+    from hmpbridge.model import SessionState
 
 __all__ = ["HMPTelnetTransport"]
 
@@ -35,6 +44,25 @@ class HMPTelnetTransport(TelnetTransport):
     _after_cr = False
     _line_seen = False
     _warned = False
+
+    #: the state of the session inside, set by the server factory
+    session_state: Optional[SessionState]
+
+    if TYPE_CHECKING:
+        # Twisted's telnet classes are unannotated: the inherited methods this
+        # class, the server and the session use, with their types
+        def __init__(self, protocolFactory: Callable[..., Any], *args: Any,
+                     **kw: Any) -> None: ...
+
+        def applicationDataReceived(self, data: bytes) -> None: ...
+
+        def write(self, data: bytes) -> None: ...
+
+        def will(self, option: bytes) -> Deferred[bool]: ...
+
+        def getPeer(self) -> IAddress: ...
+
+        def loseConnection(self) -> None: ...
 
     def dataReceived(self, data: bytes) -> None:
         if not self._line_seen and (b"\r" in data or b"\n" in data):
@@ -66,14 +94,14 @@ class HMPTelnetTransport(TelnetTransport):
             if data:
                 self.applicationDataReceived(data)
         elif b"\xff" not in data and self.state != "escaped":
-            super().dataReceived(data)
+            super().dataReceived(data)  # type: ignore[no-untyped-call]  # Telnet's is unannotated
         else:
             # A byte at a time: Twisted raises on a command byte it does not
             # know (or an empty sub-negotiation) and would lose the rest of
             # the chunk with it.
             for index in range(len(data)):
                 try:
-                    super().dataReceived(data[index:index + 1])
+                    super().dataReceived(data[index:index + 1])  # type: ignore[no-untyped-call]
                 except (ValueError, IndexError):
                     if not self._warned:
                         self._warned = True
@@ -100,13 +128,13 @@ class HMPTelnetTransport(TelnetTransport):
     # The session stops reading from a client with too many lines waiting.
 
     def pauseProducing(self) -> None:
-        self.transport.pauseProducing()
+        connected(self).pauseProducing()
 
     def resumeProducing(self) -> None:
-        self.transport.resumeProducing()
+        connected(self).resumeProducing()
 
     def stopProducing(self) -> None:
-        self.transport.stopProducing()
+        connected(self).stopProducing()
 
     def fileDescriptorReceived(self, descriptor: int) -> None:
         """A descriptor passed over a unix socket (SCM_RIGHTS), for ``getfd``."""
