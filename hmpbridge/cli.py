@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, List, NoReturn, Optional, Sequence, Tuple, Union
 
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.endpoints import clientFromString, serverFromString
 from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory
 from twisted.internet.task import deferLater, react
 from twisted.logger import (FilteringLogObserver, LogLevel, LogLevelFilterPredicate, Logger,
                             globalLogBeginner, textFileLogObserver)
+from twisted.python.failure import Failure
 
 from hmpbridge import __version__, tls
 from hmpbridge.access import READ_ONLY
@@ -30,6 +32,9 @@ from hmpbridge.passwords import PasswordFile, PasswordFileError
 from hmpbridge.server import HMPServerFactory, ListenerAccess
 from hmpbridge.board import CommandBoard
 from hmpbridge.session import TELNET_MODES
+
+if TYPE_CHECKING:
+    from hmpbridge.interfaces import IReactor
 
 __all__ = ["main", "build_parser", "qmp_endpoint_string",
            "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_QMP_UNREACHABLE", "EXIT_LISTEN_FAILED"]
@@ -178,7 +183,7 @@ def _start_logging(level: str) -> None:
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
 
 
-async def serve(reactor, options: argparse.Namespace) -> None:
+async def serve(reactor: IReactor, options: argparse.Namespace) -> None:
     """Connect to (or start) QEMU, listen, and serve until stopped."""
     for warning in check_exposure(options):
         _log.warn("{warning}", warning=warning)
@@ -216,7 +221,7 @@ async def serve(reactor, options: argparse.Namespace) -> None:
     else:
         qmp = qmp_endpoint_string(options.qmp)
     try:
-        endpoint = clientFromString(reactor, qmp)
+        endpoint = clientFromString(reactor, qmp)  # type: ignore[no-untyped-call]
     except (ValueError, TypeError, KeyError) as err:
         raise Fatal(EXIT_USAGE, f"invalid --qmp endpoint {qmp!r}: {err}")
 
@@ -233,7 +238,7 @@ async def serve(reactor, options: argparse.Namespace) -> None:
                            timeouts=dict(options.timeout), audit=audit)
     shutdown.runner = runner
     listens: List[str] = options.listen or [DEFAULT_LISTEN]
-    ports = []
+    ports: List[IListeningPort] = []
     hub = EventHub(mux)
     hmp_listeners = [(d, False, ListenerAccess(users)) for d in listens]
     hmp_listeners += [(d, True, ListenerAccess(users)) for d in options.events_listen]
@@ -280,10 +285,10 @@ class _Shutdown:
     of our own is stopped.
     """
 
-    def __init__(self, reactor) -> None:
+    def __init__(self, reactor: IReactor) -> None:
         self.reactor = reactor
         self.runner: Optional[CommandRunner] = None
-        self.ports: List = []
+        self.ports: List[IListeningPort] = []
         self.mux: Optional[QMPMultiplexer] = None
         self.launcher: Optional[QEMULauncher] = None
 
@@ -309,14 +314,17 @@ class _Shutdown:
             await maybeDeferred(self.launcher.stop)
 
 
-async def _listen(reactor, description: str, factory):
+async def _listen(reactor: IReactor, description: str,
+                  factory: Union[HMPServerFactory, QMPServerFactory]) -> IListeningPort:
     """Bind one endpoint, or stop with the reason."""
+    serving: IProtocolFactory = factory
     try:
         if description.split(":", 1)[0] == tls.PREFIX:
             server = tls.tls_server_endpoint(reactor, description)
-            factory = tls.CertificateIdentity(factory, factory.identified)
+            serving = tls.CertificateIdentity(factory, factory.identified)
         else:
-            server = serverFromString(reactor, with_backlog(description))
+            server = serverFromString(  # type: ignore[no-untyped-call]  # unannotated in Twisted
+                reactor, with_backlog(description))
     except ImportError as err:
         raise Fatal(EXIT_USAGE, f"{description}: TLS needs pyOpenSSL "
                                 f"(pip install 'hmpbridge[tls]'): {err}")
@@ -325,7 +333,7 @@ async def _listen(reactor, description: str, factory):
     except (ValueError, TypeError, KeyError) as err:
         raise Fatal(EXIT_USAGE, f"invalid listen endpoint {description!r}: {err}")
     try:
-        return await server.listen(factory)
+        return await server.listen(serving)
     except CannotListenError as err:
         raise Fatal(EXIT_LISTEN_FAILED, f"cannot listen on {description}: {err.socketError or err}")
     except OSError as err:
@@ -340,13 +348,14 @@ def _reason(err: BaseException) -> str:
     return text.strip().rstrip(".") or type(err).__name__
 
 
-def _run(reactor, options: argparse.Namespace) -> "Deferred[None]":
+def _run(reactor: IReactor, options: argparse.Namespace) -> "Deferred[None]":
     d = Deferred.fromCoroutine(serve(reactor, options))
 
-    def fatal(failure):
-        if failure.check(Fatal):
-            sys.stderr.write(f"hmpbridge: {failure.value.message}\n")
-            raise SystemExit(failure.value.status)
+    def fatal(failure: Failure) -> Failure:
+        error = failure.value
+        if isinstance(error, Fatal):
+            sys.stderr.write(f"hmpbridge: {error.message}\n")
+            raise SystemExit(error.status)
         return failure
     return d.addErrback(fatal)
 

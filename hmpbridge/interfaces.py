@@ -6,13 +6,24 @@ plug in the fakes from :mod:`hmpbridge.testing`.
 
 from __future__ import annotations
 
-from typing import Any, Callable, FrozenSet, Mapping, Optional, Protocol, cast
+from typing import TYPE_CHECKING, Any, Callable, FrozenSet, Mapping, Optional, Protocol, cast
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IAddress
 from twisted.internet.protocol import BaseProtocol
 
 from hmpbridge.model import QMPCommand
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IReactorCore, IReactorProcess, IReactorTime
+
+    class IReactor(IReactorCore, IReactorTime, IReactorProcess):
+        """The reactor as the command-line programs use it: run, keep time, spawn QEMU.
+
+        Every Twisted reactor provides these; like Twisted's own
+        ``twisted.internet._IReactorCommon``, this exists for type checking only
+        (import it under ``TYPE_CHECKING``).
+        """
 
 __all__ = ["CommandExecutor", "EventSource", "EventCallback", "StreamTransport", "connected"]
 

@@ -11,15 +11,19 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from typing import List, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence
 
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ProcessDone
+from twisted.internet.interfaces import IProcessTransport
 from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.task import deferLater
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+
+if TYPE_CHECKING:
+    from hmpbridge.interfaces import IReactor
 
 __all__ = ["QEMULauncher", "LaunchError", "qemu_argv"]
 
@@ -60,7 +64,8 @@ class _QEMUProcess(ProcessProtocol):
         del self.output[:-8192]
 
     def processEnded(self, reason: Failure) -> None:
-        code = 0 if reason.check(ProcessDone) else getattr(reason.value, "exitCode", None)
+        code = (0 if isinstance(reason.value, ProcessDone)
+                else getattr(reason.value, "exitCode", None))
         self.ended.callback(code if code is not None else -1)
 
 
@@ -74,7 +79,7 @@ class QEMULauncher:
 
     _log = Logger()
 
-    def __init__(self, reactor, binary: str = "qemu-system-x86_64",
+    def __init__(self, reactor: IReactor, binary: str = "qemu-system-x86_64",
                  extra: Sequence[str] = (), qemu_img: str = "qemu-img") -> None:
         self._reactor = reactor
         self.binary = binary
@@ -83,7 +88,7 @@ class QEMULauncher:
         self.directory: Optional[str] = None
         self.qmp_path: Optional[str] = None
         self._process: Optional[_QEMUProcess] = None
-        self._transport = None
+        self._transport: Optional[IProcessTransport] = None
 
     @property
     def ended(self) -> "Deferred[int]":
@@ -100,7 +105,7 @@ class QEMULauncher:
         os.chmod(self.directory, 0o700)
         disk = os.path.join(self.directory, "disk0.qcow2")
         self.qmp_path = os.path.join(self.directory, "qmp.sock")
-        out, err, code = await getProcessOutputAndValue(
+        out, err, code = await getProcessOutputAndValue(  # type: ignore[no-untyped-call]
             shutil.which(self.qemu_img) or self.qemu_img,
             ["create", "-q", "-f", "qcow2", disk, "64M"], env=os.environ, reactor=self._reactor)
         if code != 0:
@@ -140,6 +145,8 @@ class QEMULauncher:
             self.directory = None
 
     def _signal(self, name: str) -> None:
+        if self._transport is None:
+            return
         try:
             self._transport.signalProcess(name)
         except Exception:  # noqa: BLE001 - already gone

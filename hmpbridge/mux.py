@@ -20,6 +20,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from hmpbridge.errors import CommandTimeout, QMPNotConnected, QMPProtocolError
+from hmpbridge.interfaces import connected
 from hmpbridge.model import QMPCommand
 from hmpbridge.qmp_protocol import MAX_IN_FLIGHT, QMPClientProtocol
 
@@ -156,11 +157,11 @@ class QMPMultiplexer(Service):
     # -- life cycle ---------------------------------------------------------
 
     def startService(self) -> None:
-        super().startService()
+        super().startService()  # type: ignore[no-untyped-call]  # Service is unannotated
         self._connect()
 
     def stopService(self) -> "Deferred[None]":
-        super().stopService()
+        super().stopService()  # type: ignore[no-untyped-call]
         if self._retry is not None and self._retry.active():
             self._retry.cancel()
         self._retry = None
@@ -200,7 +201,7 @@ class QMPMultiplexer(Service):
 
     async def _attempt(self, protocol: QMPClientProtocol) -> None:
         try:
-            await connectProtocol(self._endpoint, protocol)
+            await connectProtocol(self._endpoint, protocol)  # type: ignore[no-untyped-call]
             timer = self._clock.callLater(self._negotiation_timeout, self._give_up, protocol)
             try:
                 greeting = await protocol.ready
@@ -211,7 +212,7 @@ class QMPMultiplexer(Service):
         except Exception as err:  # noqa: BLE001 - every failure means: try again later
             self._connecting = None
             if protocol.transport is not None and not protocol.lost.called:
-                protocol.transport.abortConnection()
+                connected(protocol).abortConnection()
             self._attempt_failed(err)
             return
         self._connecting = None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from typing import List, NoReturn, Optional, Sequence
+from typing import TYPE_CHECKING, List, NoReturn, Optional, Sequence
 
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import clientFromString, connectProtocol
@@ -24,9 +24,13 @@ from twisted.internet.task import react
 from twisted.python.failure import Failure
 
 from hmpbridge.cli import qmp_endpoint_string
+from hmpbridge.interfaces import connected
 from hmpbridge.model import SessionState
 from hmpbridge.mux import QMPMultiplexer
 from hmpbridge.runner import CommandRunner
+
+if TYPE_CHECKING:
+    from hmpbridge.interfaces import IReactor
 
 __all__ = ["main", "looks_failed", "HMPLineClient"]
 
@@ -49,9 +53,9 @@ class HMPLineClient(Protocol):
 
     def __init__(self) -> None:
         self._buffer = b""
-        self._waiting: List[Deferred] = []
-        self.banner: Deferred = Deferred()
-        self.closed: Deferred = Deferred()
+        self._waiting: List["Deferred[str]"] = []
+        self.banner: "Deferred[str]" = Deferred()
+        self.closed: "Deferred[None]" = Deferred()
 
     def dataReceived(self, data: bytes) -> None:
         self._buffer += data
@@ -63,14 +67,14 @@ class HMPLineClient(Protocol):
             elif self._waiting:
                 self._waiting.pop(0).callback(text)
 
-    def command(self, line: str) -> Deferred:
+    def command(self, line: str) -> "Deferred[str]":
         """Send ``line``; fire with its output."""
-        d: Deferred = Deferred()
+        d: "Deferred[str]" = Deferred()
         self._waiting.append(d)
-        self.transport.write(line.encode("utf-8") + b"\n")
+        connected(self).write(line.encode("utf-8") + b"\n")
         return d
 
-    def connectionLost(self, reason: Failure = None) -> None:
+    def connectionLost(self, reason: Optional[Failure] = None) -> None:
         for d in self._waiting:
             d.errback(ConnectionError("the monitor closed the connection"))
         self._waiting.clear()
@@ -98,10 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _via_bridge(reactor, endpoint: str, lines: Sequence[str], timeout: float) -> int:
+async def _via_bridge(reactor: IReactor, endpoint: str, lines: Sequence[str],
+                      timeout: float) -> int:
     client = HMPLineClient()
     try:
-        connecting = connectProtocol(clientFromString(reactor, endpoint), client)
+        # clientFromString and connectProtocol are unannotated in Twisted
+        monitor = clientFromString(reactor, endpoint)  # type: ignore[no-untyped-call]
+        connecting = connectProtocol(monitor, client)  # type: ignore[no-untyped-call]
         connecting.addTimeout(timeout, reactor)
         await connecting
         banner = client.banner
@@ -123,13 +130,14 @@ async def _via_bridge(reactor, endpoint: str, lines: Sequence[str], timeout: flo
         sys.stderr.write(f"hmpbridge-cmd: {err}\n")
         return EXIT_UNREACHABLE
     finally:
-        client.transport.loseConnection()
+        connected(client).loseConnection()
     return status
 
 
-async def _via_qmp(reactor, endpoint: str, lines: Sequence[str], timeout: float) -> int:
-    mux = QMPMultiplexer(clientFromString(reactor, endpoint), reactor,
-                         negotiation_timeout=timeout)
+async def _via_qmp(reactor: IReactor, endpoint: str, lines: Sequence[str],
+                   timeout: float) -> int:
+    qmp = clientFromString(reactor, endpoint)  # type: ignore[no-untyped-call]
+    mux = QMPMultiplexer(qmp, reactor, negotiation_timeout=timeout)
     mux.startService()
     try:
         await mux.when_ready(fail_after_failures=1)
@@ -152,7 +160,7 @@ def main(argv: Optional[Sequence[str]] = None) -> NoReturn:
     """Entry point of ``hmpbridge-cmd``."""
     options = build_parser().parse_args(argv)
 
-    async def run(reactor) -> None:
+    async def run(reactor: IReactor) -> None:
         try:
             if options.qmp is not None:
                 code = await _via_qmp(reactor, qmp_endpoint_string(options.qmp), options.lines,

@@ -217,7 +217,7 @@ class QMPServerProtocol(Protocol):
     def _failed(self, failure: Failure, message: Mapping[str, Any], slot: "_Slot",
                 started: float) -> None:
         self._at_qemu -= 1
-        lost = failure.check(QMPError)  # type: ignore[no-untyped-call]  # unannotated in Twisted
+        lost = isinstance(failure.value, QMPError)
         self._audit(message, [split_id(message)[0]], "disconnected" if lost else "error", started)
         if lost:
             # QEMU went away with the command in flight; a direct client would

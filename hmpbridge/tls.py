@@ -71,7 +71,9 @@ def tls_server_endpoint(reactor: Any, description: str) -> IStreamServerEndpoint
         cert_pem = f.read()
     with open(kw.pop("caCerts"), "rb") as f:
         ca = Certificate.loadPEM(f.read())
-    server = PrivateCertificate.loadPEM(cert_pem + b"\n" + key_pem)
+    # PrivateCertificate.loadPEM and SSL4ServerEndpoint are unannotated in Twisted
+    pem = cert_pem + b"\n" + key_pem
+    server = PrivateCertificate.loadPEM(pem)  # type: ignore[no-untyped-call]
     options = CertificateOptions(privateKey=server.privateKey.original,
                                  certificate=server.original, verify=True,
                                  caCerts=[ca.original], requireCertificate=True)
@@ -79,8 +81,8 @@ def tls_server_endpoint(reactor: Any, description: str) -> IStreamServerEndpoint
     backlog = int(kw.pop("backlog", 1024))
     if kw:
         raise ValueError(f"tls: unknown option(s) {', '.join(sorted(kw))}")
-    return SSL4ServerEndpoint(reactor, int(port), options, backlog=backlog,
-                              interface=interface)
+    return SSL4ServerEndpoint(reactor, int(port), options,  # type: ignore[no-untyped-call]
+                              backlog=backlog, interface=interface)
 
 
 def peer_common_name(transport: Any) -> Optional[str]:
@@ -109,7 +111,7 @@ class CertificateIdentity(WrappingFactory):
     protocol = _HandshakeWatcher
 
     def __init__(self, wrapped: Any, on_identified: Callable[[IProtocol, str], None]) -> None:
-        super().__init__(wrapped)
+        super().__init__(wrapped)  # type: ignore[no-untyped-call]  # unannotated in Twisted
         self._on_identified = on_identified
 
     def completed(self, watcher: _HandshakeWatcher) -> None:
