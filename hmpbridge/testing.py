@@ -42,6 +42,7 @@ from twisted.test.iosim import (FakeAddress, FakeTransport, IOPump, connect, mak
 from zope.interface import implementer
 
 from hmpbridge.errors import QMPCommandError
+from hmpbridge.interfaces import connected
 from hmpbridge.model import QMPCommand
 from hmpbridge.qmp_protocol import QMPClientProtocol
 
@@ -165,7 +166,7 @@ class FakeQEMU(LineReceiver):
 
     def send_raw(self, data: bytes) -> None:
         """Send bytes as they are (broken JSON, partial lines, ...)."""
-        self.transport.write(data)
+        connected(self).write(data)
 
     def send_greeting(self) -> None:
         """Send the greeting (done on connection unless ``greet=False``)."""
@@ -199,7 +200,7 @@ class FakeQEMU(LineReceiver):
 
     def drop(self) -> None:
         """Close the connection from QEMU's side."""
-        self.transport.loseConnection()
+        connected(self).loseConnection()
 
     # -- protocol ---------------------------------------------------------------
 
@@ -208,7 +209,7 @@ class FakeQEMU(LineReceiver):
         if self.greet:
             self.send_greeting()
 
-    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[override]
+    def connectionLost(self, reason: Optional[Failure] = None) -> None:
         self.connected = False
         self.lost_reason = reason
         _close_fds(self.received_fds)
