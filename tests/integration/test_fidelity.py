@@ -133,7 +133,7 @@ def test_line_matches_qemu(corpus: CorpusRig, line: Tuple[int, str]) -> None:
     got = normalize(corpus.session.cmd(line.format(media=corpus.media, dir=a.dir)), a.dir)
     assert got == want
     # a running guest (after cont) may need a moment to reach the same point on both twins
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while state(a) != state(b) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert state(a) == state(b)
