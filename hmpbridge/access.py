@@ -11,10 +11,12 @@ Pure: no reactor, no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Optional
 
 from hmpbridge.commands import CommandSpec
+from hmpbridge.errors import HMPBridgeError
+from hmpbridge.hmp_parser import parse
 
 __all__ = [
     "OPERATOR",
@@ -57,6 +59,10 @@ class Identity:
     peer: str = ""
     method: str = "peer"
 
+    def certified(self, name: str) -> "Identity":
+        """This identity once a TLS client certificate has proved ``name``."""
+        return replace(self, name=name, method="certificate")
+
 
 def peer_text(addr: Any) -> str:
     """A client address as text (``127.0.0.1:40000``, or the unix socket peer)."""
@@ -83,17 +89,17 @@ def hmp_denial(spec: CommandSpec, identity: Identity) -> str:
             f"'{identity.name}' is {identity.role}\n")
 
 
-def qmp_denial(message: Mapping[str, Any], role: str,
-               hmp_spec: Optional[CommandSpec] = None) -> Optional[str]:
+def qmp_denial(message: Mapping[str, Any], role: str) -> Optional[str]:
     """Why ``role`` may not send this QMP ``message``, or None when it may.
 
-    :param hmp_spec: for ``human-monitor-command``, the command table entry of
-        the HMP line it carries (None when the line does not parse).
+    A ``human-monitor-command`` is judged by the command table entry of the
+    HMP line it carries (parsed only for a restricted role).
     """
     if role == OPERATOR:
         return None
     name = str(message.get("execute") or message.get("exec-oob") or "")
     if name == "human-monitor-command":
+        hmp_spec = _hmp_spec(message)
         if hmp_spec is not None and hmp_spec.reads_only:
             return None
         what = f"'{hmp_spec.key}'" if hmp_spec is not None else "this command line"
@@ -101,3 +107,15 @@ def qmp_denial(message: Mapping[str, Any], role: str,
     if name.startswith(("query-", "x-query-")) or name in READING_QMP:
         return None
     return f"permission denied: '{name}' changes VM state and this client is {role}"
+
+
+def _hmp_spec(message: Mapping[str, Any]) -> Optional[CommandSpec]:
+    """The command table entry of a ``human-monitor-command``'s line, if it parses."""
+    line = (message.get("arguments") or {}).get("command-line")
+    if not isinstance(line, str):
+        return None
+    try:
+        inv = parse(line)
+    except HMPBridgeError:
+        return None
+    return inv.spec if inv is not None else None

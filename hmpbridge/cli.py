@@ -20,6 +20,8 @@ from hmpbridge import __version__, tls
 from hmpbridge.access import READ_ONLY
 from hmpbridge.audit import AuditLog
 from hmpbridge.commands import TIMEOUT_CLASSES
+from hmpbridge.endpoints import is_loopback, with_backlog
+from hmpbridge.endpoints import kind as endpoint_kind
 from hmpbridge.events import EventHub
 from hmpbridge.history import FileHistoryStore
 from hmpbridge.launcher import LaunchError, QEMULauncher
@@ -319,7 +321,7 @@ async def _listen(reactor: IReactor, description: str,
     """Bind one endpoint, or stop with the reason."""
     serving: IProtocolFactory = factory
     try:
-        if description.split(":", 1)[0] == tls.PREFIX:
+        if endpoint_kind(description) == tls.PREFIX:
             server = tls.tls_server_endpoint(reactor, description)
             serving = tls.CertificateIdentity(factory, factory.identified)
         else:
@@ -372,18 +374,6 @@ def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     return convert
 
 
-#: Connections the kernel may queue before hmpbridge accepts them (Twisted's default is 50).
-LISTEN_BACKLOG = 1024
-
-
-def with_backlog(description: str) -> str:
-    """``description`` with a deep listen backlog, unless it sets its own."""
-    kind = description.split(":", 1)[0]
-    if kind in ("tcp", "tcp6", "unix", "ssl") and "backlog=" not in description:
-        return f"{description}:backlog={LISTEN_BACKLOG}"
-    return description
-
-
 def _raise_file_limit(wanted: int) -> None:
     """Let the process hold ``wanted`` descriptors, as far as the hard limit allows."""
     try:
@@ -411,17 +401,6 @@ def _timeout_option(value: str) -> Tuple[str, float]:
     return name, number
 
 
-def is_loopback(description: str) -> bool:
-    """Whether a listen endpoint is reachable only from this host (unix, or tcp on loopback)."""
-    kind = description.split(":", 1)[0]
-    if kind == "unix":
-        return True
-    fields = description.replace("\\:", "\0").split(":")[1:]
-    interface = next((f.split("=", 1)[1] for f in fields if f.startswith("interface=")), "")
-    interface = interface.replace("\0", ":").strip("[]")
-    return interface == "localhost" or interface == "::1" or interface.startswith("127.")
-
-
 def check_exposure(options: argparse.Namespace) -> List[str]:
     """Refuse (Fatal) or warn about listeners reachable from other hosts; the warnings."""
     warnings = []
@@ -429,7 +408,7 @@ def check_exposure(options: argparse.Namespace) -> List[str]:
         options.read_only_listen
     qmp = options.qmp_listen + options.qmp_read_only_listen
     for description in hmp + qmp:
-        if description.split(":", 1)[0] not in ("tcp", "tcp6") or is_loopback(description):
+        if endpoint_kind(description) not in ("tcp", "tcp6") or is_loopback(description):
             continue  # unix sockets, TLS, and strings _listen will reject
         guarded = options.password_file is not None and description in hmp
         if not guarded and not options.allow_remote:

@@ -30,7 +30,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from hmpbridge.access import Identity, narrowest
+from hmpbridge.access import Identity, narrowest, peer_text
 from hmpbridge.interfaces import connected
 from hmpbridge.passwords import PasswordEntry
 
@@ -83,11 +83,7 @@ class LoginGate(Protocol):
     @property
     def peer(self) -> str:
         """The client's address as text."""
-        peer = connected(self).getPeer()
-        host, port = getattr(peer, "host", None), getattr(peer, "port", None)
-        if host is not None:
-            return f"{host}:{port}"
-        return str(getattr(peer, "name", None) or "unix")
+        return peer_text(connected(self).getPeer())
 
     def connectionMade(self) -> None:
         self._timer = self._clock.callLater(LOGIN_TIMEOUT, self._expire)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from dataclasses import replace
 from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Set, Tuple
 
 from twisted.internet.interfaces import (IFileDescriptorReceiver, IHalfCloseableProtocol,
@@ -25,9 +24,7 @@ from zope.interface import implementer
 from hmpbridge.access import OPERATOR, Identity, peer_text, qmp_denial
 from hmpbridge.audit import AuditLog
 from hmpbridge.audit import record as audit_record
-from hmpbridge.commands import CommandSpec
-from hmpbridge.errors import HMPBridgeError, QMPError
-from hmpbridge.hmp_parser import parse
+from hmpbridge.errors import QMPError
 from hmpbridge.interfaces import connected
 from hmpbridge.limits import ClientCount, Limits, Refusal, when_lost
 from hmpbridge.mux import QMPMultiplexer
@@ -125,7 +122,7 @@ class QMPServerProtocol(Protocol):
         elif not self._negotiated:
             self._answer(self._slot(), error_reply("CommandNotFound", _NEGOTIATE_FIRST, message))
         else:
-            denial = qmp_denial(message, self.identity.role, _hmp_spec(message))
+            denial = qmp_denial(message, self.identity.role)
             if denial is not None:
                 self._log.warn("Denied {command} to {peer} on {listener}", command=name,
                                peer=self.identity.peer, listener=self.identity.listener)
@@ -272,20 +269,6 @@ class _Slot:
         self.ordered = ordered
 
 
-def _hmp_spec(message: Mapping[str, Any]) -> Optional[CommandSpec]:
-    """The command table entry of a ``human-monitor-command``'s line, if it parses."""
-    if message.get("execute", message.get("exec-oob")) != "human-monitor-command":
-        return None
-    line = (message.get("arguments") or {}).get("command-line")
-    if not isinstance(line, str):
-        return None
-    try:
-        inv = parse(line)
-    except HMPBridgeError:
-        return None
-    return inv.spec if inv is not None else None
-
-
 def _close(fd: int) -> None:
     try:
         os.close(fd)
@@ -331,7 +314,7 @@ class QMPServerFactory(Factory):
     def identified(self, protocol: Any, name: str) -> None:
         """A TLS client proved its certificate's name: it becomes the client's identity."""
         if isinstance(protocol, QMPServerProtocol):
-            protocol.identity = replace(protocol.identity, name=name, method="certificate")
+            protocol.identity = protocol.identity.certified(name)
 
     def _upstream(self, up: bool) -> None:
         if up:

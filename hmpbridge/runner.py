@@ -241,7 +241,8 @@ class CommandRunner:
                     await deferLater(self._clock, command.seconds)
                     value, error = None, None
                 else:
-                    job.sent.append(command.to_dict())
+                    if self._audit is not None:
+                        job.sent.append(command.to_dict())
                     job.current = command.execute
                     try:
                         value, error = await self._executor.execute(command), None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Optional
 from weakref import WeakSet
 
@@ -141,7 +141,7 @@ class HMPServerFactory(Factory):
         state: Optional[SessionState] = getattr(protocol, "session_state", None)
         if state is not None and state.identity is not None and \
                 state.identity.method == "peer":
-            state.identity = replace(state.identity, name=name, method="certificate")
+            state.identity = state.identity.certified(name)
             session = getattr(protocol, "protocol", None)
             if session is not None and hasattr(session, "identified"):
                 session.identified()

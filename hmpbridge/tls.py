@@ -13,42 +13,18 @@ The client's identity is the certificate's subject common name; see
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Optional
 
 from twisted.internet.interfaces import IHandshakeListener, IProtocol, IStreamServerEndpoint
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from zope.interface import implementer
 
-__all__ = ["PREFIX", "split_description", "tls_server_endpoint", "peer_common_name",
+from hmpbridge.endpoints import LISTEN_BACKLOG, split_description
+
+__all__ = ["PREFIX", "tls_server_endpoint", "peer_common_name",
            "CertificateIdentity"]
 
 PREFIX = "tls"
-
-
-def split_description(description: str) -> Tuple[List[str], Dict[str, str]]:
-    """Positional and keyword fields of an endpoint string (``\\:`` escapes a colon)."""
-    fields, current, escaped = [], "", False
-    for ch in description:
-        if escaped:
-            current += ch
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif ch == ":":
-            fields.append(current)
-            current = ""
-        else:
-            current += ch
-    fields.append(current)
-    args: List[str] = []
-    kwargs: Dict[str, str] = {}
-    for field in fields[1:]:
-        key, sep, value = field.partition("=")
-        if sep:
-            kwargs[key] = value
-        else:
-            args.append(field)
-    return args, kwargs
 
 
 def tls_server_endpoint(reactor: Any, description: str) -> IStreamServerEndpoint:
@@ -78,7 +54,7 @@ def tls_server_endpoint(reactor: Any, description: str) -> IStreamServerEndpoint
                                  certificate=server.original, verify=True,
                                  caCerts=[ca.original], requireCertificate=True)
     interface = kw.pop("interface", "")
-    backlog = int(kw.pop("backlog", 1024))
+    backlog = int(kw.pop("backlog", LISTEN_BACKLOG))
     if kw:
         raise ValueError(f"tls: unknown option(s) {', '.join(sorted(kw))}")
     return SSL4ServerEndpoint(reactor, int(port), options,  # type: ignore[no-untyped-call]

@@ -9,7 +9,8 @@ from hmpbridge.qmp_server import QMPServerFactory
 from hmpbridge.server import HMPServerFactory
 from hmpbridge.testing import FakeExecutor
 from hmpbridge.runner import CommandRunner
-from hmpbridge.tls import split_description, tls_server_endpoint
+from hmpbridge.endpoints import split_description
+from hmpbridge.tls import tls_server_endpoint
 from tests.unit.test_qmp_server import FakeMux
 
 
