@@ -11,6 +11,7 @@ of this one thread, so load from other processes does not lower it.
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import os
@@ -49,23 +50,19 @@ ACTION_LINES = [
 ]
 
 
+@functools.lru_cache(maxsize=1)
+def _fixtures() -> Tuple[Dict[str, Any], ...]:
+    """Every golden fixture, read once."""
+    found = []
+    for path in sorted(glob.glob(os.path.join(REPO, "tests", "golden", "fixtures", "*.json"))):
+        with open(path) as f:
+            found.append(json.load(f))
+    return tuple(found)
+
+
 def fixture_cases() -> List[Tuple[str, Replies, str]]:
     """(line, recorded exchanges, QEMU's text) of every golden fixture."""
-    cases = []
-    for path in sorted(glob.glob(os.path.join(REPO, "tests", "golden", "fixtures", "*.json"))):
-        with open(path) as f:
-            data = json.load(f)
-        cases.append((data["line"], data["exchanges"], data["expected"]))
-    return cases
-
-
-def _fixture_cpus() -> List[int]:
-    """The session CPU each golden fixture was recorded with, in fixture_cases() order."""
-    cpus = []
-    for path in sorted(glob.glob(os.path.join(REPO, "tests", "golden", "fixtures", "*.json"))):
-        with open(path) as f:
-            cpus.append(int(json.load(f).get("cpu_index", 0)))
-    return cpus
+    return [(data["line"], data["exchanges"], data["expected"]) for data in _fixtures()]
 
 
 def _replayer(exchanges: Replies) -> Callable[[QMPCommand], Any]:
@@ -144,10 +141,11 @@ def check_fixtures() -> Tuple[int, List[str]]:
     os.environ["TZ"] = "IST-5:30"
     time.tzset()
     try:
-        cases = fixture_cases()
-        cpus = _fixture_cpus()
-        wrong = [line for n, (line, exchanges, expected) in enumerate(cases)
-                 if run_line(line, exchanges, SessionState(cpu_index=cpus[n])) != expected]
+        cases = _fixtures()
+        wrong = [data["line"] for data in cases
+                 if run_line(data["line"], data["exchanges"],
+                             SessionState(cpu_index=int(data.get("cpu_index", 0))))
+                 != data["expected"]]
         return len(cases), wrong
     finally:
         if old is None:
