@@ -200,28 +200,21 @@ def _ask(command: str, arguments: Optional[Mapping[str, Any]] = None) -> Generat
     return (yield QMPCommand(command, arguments))
 
 
-@completer("command_name")
-def _command_names(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
-    return list(TOP_COMMANDS)
-    yield  # a generator that asks nothing
+def _constant(name: str, names: Iterable[str]) -> None:
+    """Register a completer whose candidates never change (it asks QEMU nothing)."""
+    fixed = list(names)
+
+    def candidates(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
+        return list(fixed)
+        yield  # a generator that asks nothing
+
+    COMPLETERS[name] = candidates
 
 
-@completer("info_name")
-def _info_names(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
-    return list(INFO_COMMANDS)
-    yield
-
-
-@completer("on_off")
-def _on_off(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
-    return ["on", "off"]
-    yield
-
-
-@completer("key_name")
-def _key_names(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
-    return list(KEY_NAMES)
-    yield
+_constant("command_name", TOP_COMMANDS)
+_constant("info_name", INFO_COMMANDS)
+_constant("on_off", ["on", "off"])
+_constant("key_name", KEY_NAMES)
 
 
 @completer("block_device")
