@@ -23,7 +23,8 @@ from typing import Any, Callable, Dict, FrozenSet, Generator, Optional, Union
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.model import Delay, Invocation, QMPCommand, SessionState
 
-__all__ = ["Context", "HandlerResult", "Handler", "HANDLERS", "handler", "drive"]
+__all__ = ["Context", "HandlerResult", "Handler", "HANDLERS", "handler", "drive", "send",
+           "send_quietly", "send_bare"]
 
 HandlerResult = Generator[Union[QMPCommand, Delay], Any, str]
 
@@ -62,6 +63,34 @@ def handler(*keys: str) -> Callable[[Handler], Handler]:
         return func
 
     return register
+
+
+def send(name: str, arguments: Optional[Dict[str, Any]] = None) -> HandlerResult:
+    """One QMP command that prints nothing; an error prints as ``Error: <desc>``."""
+    yield QMPCommand(name, arguments)
+    return ""
+
+
+def send_quietly(name: str, arguments: Optional[Dict[str, Any]] = None) -> HandlerResult:
+    """One QMP command that prints nothing whatever QEMU answers.
+
+    For the HMP commands that pass QEMU no error pointer (``stop``,
+    ``migrate_cancel``, input events ...).
+    """
+    try:
+        yield QMPCommand(name, arguments)
+    except QMPCommandError:
+        pass
+    return ""
+
+
+def send_bare(name: str, arguments: Optional[Dict[str, Any]] = None) -> HandlerResult:
+    """One QMP command whose error prints as its bare description (``error_report``)."""
+    try:
+        yield QMPCommand(name, arguments)
+    except QMPCommandError as err:
+        return f"{err.desc}\n"
+    return ""
 
 
 Responder = Callable[[QMPCommand], Any]

@@ -18,8 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List
 
-from hmpbridge.errors import QMPCommandError
-from hmpbridge.handlers import Context, HandlerResult, handler
+from hmpbridge.handlers import Context, HandlerResult, handler, send_quietly
 from hmpbridge.keys import KeyNameError, parse_keys
 from hmpbridge.model import Invocation, QMPCommand
 
@@ -63,11 +62,7 @@ def sendkey(inv: Invocation, ctx: Context) -> HandlerResult:
 
 def _send(events: List[Dict[str, Any]]) -> HandlerResult:
     """One ``input-send-event`` (events then a sync); errors are not shown."""
-    try:
-        yield QMPCommand("input-send-event", {"events": events})
-    except QMPCommandError:
-        pass
-    return ""
+    return (yield from send_quietly("input-send-event", {"events": events}))
 
 
 def _rel(axis: str, value: int) -> Dict[str, Any]:

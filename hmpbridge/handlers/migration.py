@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any, Dict, List
 
 from hmpbridge.errors import QMPCommandError
-from hmpbridge.handlers import Context, HandlerResult, handler
+from hmpbridge.handlers import Context, HandlerResult, handler, send, send_quietly
 from hmpbridge.model import Delay, Invocation, QMPCommand
 from hmpbridge.render.migration_status import (
     DIRTY_LIMIT_HINT,
@@ -101,11 +101,7 @@ def migrate(inv: Invocation, ctx: Context) -> HandlerResult:
 @handler("migrate_cancel")
 def migrate_cancel(inv: Invocation, ctx: Context) -> HandlerResult:
     """``migrate_cancel``: errors are discarded."""
-    try:
-        yield QMPCommand("migrate_cancel")
-    except QMPCommandError:
-        pass
-    return ""
+    return (yield from send_quietly("migrate_cancel"))
 
 
 @handler("migrate_continue")
@@ -118,45 +114,40 @@ def migrate_continue(inv: Invocation, ctx: Context) -> HandlerResult:
     return ""
 
 
-def _simple(name: str, args: Any = None) -> HandlerResult:
-    yield QMPCommand(name, args)
-    return ""
-
-
 @handler("migrate_incoming")
 def migrate_incoming(inv: Invocation, ctx: Context) -> HandlerResult:
     """``migrate_incoming uri`` (after ``-incoming defer``)."""
-    return (yield from _simple("migrate-incoming", {"uri": inv.args["uri"]}))
+    return (yield from send("migrate-incoming", {"uri": inv.args["uri"]}))
 
 
 @handler("migrate_recover")
 def migrate_recover(inv: Invocation, ctx: Context) -> HandlerResult:
     """``migrate_recover uri``: resume a paused incoming postcopy migration."""
-    return (yield from _simple("migrate-recover", {"uri": inv.args["uri"]}))
+    return (yield from send("migrate-recover", {"uri": inv.args["uri"]}))
 
 
 @handler("migrate_pause")
 def migrate_pause(inv: Invocation, ctx: Context) -> HandlerResult:
     """``migrate_pause`` (postcopy only)."""
-    return (yield from _simple("migrate-pause"))
+    return (yield from send("migrate-pause"))
 
 
 @handler("migrate_start_postcopy")
 def migrate_start_postcopy(inv: Invocation, ctx: Context) -> HandlerResult:
     """``migrate_start_postcopy``."""
-    return (yield from _simple("migrate-start-postcopy"))
+    return (yield from send("migrate-start-postcopy"))
 
 
 @handler("x_colo_lost_heartbeat")
 def x_colo_lost_heartbeat(inv: Invocation, ctx: Context) -> HandlerResult:
     """``x_colo_lost_heartbeat``."""
-    return (yield from _simple("x-colo-lost-heartbeat"))
+    return (yield from send("x-colo-lost-heartbeat"))
 
 
 @handler("exit_preconfig")
 def exit_preconfig(inv: Invocation, ctx: Context) -> HandlerResult:
     """``exit_preconfig``: leave the ``--preconfig`` state."""
-    return (yield from _simple("x-exit-preconfig"))
+    return (yield from send("x-exit-preconfig"))
 
 
 @handler("client_migrate_info")
@@ -166,7 +157,7 @@ def client_migrate_info(inv: Invocation, ctx: Context) -> HandlerResult:
     for key in ("port", "tls-port", "cert-subject"):
         if key in inv.args:
             args[key] = inv.args[key]
-    return (yield from _simple("client_migrate_info", args))
+    return (yield from send("client_migrate_info", args))
 
 
 def strlist_from_commas(text: str) -> List[str]:

@@ -14,10 +14,10 @@ differently.  ``trace-event`` prints QMP's error without ``Error: ``.
 from __future__ import annotations
 
 import base64
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 from hmpbridge.errors import QMPCommandError
-from hmpbridge.handlers import Context, HandlerResult, handler
+from hmpbridge.handlers import Context, HandlerResult, handler, send, send_bare
 from hmpbridge.handlers.chardev import read_backend, read_chardev_opts
 from hmpbridge.model import Invocation, QMPCommand
 from hmpbridge.render.misc import ringbuf_text
@@ -37,33 +37,28 @@ def _bad_value(value: str) -> str:
     return f"Error: invalid parameter value: {value}\n"
 
 
-def _simple(name: str, arguments: Optional[Dict[str, Any]] = None) -> HandlerResult:
-    yield QMPCommand(name, arguments)
-    return ""
-
-
 @handler("nmi")
 def nmi(inv: Invocation, ctx: Context) -> HandlerResult:
     """``nmi`` -> ``inject-nmi`` (on x86 every CPU gets it, whichever is current)."""
-    return (yield from _simple("inject-nmi"))
+    return (yield from send("inject-nmi"))
 
 
 @handler("system_wakeup")
 def system_wakeup(inv: Invocation, ctx: Context) -> HandlerResult:
     """``system_wakeup`` -> ``system_wakeup``."""
-    return (yield from _simple("system_wakeup"))
+    return (yield from send("system_wakeup"))
 
 
 @handler("chardev-send-break")
 def chardev_send_break(inv: Invocation, ctx: Context) -> HandlerResult:
     """``chardev-send-break id``."""
-    return (yield from _simple("chardev-send-break", {"id": inv.args["id"]}))
+    return (yield from send("chardev-send-break", {"id": inv.args["id"]}))
 
 
 @handler("ringbuf_write")
 def ringbuf_write(inv: Invocation, ctx: Context) -> HandlerResult:
     """``ringbuf_write device data`` -> ``ringbuf-write`` (utf8)."""
-    return (yield from _simple("ringbuf-write", {"device": inv.args["device"],
+    return (yield from send("ringbuf-write", {"device": inv.args["device"],
                                                  "data": inv.args["data"]}))
 
 
@@ -88,7 +83,7 @@ def screendump(inv: Invocation, ctx: Context) -> HandlerResult:
         arguments["head"] = inv.args.get("head", 0)
     if fmt:
         arguments["format"] = fmt
-    return (yield from _simple("screendump", arguments))
+    return (yield from send("screendump", arguments))
 
 
 @handler("trace-event")
@@ -101,11 +96,7 @@ def trace_event(inv: Invocation, ctx: Context) -> HandlerResult:
         if vcpu & 0x80000000:
             return "argument vcpu must be positive"  # QEMU prints no newline
         arguments["vcpu"] = vcpu
-    try:
-        yield QMPCommand("trace-event-set-state", arguments)
-    except QMPCommandError as err:
-        return f"{err.desc}\n"
-    return ""
+    return (yield from send_bare("trace-event-set-state", arguments))
 
 
 @handler("watchdog_action")
@@ -114,7 +105,7 @@ def watchdog_action(inv: Invocation, ctx: Context) -> HandlerResult:
     action = "".join(ch.lower() if ch.isascii() else ch for ch in inv.args["action"])
     if action not in WATCHDOG_ACTIONS:
         return _bad_value(action)
-    return (yield from _simple("watchdog-set-action", {"action": action}))
+    return (yield from send("watchdog-set-action", {"action": action}))
 
 
 @handler("set_password")
@@ -131,7 +122,7 @@ def set_password(inv: Invocation, ctx: Context) -> HandlerResult:
         arguments["connected"] = connected
     if protocol == "vnc" and inv.args.get("display"):
         arguments["display"] = inv.args["display"]
-    return (yield from _simple("set_password", arguments))
+    return (yield from send("set_password", arguments))
 
 
 @handler("expire_password")
@@ -143,7 +134,7 @@ def expire_password(inv: Invocation, ctx: Context) -> HandlerResult:
     arguments: Dict[str, Any] = {"protocol": protocol, "time": inv.args["time"]}
     if protocol == "vnc" and inv.args.get("display"):
         arguments["display"] = inv.args["display"]
-    return (yield from _simple("expire_password", arguments))
+    return (yield from send("expire_password", arguments))
 
 
 @handler("chardev-change")

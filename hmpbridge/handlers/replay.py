@@ -7,36 +7,25 @@ with ``error_report_err``, so without the ``Error: `` prefix.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
-
-from hmpbridge.errors import QMPCommandError
-from hmpbridge.handlers import Context, HandlerResult, handler
-from hmpbridge.model import Invocation, QMPCommand
+from hmpbridge.handlers import Context, HandlerResult, handler, send_bare
+from hmpbridge.model import Invocation
 
 __all__ = ["replay_break", "replay_delete_break", "replay_seek"]
-
-
-def _bare_errors(name: str, arguments: Optional[Dict[str, Any]] = None) -> HandlerResult:
-    try:
-        yield QMPCommand(name, arguments)
-    except QMPCommandError as err:
-        return f"{err.desc}\n"
-    return ""
 
 
 @handler("replay_break")
 def replay_break(inv: Invocation, ctx: Context) -> HandlerResult:
     """``replay_break icount`` -> ``replay-break``."""
-    return (yield from _bare_errors("replay-break", {"icount": inv.args["icount"]}))
+    return (yield from send_bare("replay-break", {"icount": inv.args["icount"]}))
 
 
 @handler("replay_delete_break")
 def replay_delete_break(inv: Invocation, ctx: Context) -> HandlerResult:
     """``replay_delete_break`` -> ``replay-delete-break``."""
-    return (yield from _bare_errors("replay-delete-break"))
+    return (yield from send_bare("replay-delete-break"))
 
 
 @handler("replay_seek")
 def replay_seek(inv: Invocation, ctx: Context) -> HandlerResult:
     """``replay_seek icount`` -> ``replay-seek``."""
-    return (yield from _bare_errors("replay-seek", {"icount": inv.args["icount"]}))
+    return (yield from send_bare("replay-seek", {"icount": inv.args["icount"]}))

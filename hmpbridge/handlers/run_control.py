@@ -8,37 +8,28 @@ them.  ``quit`` prints nothing: QEMU exits and the monitor connection closes.
 from __future__ import annotations
 
 from hmpbridge.errors import QMPCommandError, QMPDisconnected
-from hmpbridge.handlers import Context, HandlerResult, handler
+from hmpbridge.handlers import Context, HandlerResult, handler, send_quietly
 from hmpbridge.model import Invocation, QMPCommand
 
 __all__ = ["stop", "cont", "system_reset", "system_powerdown", "quit_command"]
 
 
-def _silent(name: str) -> HandlerResult:
-    """Send ``name`` and print nothing, whatever QEMU answers."""
-    try:
-        yield QMPCommand(name)
-    except QMPCommandError:
-        pass
-    return ""
-
-
 @handler("stop")
 def stop(inv: Invocation, ctx: Context) -> HandlerResult:
     """``stop``: pause the VM; errors are discarded, as HMP does."""
-    return (yield from _silent("stop"))
+    return (yield from send_quietly("stop"))
 
 
 @handler("system_reset")
 def system_reset(inv: Invocation, ctx: Context) -> HandlerResult:
     """``system_reset``; errors are discarded."""
-    return (yield from _silent("system_reset"))
+    return (yield from send_quietly("system_reset"))
 
 
 @handler("system_powerdown")
 def system_powerdown(inv: Invocation, ctx: Context) -> HandlerResult:
     """``system_powerdown`` (an ACPI request); errors are discarded."""
-    return (yield from _silent("system_powerdown"))
+    return (yield from send_quietly("system_powerdown"))
 
 
 @handler("cont")
