@@ -16,6 +16,12 @@
   connections is a unix socket by default: descriptors it passes
   (SCM_RIGHTS) arrive at the fake with the bytes they were sent with.
 
+* :class:`CannedReplies` answers a handler driven by
+  :func:`hmpbridge.handlers.drive` from replies given by QMP command name
+  (:class:`InTurn` for replies that change from call to call), and
+  :func:`run_line` / :func:`run_key` drive one line's handler against it and
+  return the text HMP would print.
+
 Handlers are ``callable(arguments) -> return value``.  A handler raises an
 exception with ``error_class`` and ``desc`` attributes (such as
 :class:`~hmpbridge.errors.QMPCommandError`) to answer with that error; any
@@ -41,12 +47,21 @@ from twisted.test.iosim import (FakeAddress, FakeTransport, IOPump, connect, mak
                                 makeFakeServer)
 from zope.interface import implementer
 
+from hmpbridge.commands import by_key
 from hmpbridge.errors import QMPCommandError
+from hmpbridge.handlers import HANDLERS, Context, _load_all, drive
+from hmpbridge.hmp_parser import parse
 from hmpbridge.interfaces import connected
-from hmpbridge.model import QMPCommand
+from hmpbridge.model import Invocation, QMPCommand
+from hmpbridge.render.errors import render_error
 from hmpbridge.qmp_protocol import QMPClientProtocol
 
 __all__ = [
+    "CannedReplies",
+    "InTurn",
+    "generic_error",
+    "run_line",
+    "run_key",
     "DEFAULT_VERSION",
     "Handler",
     "qmp_greeting",
@@ -506,3 +521,87 @@ def _close_fds(fds: Iterable[int]) -> None:
             os.close(fd)
         except OSError:
             pass
+
+
+# -- driving one handler --------------------------------------------------------
+
+
+class InTurn:
+    """Replies given one per call, in order; the last one repeats."""
+
+    def __init__(self, *replies: Any) -> None:
+        self.replies = list(replies)
+
+    def next(self) -> Any:
+        """The reply for this call."""
+        return self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+
+
+def generic_error(desc: str) -> Callable[[QMPCommand], QMPCommandError]:
+    """A reply for :class:`CannedReplies`: a ``GenericError`` naming the command asked."""
+    return lambda cmd: QMPCommandError("GenericError", desc, cmd.execute)
+
+
+class CannedReplies:
+    """A responder for :func:`hmpbridge.handlers.drive`: replies by QMP command name.
+
+    A reply is a value, an exception (raised at the handler's ``yield``), a
+    callable (called with the command) or an :class:`InTurn`.  Commands
+    without a reply get ``default``.
+
+    :ivar commands: every command asked, in order (also :attr:`sent`).
+    """
+
+    def __init__(self, replies: Optional[Mapping[str, Any]] = None,
+                 default: Any = None) -> None:
+        self.replies = dict(replies or {})
+        self.default = {} if default is None else default
+        self.commands: List[QMPCommand] = []
+
+    @property
+    def sent(self) -> List[Any]:
+        """The commands asked, in order."""
+        return self.commands
+
+    def __call__(self, cmd: QMPCommand) -> Any:
+        self.commands.append(cmd)
+        reply = self.replies.get(cmd.execute, self.default)
+        if isinstance(reply, InTurn):
+            reply = reply.next()
+        if callable(reply):
+            reply = reply(cmd)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+
+def run_line(line: str, respond: Callable[[QMPCommand], Any], ctx: Optional[Context] = None,
+             sleep: Optional[Callable[[float], None]] = None, render: bool = True) -> str:
+    """Parse ``line``, drive its handler against ``respond``, return what HMP prints.
+
+    :param render: print an uncaught QMP error as the runner does (``Error:
+        <desc>``); when False it is raised to the caller.
+    """
+    inv = parse(line)
+    assert inv is not None, f"{line!r} is a line QEMU ignores"
+    return _run(inv, respond, ctx, sleep, render)
+
+
+def run_key(key: str, args: Mapping[str, Any], respond: Callable[[QMPCommand], Any],
+            ctx: Optional[Context] = None, line: str = "") -> str:
+    """Drive the handler of table entry ``key`` with ``args`` (no parsing)."""
+    return _run(Invocation(by_key(key), dict(args), line or key), respond, ctx, None, True)
+
+
+_load_all()
+
+
+def _run(inv: Invocation, respond: Callable[[QMPCommand], Any], ctx: Optional[Context],
+         sleep: Optional[Callable[[float], None]], render: bool) -> str:
+    context = ctx if ctx is not None else Context()
+    try:
+        return drive(HANDLERS[inv.spec.key](inv, context), respond, sleep=sleep)
+    except QMPCommandError as err:
+        if not render:
+            raise
+        return render_error(err)

@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from hmpbridge.errors import QMPCommandError
-from hmpbridge.handlers import HANDLERS, Context, _load_all, drive
-from hmpbridge.hmp_parser import parse
-from hmpbridge.model import QMPCommand
-from hmpbridge.render.errors import render_error
+from hmpbridge.handlers import _load_all
+from hmpbridge.testing import CannedReplies, run_line
 
 _load_all()
 
@@ -25,28 +23,12 @@ QUERY_BLOCK = [
 ]
 
 
-class Script:
-    """Canned replies by QMP command name; an exception is raised as the reply."""
-
-    def __init__(self, replies: Optional[Dict[str, Any]] = None) -> None:
-        self.replies = dict(replies or {})
-        self.sent: List[QMPCommand] = []
-
-    def __call__(self, cmd: QMPCommand) -> Any:
-        self.sent.append(cmd)
-        reply = self.replies.get(cmd.execute, {})
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
+Script = CannedReplies
 
 
 def run(line: str, script: Script) -> str:
     """Parse ``line`` with the grammar and drive its handler."""
-    inv = parse(line)
-    try:
-        return drive(HANDLERS[inv.spec.key](inv, Context()), script)
-    except QMPCommandError as err:
-        return render_error(err)
+    return run_line(line, script)
 
 
 def sent(line: str, replies: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:

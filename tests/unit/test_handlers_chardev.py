@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import pytest
 
@@ -10,7 +10,7 @@ from hmpbridge.commands import by_key
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import HANDLERS, Context, _load_all, chardev, drive
 from hmpbridge.model import Invocation, QMPCommand
-from hmpbridge.render.errors import render_error
+from hmpbridge.testing import CannedReplies, InTurn, run_key
 
 _load_all()
 
@@ -18,21 +18,7 @@ PARSE_FAILED = "Error: Parsing chardev args failed\n"
 COMMON = {"logappend": False}
 
 
-class Script:
-    """Canned replies by QMP command name; a list is replied to in turn."""
-
-    def __init__(self, replies: Optional[Dict[str, Any]] = None) -> None:
-        self.replies = dict(replies or {})
-        self.sent: List[QMPCommand] = []
-
-    def __call__(self, cmd: QMPCommand) -> Any:
-        self.sent.append(cmd)
-        reply = self.replies.get(cmd.execute, {})
-        if isinstance(reply, list):
-            reply = reply.pop(0)
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
+Script = CannedReplies
 
 
 @pytest.fixture(autouse=True)
@@ -41,11 +27,7 @@ def _fresh_alias_warnings() -> None:
 
 
 def add(args: str, script: Optional[Script] = None) -> str:
-    inv = Invocation(by_key("chardev-add"), {"args": args}, "chardev-add " + args)
-    try:
-        return drive(HANDLERS["chardev-add"](inv, Context()), script or Script())
-    except QMPCommandError as err:
-        return render_error(err)
+    return run_key("chardev-add", {"args": args}, script or Script(), line="chardev-add " + args)
 
 
 def backend_of(args: str) -> Dict[str, Any]:
@@ -196,7 +178,7 @@ def test_failed_mux_removes_its_base() -> None:
     """When the mux cannot be added, the base chardev is removed again, as HMP does."""
     taken = QMPCommandError("GenericError", "Failed to add chardev 'n1': Chardev with id "
                             "'n1' already exists")
-    script = Script({"chardev-add": [{}, taken]})
+    script = Script({"chardev-add": InTurn({}, taken)})
     assert add("null,id=n1,mux=on", script) == \
         "Error: attempt to add duplicate property 'n1' to object (type 'container')\n"
     assert script.sent[-1] == QMPCommand("chardev-remove", {"id": "n1-base"})
@@ -208,7 +190,7 @@ def test_taken_id_reports_the_backend_error_first() -> None:
                             "'n1' already exists")
     cannot = QMPCommandError("GenericError", "Failed to add chardev 'n1.hmpbridge-probe': "
                              "Could not open '/nonexist/x': No such file or directory")
-    script = Script({"chardev-add": [taken, cannot]})
+    script = Script({"chardev-add": InTurn(taken, cannot)})
     # Captured from QEMU 7.2.22 via human-monitor-command.
     assert add("file,id=n1,path=/nonexist/x", script) == \
         "Error: Could not open '/nonexist/x': No such file or directory\n"
@@ -218,7 +200,7 @@ def test_taken_id_with_a_working_backend() -> None:
     """When the id is taken but the backend opens, the scratch goes; the duplicate is reported."""
     taken = QMPCommandError("GenericError", "Failed to add chardev 'n1': Chardev with id "
                             "'n1' already exists")
-    script = Script({"chardev-add": [taken, {"pty": "/dev/pts/2"}]})
+    script = Script({"chardev-add": InTurn(taken, {"pty": "/dev/pts/2"})})
     # Captured from QEMU 7.2.22 via human-monitor-command.
     assert add("pty,id=n1", script) == (
         "char device redirected to /dev/pts/2 (label n1)\n"

@@ -12,39 +12,24 @@ from typing import Any, Dict, List, Optional
 import pytest
 
 from hmpbridge.errors import QMPCommandError
-from hmpbridge.handlers import HANDLERS, Context, _load_all, drive
+from hmpbridge.handlers import Context, _load_all
 from hmpbridge.handlers.info_stats import comma_list
-from hmpbridge.hmp_parser import parse
 from hmpbridge.model import QMPCommand, SessionState
-from hmpbridge.render.errors import render_error
+from hmpbridge.testing import CannedReplies, run_line
 
 _load_all()
 
 
-class Script:
-    """Canned replies by QMP command name (a callable gets the command); errors raised."""
+class Script(CannedReplies):
+    """Canned replies by QMP command name (a callable gets the command); default []."""
 
     def __init__(self, replies: Optional[Dict[str, Any]] = None) -> None:
-        self.replies = dict(replies or {})
-        self.sent: List[QMPCommand] = []
-
-    def __call__(self, cmd: QMPCommand) -> Any:
-        self.sent.append(cmd)
-        reply = self.replies.get(cmd.execute, [])
-        if callable(reply):
-            reply = reply(cmd)
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
+        super().__init__(replies, default=[])
 
 
 def run(line: str, script: Script, cpu_index: int = 0) -> str:
-    inv = parse(line)
-    ctx = Context(state=SessionState(cpu_index=cpu_index), passthrough=False)
-    try:
-        return drive(HANDLERS[inv.spec.key](inv, ctx), script)
-    except QMPCommandError as err:
-        return render_error(err)
+    return run_line(line, script, Context(state=SessionState(cpu_index=cpu_index),
+                                          passthrough=False))
 
 
 def error(desc: str) -> QMPCommandError:

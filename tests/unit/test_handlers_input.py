@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import Optional
 
 import pytest
 
-from hmpbridge.errors import QMPCommandError
-from hmpbridge.handlers import HANDLERS, Context, _load_all, drive
-from hmpbridge.hmp_parser import parse
+from hmpbridge.handlers import Context, _load_all
 from hmpbridge.keys import KEY_NAMES, KeyNameError, parse_keys
 from hmpbridge.handlers.input import strtol_int
 from hmpbridge.model import QMPCommand, SessionState
+from hmpbridge.testing import CannedReplies, generic_error, run_line
 
 _load_all()
 
 
 def run(line: str, ctx: Optional[Context] = None, error: Optional[str] = None) -> tuple:
     """The text printed for ``line`` and the commands sent (each answered {} or ``error``)."""
-    sent: List[QMPCommand] = []
-
-    def respond(cmd: QMPCommand) -> Any:
-        sent.append(cmd)
-        if error is not None:
-            raise QMPCommandError("GenericError", error, cmd.execute)
-        return {}
-
-    inv = parse(line)
-    return drive(HANDLERS[inv.spec.key](inv, ctx or Context()), respond), sent
+    script = CannedReplies(default=None if error is None else generic_error(error))
+    return run_line(line, script, ctx, render=False), script.sent
 
 
 def test_key_names_are_qemus_qkeycode_enumeration() -> None:

@@ -7,10 +7,9 @@ from typing import Any, Callable, Dict, List, Optional, Union
 import pytest
 
 from hmpbridge.errors import QMPCommandError
-from hmpbridge.handlers import HANDLERS, Context, _load_all, drive
-from hmpbridge.hmp_parser import parse
+from hmpbridge.handlers import _load_all
 from hmpbridge.model import QMPCommand
-from hmpbridge.render.errors import render_error
+from hmpbridge.testing import CannedReplies, InTurn, run_line
 from hmpbridge.render.migration_status import (
     MigrationGlobals,
     blocktime_list,
@@ -25,30 +24,16 @@ _load_all()
 Reply = Union[Any, Exception, Callable[[QMPCommand], Any]]
 
 
-class Script:
-    """Canned replies by command name: a value, an exception, or a list consumed in order."""
+class Script(CannedReplies):
+    """Canned replies, and the pauses the handler asked for."""
 
     def __init__(self, replies: Optional[Dict[str, Any]] = None) -> None:
-        self.replies = dict(replies or {})
-        self.sent: List[QMPCommand] = []
+        super().__init__(replies)
         self.sleeps: List[float] = []
-
-    def __call__(self, cmd: QMPCommand) -> Any:
-        self.sent.append(cmd)
-        reply = self.replies.get(cmd.execute, {})
-        if isinstance(reply, list) and reply and isinstance(reply[0], (dict, Exception)):
-            reply = reply.pop(0) if len(reply) > 1 else reply[0]
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
 
 
 def run(line: str, script: Script) -> str:
-    inv = parse(line)
-    try:
-        return drive(HANDLERS[inv.spec.key](inv, Context()), script, sleep=script.sleeps.append)
-    except QMPCommandError as err:
-        return render_error(err)
+    return run_line(line, script, sleep=script.sleeps.append)
 
 
 def err(desc: str) -> QMPCommandError:
@@ -68,8 +53,8 @@ def test_migrate_detached_sends_resume_and_prints_nothing() -> None:
 
 def test_migrate_waits_polling_every_second_until_the_status_leaves_active() -> None:
     """Without -d, query-migrate is polled at once and then each second until completed."""
-    script = Script({"query-migrate": [{"status": "setup"}, {"status": "active"},
-                                       {"status": "completed"}]})
+    script = Script({"query-migrate": InTurn({"status": "setup"}, {"status": "active"},
+                                             {"status": "completed"})})
     assert run("migrate -r tcp:h:1", script) == ""
     assert [c.execute for c in script.sent] == ["migrate"] + ["query-migrate"] * 3
     assert script.sent[0].arguments == {"uri": "tcp:h:1", "resume": True}
@@ -78,10 +63,10 @@ def test_migrate_waits_polling_every_second_until_the_status_leaves_active() -> 
 
 def test_block_migration_prints_progress_with_carriage_returns_then_a_newline() -> None:
     """With -b each poll that has disk statistics prints `Completed N %` and CR; the end adds LF."""
-    script = Script({"query-migrate": [
+    script = Script({"query-migrate": InTurn(
         {"status": "active", "disk": {"transferred": 25, "remaining": 75, "total": 100}},
         {"status": "active", "disk": {"transferred": 100, "remaining": 0, "total": 100}},
-        {"status": "completed"}]})
+        {"status": "completed"})})
     assert run("migrate -b -i exec:x", script) == "Completed 25 %\rCompleted 100 %\r\n"
     assert script.sent[0].arguments == {"uri": "exec:x", "blk": True, "inc": True,
                                         "resume": False}

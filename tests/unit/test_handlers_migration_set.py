@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import pytest
 
-from hmpbridge.commands import by_key
 from hmpbridge.errors import QMPCommandError
-from hmpbridge.handlers import HANDLERS, Context, _load_all, drive
-from hmpbridge.model import Invocation, QMPCommand
-from hmpbridge.render.errors import render_error
+from hmpbridge.handlers import _load_all
+from hmpbridge.model import QMPCommand
+from hmpbridge.testing import CannedReplies, run_key
 
 _load_all()
 
@@ -18,27 +17,11 @@ SIZE_HINT = ("Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera
              "and exabytes, respectively.\n")
 
 
-class Script:
-    """Canned replies by QMP command name; an exception is raised as the reply."""
-
-    def __init__(self, replies: Optional[Dict[str, Any]] = None) -> None:
-        self.replies = dict(replies or {})
-        self.sent: List[QMPCommand] = []
-
-    def __call__(self, cmd: QMPCommand) -> Any:
-        self.sent.append(cmd)
-        reply = self.replies.get(cmd.execute, {})
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
+Script = CannedReplies
 
 
 def run(key: str, args: Dict[str, Any], script: Script) -> str:
-    inv = Invocation(by_key(key), args, key)
-    try:
-        return drive(HANDLERS[key](inv, Context()), script)
-    except QMPCommandError as err:
-        return render_error(err)
+    return run_key(key, args, script)
 
 
 def set_param(name: str, value: str, script: Optional[Script] = None) -> str:

@@ -3,37 +3,23 @@
 from __future__ import annotations
 
 import base64
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import pytest
 
 from hmpbridge.errors import QMPCommandError
-from hmpbridge.handlers import HANDLERS, Context, _load_all, drive
-from hmpbridge.hmp_parser import parse
+from hmpbridge.handlers import _load_all
 from hmpbridge.model import QMPCommand
-from hmpbridge.render.errors import render_error
 from hmpbridge.render.misc import ringbuf_text
+from hmpbridge.testing import CannedReplies, run_line
 
 _load_all()
 
 
 def run(line: str, replies: Optional[Dict[str, Any]] = None) -> tuple:
     """The text printed for ``line`` and the commands sent; an exception reply is raised."""
-    sent: List[QMPCommand] = []
-
-    def respond(cmd: QMPCommand) -> Any:
-        sent.append(cmd)
-        reply = (replies or {}).get(cmd.execute, {})
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
-
-    inv = parse(line)
-    try:
-        return drive(HANDLERS[inv.spec.key](inv, Context()), respond), sent
-    except QMPCommandError as err:
-        return render_error(err), sent
-
+    script = CannedReplies(replies)
+    return run_line(line, script), script.sent
 
 def _err(desc: str) -> QMPCommandError:
     return QMPCommandError("GenericError", desc, "")

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import pytest
 
 from hmpbridge.errors import QMPCommandError
-from hmpbridge.handlers import HANDLERS, Context, _load_all, drive
+from hmpbridge.handlers import _load_all
 from hmpbridge.handlers.nbd import AddressError, socket_parse
-from hmpbridge.hmp_parser import parse
-from hmpbridge.model import QMPCommand
-from hmpbridge.render.errors import render_error
+from hmpbridge.testing import CannedReplies, run_line
 
 _load_all()
 
@@ -27,27 +25,16 @@ CONFLICT = ("Permission conflict on node '#block179': permissions 'write' are bo
             "by block device 'disk0' (uses node '#block179' as 'root' child).")
 
 
-class Script:
-    """Canned replies by QMP command name; an exception is raised as the reply."""
+class Script(CannedReplies):
+    """Canned replies by QMP command name; what was sent, as JSON-ready dicts."""
 
-    def __init__(self, replies: Optional[Dict[str, Any]] = None) -> None:
-        self.replies = dict(replies or {})
-        self.sent: List[Dict[str, Any]] = []
-
-    def __call__(self, cmd: QMPCommand) -> Any:
-        self.sent.append(cmd.to_dict())
-        reply = self.replies.get(cmd.execute, {})
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
+    @property
+    def sent(self) -> List[Any]:
+        return [cmd.to_dict() for cmd in self.commands]
 
 
 def run(line: str, script: Script) -> str:
-    inv = parse(line)
-    try:
-        return drive(HANDLERS[inv.spec.key](inv, Context()), script)
-    except QMPCommandError as err:
-        return render_error(err)
+    return run_line(line, script)
 
 
 def error(desc: str, name: str) -> QMPCommandError:

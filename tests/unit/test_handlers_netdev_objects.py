@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import pytest
 
@@ -11,6 +11,7 @@ from hmpbridge.handlers import HANDLERS, Context, _load_all, drive
 from hmpbridge.handlers.netdev_objects import NetdevError, netdev_arguments
 from hmpbridge.hmp_parser import parse
 from hmpbridge.model import QMPCommand
+from hmpbridge.testing import CannedReplies, run_line
 
 _load_all()
 
@@ -18,17 +19,8 @@ _load_all()
 def run(line: str, replies: Optional[Dict[str, Any]] = None,
         ctx: Optional[Context] = None) -> tuple:
     """The text printed for ``line`` and the commands sent; an exception reply is raised."""
-    sent: List[QMPCommand] = []
-
-    def respond(cmd: QMPCommand) -> Any:
-        sent.append(cmd)
-        reply = (replies or {}).get(cmd.execute, {})
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
-
-    inv = parse(line)
-    return drive(HANDLERS[inv.spec.key](inv, ctx or Context()), respond), sent
+    script = CannedReplies(replies)
+    return run_line(line, script, ctx, render=False), script.sent
 
 
 _ABSENT = {"query-rx-filter": QMPCommandError("GenericError", "invalid net client name: x")}

@@ -7,11 +7,11 @@ from typing import Any, Dict, List, Optional
 import pytest
 
 from hmpbridge.errors import QMPCommandError
-from hmpbridge.handlers import HANDLERS, Context, _load_all, drive
+from hmpbridge.handlers import Context, _load_all
 from hmpbridge.handlers.object_add import OBJECT_OPTIONS
-from hmpbridge.hmp_parser import parse
 from hmpbridge.keyval import KeyvalError, keyval_parse, qdict_order, visit
 from hmpbridge.model import QMPCommand
+from hmpbridge.testing import CannedReplies, run_line
 
 _load_all()
 
@@ -19,17 +19,8 @@ _load_all()
 def run(line: str, replies: Optional[Dict[str, Any]] = None,
         ctx: Optional[Context] = None) -> tuple:
     """The text printed for ``line`` and the commands sent; an exception reply is raised."""
-    sent: List[QMPCommand] = []
-
-    def respond(cmd: QMPCommand) -> Any:
-        sent.append(cmd)
-        reply = (replies or {}).get(cmd.execute, {})
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
-
-    inv = parse(line)
-    return drive(HANDLERS[inv.spec.key](inv, ctx or Context()), respond), sent
+    script = CannedReplies(replies)
+    return run_line(line, script, ctx, render=False), script.sent
 
 
 def converted(text: str) -> Dict[str, Any]:
