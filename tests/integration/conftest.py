@@ -142,24 +142,34 @@ class Bridge:
 class HMPClient:
     """A plain-socket HMP client, as a script would use it (no telnet options)."""
 
-    def __init__(self, address, timeout: float = 30) -> None:
-        family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
-        self.sock = socket.socket(family)
-        self.sock.settimeout(timeout)
-        self.sock.connect(address)
+    def __init__(self, address, timeout: float = 30, sock: Optional[socket.socket] = None,
+                 banner: bool = True) -> None:
+        """:param sock: an already connected socket (TLS) instead of ``address``.
+        :param banner: read the banner and first prompt now."""
+        if sock is None:
+            family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+            sock = socket.socket(family)
+            sock.settimeout(timeout)
+            sock.connect(address)
+        self.sock = sock
         self.buffer = b""
-        self.banner = self.read_until_prompt()
+        if banner:
+            self.banner = self.read_until_prompt()
 
-    def read_until_prompt(self) -> bytes:
-        """Everything up to and including the next prompt."""
-        while PROMPT not in self.buffer:
+    def read_until(self, marker: bytes) -> bytes:
+        """Everything up to and including the next ``marker``."""
+        while marker not in self.buffer:
             chunk = self.sock.recv(65536)
             if not chunk:
                 raise ConnectionError(f"closed; got {self.buffer[-300:]!r}")
             self.buffer += chunk
-        end = self.buffer.index(PROMPT) + len(PROMPT)
+        end = self.buffer.index(marker) + len(marker)
         data, self.buffer = self.buffer[:end], self.buffer[end:]
         return data
+
+    def read_until_prompt(self) -> bytes:
+        """Everything up to and including the next prompt."""
+        return self.read_until(PROMPT)
 
     def raw(self, data: bytes) -> bytes:
         self.sock.sendall(data)
@@ -172,6 +182,32 @@ class HMPClient:
 
     def close(self) -> None:
         self.sock.close()
+
+
+class LoginClient(HMPClient):
+    """A script logging in with a user name and password; the banner is left unread."""
+
+    def __init__(self, port: int, user: str, password: str,
+                 sock: Optional[socket.socket] = None) -> None:
+        super().__init__(("127.0.0.1", port), sock=sock, banner=False)
+        self.expect(b"login: ")
+        self.sock.sendall(user.encode() + b"\n")
+        self.expect(b"Password: ")
+        self.sock.sendall(password.encode() + b"\n")
+
+    expect = HMPClient.read_until
+
+    def history(self) -> List[str]:
+        """The lines ``info history`` lists (without the ``info history`` just run)."""
+        out = self.cmd("info history").splitlines()
+        assert out[-1].endswith(": 'info history'")
+        return [line.split(": ", 1)[1][1:-1] for line in out[:-1]]
+
+
+def add_user(path: str, user: str, password: str, role: str = "operator") -> None:
+    """Add ``user`` to the password file at ``path`` with ``hmpbridge-passwd``."""
+    subprocess.run(bridge_command()[:2] + ["hmpbridge.passwords", path, user, "--role", role],
+                   input=password + "\n", text=True, check=True)
 
 
 def _wait_for(predicate, what: str, timeout: float = 30,

@@ -13,14 +13,13 @@ from typing import Iterator, List
 
 import pytest
 
-from tests.integration.conftest import PROMPT, Bridge, Twin, bridge_command, free_port
+from tests.integration.conftest import (PROMPT, Bridge, LoginClient, Twin, add_user,
+                                       bridge_command, free_port)
 
 
 def make_password_file(path: str) -> None:
-    for user, role, password in [("alice", "operator", "wonderland"),
-                                 ("bob", "read-only", "builder")]:
-        subprocess.run(bridge_command()[:2] + ["hmpbridge.passwords", path, user, "--role", role],
-                       input=password + "\n", text=True, check=True)
+    add_user(path, "alice", "wonderland")
+    add_user(path, "bob", "builder", role="read-only")
 
 
 def make_certificates(d: str) -> None:
@@ -71,35 +70,6 @@ def rig() -> Iterator[Rig]:
         yield r
     finally:
         r.close()
-
-
-class LoginClient:
-    """A script logging in over a plain socket."""
-
-    def __init__(self, port: int, user: str, password: str, sock=None) -> None:
-        self.sock = sock or socket.create_connection(("127.0.0.1", port), timeout=30)
-        self.buffer = b""
-        self.expect(b"login: ")
-        self.sock.sendall(user.encode() + b"\n")
-        self.expect(b"Password: ")
-        self.sock.sendall(password.encode() + b"\n")
-
-    def expect(self, marker: bytes) -> bytes:
-        while marker not in self.buffer:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError(self.buffer)
-            self.buffer += chunk
-        end = self.buffer.index(marker) + len(marker)
-        data, self.buffer = self.buffer[:end], self.buffer[end:]
-        return data
-
-    def cmd(self, line: str) -> str:
-        self.sock.sendall(line.encode() + b"\n")
-        return self.expect(PROMPT)[:-len(PROMPT)].decode().replace("\r\n", "\n")
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def test_operator_logs_in_and_changes_state(rig: Rig) -> None:

@@ -91,6 +91,17 @@ def _own_qemu_reference(tmp_path) -> QMPClient:
     return client
 
 
+def first_session(proc: subprocess.Popen, port: int) -> HMPClient:
+    """A session on ``port`` once the bridge ``proc`` accepts one (it must not exit first)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return HMPClient(("127.0.0.1", port))
+        except OSError:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+
+
 def test_own_qemu_is_started_served_and_stopped(tmp_path):
     port = free_port()
     proc = subprocess.Popen(bridge_command("--listen", f"tcp:{port}:interface=127.0.0.1"),
@@ -98,14 +109,7 @@ def test_own_qemu_is_started_served_and_stopped(tmp_path):
                             text=True)
     reference = _own_qemu_reference(tmp_path)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client = HMPClient(("127.0.0.1", port))
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline
-                time.sleep(0.1)
+        client = first_session(proc, port)
         for line in ["info status", "info block", "eject ide1-cd0", "info block ide1-cd0"]:
             got, want = client.cmd(line), reference.hmp(line)
             got = re.sub(r"/tmp/hmpbridge-\w+/", "<dir>/", got)
@@ -131,14 +135,7 @@ def test_sigterm_stops_the_own_qemu():
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                HMPClient(("127.0.0.1", port)).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline
-                time.sleep(0.1)
+        first_session(proc, port).close()
         children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
                                   text=True).stdout.split()
         assert children, "no QEMU child process"
@@ -191,14 +188,7 @@ def test_sigterm_lets_commands_in_flight_finish():
                                            f"tcp:{port}:interface=127.0.0.1"),
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client = HMPClient(("127.0.0.1", port))
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline
-                time.sleep(0.1)
+        client = first_session(proc, port)
         client.sock.sendall(b'migrate "exec:sleep 2; cat > /dev/null"\n')
         time.sleep(0.5)
         proc.terminate()

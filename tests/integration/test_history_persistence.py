@@ -9,53 +9,23 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import stat
-import subprocess
 import tempfile
 import time
-from typing import Iterator, List
+from typing import Iterator
 
 import pexpect
 import pytest
 
-from tests.integration.conftest import PROMPT, Bridge, HMPClient, Twin, bridge_command
+from tests.integration.conftest import (PROMPT, Bridge, HMPClient, LoginClient, Twin,
+                                       add_user)
 
 
-class LoginClient:
-    """A script logging in with a user name and password over a plain socket."""
-
-    def __init__(self, port: int, user: str, password: str) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-        self.buffer = b""
-        self.expect(b"login: ")
-        self.sock.sendall(user.encode() + b"\n")
-        self.expect(b"Password: ")
-        self.sock.sendall(password.encode() + b"\n")
-        self.expect(PROMPT)
-
-    def expect(self, marker: bytes) -> bytes:
-        while marker not in self.buffer:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError(self.buffer)
-            self.buffer += chunk
-        end = self.buffer.index(marker) + len(marker)
-        data, self.buffer = self.buffer[:end], self.buffer[end:]
-        return data
-
-    def cmd(self, line: str) -> str:
-        self.sock.sendall(line.encode() + b"\n")
-        return self.expect(PROMPT)[:-len(PROMPT)].decode().replace("\r\n", "\n")
-
-    def history(self) -> List[str]:
-        """The lines ``info history`` lists (without the ``info history`` just run)."""
-        out = self.cmd("info history").splitlines()
-        assert out[-1].endswith(": 'info history'")
-        return [line.split(": ", 1)[1][1:-1] for line in out[:-1]]
-
-    def close(self) -> None:
-        self.sock.close()
+def login(port: int, user: str, password: str) -> LoginClient:
+    """A logged-in client with the banner read."""
+    client = LoginClient(port, user, password)
+    client.expect(PROMPT)
+    return client
 
 
 class Rig:
@@ -66,8 +36,7 @@ class Rig:
         self.passwords = os.path.join(self.dir, "passwords")
         self.state = os.path.join(self.dir, "state")
         for user, password in [("alice", "wonderland"), ("bob", "builder")]:
-            subprocess.run(bridge_command()[:2] + ["hmpbridge.passwords", self.passwords, user],
-                           input=password + "\n", text=True, check=True)
+            add_user(self.passwords, user, password)
         self.vm = Twin()
 
     def bridge(self, *extra: str) -> Bridge:
@@ -93,16 +62,16 @@ def test_users_get_their_own_history_back_after_reconnecting_and_a_crash(rig: Ri
     bob never sees them."""
     bridge = rig.bridge("--password-file", rig.passwords)
     try:
-        alice = LoginClient(bridge.port, "alice", "wonderland")
+        alice = login(bridge.port, "alice", "wonderland")
         assert alice.history() == []
         alice.cmd("info status")
         alice.cmd("info name")
         alice.close()
-        again = LoginClient(bridge.port, "alice", "wonderland")
+        again = login(bridge.port, "alice", "wonderland")
         # the first "info history" moved to the end when run again, as in QEMU's readline
         assert again.cmd("info history") == (
             "0: 'info status'\n1: 'info name'\n2: 'info history'\n")
-        bob = LoginClient(bridge.port, "bob", "builder")
+        bob = login(bridge.port, "bob", "builder")
         assert bob.history() == []
         bob.close()
         again.cmd("info version")  # saved at once, before the session or the bridge ends
@@ -119,7 +88,7 @@ def test_users_get_their_own_history_back_after_reconnecting_and_a_crash(rig: Ri
 
     bridge = rig.bridge("--password-file", rig.passwords)
     try:
-        alice = LoginClient(bridge.port, "alice", "wonderland")
+        alice = login(bridge.port, "alice", "wonderland")
         assert alice.history() == ["info status", "info name", "info version"]
         alice.close()
     finally:
@@ -130,7 +99,7 @@ def test_up_arrow_recalls_the_previous_sessions_line_in_telnet(rig: Rig) -> None
     """In the telnet program, after logging in, Up walks back into alice's earlier session."""
     bridge = rig.bridge("--password-file", rig.passwords)
     try:
-        first = LoginClient(bridge.port, "alice", "wonderland")
+        first = login(bridge.port, "alice", "wonderland")
         first.cmd("info uuid")
         first.close()
         child = pexpect.spawn("telnet", ["127.0.0.1", str(bridge.port)], timeout=20)
