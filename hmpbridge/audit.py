@@ -61,18 +61,21 @@ class AuditLog:
         self.max_bytes = max_bytes
         self.keep = keep
         self.fsync = fsync
+        self._size = 0
         self._fd = self._open()
 
     def _open(self) -> int:
-        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._size = os.fstat(fd).st_size  # once per file, then counted as written
+        return fd
 
     def write(self, rec: Mapping[str, Any]) -> None:
         """Append one record as one line."""
         data = (json.dumps(rec, separators=(",", ":"), default=str) + "\n").encode("utf-8")
-        os.write(self._fd, data)
+        self._size += os.write(self._fd, data)
         if self.fsync:
             os.fsync(self._fd)
-        if self.max_bytes and os.fstat(self._fd).st_size > self.max_bytes:
+        if self.max_bytes and self._size > self.max_bytes:
             self._rotate()
 
     def _rotate(self) -> None:
