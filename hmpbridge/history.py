@@ -226,13 +226,16 @@ class FileHistoryStore:
                            user=who, path=path, error=err.strerror)
 
     def _replace(self, path: str, data: bytes) -> None:
-        """Write ``data`` to a 0600 temporary file beside ``path`` and rename it over."""
+        """Write ``data`` to a 0600 temporary file beside ``path`` and rename it over.
+
+        No fsync: this runs on the reactor for every line, and a killed bridge
+        loses nothing without it (the kernel has the data); only a host crash
+        can cost the last lines.
+        """
         fd, temp = tempfile.mkstemp(prefix=".tmp-", suffix=FILE_SUFFIX, dir=self.directory)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
             os.replace(temp, path)
         except BaseException:
             with contextlib.suppress(OSError):
