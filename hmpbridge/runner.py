@@ -50,13 +50,18 @@ Runnable = Callable[[Invocation, Context], Union[HandlerResult, str]]
 handlers._load_all()
 
 
-def banner_text(greeting: Optional[Any]) -> str:
-    """QEMU's monitor banner for the QEMU that sent ``greeting`` (its ``QMP`` member)."""
+def qemu_name(greeting: Optional[Any]) -> str:
+    """``QEMU 7.2.22``: the QEMU that sent ``greeting`` (its ``QMP`` member)."""
     version = "unknown"
     if greeting:
         qemu = greeting.get("version", {}).get("qemu", {})
         version = f"{qemu.get('major', 0)}.{qemu.get('minor', 0)}.{qemu.get('micro', 0)}"
-    return f"QEMU {version} monitor - type 'help' for more information\n"
+    return f"QEMU {version}"
+
+
+def banner_text(greeting: Optional[Any]) -> str:
+    """QEMU's monitor banner for the QEMU that sent ``greeting``."""
+    return f"{qemu_name(greeting)} monitor - type 'help' for more information\n"
 
 
 def remember(state: SessionState, line: str) -> None:
@@ -121,6 +126,10 @@ class CommandRunner:
     def banner(self) -> str:
         """The banner a new session is greeted with."""
         return banner_text(self._executor.greeting)
+
+    def qemu_name(self) -> str:
+        """``QEMU 7.2.22``: the QEMU commands go to."""
+        return qemu_name(self._executor.greeting)
 
     @property
     def in_flight(self) -> int:

@@ -125,8 +125,7 @@ class HMPServerFactory(Factory):
 
     def _upstream(self, up: bool) -> None:
         """Tell every session that QEMU went away, or is back."""
-        text = (CONNECTION_BACK.format(version=self.runner.banner().split(" monitor")[0])
-                if up else CONNECTION_GONE)
+        text = CONNECTION_BACK.format(version=self.runner.qemu_name()) if up else CONNECTION_GONE
         for transport in list(self.sessions):
             session = getattr(transport, "protocol", None)
             if session is not None and hasattr(session, "notice"):
