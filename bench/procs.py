@@ -17,7 +17,7 @@ import tempfile
 import time
 from typing import List, Optional, Tuple
 
-__all__ = ["Rig", "raise_nofile", "free_port", "rss_bytes", "cpu_seconds", "REPO",
+__all__ = ["Rig", "read_prompt", "raise_nofile", "free_port", "rss_bytes", "cpu_seconds", "REPO",
            "bridge_command", "wait_for_banner", "qemu_version", "machine_busy_seconds"]
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -97,6 +97,17 @@ def start_bridge(qmp_path: str, port: int, log: str) -> subprocess.Popen:
                                 env=bridge_env(), cwd=REPO, preexec_fn=_child_setup)
 
 
+def read_prompt(sock: socket.socket) -> bytes:
+    """Everything up to the next ``(qemu) `` prompt (nothing is read past it)."""
+    data = b""
+    while not data.endswith(b"(qemu) "):
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError("closed before the prompt")
+        data += chunk
+    return data
+
+
 def wait_for_banner(port: int, timeout: float = 20.0, poll: float = 0.002,
                     proc: Optional[subprocess.Popen] = None) -> bytes:
     """Connect to ``port`` until it answers, and read up to the first ``(qemu) `` prompt."""
@@ -104,13 +115,7 @@ def wait_for_banner(port: int, timeout: float = 20.0, poll: float = 0.002,
     while True:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-                data = b""
-                while not data.endswith(b"(qemu) "):
-                    chunk = s.recv(4096)
-                    if not chunk:
-                        raise ConnectionError("closed before the prompt")
-                    data += chunk
-                return data
+                return read_prompt(s)
         except (ConnectionRefusedError, ConnectionResetError):
             if proc is not None and proc.poll() is not None:
                 raise RuntimeError(f"process exited with status {proc.returncode}")

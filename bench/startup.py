@@ -17,20 +17,10 @@ import sys
 import time
 from typing import Dict, List
 
-from bench.procs import REPO, Rig, bridge_env, free_port, start_bridge
+from bench.procs import REPO, Rig, bridge_env, free_port, read_prompt, start_bridge
 from bench.stats import TARGETS, Target, percentile
 
 __all__ = ["measure_startup", "report_startup"]
-
-
-def _read_prompt(sock: socket.socket) -> bytes:
-    data = b""
-    while not data.endswith(b"(qemu) "):
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise ConnectionError("closed before the prompt")
-        data += chunk
-    return data
 
 
 def _trial(rig: Rig) -> Dict[str, float]:
@@ -47,10 +37,10 @@ def _trial(rig: Rig) -> Dict[str, float]:
                     raise RuntimeError("hmpbridge did not start (see the log)")
                 time.sleep(0.002)
         with sock:
-            _read_prompt(sock)
+            read_prompt(sock)
             banner = time.perf_counter() - t0
             sock.sendall(b"info status\n")
-            _read_prompt(sock)
+            read_prompt(sock)
             first = time.perf_counter() - t0
     finally:
         proc.send_signal(signal.SIGTERM)
