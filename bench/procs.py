@@ -17,7 +17,7 @@ import tempfile
 import time
 from typing import List, Optional, Tuple
 
-__all__ = ["Rig", "read_prompt", "raise_nofile", "free_port", "rss_bytes", "cpu_seconds", "REPO",
+__all__ = ["Rig", "read_prompt", "stop", "raise_nofile", "free_port", "rss_bytes", "cpu_seconds", "REPO",
            "bridge_command", "wait_for_banner", "qemu_version", "machine_busy_seconds"]
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -95,6 +95,16 @@ def start_bridge(qmp_path: str, port: int, log: str) -> subprocess.Popen:
     with open(log, "ab") as logf:
         return subprocess.Popen(bridge_command(qmp_path, port), stdout=logf, stderr=logf,
                                 env=bridge_env(), cwd=REPO, preexec_fn=_child_setup)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL after 5 s; waits for the process to end."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def read_prompt(sock: socket.socket) -> bytes:
@@ -186,12 +196,7 @@ class Rig:
         self.stop_floor()
         for proc in (self.bridge, self.qemu):
             if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                stop(proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def log_text(self) -> str:

@@ -10,14 +10,13 @@ since the grammar is loaded on the first line.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 from typing import Dict, List
 
-from bench.procs import REPO, Rig, bridge_env, free_port, read_prompt, start_bridge
+from bench.procs import REPO, Rig, bridge_env, free_port, read_prompt, start_bridge, stop
 from bench.stats import TARGETS, Target, percentile
 
 __all__ = ["measure_startup", "report_startup"]
@@ -43,12 +42,7 @@ def _trial(rig: Rig) -> Dict[str, float]:
             read_prompt(sock)
             first = time.perf_counter() - t0
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
     return {"banner": banner, "first": first}
 
 
