@@ -30,6 +30,9 @@ Columns:
     whether QEMU allows it before machine initialisation.
 ``completers``
     argument key -> name of a completer for Tab completion.
+``monitor_forms``
+    forms of a native command that still need QEMU's own monitor (sent as
+    ``human-monitor-command``), with the reason.
 """
 
 from __future__ import annotations
@@ -111,6 +114,7 @@ class CommandSpec:
     reads_only: bool = False
     preconfig: bool = True
     completers: Mapping[str, str] = field(default_factory=dict)
+    monitor_forms: Tuple[str, ...] = ()
 
     @property
     def is_info(self) -> bool:
@@ -504,7 +508,9 @@ COMMANDS: Tuple[CommandSpec, ...] = (
         params='driver[,prop=value][,...]',
         help='add device, like -device on the command line',
         strategy=NATIVE,
-        qmp=('device_add',),
+        qmp=('device_add', 'device-list-properties'),
+        monitor_forms=('`device_add help`: the device list by category, with descriptions, '
+                       'is in no QMP reply',),
         preconfig=False,
     ),
     _c(
@@ -816,7 +822,9 @@ COMMANDS: Tuple[CommandSpec, ...] = (
         params='[user|tap|socket|stream|dgram|vde|bridge|hubport|netmap|vhost-user],id=str[,prop=value][,...]',
         help='add host network device',
         strategy=NATIVE,
-        qmp=('netdev_add',),
+        qmp=('netdev_add', 'query-rx-filter', 'query-qmp-schema'),
+        monitor_forms=('`netdev_add stream,...` and `netdev_add dgram,...`: their nested '
+                       'socket addresses are read by the options visitor in its own way',),
     ),
     _c(
         'netdev_del',
@@ -834,6 +842,10 @@ COMMANDS: Tuple[CommandSpec, ...] = (
         help='create QOM object',
         strategy=NATIVE,
         qmp=('object-add',),
+        monitor_forms=('`object_add help` and `object_add TYPE,help`: `qom-list-types` loads '
+                       "QEMU's modules, which changes the list; `qom-list-properties` also lists "
+                       'read-only properties, and aborts QEMU 7.2 for `colo-compare` and '
+                       '`x-remote-object`',),
     ),
     _c(
         'object_del',
@@ -979,7 +991,7 @@ COMMANDS: Tuple[CommandSpec, ...] = (
         params='args',
         help='add chardev',
         strategy=NATIVE,
-        qmp=('chardev-add',),
+        qmp=('chardev-add', 'chardev-remove', 'query-chardev-backends'),
         preconfig=False,
     ),
     _c(

@@ -59,6 +59,10 @@ def render() -> str:
         lines.append(f"- **{strategy}** ({counts[strategy]}): {_STRATEGY_NOTES[strategy]}.")
     lines += ["", "## Commands", ""] + _rows(top)
     lines += ["", "## `info` subcommands", ""] + _rows(info)
+    lines += ["", "## Forms of native commands left to QEMU's monitor", "",
+              "These go through `human-monitor-command`, so `--no-passthrough` (and",
+              "qemu-storage-daemon) refuses them with a one-line error.", ""]
+    lines += [f"- {form}." for spec in COMMANDS for form in spec.monitor_forms]
     return "\n".join(lines) + "\n"
 
 

@@ -28,6 +28,7 @@ from hmpbridge.commands import INFO_COMMANDS, TOP_COMMANDS, ArgItem, CommandSpec
 from hmpbridge.errors import QMPError
 from hmpbridge.keys import KEY_NAMES
 from hmpbridge.model import QMPCommand
+from hmpbridge.qapi_schema import argument_names_or_values
 
 __all__ = ["Completion", "CompletionContext", "CompletionResult", "complete", "COMPLETERS",
            "parse_network_clients"]
@@ -426,13 +427,7 @@ def _schema_member_values(command: str, member: Optional[str]) -> Names:
     """From ``query-qmp-schema``: the members of ``command``'s arguments, or the
     values of the enumeration that its argument ``member`` takes."""
     schema = yield from _ask("query-qmp-schema")
-    by_name = {entity.get("name"): entity for entity in schema}
-    arguments = by_name.get(by_name.get(command, {}).get("arg-type"), {})
-    members = arguments.get("members", [])
-    if member is None:
-        return [m["name"] for m in members]
-    kind = next((m.get("type") for m in members if m.get("name") == member), None)
-    return list(by_name.get(kind, {}).get("values", []))
+    return argument_names_or_values(schema, command, member)
 
 
 @completer("migrate_parameter")

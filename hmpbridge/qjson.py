@@ -1,6 +1,7 @@
 """QEMU's JSON, both ways, as QEMU 7.2 writes and reads it.
 
-:func:`to_pretty_json` is ``qobject_to_json_pretty(obj, true)`` (``qom-get``
+:func:`to_json` is ``qobject_to_json()``: one line, ``", "`` between items and
+``": "`` after a key.  :func:`to_pretty_json` is ``qobject_to_json_pretty(obj, true)`` (``qom-get``
 prints it): 4-space indent, an empty object or array opens and closes on two
 lines, non-ASCII and control characters as upper-case ``\\uXXXX``, floats
 ``%.17g``.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-__all__ = ["to_pretty_json", "from_json", "JSONError"]
+__all__ = ["to_json", "to_pretty_json", "from_json", "JSONError"]
 
 
 # --- writer --------------------------------------------------------------------------
@@ -79,6 +80,30 @@ def _write(value: Any, depth: int, out: List[str]) -> None:
         out.append("\n" + " " * (4 * depth) + ("}" if is_dict else "]"))
     else:
         out.append(_scalar(value))
+
+
+def _write_compact(value: Any, out: List[str]) -> None:
+    if isinstance(value, dict):
+        out.append("{")
+        for number, (key, item) in enumerate(value.items()):
+            out.append((", " if number else "") + _quoted(str(key)) + ": ")
+            _write_compact(item, out)
+        out.append("}")
+    elif isinstance(value, list):
+        out.append("[")
+        for number, item in enumerate(value):
+            out.append(", " if number else "")
+            _write_compact(item, out)
+        out.append("]")
+    else:
+        out.append(_scalar(value))
+
+
+def to_json(value: Any) -> str:
+    """``value`` as QEMU's one-line JSON writer prints it."""
+    out: List[str] = []
+    _write_compact(value, out)
+    return "".join(out)
 
 
 def to_pretty_json(value: Any) -> str:

@@ -5,7 +5,8 @@ and builds the backend with each backend's ``qemu_chr_parse_*`` function;
 :func:`chardev_backend` does the same and gives QMP's
 ``{"type": ..., "data": ...}``.  QEMU's parsing messages (warnings, bad
 options) are reproduced; QMP's ``Failed to add chardev 'ID': `` prefix, which
-HMP does not print, is taken off.
+HMP does not print, is taken off.  ``chardev-add help`` lists the backends
+from ``query-chardev-backends``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from typing import Any, Dict, Generator, List, Optional, Set, Tuple
 
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler
-from hmpbridge.handlers.passthrough import passthrough
 from hmpbridge.model import Invocation, QMPCommand
 from hmpbridge.qemu_opts import OptsError, ParsedOpts, parse_opts
+from hmpbridge.render.options_help import chardev_types_help
 
 __all__ = ["CHARDEV_OPTIONS", "BACKENDS", "ChardevError", "chardev_backend", "chardev_add",
            "chardev_remove", "PARSE_FAILED", "reset_alias_warnings"]
@@ -281,7 +282,7 @@ def chardev_add(inv: Invocation, ctx: Context) -> HandlerResult:
     if opts is None:
         return out
     if opts.get("backend") in ("help", "?"):
-        return (yield from passthrough(inv, ctx))
+        return out + chardev_types_help((yield QMPCommand("query-chardev-backends")))
     if opts.id is None:
         return out + "Error: chardev: no id specified\n"
     chosen, text = read_backend(opts)

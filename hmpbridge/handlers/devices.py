@@ -2,21 +2,41 @@
 
 ``device_add`` sends every option as a JSON string: QEMU 7.2's QMP
 ``device_add`` goes through QemuOpts, so strings suit every property type.
-Its ``help`` forms print QEMU's device tables, which only the human monitor
-has; they go through ``human-monitor-command``.
+
+``device_add DRIVER,help`` prints ``device-list-properties`` as
+``qdev_device_help()`` does, after QEMU's alias table (``virtio-net`` is
+``virtio-net-pci``).  ``device_add help`` groups the devices by category
+with their descriptions, which no QMP reply holds; it goes through
+``human-monitor-command``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Generator, List, Mapping, Optional
 
+from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler
 from hmpbridge.handlers.passthrough import passthrough
 from hmpbridge.model import Invocation, QMPCommand
+from hmpbridge.render.options_help import properties_help
 
 __all__ = ["device_add", "device_del", "balloon", "wants_help"]
 
 _HELP = ("help", "?")
+
+#: QEMU 7.2's device aliases on a target with virtio-pci (``qdev_alias_table``),
+#: tried when no device type has the name given.
+DEVICE_ALIASES = {
+    "ac97": "AC97", "es1370": "ES1370", "e1000-82540em": "e1000", "ahci": "ich9-ahci",
+    "lsi": "lsi53c895a",
+    **{f"virtio-{name}": f"virtio-{name}-pci" for name in (
+        "9p", "balloon", "blk", "gpu", "gpu-gl", "input-host", "iommu", "keyboard", "mouse",
+        "net", "rng", "scsi", "serial", "tablet")},
+}
+
+#: Device types whose property list (HMP's or QMP's) makes QEMU 7.2 abort
+#: when it was started without an OpenGL display.
+CRASHES_QEMU = frozenset({"virtio-gpu-gl-pci", "virtio-vga-gl", "virtio-gpu-gl-device"})
 
 
 def wants_help(opts: Mapping[str, Any]) -> bool:
@@ -36,9 +56,41 @@ def device_add(inv: Invocation, ctx: Context) -> HandlerResult:
     """
     opts = inv.args.get("device") or {}
     if wants_help(opts):
-        return (yield from passthrough(inv, ctx))
+        if opts["driver"] in _HELP:
+            return (yield from passthrough(inv, ctx))
+        return (yield from device_help(str(opts["driver"])))
     yield QMPCommand("device_add", {key: str(value) for key, value in opts.items()})
     return ""
+
+
+def device_help(driver: str) -> HandlerResult:
+    """``device_add DRIVER,help``: the driver's properties, or QEMU's error, bare.
+
+    As in QEMU, the alias table is read only when no type has the name.
+    """
+    typename = driver
+    try:
+        props = yield from _properties(typename)
+    except QMPCommandError as err:
+        if err.error_class != "DeviceNotFound" or driver not in DEVICE_ALIASES:
+            return f"{err.desc}\n"
+        typename = DEVICE_ALIASES[driver]
+        try:
+            props = yield from _properties(typename)
+        except QMPCommandError as err:
+            return f"{err.desc}\n"
+    if props is None:
+        return (f"hmpbridge: not asking for the properties of {typename}: "
+                "it makes QEMU 7.2 abort without an OpenGL display\n")
+    return properties_help(typename, props)
+
+
+def _properties(typename: str) -> Generator[QMPCommand, Any, Optional[List[Any]]]:
+    """``device-list-properties``, or None for a type that would crash QEMU."""
+    if typename in CRASHES_QEMU:
+        return None
+    props: List[Any] = yield QMPCommand("device-list-properties", {"typename": typename})
+    return props
 
 
 @handler("device_del")

@@ -16,10 +16,10 @@ nothing but ``Try "help netdev_add" for more information``.  Whether the id
 names a backend already is asked with ``query-rx-filter`` (a backend that is
 not a NIC answers ``isn't a NIC``).
 
-Two forms are left to QEMU's own monitor: ``netdev_add help`` prints the
-backend list QEMU compiled in, in an order no QMP reply gives; and the
-``stream`` and ``dgram`` types, whose nested socket addresses the options
-visitor reads in its own way.
+``netdev_add help`` lists the backends of QEMU 7.2's own list that the
+schema's ``netdev_add`` type enumeration holds.  Left to QEMU's own monitor:
+the ``stream`` and ``dgram`` types, whose nested socket addresses the
+options visitor reads in its own way.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler
 from hmpbridge.handlers.passthrough import passthrough
 from hmpbridge.model import Invocation, QMPCommand
+from hmpbridge.qapi_schema import argument_names_or_values
 from hmpbridge.qemu_opts import OptsError, bool_parse, strtosz
+from hmpbridge.render.options_help import netdev_types_help
 
 __all__ = ["NETDEV_MEMBERS", "NetdevError", "netdev_arguments", "netdev_add", "netdev_del",
            "object_del", "set_link"]
@@ -192,7 +194,10 @@ def _has_its_options(netdev_id: str) -> Generator[QMPCommand, Any, bool]:
 def netdev_add(inv: Invocation, ctx: Context) -> HandlerResult:
     """``netdev_add type,id=ID[,k=v...]`` -> ``netdev_add`` with typed members."""
     options: Dict[str, Any] = dict(inv.args["netdev"])
-    if options.get("type") in ("help", "?") or options.get("type") in _NESTED_TYPES:
+    if options.get("type") in ("help", "?"):
+        schema = yield QMPCommand("query-qmp-schema")
+        return netdev_types_help(argument_names_or_values(schema, "netdev_add", "type"))
+    if options.get("type") in _NESTED_TYPES:
         return (yield from passthrough(inv, ctx))
     if "id" in options and (yield from _has_its_options(str(options["id"]))):
         return f'Try "help {inv.spec.label}" for more information\n'

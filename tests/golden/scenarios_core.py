@@ -146,6 +146,22 @@ ERRORS = [
     ("cancel-dirty-limit-cpu", "cancel_vcpu_dirty_limit 5"),
 ]
 
+#: The help forms of the ``*_add`` commands.
+HELPS = [
+    ("netdev-add-help", "netdev_add help"),
+    ("netdev-add-qmark", "netdev_add ?"),
+    ("chardev-add-help", "chardev-add help"),
+    ("device-add-driver-help", "device_add e1000,help"),
+    ("device-add-driver-qmark", "device_add usb-tablet,?"),
+    ("device-add-driver-help-value", "device_add isa-serial,id=s9,help=1"),
+    ("device-add-alias-help", "device_add virtio-net,help"),
+    ("device-add-alias-help-ahci", "device_add ahci,help"),
+    ("device-add-nosuch-help", "device_add nosuch,help"),
+    ("device-add-abstract-help", "device_add pci-device,help"),
+    ("device-add-not-device-help", "device_add memory-backend-ram,help"),
+    ("device-add-alias-not-built-help", "device_add virtio-crypto,help"),
+]
+
 #: Lines that change the VM: hmpbridge on A, QEMU on twin B, in this order.
 #: A line named with a ``!`` prefix fails (or changes nothing) and runs on A alone.
 ACTIONS = [
@@ -226,6 +242,19 @@ def errors(make: Make) -> List[str]:
         cap = make(vm.qmp, vm.tz)
         for name, line in ERRORS:
             cap.case(name, line)
+        return cap.results
+
+
+def helps(make: Make) -> List[str]:
+    """The help texts of ``netdev_add``, ``chardev-add`` and ``device_add``."""
+    with VM(_devices) as vm:
+        cap = make(vm.qmp, vm.tz)
+        for name, line in HELPS:
+            cap.case(name, line)
+        # QEMU's own device_add help loads every QOM module, and the chardev
+        # classes of the modules take their places among the others
+        vm.qmp.hmp("device_add help")
+        cap.case("chardev-add-help-modules", "chardev-add help")
         return cap.results
 
 
@@ -500,6 +529,7 @@ def xquery(make: Make) -> List[str]:
 
 SCENARIOS: Dict[str, Callable[[Make], List[str]]] = {
     "core-errors": errors,
+    "core-helps": helps,
     "core-actions": actions,
     "core-noballoon": noballoon,
     "core-detached": detached,

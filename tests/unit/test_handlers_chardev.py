@@ -208,10 +208,11 @@ def test_taken_id_with_a_working_backend() -> None:
     assert script.sent[-1] == QMPCommand("chardev-remove", {"id": "n1.hmpbridge-probe"})
 
 
-def test_backend_help_goes_to_the_human_monitor() -> None:
-    """When the backend is help, QEMU's own list comes through human-monitor-command."""
-    script = Script({"human-monitor-command": "Available chardev backend types: \r\n  null\r\n"})
-    assert add("help", script) == "Available chardev backend types: \n  null\n"
+def test_backend_help_lists_the_backends() -> None:
+    """When the backend is help, query-chardev-backends is printed in QEMU's (reversed) order."""
+    script = Script({"query-chardev-backends": [{"name": "pty"}, {"name": "null"}]})
+    assert add("help", script) == "Available chardev backend types: \n  null\n  pty\n"
+    assert script.sent == [QMPCommand("query-chardev-backends")]
 
 
 def test_chardev_remove() -> None:

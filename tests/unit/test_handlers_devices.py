@@ -10,7 +10,7 @@ from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, _load_all
 from hmpbridge.handlers.devices import wants_help
 from hmpbridge.model import QMPCommand
-from hmpbridge.testing import CannedReplies, run_key
+from hmpbridge.testing import CannedReplies, InTurn, run_key
 
 _load_all()
 
@@ -62,14 +62,60 @@ def test_help_is_recognised_as_qdev_does(opts: Dict[str, str], wanted: bool) -> 
 
 
 def test_device_add_help_goes_to_the_human_monitor() -> None:
-    """When device_add asks for help, the line runs through human-monitor-command."""
-    script = Script({"human-monitor-command": "e1000 options:\r\n  mac=<str>\r\n"})
-    out = run("device_add", {"device": {"driver": "e1000", "help": "on"}}, script,
-              line="device_add e1000,help")
-    assert out == "e1000 options:\n  mac=<str>\n"
+    """When device_add asks for the device list, the line runs through human-monitor-command."""
+    script = Script({"human-monitor-command": "USB devices:\r\nname \"usb-tablet\"\r\n"})
+    out = run("device_add", {"device": {"driver": "help"}}, script, line="device_add help")
+    assert out == 'USB devices:\nname "usb-tablet"\n'
     assert script.sent == [QMPCommand("human-monitor-command",
-                                      {"command-line": "device_add e1000,help",
-                                       "cpu-index": 0})]
+                                      {"command-line": "device_add help", "cpu-index": 0})]
+
+
+def test_driver_help_prints_the_properties_sorted() -> None:
+    """When device_add DRIVER,help runs, device-list-properties is printed as qdev does."""
+    script = Script({"device-list-properties": [
+        {"name": "mac", "type": "str"},
+        {"name": "addr", "type": "int32", "default-value": -1,
+         "description": "Slot and optional function number"},
+        {"name": "romfile", "type": "str", "default-value": "efi-e1000.rom"}]})
+    out = run("device_add", {"device": {"driver": "e1000", "help": "on"}}, script)
+    assert out == ("e1000 options:\n"
+                   "  addr=<int32>           - Slot and optional function number "
+                   "(default: -1)\n"
+                   "  mac=<str>\n"
+                   '  romfile=<str>          -  (default: "efi-e1000.rom")\n')
+    assert script.sent == [QMPCommand("device-list-properties", {"typename": "e1000"})]
+
+
+def test_driver_help_follows_an_alias_only_when_no_type_has_the_name() -> None:
+    """When the name is an alias and no type, the aliased type's properties are printed."""
+    not_found = QMPCommandError("DeviceNotFound", "Device 'virtio-net' not found")
+    script = Script({"device-list-properties": InTurn(not_found, [])})
+    out = run("device_add", {"device": {"driver": "virtio-net", "help": "on"}}, script)
+    assert out == "There are no options for virtio-net-pci.\n"
+    assert script.sent == [QMPCommand("device-list-properties", {"typename": "virtio-net"}),
+                           QMPCommand("device-list-properties",
+                                      {"typename": "virtio-net-pci"})]
+
+
+def test_driver_help_error_is_bare() -> None:
+    """When QEMU refuses the type, its message is printed without Error:, as qdev does."""
+    script = Script({"device-list-properties": QMPCommandError(
+        "GenericError", "Parameter 'typename' expects a non-abstract device type")})
+    out = run("device_add", {"device": {"driver": "pci-device", "help": "on"}}, script)
+    assert out == "Parameter 'typename' expects a non-abstract device type\n"
+
+
+@pytest.mark.parametrize("driver", ["virtio-vga-gl", "virtio-gpu-gl"])
+def test_driver_help_never_asks_for_a_type_that_aborts_qemu(driver: str) -> None:
+    """When the type's property list would abort QEMU, nothing is asked and the reason shown."""
+    not_found = QMPCommandError("DeviceNotFound", f"Device '{driver}' not found")
+    script = Script({"device-list-properties": not_found})
+    out = run("device_add", {"device": {"driver": driver, "help": "on"}}, script)
+    assert "makes QEMU 7.2 abort" in out
+    assert QMPCommand("device-list-properties", {"typename": "virtio-gpu-gl-pci"}) \
+        not in script.sent
+    assert QMPCommand("device-list-properties", {"typename": "virtio-vga-gl"}) \
+        not in script.sent
 
 
 def test_device_add_help_without_passthrough() -> None:

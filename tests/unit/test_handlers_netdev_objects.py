@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import pytest
 
@@ -113,11 +113,29 @@ def test_nic_id_goes_to_qemu() -> None:
     assert info.value.desc == "Duplicate ID 'nic0'"
 
 
-@pytest.mark.parametrize("line", ["netdev_add help", "netdev_add ?,id=x",
-                                  "netdev_add stream,id=s,server=on"])
-def test_forms_left_to_qemu(line: str) -> None:
-    """The help list and the nested-address types go to QEMU's monitor as they are."""
+def test_forms_left_to_qemu() -> None:
+    """The nested-address types go to QEMU's monitor as they are."""
+    line = "netdev_add stream,id=s,server=on"
     out, sent = run(line, {"human-monitor-command": "text\r\n"})
     assert out == "text\n"
     assert sent == [QMPCommand("human-monitor-command",
                                {"command-line": line, "cpu-index": 0})]
+
+
+def _schema(netdev_types: List[str]) -> List[Dict[str, Any]]:
+    """A masked ``query-qmp-schema`` holding ``netdev_add`` and its type enumeration."""
+    return [{"name": "netdev_add", "meta-type": "command", "arg-type": "7"},
+            {"name": "7", "meta-type": "object", "tag": "type",
+             "members": [{"name": "id", "type": "str"}, {"name": "type", "type": "9"}]},
+            {"name": "9", "meta-type": "enum", "values": netdev_types}]
+
+
+@pytest.mark.parametrize("line", ["netdev_add help", "netdev_add ?,id=x"])
+def test_help_lists_the_backends_in_qemus_order(line: str) -> None:
+    """netdev_add help lists QEMU's backends this QEMU has, in QEMU's order, nic and none not."""
+    schema = _schema(["none", "nic", "user", "tap", "socket", "stream", "dgram", "hubport",
+                      "netmap", "vhost-user"])
+    out, sent = run(line, {"query-qmp-schema": schema})
+    assert out == ("Available netdev backend types:\n"
+                   "socket\nstream\ndgram\nhubport\ntap\nuser\nvhost-user\n")
+    assert sent == [QMPCommand("query-qmp-schema")]

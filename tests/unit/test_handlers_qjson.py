@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from hmpbridge.qjson import JSONError, from_json, to_pretty_json
+from hmpbridge.qjson import JSONError, from_json, to_json, to_pretty_json
 
 
 # Every expected text in this file was captured from QEMU 7.2.22 via human-monitor-command
@@ -106,3 +106,11 @@ def test_reader_errors_are_qemus(text: str, message: str) -> None:
     with pytest.raises(JSONError) as err:
         from_json(text)
     assert str(err.value) == message
+
+
+def test_one_line_writer() -> None:
+    """When written on one line, items part with ", " and a key ends with ": ", as QEMU writes."""
+    assert to_json({"a": [1, "x"], "b": {}}) == '{"a": [1, "x"], "b": {}}'
+    assert to_json("auto") == '"auto"'
+    assert to_json(-1) == "-1"
+    assert to_json(0.5) == "0.5"

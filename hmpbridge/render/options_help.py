@@ -1,0 +1,60 @@
+"""The help texts of the ``*_add`` commands: property lists and backend lists."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, List, Mapping, Sequence
+
+from hmpbridge.qjson import to_json
+
+__all__ = ["property_help", "properties_help", "netdev_types_help", "chardev_types_help",
+           "NETDEV_HELP_ORDER"]
+
+#: The backends ``netdev_add help`` may list, in QEMU 7.2's order; each one
+#: that this QEMU was built with.  ``netmap`` is left out: only a build with
+#: the netmap headers has it, and the schema names it either way.
+NETDEV_HELP_ORDER = ("socket", "stream", "dgram", "hubport", "tap", "user", "l2tpv3", "vde",
+                     "bridge", "vhost-user", "vhost-vdpa", "vmnet-host", "vmnet-shared",
+                     "vmnet-bridged")
+
+
+def property_help(prop: Mapping[str, Any]) -> str:
+    """One ``ObjectPropertyInfo`` as ``object_property_help()`` writes it.
+
+    ``  name=<type>``, padded to 24 columns when a description or a default
+    follows, then `` - description`` and `` (default: JSON)``.
+    """
+    text = f"  {prop['name']}=<{prop['type']}>"
+    description = prop.get("description")
+    default = prop.get("default-value")
+    if description is not None or default is not None:
+        text = text.ljust(24) + " - "
+    if description:
+        text += description
+    if default is not None:
+        text += f" (default: {to_json(default)})"
+    return text
+
+
+def properties_help(type_name: str, props: Iterable[Mapping[str, Any]]) -> str:
+    """``TYPE options:`` and the sorted property lines, or that there are none."""
+    lines: List[str] = sorted(property_help(prop) for prop in props)
+    if not lines:
+        return f"There are no options for {type_name}.\n"
+    return f"{type_name} options:\n" + "".join(line + "\n" for line in lines)
+
+
+def netdev_types_help(available: Iterable[str]) -> str:
+    """``netdev_add help``: the backends of :data:`NETDEV_HELP_ORDER` in ``available``."""
+    have = set(available)
+    return "Available netdev backend types:\n" + "".join(
+        name + "\n" for name in NETDEV_HELP_ORDER if name in have)
+
+
+def chardev_types_help(backends: Sequence[Mapping[str, Any]]) -> str:
+    """``chardev-add help`` from a ``query-chardev-backends`` reply.
+
+    Both walk QEMU's class table in the same order, but the QMP command
+    prepends each name, so its list is the help text's, reversed.
+    """
+    return "Available chardev backend types: \n" + "".join(
+        f"  {backend['name']}\n" for backend in reversed(backends))
