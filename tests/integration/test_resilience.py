@@ -89,12 +89,17 @@ def test_kill_9_under_load_answers_every_line_in_its_own_session(rig) -> None:
             if not chunk:
                 break
             data += chunk
+            answered[n] = data.count(PROMPT)
         outputs[n] = data
 
+    answered = [0] * SESSIONS
     threads = [threading.Thread(target=drive, args=(n, c)) for n, c in enumerate(clients)]
     for t in threads:
         t.start()
-    time.sleep(0.3)
+    # kill once answers flow, however fast this machine is, with most still in flight
+    deadline = time.monotonic() + 30
+    while sum(answered) < SESSIONS * 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
     qemu.kill()
     for t in threads:
         t.join(90)
