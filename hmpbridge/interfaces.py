@@ -50,6 +50,10 @@ class CommandExecutor(Protocol):
     def schema_commands(self) -> Optional[FrozenSet[str]]:
         """QMP command names this QEMU offers (from ``query-qmp-schema``), if known."""
 
+    @property
+    def chardevs_at_connect(self) -> Optional[FrozenSet[str]]:
+        """The chardev labels ``query-chardev`` gave when the connection came up, if known."""
+
 
 class EventSource(Protocol):
     """Delivers QMP events to observers."""

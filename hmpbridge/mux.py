@@ -19,7 +19,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime, IStreamClien
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from hmpbridge.errors import CommandTimeout, QMPNotConnected, QMPProtocolError
+from hmpbridge.errors import CommandTimeout, QMPCommandError, QMPNotConnected, QMPProtocolError
 from hmpbridge.interfaces import connected
 from hmpbridge.model import QMPCommand
 from hmpbridge.qmp_protocol import MAX_IN_FLIGHT, QMPClientProtocol
@@ -64,6 +64,7 @@ class QMPMultiplexer(Service):
         self._protocol: Optional[QMPClientProtocol] = None
         self._greeting: Optional[Mapping[str, Any]] = None
         self._schema: Optional[FrozenSet[str]] = None
+        self._chardevs: Optional[FrozenSet[str]] = None
         self._event_observers: List[EventCallback] = []
         self._state_observers: List[StateCallback] = []
         self._waiters: List[Tuple[Optional[int], "Deferred[None]"]] = []
@@ -82,6 +83,15 @@ class QMPMultiplexer(Service):
     def schema_commands(self) -> Optional[FrozenSet[str]]:
         """Command names of the connected QEMU, from ``query-qmp-schema``."""
         return self._schema
+
+    @property
+    def chardevs_at_connect(self) -> Optional[FrozenSet[str]]:
+        """The chardevs QEMU had when this connection came up (``query-chardev``).
+
+        HMP's ``chardev-add`` tells a chardev made from ``-chardev`` options
+        from one made later; these are the candidates.
+        """
+        return self._chardevs
 
     @property
     def connected(self) -> bool:
@@ -206,6 +216,7 @@ class QMPMultiplexer(Service):
             try:
                 greeting = await protocol.ready
                 schema = await protocol.execute({"execute": "query-qmp-schema"})
+                chardevs = await self._chardev_labels(protocol, schema)
             finally:
                 if timer.active():
                     timer.cancel()
@@ -218,12 +229,28 @@ class QMPMultiplexer(Service):
         self._connecting = None
         if not self.running or protocol.lost.called:
             return
-        self._up(protocol, greeting, schema)
+        self._up(protocol, greeting, schema, chardevs)
 
-    def _up(self, protocol: QMPClientProtocol, greeting: Mapping[str, Any], schema: Any) -> None:
+    @staticmethod
+    async def _chardev_labels(protocol: QMPClientProtocol,
+                              schema: Any) -> Optional[FrozenSet[str]]:
+        """The labels of ``query-chardev``, or None where QEMU cannot say."""
+        if isinstance(schema, list) and "query-chardev" not in schema_command_names(schema):
+            return None
+        try:
+            chardevs = await protocol.execute({"execute": "query-chardev"})
+        except QMPCommandError:
+            return None
+        if not isinstance(chardevs, list):
+            return None
+        return frozenset(str(c.get("label")) for c in chardevs if isinstance(c, dict))
+
+    def _up(self, protocol: QMPClientProtocol, greeting: Mapping[str, Any], schema: Any,
+            chardevs: Optional[FrozenSet[str]] = None) -> None:
         self._failures = 0
         self._greeting = greeting
         self._schema = schema_command_names(schema) if isinstance(schema, list) else None
+        self._chardevs = chardevs
         self._protocol = protocol
         protocol.lost.addCallback(self._connection_lost, protocol)
         version = greeting.get("version", {}).get("qemu", {})

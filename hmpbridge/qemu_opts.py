@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Collection, Dict, List, Mapping, Optional, Tuple
 
 __all__ = [
     "OptsError",
@@ -347,7 +347,8 @@ def _typed(desc_type: str, name: str, value: str, warnings: List[str]) -> Any:
 
 
 def parse_opts(text: str, implied: Optional[str] = None,
-               desc: Optional[Mapping[str, str]] = None) -> ParsedOpts:
+               desc: Optional[Mapping[str, str]] = None,
+               held: Tuple[str, Collection[str]] = ("", ())) -> ParsedOpts:
     """Parse ``text`` as ``qemu_opts_parse_noisily(list, text, implied is not None)``.
 
     :param implied: the list's implied option name for a bare first item.
@@ -355,6 +356,8 @@ def parse_opts(text: str, implied: Optional[str] = None,
         list with a fixed set of options; None for a list that takes any.
         Only fixed lists warn about short-form booleans, and only they
         recognise a bare ``help``.
+    :param held: the list's name and the ids it already holds options for;
+        such an id is refused as ``qemu_opts_create()`` refuses it.
     :raises OptsError: with the lines QEMU prints for the first bad item,
         warnings printed before it included.
     """
@@ -368,6 +371,9 @@ def parse_opts(text: str, implied: Optional[str] = None,
             break
     if result.id is not None and not _ID_RE.match(result.id):
         raise OptsError("Parameter 'id' expects an identifier", ID_HINT)
+    list_name, held_ids = held
+    if result.id is not None and result.id in held_ids:
+        raise OptsError(f"Duplicate ID '{result.id}' for {list_name}")
     pos, firstname = 0, implied
     while pos < len(text):
         name, value, pos, is_help = _name_value(text, pos, firstname, warn)

@@ -184,7 +184,8 @@ class CommandRunner:
             inv = replace(inv, args={**inv.args, "format": resolve_format(
                 inv.args.get("fmt"), PRINT_DEFAULTS)})
         ctx = Context(state=state, schema_commands=self._executor.schema_commands,
-                      passthrough=self._passthrough)
+                      passthrough=self._passthrough,
+                      chardevs_at_connect=self._executor.chardevs_at_connect)
         d = Deferred.fromCoroutine(self._drive(self.handler_for(inv), inv, ctx, job))
         limit = self.timeouts.get(timeout_class(inv.spec), 0.0)
         return self._limited(d, limit, inv, job) if limit > 0 else d

@@ -304,6 +304,7 @@ class FakeExecutor:
     :param handlers: command name -> handler; merged over :func:`default_handlers`.
     :param version: the QEMU version of :attr:`greeting`; ``None`` for no greeting.
     :param schema_commands: what :attr:`schema_commands` reports (``None``: unknown).
+    :param chardevs_at_connect: what :attr:`chardevs_at_connect` reports.
     :param manual: keep every command in :attr:`pending` until :meth:`fire`
         (or :meth:`fail`) is called, instead of answering at once.
 
@@ -316,6 +317,7 @@ class FakeExecutor:
     def __init__(self, handlers: Optional[Mapping[str, Handler]] = None, *,
                  version: Optional[Tuple[int, int, int]] = DEFAULT_VERSION,
                  schema_commands: Optional[Iterable[str]] = None,
+                 chardevs_at_connect: Optional[Iterable[str]] = None,
                  manual: bool = False) -> None:
         self.handlers: Dict[str, Handler] = {
             **default_handlers(version or DEFAULT_VERSION), **(handlers or {})}
@@ -323,6 +325,8 @@ class FakeExecutor:
             qmp_greeting(version) if version is not None else None)
         self.schema_commands: Optional[FrozenSet[str]] = (
             frozenset(schema_commands) if schema_commands is not None else None)
+        self.chardevs_at_connect: Optional[FrozenSet[str]] = (
+            frozenset(chardevs_at_connect) if chardevs_at_connect is not None else None)
         self.manual = manual
         self.commands: List[QMPCommand] = []
         self.pending: List[PendingCommand] = []

@@ -36,11 +36,14 @@ class Context:
     :ivar state: the session's state (current CPU, history, ...).
     :ivar schema_commands: QMP commands this QEMU offers, or None if unknown.
     :ivar passthrough: whether ``human-monitor-command`` may be used.
+    :ivar chardevs_at_connect: the chardev labels QEMU had when the bridge
+        connected, or None if unknown.
     """
 
     state: SessionState = field(default_factory=SessionState)
     schema_commands: Optional[FrozenSet[str]] = None
     passthrough: bool = True
+    chardevs_at_connect: Optional[FrozenSet[str]] = None
 
     def has_qmp(self, name: str) -> bool:
         """True unless the schema is known and lacks ``name``."""

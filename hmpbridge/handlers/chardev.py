@@ -11,7 +11,8 @@ from ``query-chardev-backends``.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Generator, List, Optional, Set, Tuple
+import re
+from typing import Any, Dict, FrozenSet, Generator, List, Optional, Set, Tuple
 
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler
@@ -245,14 +246,38 @@ def _duplicate(chardev_id: str) -> str:
             "to object (type 'container')\n")
 
 
-def read_chardev_opts(text: str) -> Tuple[Optional[ParsedOpts], str]:
+#: Labels of the chardevs QEMU makes itself from ``-serial``, ``-parallel``,
+#: ``-debugcon``, ``-gdb`` and virtio consoles; it drops their options.
+_OPTIONLESS = re.compile(r"(serial|parallel|virtcon)\d+|debugcon|gdb")
+
+
+def held_chardev_ids(chardevs_at_connect: Optional[FrozenSet[str]]) -> FrozenSet[str]:
+    """The ids QEMU keeps ``-chardev`` options for, as far as the bridge can tell.
+
+    QEMU keeps the options of every ``-chardev`` (and ``-monitor``/``-qmp``)
+    chardev for good, even after ``chardev-remove``, and HMP refuses a new
+    chardev with such an id before anything else; those made by HMP or QMP
+    later keep none.  QMP does not show which is which, so the chardevs that
+    were there when the bridge connected count as made from options, less
+    those QEMU names after ``-serial`` and its kind.
+    """
+    if not chardevs_at_connect:
+        return frozenset()
+    return frozenset(label for label in chardevs_at_connect if not _OPTIONLESS.fullmatch(label))
+
+
+def read_chardev_opts(text: str, held: FrozenSet[str] = frozenset()
+                      ) -> Tuple[Optional[ParsedOpts], str]:
     """Parse chardev options as QEMU's ``qemu_chr_parse_opts`` does.
+
+    ``held`` are the ids QEMU already has options for (:func:`held_chardev_ids`).
 
     :returns: ``(opts, warnings_text)``, or ``(None, text_to_print)`` when
         parsing already ends the command (a syntax error, or ``help``).
     """
     try:
-        opts = parse_opts(text, implied="backend", desc=CHARDEV_OPTIONS)
+        opts = parse_opts(text, implied="backend", desc=CHARDEV_OPTIONS,
+                          held=("chardev", held))
     except OptsError as err:
         return None, "".join(line + "\n" for line in err.lines) + PARSE_FAILED
     out = "".join(line + "\n" for line in opts.warnings)
@@ -278,7 +303,7 @@ def read_backend(opts: ParsedOpts) -> Tuple[Optional[Tuple[str, Dict[str, Any]]]
 @handler("chardev-add")
 def chardev_add(inv: Invocation, ctx: Context) -> HandlerResult:
     """``chardev-add backend,id=ID[,...]`` -> QMP ``chardev-add`` (two with ``mux=on``)."""
-    opts, out = read_chardev_opts(inv.args["args"])
+    opts, out = read_chardev_opts(inv.args["args"], held_chardev_ids(ctx.chardevs_at_connect))
     if opts is None:
         return out
     if opts.get("backend") in ("help", "?"):

@@ -18,7 +18,7 @@ from typing import Any, Dict
 
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler, send, send_bare
-from hmpbridge.handlers.chardev import read_backend, read_chardev_opts
+from hmpbridge.handlers.chardev import held_chardev_ids, read_backend, read_chardev_opts
 from hmpbridge.model import Invocation, QMPCommand
 from hmpbridge.render.misc import ringbuf_text
 
@@ -140,7 +140,7 @@ def expire_password(inv: Invocation, ctx: Context) -> HandlerResult:
 @handler("chardev-change")
 def chardev_change(inv: Invocation, ctx: Context) -> HandlerResult:
     """``chardev-change id backend[,opts]`` -> ``chardev-change``; prints nothing on success."""
-    opts, out = read_chardev_opts(inv.args["args"])
+    opts, out = read_chardev_opts(inv.args["args"], held_chardev_ids(ctx.chardevs_at_connect))
     if opts is None:
         return out
     if opts.id is not None:

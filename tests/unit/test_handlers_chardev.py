@@ -223,3 +223,45 @@ def test_chardev_remove() -> None:
     with pytest.raises(QMPCommandError):
         drive(HANDLERS["chardev-remove"](inv, Context()), script)
     assert script.sent == [QMPCommand("chardev-remove", {"id": "nosuch"})]
+
+
+AT_CONNECT = frozenset({"ser0", "compat_monitor0", "serial0", "parallel0", "debugcon",
+                        "virtcon1", "gdb"})
+
+
+def test_held_ids_are_the_chardevs_at_connect_less_the_optionless() -> None:
+    """The chardevs there at connect count as made from options, less -serial's kind."""
+    assert chardev.held_chardev_ids(AT_CONNECT) == frozenset({"ser0", "compat_monitor0"})
+    assert chardev.held_chardev_ids(None) == frozenset()
+
+
+@pytest.mark.parametrize("args", ["null,id=ser0", "pty,id=ser0", "bogus,id=ser0",
+                                  "file,id=compat_monitor0,path=/nonexistent/x",
+                                  "null,id=ser0,nosuch=1"])
+def test_an_id_qemu_holds_options_for_is_refused_first(args: str) -> None:
+    """When -chardev made that id, QEMU's options list refuses it before anything else."""
+    script = Script()
+    out = run_key("chardev-add", {"args": args}, script, Context(chardevs_at_connect=AT_CONNECT),
+                  line="chardev-add " + args)
+    # Captured from QEMU 7.2.22 via human-monitor-command (-chardev null,id=ser0).
+    name = args.split("id=")[1].split(",")[0]
+    assert out == f"Duplicate ID '{name}' for chardev\nError: Parsing chardev args failed\n"
+    assert script.sent == []
+
+
+def test_an_id_from_serial_goes_to_qemu() -> None:
+    """When -serial made the chardev, QEMU kept no options: QMP's duplicate error is printed."""
+    taken = QMPCommandError("GenericError", "attempt to add duplicate property 'serial0' to "
+                            "object (type 'container')")
+    script = Script({"chardev-add": taken})
+    out = run_key("chardev-add", {"args": "null,id=serial0"}, script,
+                  Context(chardevs_at_connect=AT_CONNECT), line="chardev-add null,id=serial0")
+    assert out == ("Error: attempt to add duplicate property 'serial0' to object "
+                   "(type 'container')\n")
+
+
+def test_chardev_change_refuses_a_held_id_in_its_options() -> None:
+    """chardev-change parses its options into the same list, so a held id= is a duplicate."""
+    out = run_key("chardev-change", {"id": "cx0", "args": "null,id=ser0"}, Script(),
+                  Context(chardevs_at_connect=AT_CONNECT), line="chardev-change cx0 null,id=ser0")
+    assert out == "Duplicate ID 'ser0' for chardev\nError: Parsing chardev args failed\n"

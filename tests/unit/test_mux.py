@@ -88,6 +88,27 @@ def test_greeting_and_schema_commands_come_from_the_connected_qemu() -> None:
         {"frob", "query-status", "query-version", "qmp_capabilities", "query-qmp-schema"})
 
 
+def test_chardevs_at_connect_come_from_query_chardev() -> None:
+    """Where QEMU has query-chardev, its labels at connect time are kept."""
+    chardevs = [{"label": "ser0", "filename": "null", "frontend-open": False},
+                {"label": "compat_monitor0", "filename": "unix:/x", "frontend-open": True}]
+    endpoint = FakeQMPEndpoint(qemu_factory=lambda: FakeQEMU(
+        {"query-chardev": lambda args: chardevs}))
+    mux, endpoint, _ = connected(endpoint)
+    assert mux.chardevs_at_connect == frozenset({"ser0", "compat_monitor0"})
+    assert endpoint.qemu.commands == ["qmp_capabilities", "query-qmp-schema", "query-chardev"]
+
+
+def test_chardevs_at_connect_unknown_when_query_chardev_fails() -> None:
+    """An error reply to query-chardev leaves the chardevs unknown, and the connection up."""
+    def refuse(args: Mapping[str, Any]) -> Any:
+        raise QMPCommandError("GenericError", "no")
+
+    endpoint = FakeQMPEndpoint(qemu_factory=lambda: FakeQEMU({"query-chardev": refuse}))
+    mux, _, _ = connected(endpoint)
+    assert mux.chardevs_at_connect is None
+
+
 def test_nothing_is_known_before_connecting() -> None:
     """A multiplexer that never connected has no greeting and an unknown schema."""
     mux = QMPMultiplexer(FakeQMPEndpoint(), Clock())

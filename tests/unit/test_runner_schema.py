@@ -17,6 +17,7 @@ class SchemaExecutor:
 
     def __init__(self, schema: Optional[FrozenSet[str]]) -> None:
         self.schema_commands = schema
+        self.chardevs_at_connect: Optional[FrozenSet[str]] = None
         self.sent: List[QMPCommand] = []
 
     def execute(self, command: QMPCommand) -> "Deferred[Any]":

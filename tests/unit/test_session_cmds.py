@@ -25,6 +25,7 @@ def _captured(name: str) -> str:
 class _Executor:
     greeting = {"version": {"qemu": {"major": 7, "minor": 2, "micro": 22}}}
     schema_commands = None
+    chardevs_at_connect = None
 
     def __init__(self) -> None:
         self.executed: list = []
