@@ -88,10 +88,11 @@ def _plan(spec: CommandSpec) -> Tuple[CommandSpec, str, Tuple[ArgItem, ...], str
     return known
 
 
-# Verdicts on recent lines: line -> (spec, result).  A result is
-# (args, needs_registers) for an accepted line, a ParseError for a refused one.
+# Verdicts on recent lines: line -> (spec, result, nested).  A result is
+# (args, needs_registers) for an accepted line, a ParseError for a refused one;
+# ``nested`` says whether an argument is a dict or list (copied deeply).
 _Verdict = Union[Tuple[Dict[str, Any], bool], ParseError]
-_recent: Dict[str, Tuple[CommandSpec, _Verdict]] = {}
+_recent: Dict[str, Tuple[CommandSpec, _Verdict, bool]] = {}
 
 
 def split_command(line: str) -> Tuple[Optional[CommandSpec], int, bool]:
@@ -126,29 +127,25 @@ def parse(line: str) -> Optional[Invocation]:
     :returns: the invocation, or None for a line QEMU ignores silently.
     :raises ParseError: with QEMU's exact text for a line it refuses.
     """
-    spec, name_end, silent = split_command(line)
-    if silent or spec is None:
-        return None
     known = _recent.get(line)
-    if known is not None and known[0] is spec:
-        verdict = known[1]
-    else:
+    if known is None:
+        spec, name_end, silent = split_command(line)
+        if silent or spec is None:
+            return None
         verdict = _verdict(spec, line, name_end)
+        nested = not isinstance(verdict, ParseError) and any(
+            isinstance(value, (dict, list)) for value in verdict[0].values())
         if len(_recent) >= CACHE_SIZE:
             del _recent[next(iter(_recent))]
-        _recent[line] = (spec, verdict)
+        _recent[line] = known = (spec, verdict, nested)
+    spec, verdict, nested = known
     if isinstance(verdict, ParseError):
         raise ParseError(verdict.text, verdict.column, verdict.command,
                          copy.deepcopy(verdict.fmt))
     args, registers = verdict
-    return Invocation(spec, _copy_args(args), line, needs_registers=registers)
-
-
-def _copy_args(args: Dict[str, Any]) -> Dict[str, Any]:
-    """A copy a caller may change without touching the remembered verdict."""
-    if any(isinstance(value, (dict, list)) for value in args.values()):
-        return copy.deepcopy(args)
-    return dict(args)
+    # a copy the caller may change without touching the remembered verdict
+    return Invocation(spec, copy.deepcopy(args) if nested else dict(args), line,
+                      needs_registers=registers)
 
 
 def _verdict(spec: CommandSpec, line: str, name_end: int) -> _Verdict:
