@@ -109,8 +109,15 @@ class Bridge:
         self.proc = subprocess.Popen(self.args, cwd=ROOT, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True,
                                      preexec_fn=_die_with_parent)
+        # every listener, not just the first: unix sockets are bound after the TCP port
+        unix_paths = [value.split(":", 1)[1].replace("path=", "", 1).split(":")[0]
+                      for option, value in zip(extra, extra[1:])
+                      if option.endswith("listen") and value.startswith("unix:")]
         try:
             _wait_for(self._accepting, "hmpbridge to listen", proc=self.proc)
+            for path in unix_paths:
+                _wait_for(lambda: os.path.exists(path), f"hmpbridge to listen on {path}",
+                          proc=self.proc)
         except RuntimeError as err:
             self.log.seek(0)
             raise RuntimeError(f"{err}: {self.log.read().decode(errors='replace')}") from None
