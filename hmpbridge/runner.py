@@ -9,12 +9,13 @@ QEMU's wording), never with a failure.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple, Union
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from hmpbridge import handlers
 from hmpbridge.access import hmp_allowed, hmp_denial
@@ -186,30 +187,28 @@ class CommandRunner:
         ctx = Context(state=state, schema_commands=self._executor.schema_commands,
                       passthrough=self._passthrough,
                       chardevs_at_connect=self._executor.chardevs_at_connect)
-        d = Deferred.fromCoroutine(self._drive(self.handler_for(inv), inv, ctx, job))
+        result: "Deferred[str]" = Deferred()
         limit = self.timeouts.get(timeout_class(inv.spec), 0.0)
-        return self._limited(d, limit, inv, job) if limit > 0 else d
+        timer = self._clock.callLater(limit, self._expire, result, limit, inv, job) \
+            if limit > 0 else None
 
-    def _limited(self, d: "Deferred[str]", limit: float, inv: Invocation,
-                 job: _Run) -> "Deferred[str]":
-        """``d``, or a timeout error after ``limit`` seconds (the rest is abandoned)."""
-        outer: "Deferred[str]" = Deferred()
-
-        def expire() -> None:
-            job.abandoned = True
-            job.outcome = "timeout"
-            self._log.warn("{line!r} timed out after {seconds} s waiting for {command}",
-                           line=inv.line, seconds=limit, command=job.current or inv.spec.key)
-            outer.callback(render_error(CommandTimeout(job.current or inv.spec.key, limit)))
-
-        timer = self._clock.callLater(limit, expire)
-
-        def settle(text: str) -> None:
-            if timer.active():
+        def finish(text: str) -> None:
+            if timer is not None and timer.active():
                 timer.cancel()
-                outer.callback(text)
-        d.addCallback(settle)
-        return outer
+            if not result.called:
+                result.callback(text)
+
+        _Stepper(self, inv, job, finish).start(self.handler_for(inv), ctx)
+        return result
+
+    def _expire(self, result: "Deferred[str]", limit: float, inv: Invocation,
+                job: _Run) -> None:
+        """The line's time is up: answer with the timeout; later replies are dropped."""
+        job.abandoned = True
+        job.outcome = "timeout"
+        self._log.warn("{line!r} timed out after {seconds} s waiting for {command}",
+                       line=inv.line, seconds=limit, command=job.current or inv.spec.key)
+        result.callback(render_error(CommandTimeout(job.current or inv.spec.key, limit)))
 
     def _record(self, line: str, state: SessionState, job: _Run) -> None:
         if self._audit is None or job.outcome == "empty":
@@ -234,40 +233,104 @@ class CommandRunner:
             return passthrough if HMC in schema and self._passthrough else unavailable
         return handler
 
-    async def _drive(self, handler: Runnable, inv: Invocation, ctx: Context, job: _Run) -> str:
-        """Step the handler's generator, executing each QMP command it yields."""
+
+class _Stepper:
+    """Steps one handler's generator, executing each QMP command it yields.
+
+    Each answer resumes the generator from the executor's callback, with no
+    coroutine or extra Deferred per line; an answer that is already there
+    (a synchronous executor) is taken in the same loop, so a handler that
+    sends many commands does not recurse.  ``finish`` gets the text exactly
+    once, unless the line was abandoned (timed out) first.
+    """
+
+    def __init__(self, runner: CommandRunner, inv: Invocation, job: _Run,
+                 finish: Callable[[str], None]) -> None:
+        self._runner = runner
+        self._inv = inv
+        self._job = job
+        self._finish = finish
+        self._gen: Optional[HandlerResult] = None
+        self._stepping = False
+        self._ready: Optional[Tuple[Any, Optional[BaseException]]] = None
+
+    def start(self, handler: Runnable, ctx: Context) -> None:
+        """Call the handler and run it up to its first pending answer."""
         try:
-            gen = handler(inv, ctx)
-            if isinstance(gen, str):  # a handler that needs no QMP may return text
-                return gen
-            value: Any = None
-            error: Optional[BaseException] = None
+            gen = handler(self._inv, ctx)
+        except Exception as err:  # noqa: BLE001 - a session must never see a traceback
+            self._failed(err)
+            return
+        if isinstance(gen, str):  # a handler that needs no QMP may return text
+            self._finish(gen)
+            return
+        self._gen = gen
+        self._step(None, None)
+
+    def _step(self, value: Any, error: Optional[BaseException]) -> None:
+        assert self._gen is not None
+        job = self._job
+        self._stepping = True
+        try:
             while True:
+                if job.abandoned:  # timed out: the answer is no longer wanted
+                    self._gen.close()
+                    return
                 try:
-                    command = gen.throw(error) if error is not None else gen.send(value)
+                    command = self._gen.throw(error) if error is not None \
+                        else self._gen.send(value)
                 except StopIteration as stop:
-                    return str(stop.value or "")
+                    self._finish(str(stop.value or ""))
+                    return
+                except Exception as err:  # noqa: BLE001 - rendered, never raised
+                    self._failed(err)
+                    return
                 if isinstance(command, Delay):
-                    await deferLater(self._clock, command.seconds)
-                    value, error = None, None
+                    d: "Deferred[Any]" = deferLater(self._runner._clock, command.seconds)
                 else:
-                    if self._audit is not None:
+                    if self._runner._audit is not None:
                         job.sent.append(command.to_dict())
                     job.current = command.execute
-                    try:
-                        value, error = await self._executor.execute(command), None
-                    except QMPError as err:
-                        value, error = None, err
-                if job.abandoned:  # timed out: the answer is no longer wanted
-                    gen.close()
-                    return ""
-        except HMPBridgeError as err:
-            job.outcome = _outcome(err)
-            return render_error(err)
-        except Exception as err:  # noqa: BLE001 - a session must never see a traceback
-            job.outcome = "internal-error"
-            self._log.failure("Handler for {line!r} failed", line=inv.line)
-            return render_error(err)
+                    d = self._runner._executor.execute(command)
+                d.addCallbacks(self._answered, self._refused)
+                if self._ready is None:
+                    return  # resumed by the callback when the answer comes
+                (value, error), self._ready = self._ready, None
+        finally:
+            self._stepping = False
+
+    def _resume(self, value: Any, error: Optional[BaseException]) -> None:
+        if self._stepping:
+            self._ready = (value, error)
+        else:
+            self._step(value, error)
+
+    def _answered(self, value: Any) -> None:
+        self._resume(value, None)
+
+    def _refused(self, failure: Failure) -> None:
+        if isinstance(failure.value, QMPError):
+            self._resume(None, failure.value)
+        elif self._job.abandoned:
+            assert self._gen is not None
+            self._gen.close()
+        else:
+            assert self._gen is not None and failure.value is not None
+            self._gen.close()
+            self._failed(failure.value, failure)
+
+    def _failed(self, err: BaseException, failure: Optional[Failure] = None) -> None:
+        """End the line with ``err`` rendered; log it unless it is one of ours.
+
+        Without ``failure``, this is called while ``err`` is being handled.
+        """
+        if isinstance(err, HMPBridgeError):
+            self._job.outcome = _outcome(err)
+        else:
+            self._job.outcome = "internal-error"
+            self._runner._log.failure("Handler for {line!r} failed", failure=failure,
+                                      line=self._inv.line)
+        self._finish(render_error(err))
 
 
 def _outcome(err: BaseException) -> str:
