@@ -198,7 +198,8 @@ class CommandRunner:
             if not result.called:
                 result.callback(text)
 
-        _Stepper(self, inv, job, finish).start(self.handler_for(inv), ctx)
+        _Stepper(self._executor, self._clock, self._audit is not None, inv, job,
+                 finish).start(self.handler_for(inv), ctx)
         return result
 
     def _expire(self, result: "Deferred[str]", limit: float, inv: Invocation,
@@ -244,9 +245,13 @@ class _Stepper:
     once, unless the line was abandoned (timed out) first.
     """
 
-    def __init__(self, runner: CommandRunner, inv: Invocation, job: _Run,
-                 finish: Callable[[str], None]) -> None:
-        self._runner = runner
+    _log = Logger(namespace="hmpbridge.runner.CommandRunner")
+
+    def __init__(self, executor: CommandExecutor, clock: IReactorTime, audited: bool,
+                 inv: Invocation, job: _Run, finish: Callable[[str], None]) -> None:
+        self._executor = executor
+        self._clock = clock
+        self._audited = audited
         self._inv = inv
         self._job = job
         self._finish = finish
@@ -286,12 +291,12 @@ class _Stepper:
                     self._failed(err)
                     return
                 if isinstance(command, Delay):
-                    d: "Deferred[Any]" = deferLater(self._runner._clock, command.seconds)
+                    d: "Deferred[Any]" = deferLater(self._clock, command.seconds)
                 else:
-                    if self._runner._audit is not None:
+                    if self._audited:
                         job.sent.append(command.to_dict())
                     job.current = command.execute
-                    d = self._runner._executor.execute(command)
+                    d = self._executor.execute(command)
                 d.addCallbacks(self._answered, self._refused)
                 if self._ready is None:
                     return  # resumed by the callback when the answer comes
@@ -328,7 +333,7 @@ class _Stepper:
             self._job.outcome = _outcome(err)
         else:
             self._job.outcome = "internal-error"
-            self._runner._log.failure("Handler for {line!r} failed", failure=failure,
+            self._log.failure("Handler for {line!r} failed", failure=failure,
                                       line=self._inv.line)
         self._finish(render_error(err))
 
