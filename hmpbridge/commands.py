@@ -1095,7 +1095,7 @@ COMMANDS: Tuple[CommandSpec, ...] = (
         params='[-r] [-b] second [sample_pages_per_GB]',
         help='start a round of guest dirty rate measurement (using -r to\n\t\t\t specify dirty ring as the method of calculation and\n\t\t\t -b to specify dirty bitmap as method of calculation)',
         strategy=NATIVE,
-        qmp=('calc-dirty-rate',),
+        qmp=('calc-dirty-rate', 'query-kvm', 'query-dirty-rate'),
         preconfig=False,
     ),
     _c(
