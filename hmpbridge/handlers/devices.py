@@ -36,7 +36,7 @@ DEVICE_ALIASES = {
 
 #: Device types whose property list (HMP's or QMP's) makes QEMU 7.2 abort
 #: when it was started without an OpenGL display.
-CRASHES_QEMU = frozenset({"virtio-gpu-gl-pci", "virtio-vga-gl", "virtio-gpu-gl-device"})
+CRASHES_QEMU = frozenset({"virtio-gpu-gl-pci", "virtio-vga-gl"})
 
 
 def wants_help(opts: Mapping[str, Any]) -> bool:
