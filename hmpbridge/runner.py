@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple, Union
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
@@ -296,7 +296,10 @@ class _Stepper:
                     if self._audited:
                         job.sent.append(command.to_dict())
                     job.current = command.execute
-                    d = self._executor.execute(command)
+                    try:
+                        d = self._executor.execute(command)
+                    except Exception as err:  # noqa: BLE001 - an answer like any other
+                        d = fail(err)
                 d.addCallbacks(self._answered, self._refused)
                 if self._ready is None:
                     return  # resumed by the callback when the answer comes

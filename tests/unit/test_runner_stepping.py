@@ -135,3 +135,23 @@ def test_a_handler_that_raises_is_rendered(monkeypatch, exc: Exception) -> None:
     monkeypatch.setitem(HANDLERS, "info status", broken)
     results = run("info status", FakeExecutor(), Clock())
     assert results == [f"Error: internal error in hmpbridge: {type(exc).__name__}\n"]
+
+
+class RaisingExecutor(FakeExecutor):
+    """An executor whose execute raises instead of returning a failed Deferred."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__()
+        self.error = error
+
+    def execute(self, command: QMPCommand) -> Any:
+        raise self.error
+
+
+def test_an_executor_raising_at_once_is_an_answer_like_any_other(monkeypatch) -> None:
+    """When execute raises, a QMP error reaches the handler and anything else is rendered."""
+    monkeypatch.setitem(HANDLERS, "info status", two_steps)
+    refused = run("info status", RaisingExecutor(QMPCommandError("GenericError", "no")), Clock())
+    assert refused == ["refused: no\n"]
+    broken = run("info status", RaisingExecutor(TypeError("not JSON")), Clock())
+    assert broken == ["Error: internal error in hmpbridge: TypeError\n"]
