@@ -841,11 +841,12 @@ COMMANDS: Tuple[CommandSpec, ...] = (
         params='[qom-type=]type,id=str[,prop=value][,...]',
         help='create QOM object',
         strategy=NATIVE,
-        qmp=('object-add',),
+        qmp=('object-add', 'qom-list-types'),
         monitor_forms=('`object_add help` and `object_add TYPE,help`: `qom-list-types` loads '
                        "QEMU's modules, which changes the list; `qom-list-properties` also lists "
                        'read-only properties, and aborts QEMU 7.2 for `colo-compare` and '
-                       '`x-remote-object`',),
+                       '`x-remote-object`. Without QEMU\'s monitor, `object_add help` lists '
+                       "`qom-list-types`: QEMU's own list once its modules are loaded",),
     ),
     _c(
         'object_del',

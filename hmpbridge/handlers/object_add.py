@@ -24,7 +24,10 @@ Left to QEMU's own monitor: ``object_add help`` and any line asking for
 ``help`` or ``?``.  The type list depends on which QOM modules QEMU has
 loaded (``qom-list-types`` loads them all, so asking it would change QEMU's
 answer), and a type's option list comes from its class properties, which no
-QMP command lists (``qom-list-properties`` instantiates the object).
+QMP command lists (``qom-list-properties`` instantiates the object).  Where
+QEMU's monitor cannot be used (``--no-passthrough``, qemu-storage-daemon),
+``object_add help`` lists ``qom-list-types`` all the same: QEMU's own list
+once its modules are loaded.
 """
 
 from __future__ import annotations
@@ -34,11 +37,12 @@ from typing import Dict, List, Tuple
 
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler
-from hmpbridge.handlers.passthrough import passthrough
+from hmpbridge.handlers.passthrough import can_pass_through, passthrough
 from hmpbridge.keyval import (Enum, KeyvalError, ListOf, Struct, TypeSpec, is_help_option,
                               keyval_parse, visit)
 from hmpbridge.model import Invocation, QMPCommand
 from hmpbridge.qemu_opts import ID_HINT
+from hmpbridge.render.options_help import object_types_help
 
 __all__ = ["OBJECT_OPTIONS", "object_add"]
 
@@ -174,7 +178,10 @@ def object_add(inv: Invocation, ctx: Context) -> HandlerResult:
     """``object_add [qom-type=]TYPE,id=ID[,k=v...]`` -> ``object-add`` with typed members."""
     text = str(inv.args["object"])
     if is_help_option(text):
-        return (yield from passthrough(inv, ctx))
+        if can_pass_through(ctx):
+            return (yield from passthrough(inv, ctx))
+        return object_types_help((yield QMPCommand(
+            "qom-list-types", {"implements": "user-creatable", "abstract": False})))
     try:
         options, wants_help = keyval_parse(text, "qom-type")
     except KeyvalError as err:

@@ -12,9 +12,14 @@ from hmpbridge.commands import XQUERY, all_commands
 from hmpbridge.handlers import HANDLERS, Context, HandlerResult
 from hmpbridge.model import Invocation, QMPCommand
 
-__all__ = ["passthrough", "xquery", "HMC"]
+__all__ = ["passthrough", "can_pass_through", "xquery", "HMC"]
 
 HMC = "human-monitor-command"
+
+
+def can_pass_through(ctx: Context) -> bool:
+    """Whether lines may go to QEMU's own monitor: allowed, and QEMU has one."""
+    return ctx.passthrough and ctx.has_qmp(HMC)
 
 
 def passthrough(inv: Invocation, ctx: Context) -> HandlerResult:

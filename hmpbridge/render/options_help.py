@@ -7,7 +7,7 @@ from typing import Any, Iterable, List, Mapping, Sequence
 from hmpbridge.qjson import to_json
 
 __all__ = ["property_help", "properties_help", "netdev_types_help", "chardev_types_help",
-           "NETDEV_HELP_ORDER"]
+           "object_types_help", "NETDEV_HELP_ORDER"]
 
 #: The backends ``netdev_add help`` may list, in QEMU 7.2's order; each one
 #: that this QEMU was built with.  ``netmap`` is left out: only a build with
@@ -58,3 +58,12 @@ def chardev_types_help(backends: Sequence[Mapping[str, Any]]) -> str:
     """
     return "Available chardev backend types: \n" + "".join(
         f"  {backend['name']}\n" for backend in reversed(backends))
+
+
+def object_types_help(types: Iterable[Mapping[str, Any]]) -> str:
+    """``object_add help`` from ``qom-list-types`` (user-creatable, not abstract).
+
+    QEMU sorts the names without regard to case (``object_class_cmp``).
+    """
+    names = sorted((str(t["name"]) for t in types), key=str.lower)
+    return "List of user creatable objects:\n" + "".join(f"  {name}\n" for name in names)

@@ -255,6 +255,8 @@ def helps(make: Make) -> List[str]:
         # classes of the modules take their places among the others
         vm.qmp.hmp("device_add help")
         cap.case("chardev-add-help-modules", "chardev-add help")
+        # once the modules are loaded, qom-list-types lists what QEMU's own help lists
+        cap.case("object-add-help-modules", "object_add help")
         return cap.results
 
 

@@ -187,3 +187,16 @@ def test_human_monitor_only_commands_say_why_they_cannot_run(rig: Rig) -> None:
 def test_the_daemon_keeps_serving_after_errors(rig: Rig) -> None:
     """When errors have been printed, the same session still gets translated answers."""
     assert rig.session.cmd("info block-jobs") == "No active jobs\n"
+
+
+def test_object_types_are_listed_without_qemus_monitor(rig: Rig) -> None:
+    """When object_add help runs on the daemon, its types are listed as QEMU lists them."""
+    lines = rig.session.cmd("object_add help").splitlines()
+    assert lines[0] == "List of user creatable objects:"
+    names = [line[2:] for line in lines[1:]]
+    assert all(line.startswith("  ") for line in lines[1:])
+    assert names == sorted(names, key=str.lower)
+    assert {"iothread", "throttle-group", "secret"} <= set(names)
+    rig.qemu("device_add help")  # loads every QOM module of the twin
+    twin = {line[2:] for line in rig.qemu("object_add help").splitlines()[1:]}
+    assert set(names) <= twin, set(names) - twin

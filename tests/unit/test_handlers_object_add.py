@@ -240,6 +240,21 @@ def test_help_without_passthrough_says_so() -> None:
     assert sent == []
 
 
+@pytest.mark.parametrize("ctx", [Context(passthrough=False),
+                                 Context(schema_commands=frozenset({"object-add",
+                                                                    "qom-list-types"}))],
+                         ids=["no-passthrough", "no-human-monitor"])
+def test_type_list_without_qemus_monitor_comes_from_qom_list_types(ctx: Context) -> None:
+    """Without QEMU's monitor, object_add help lists the user-creatable types, case aside."""
+    types = [{"name": "throttle-group"}, {"name": "secret_keyring"}, {"name": "iothread"},
+             {"name": "Zeta"}, {"name": "authz-list"}]
+    out, sent = run("object_add help", {"qom-list-types": types}, ctx=ctx)
+    assert out == ("List of user creatable objects:\n  authz-list\n  iothread\n"
+                   "  secret_keyring\n  throttle-group\n  Zeta\n")
+    assert sent == [QMPCommand("qom-list-types", {"implements": "user-creatable",
+                                                  "abstract": False})]
+
+
 def test_syntax_error_wins_over_help() -> None:
     """keyval_parse fails before help is looked at, as in QEMU."""
     out, sent = run("object_add iothread,help,,x")
