@@ -13,7 +13,10 @@ Modules:
 ``image``      the ``qemu-img info`` style image dump and snapshot tables
 ``snapshots``  ``info snapshots`` rebuilt from the block queries
 ``migration``  ``info migrate_parameters`` and ``info migrate_capabilities``
+``options_help`` the help texts of ``device_add``, ``netdev_add``, ``chardev-add``
+               and ``object_add``
 ``errors``     hmpbridge exceptions as HMP text
 """
 
-__all__ = ["common", "machine", "pci", "block", "image", "snapshots", "migration", "errors"]
+__all__ = ["common", "machine", "pci", "block", "image", "snapshots", "migration",
+           "options_help", "errors"]
