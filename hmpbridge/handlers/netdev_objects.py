@@ -8,7 +8,9 @@ does the visitor's part, member by member in schema order, with its error
 texts (``Parameter 'port' expects a uint64 value``, ``... expects
 uint16_t``, ``Parameter 'hubid' is missing``, ``Invalid parameter 'x'``),
 including the ``ipv6-net=ADDR/LEN`` shorthand.  Repeated keys keep their
-last value, as HMP's argument dictionary does.
+last value, as HMP's argument dictionary does.  Of several unknown options,
+QEMU names the first its visitor's ``GHashTable`` holds once the known ones
+are taken out; :mod:`hmpbridge.glib_order` lays the table out as GLib does.
 
 HMP also remembers the options of every netdev it (or the command line)
 made, and refuses a second one with the same id before anything else, with
@@ -25,10 +27,11 @@ options visitor reads in its own way.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Generator, Mapping, Tuple
+from typing import Any, Dict, Generator, List, Mapping, Tuple
 
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler
+from hmpbridge.glib_order import StrHashTable, qdict_order
 from hmpbridge.handlers.passthrough import passthrough
 from hmpbridge.model import Invocation, QMPCommand
 from hmpbridge.qapi_schema import argument_names_or_values
@@ -155,12 +158,38 @@ def _ipv6_net(opts: Dict[str, str]) -> None:
     opts["ipv6-prefixlen"] = str(number)
 
 
+def _visitor_table(keys: List[str]) -> List[str]:
+    """The option names in the order QEMU's options visitor puts them in its table.
+
+    HMP's options become a ``QDict`` (``id`` first, then the line's order), and
+    ``QemuOpts`` again in the ``QDict``'s order, without ``id``.  ``ipv6-net``
+    is replaced by ``ipv6-prefix`` and ``ipv6-prefixlen`` at the end, and the
+    visitor adds ``id`` last.
+    """
+    names = [key for key in qdict_order(keys) if key != "id"]
+    if "ipv6-net" in names:
+        names.remove("ipv6-net")
+        names += ["ipv6-prefix", "ipv6-prefixlen"]
+    return names + (["id"] if "id" in keys else [])
+
+
+def _first_unused(table: List[str], visited: List[str]) -> str:
+    """The option QEMU names as invalid: the first its visitor's table still holds."""
+    unused = StrHashTable()
+    for name in table:
+        unused.insert(name)
+    for name in visited:
+        unused.remove(name)
+    return next(iter(unused))
+
+
 def netdev_arguments(options: Mapping[str, Any]) -> Dict[str, Any]:
     """QMP ``netdev_add`` arguments for HMP's parsed options (``type``, ``id``, ...).
 
     :raises NetdevError: QEMU's message for the first member it refuses.
     """
     opts = {key: str(value) for key, value in options.items()}
+    table = _visitor_table(list(opts))
     if "ipv6-net" in opts:
         _ipv6_net(opts)
     if "id" not in opts:
@@ -171,13 +200,15 @@ def netdev_arguments(options: Mapping[str, Any]) -> Dict[str, Any]:
     if kind not in _DRIVERS:
         raise NetdevError(f"Parameter 'type' does not accept value '{kind}'")
     arguments: Dict[str, Any] = {"id": opts.pop("id"), "type": opts.pop("type")}
+    visited = ["id", "type"]
     for name, member_type, required in NETDEV_MEMBERS[kind]:
         if name in opts:
             arguments[name] = _member(name, member_type, opts.pop(name))
+            visited.append(name)
         elif required:
             raise NetdevError(f"Parameter '{name}' is missing")
     if opts:
-        raise NetdevError(f"Invalid parameter '{next(iter(opts))}'")
+        raise NetdevError(f"Invalid parameter '{_first_unused(table, visited)}'")
     return arguments
 
 
