@@ -823,8 +823,6 @@ COMMANDS: Tuple[CommandSpec, ...] = (
         help='add host network device',
         strategy=NATIVE,
         qmp=('netdev_add', 'query-rx-filter', 'query-qmp-schema'),
-        monitor_forms=('`netdev_add stream,...` and `netdev_add dgram,...`: their nested '
-                       'socket addresses are read by the options visitor in its own way',),
     ),
     _c(
         'netdev_del',

@@ -19,9 +19,9 @@ names a backend already is asked with ``query-rx-filter`` (a backend that is
 not a NIC answers ``isn't a NIC``).
 
 ``netdev_add help`` lists the backends of QEMU 7.2's own list that the
-schema's ``netdev_add`` type enumeration holds.  Left to QEMU's own monitor:
-the ``stream`` and ``dgram`` types, whose nested socket addresses the
-options visitor reads in its own way.
+schema's ``netdev_add`` type enumeration holds.  The ``stream`` and ``dgram``
+types cannot be made from HMP in QEMU 7.2 (its options visitor cannot read
+their nested socket addresses); their lines get QEMU's errors and send nothing.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from typing import Any, Dict, Generator, List, Mapping, Tuple
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler
 from hmpbridge.glib_order import StrHashTable, qdict_order
-from hmpbridge.handlers.passthrough import passthrough
 from hmpbridge.model import Invocation, QMPCommand
 from hmpbridge.qapi_schema import argument_names_or_values
 from hmpbridge.qemu_opts import OptsError, bool_parse, strtosz
@@ -78,7 +77,7 @@ NETDEV_MEMBERS: Dict[str, Tuple[Tuple[str, str, bool], ...]] = {
                    ("queues", "int", False), ("x-svq", "bool", False)),
 }
 
-#: Types whose options QEMU's own monitor reads (nested socket addresses).
+#: Types with nested socket addresses, which HMP's options visitor cannot read.
 _NESTED_TYPES = ("stream", "dgram")
 #: ``NetClientDriver`` of QEMU 7.2, the values ``type`` accepts.
 _DRIVERS = ("none", "nic", "user", "tap", "l2tpv3", "socket", "stream", "dgram", "vde",
@@ -201,6 +200,8 @@ def netdev_arguments(options: Mapping[str, Any]) -> Dict[str, Any]:
         raise NetdevError(f"Parameter 'type' does not accept value '{kind}'")
     arguments: Dict[str, Any] = {"id": opts.pop("id"), "type": opts.pop("type")}
     visited = ["id", "type"]
+    if kind in _NESTED_TYPES:
+        raise _nested_address_error(kind, opts, table)
     for name, member_type, required in NETDEV_MEMBERS[kind]:
         if name in opts:
             arguments[name] = _member(name, member_type, opts.pop(name))
@@ -210,6 +211,22 @@ def netdev_arguments(options: Mapping[str, Any]) -> Dict[str, Any]:
     if opts:
         raise NetdevError(f"Invalid parameter '{_first_unused(table, visited)}'")
     return arguments
+
+
+def _nested_address_error(kind: str, opts: Mapping[str, str], table: List[str]) -> NetdevError:
+    """What QEMU 7.2 says of every ``stream`` or ``dgram`` line from HMP.
+
+    The options visitor cannot read their nested socket addresses (``addr``,
+    ``local``, ``remote``): entering one, it looks for the address's ``type``,
+    which the netdev's own ``type`` has used up.  ``stream`` always enters
+    ``addr``; ``dgram`` enters ``local`` or ``remote`` only when one is given,
+    and otherwise ends as any netdev does, or asks for ``local``.
+    """
+    if kind == "stream" or "local" in opts or "remote" in opts:
+        return NetdevError("Parameter 'type' is missing")
+    if opts:
+        return NetdevError(f"Invalid parameter '{_first_unused(table, ['id', 'type'])}'")
+    return NetdevError("dgram requires local= parameter")
 
 
 def _has_its_options(netdev_id: str) -> Generator[QMPCommand, Any, bool]:
@@ -228,8 +245,6 @@ def netdev_add(inv: Invocation, ctx: Context) -> HandlerResult:
     if options.get("type") in ("help", "?"):
         schema = yield QMPCommand("query-qmp-schema")
         return netdev_types_help(argument_names_or_values(schema, "netdev_add", "type"))
-    if options.get("type") in _NESTED_TYPES:
-        return (yield from passthrough(inv, ctx))
     if "id" in options and (yield from _has_its_options(str(options["id"]))):
         return f'Try "help {inv.spec.label}" for more information\n'
     try:
