@@ -16,7 +16,9 @@ from typing import Any, Mapping, Optional
 
 from hmpbridge.commands import CommandSpec
 from hmpbridge.errors import HMPBridgeError
+from hmpbridge.handlers import asks_for_help
 from hmpbridge.hmp_parser import parse
+from hmpbridge.model import Invocation
 
 __all__ = [
     "OPERATOR",
@@ -78,9 +80,9 @@ def narrowest(*roles: Optional[str]) -> str:
     return READ_ONLY if READ_ONLY in roles else OPERATOR
 
 
-def hmp_allowed(spec: CommandSpec, role: str) -> bool:
-    """Whether ``role`` may run the HMP command ``spec``."""
-    return role == OPERATOR or spec.reads_only
+def hmp_allowed(inv: Invocation, role: str) -> bool:
+    """Whether ``role`` may run ``inv``: any command that only reads, or asks for help."""
+    return role == OPERATOR or inv.spec.reads_only or asks_for_help(inv)
 
 
 def hmp_denial(spec: CommandSpec, identity: Identity) -> str:
@@ -99,18 +101,18 @@ def qmp_denial(message: Mapping[str, Any], role: str) -> Optional[str]:
         return None
     name = str(message.get("execute") or message.get("exec-oob") or "")
     if name == "human-monitor-command":
-        hmp_spec = _hmp_spec(message)
-        if hmp_spec is not None and hmp_spec.reads_only:
+        inv = _hmp_invocation(message)
+        if inv is not None and hmp_allowed(inv, role):
             return None
-        what = f"'{hmp_spec.key}'" if hmp_spec is not None else "this command line"
+        what = f"'{inv.spec.key}'" if inv is not None else "this command line"
         return f"permission denied: {what} changes VM state and this client is {role}"
     if name.startswith(("query-", "x-query-")) or name in READING_QMP:
         return None
     return f"permission denied: '{name}' changes VM state and this client is {role}"
 
 
-def _hmp_spec(message: Mapping[str, Any]) -> Optional[CommandSpec]:
-    """The command table entry of a ``human-monitor-command``'s line, if it parses."""
+def _hmp_invocation(message: Mapping[str, Any]) -> Optional[Invocation]:
+    """The parsed line of a ``human-monitor-command``, if it parses."""
     line = (message.get("arguments") or {}).get("command-line")
     if not isinstance(line, str):
         return None
@@ -118,4 +120,4 @@ def _hmp_spec(message: Mapping[str, Any]) -> Optional[CommandSpec]:
         inv = parse(line)
     except HMPBridgeError:
         return None
-    return inv.spec if inv is not None else None
+    return inv

@@ -175,7 +175,7 @@ class CommandRunner:
             job.outcome = "empty"
             return succeed("")
         identity = state.identity
-        if identity is not None and not hmp_allowed(inv.spec, identity.role):
+        if identity is not None and not hmp_allowed(inv, identity.role):
             job.outcome = "denied"
             self._log.warn("Denied {line!r} to {user} ({role}) on {listener}", line=line,
                            user=identity.name, role=identity.role, listener=identity.listener)

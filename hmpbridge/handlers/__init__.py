@@ -23,8 +23,8 @@ from typing import Any, Callable, Dict, FrozenSet, Generator, Optional, Union
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.model import Delay, Invocation, QMPCommand, SessionState
 
-__all__ = ["Context", "HandlerResult", "Handler", "HANDLERS", "handler", "drive", "send",
-           "send_quietly", "send_bare"]
+__all__ = ["Context", "HandlerResult", "Handler", "HANDLERS", "handler", "HELP_FORMS",
+           "help_form", "asks_for_help", "drive", "send", "send_quietly", "send_bare"]
 
 HandlerResult = Generator[Union[QMPCommand, Delay], Any, str]
 
@@ -66,6 +66,29 @@ def handler(*keys: str) -> Callable[[Handler], Handler]:
         return func
 
     return register
+
+
+#: Command key -> whether an invocation of it only asks for help (a list of
+#: types or options), which changes nothing even where the command would.
+HELP_FORMS: Dict[str, Callable[[Invocation], bool]] = {}
+
+
+def help_form(key: str) -> Callable[[Callable[[Invocation], bool]], Callable[[Invocation], bool]]:
+    """Register the test for ``key``'s help forms (``device_add e1000,help``)."""
+
+    def register(func: Callable[[Invocation], bool]) -> Callable[[Invocation], bool]:
+        HELP_FORMS[key] = func
+        return func
+
+    return register
+
+
+def asks_for_help(inv: Invocation) -> bool:
+    """Whether ``inv`` only asks for help (see :data:`HELP_FORMS`)."""
+    if not HELP_FORMS:
+        _load_all()
+    test = HELP_FORMS.get(inv.spec.key)
+    return test is not None and test(inv)
 
 
 def send(name: str, arguments: Optional[Dict[str, Any]] = None) -> HandlerResult:

@@ -15,7 +15,7 @@ import re
 from typing import Any, Dict, FrozenSet, Generator, List, Optional, Set, Tuple
 
 from hmpbridge.errors import QMPCommandError
-from hmpbridge.handlers import Context, HandlerResult, handler
+from hmpbridge.handlers import Context, HandlerResult, handler, help_form
 from hmpbridge.model import Invocation, QMPCommand
 from hmpbridge.qemu_opts import OptsError, ParsedOpts, parse_opts
 from hmpbridge.render.options_help import chardev_types_help
@@ -298,6 +298,15 @@ def read_backend(opts: ParsedOpts) -> Tuple[Optional[Tuple[str, Dict[str, Any]]]
     except ChardevError as err:
         return None, "".join(w + "\n" for w in warnings) + f"Error: {err}\n"
     return backend, "".join(w + "\n" for w in warnings)
+
+
+@help_form("chardev-add")
+def _asks_for_help(inv: Invocation) -> bool:
+    try:
+        opts = parse_opts(inv.args["args"], implied="backend", desc=CHARDEV_OPTIONS)
+    except OptsError:
+        return False
+    return opts.help_wanted or opts.get("backend") in ("help", "?")
 
 
 @handler("chardev-add")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, Generator, List, Mapping, Optional
 
 from hmpbridge.errors import QMPCommandError
-from hmpbridge.handlers import Context, HandlerResult, handler
+from hmpbridge.handlers import Context, HandlerResult, handler, help_form
 from hmpbridge.handlers.passthrough import passthrough
 from hmpbridge.model import Invocation, QMPCommand
 from hmpbridge.render.options_help import properties_help
@@ -45,6 +45,11 @@ def wants_help(opts: Mapping[str, Any]) -> bool:
     if driver is None:
         return False
     return driver in _HELP or any(key in _HELP for key in opts)
+
+
+@help_form("device_add")
+def _asks_for_help(inv: Invocation) -> bool:
+    return wants_help(inv.args.get("device") or {})
 
 
 @handler("device_add")

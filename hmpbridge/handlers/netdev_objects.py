@@ -30,7 +30,7 @@ import re
 from typing import Any, Dict, Generator, List, Mapping, Tuple
 
 from hmpbridge.errors import QMPCommandError
-from hmpbridge.handlers import Context, HandlerResult, handler
+from hmpbridge.handlers import Context, HandlerResult, handler, help_form
 from hmpbridge.glib_order import StrHashTable, qdict_order
 from hmpbridge.model import Invocation, QMPCommand
 from hmpbridge.qapi_schema import argument_names_or_values
@@ -236,6 +236,11 @@ def _has_its_options(netdev_id: str) -> Generator[QMPCommand, Any, bool]:
     except QMPCommandError as err:
         return "isn't a NIC" in err.desc
     return False
+
+
+@help_form("netdev_add")
+def _asks_for_help(inv: Invocation) -> bool:
+    return inv.args["netdev"].get("type") in ("help", "?")
 
 
 @handler("netdev_add")

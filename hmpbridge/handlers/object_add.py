@@ -36,7 +36,7 @@ import re
 from typing import Dict, List, Tuple
 
 from hmpbridge.errors import QMPCommandError
-from hmpbridge.handlers import Context, HandlerResult, handler
+from hmpbridge.handlers import Context, HandlerResult, handler, help_form
 from hmpbridge.handlers.passthrough import can_pass_through, passthrough
 from hmpbridge.keyval import (Enum, KeyvalError, ListOf, Struct, TypeSpec, is_help_option,
                               keyval_parse, visit)
@@ -171,6 +171,17 @@ def _creation_error(err: QMPCommandError) -> str:
     if desc == "Parameter 'id' expects an identifier":
         text += ID_HINT + "\n"
     return text
+
+
+@help_form("object_add")
+def _asks_for_help(inv: Invocation) -> bool:
+    text = str(inv.args["object"])
+    if is_help_option(text):
+        return True
+    try:
+        return keyval_parse(text, "qom-type")[1]
+    except KeyvalError:
+        return False
 
 
 @handler("object_add")

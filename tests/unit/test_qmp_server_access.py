@@ -59,6 +59,20 @@ def test_human_monitor_lines_are_judged_by_the_command_table() -> None:
     assert replies[1]["error"]["desc"].startswith("permission denied: 'system_reset'")
 
 
+def test_read_only_client_may_ask_hmp_for_help_but_not_add() -> None:
+    """When a read-only client wraps an *_add help line it passes; the adding line does not."""
+    mux = FakeMux()
+    _, protocol, transport = connect(mux, role=READ_ONLY)
+    protocol.dataReceived(b'{"execute": "human-monitor-command", '
+                          b'"arguments": {"command-line": "device_add help"}}')
+    protocol.dataReceived(b'{"execute": "human-monitor-command", '
+                          b'"arguments": {"command-line": "device_add e1000,id=nic9"}}')
+    assert [m["arguments"]["command-line"] for m, _, _ in mux.forwarded] == ["device_add help"]
+    mux.answer(0, "USB devices:\r\n")
+    replies = lines(transport)
+    assert replies[1]["error"]["desc"].startswith("permission denied: 'device_add'")
+
+
 def test_every_command_is_audited_with_the_client_address(tmp_path) -> None:
     """When QMP clients send commands, each gets an audit line with peer, command and outcome."""
     path = tmp_path / "audit.log"

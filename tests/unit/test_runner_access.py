@@ -52,6 +52,31 @@ def test_passthrough_lines_are_checked_too() -> None:
     assert run(runner, "info mtree", SessionState(identity=BOB)) == ["ok\n"]
 
 
+@pytest.mark.parametrize("line", ["device_add e1000,help", "device_add e1000,?",
+                                  "device_add help", "netdev_add help", "chardev-add help",
+                                  "chardev-add null,help", "object_add help",
+                                  "object_add iothread,help"])
+def test_read_only_user_may_ask_for_help(line: str) -> None:
+    """When a read-only user asks an *_add command for its types or options, it runs."""
+    executor = FakeExecutor(handlers={"human-monitor-command": lambda a: "list\r\n",
+                                      "device-list-properties": lambda a: [],
+                                      "query-qmp-schema": lambda a: [],
+                                      "query-chardev-backends": lambda a: []})
+    out = run(CommandRunner(executor, clock=Clock()), line, SessionState(identity=BOB))
+    assert len(out) == 1 and "permission denied" not in out[0]
+
+
+@pytest.mark.parametrize("line", ["device_add e1000,id=nic9", "netdev_add user,id=u9",
+                                  "chardev-add null,id=c9", "object_add iothread,id=io9",
+                                  "device_add e1000,id=help"])
+def test_read_only_user_may_not_add(line: str) -> None:
+    """When the same commands would add something, the read-only user is refused."""
+    executor = FakeExecutor()
+    out = run(CommandRunner(executor, clock=Clock()), line, SessionState(identity=BOB))
+    assert out[0].startswith("Error: permission denied:")
+    assert executor.commands == []
+
+
 def test_operator_may_do_anything() -> None:
     """When an operator runs stop, it is sent."""
     executor = FakeExecutor()
