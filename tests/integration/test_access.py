@@ -89,6 +89,10 @@ def test_read_only_user_is_refused_state_changes(rig: Rig) -> None:
     assert client.cmd("stop") == (
         "Error: permission denied: 'stop' changes VM state and 'bob' is read-only\n")
     assert client.cmd("info status") == "VM status: running\n"
+    assert client.cmd("device_add usb-tablet,id=t9").startswith(
+        "Error: permission denied: 'device_add'")
+    # asking for a device's options changes nothing: they print as QEMU prints them
+    assert client.cmd("device_add usb-tablet,help") == rig.vm.hmp("device_add usb-tablet,help")
     client.close()
 
 
