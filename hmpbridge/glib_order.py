@@ -13,7 +13,8 @@ This module reproduces it:
 
 from __future__ import annotations
 
-from typing import Dict, Iterator, List, Optional, Sequence
+import functools
+from typing import Iterator, List, Optional, Sequence
 
 __all__ = ["qdict_order", "g_str_hash", "StrHashTable"]
 
@@ -27,25 +28,27 @@ _MIN_SHIFT = 3
 _UNUSED, _TOMBSTONE = 0, 1
 
 
-def _tdb_hash(key: bytes) -> int:
-    value = (0x238F13AF * len(key)) & _U32
-    for i, byte in enumerate(key):
+@functools.lru_cache(maxsize=4096)
+def _tdb_hash(key: str) -> int:
+    """QDict's bucket hash of a key (its UTF-8 bytes)."""
+    data = key.encode("utf-8", "surrogateescape")
+    value = (0x238F13AF * len(data)) & _U32
+    for i, byte in enumerate(data):
         value = (value + (byte << (i * 5 % 24))) & _U32
     return (1103515243 * value + 12345) & _U32
 
 
 def qdict_order(keys: Sequence[str]) -> List[str]:
     """``keys``, inserted in this order, as ``qdict_first``/``qdict_next`` return them."""
-    buckets: Dict[int, List[str]] = {}
-    for key in dict.fromkeys(keys):
-        buckets.setdefault(_tdb_hash(key.encode()) % _QDICT_BUCKETS, []).insert(0, key)
-    return [key for bucket in sorted(buckets) for key in buckets[bucket]]
+    numbered = list(enumerate(dict.fromkeys(keys)))
+    numbered.sort(key=lambda item: (_tdb_hash(item[1]) % _QDICT_BUCKETS, -item[0]))
+    return [key for _, key in numbered]
 
 
 def g_str_hash(key: str) -> int:
     """GLib's ``g_str_hash``: djb2 over the bytes as signed chars."""
     value = 5381
-    for byte in key.encode():
+    for byte in key.encode("utf-8", "surrogateescape"):
         value = (value * 33 + (byte - 256 if byte > 127 else byte)) & _U32
     return value
 

@@ -23,8 +23,8 @@ by name.
   hash table whose order QEMU alone knows).
 
 Errors that QEMU reports from a dictionary walk depend on ``QDict`` order;
-:func:`qdict_order` reproduces it (512 buckets of ``tdb_hash``, newest
-entry first within a bucket).
+:func:`hmpbridge.glib_order.qdict_order` reproduces it (512 buckets of
+``tdb_hash``, newest entry first within a bucket).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
+from hmpbridge.glib_order import qdict_order
 from hmpbridge.qemu_opts import OptsError, bool_parse, strtoi64, strtosz, strtou64
 
 __all__ = ["KeyvalError", "Struct", "Enum", "ListOf", "TypeSpec", "INTEGERS",
@@ -188,23 +189,6 @@ def _span(text: str) -> int:
     """``strcspn(text, "=,")``."""
     match = _STOP.search(text)
     return match.start() if match else len(text)
-
-
-@functools.lru_cache(maxsize=4096)
-def _tdb_hash(key: str) -> int:
-    """QDict's bucket hash of a key (its UTF-8 bytes)."""
-    data = key.encode("utf-8", "surrogateescape")
-    value = (0x238F13AF * len(data)) & 0xFFFFFFFF
-    for i, byte in enumerate(data):
-        value = (value + (byte << (i * 5 % 24))) & 0xFFFFFFFF
-    return (1103515243 * value + 12345) & 0xFFFFFFFF
-
-
-def qdict_order(keys: List[str]) -> List[str]:
-    """The order ``qdict_first``/``qdict_next`` visit keys inserted in ``keys`` order."""
-    numbered = list(enumerate(keys))
-    numbered.sort(key=lambda item: (_tdb_hash(item[1]) % 512, -item[0]))
-    return [key for _, key in numbered]
 
 
 def _listify(cur: Tree, path: List[str]) -> Any:
