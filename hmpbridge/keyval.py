@@ -29,7 +29,6 @@ Errors that QEMU reports from a dictionary walk depend on ``QDict`` order;
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
