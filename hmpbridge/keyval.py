@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from hmpbridge.glib_order import qdict_order
-from hmpbridge.qemu_opts import OptsError, bool_parse, strtoi64, strtosz, strtou64
+from hmpbridge.qemu_opts import (OptsError, bool_parse, is_help_option, strtoi64, strtosz,
+                                 strtou64)
 
 __all__ = ["KeyvalError", "Struct", "Enum", "ListOf", "TypeSpec", "INTEGERS",
            "keyval_parse", "is_help_option", "qdict_order", "visit"]
@@ -90,11 +91,6 @@ Tree = Dict[str, Any]
 
 
 # --- keyval_parse ----------------------------------------------------------------------
-
-def is_help_option(text: str) -> bool:
-    """``is_help_option()``: exactly ``help`` or ``?``."""
-    return text in ("help", "?")
-
 
 _QAPI_NAME = re.compile(r"_?[A-Za-z][A-Za-z0-9_-]*")
 _STOP = re.compile(r"[=,]")

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Collection, Dict, List, Mapping, Optional, Tuple
 
 __all__ = [
+    "is_help_option",
     "OptsError",
     "ParsedOpts",
     "parse_opts",
@@ -42,6 +43,11 @@ SIZE_HINT = ("Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera
              "and exabytes, respectively.")
 #: The hint QEMU appends to a malformed ``id=``.
 ID_HINT = "Identifiers consist of letters, digits, '-', '.', '_', starting with a letter."
+
+
+def is_help_option(text: str) -> bool:
+    """``is_help_option()``: exactly ``help`` or ``?``."""
+    return text in ("help", "?")
 
 
 class OptsError(ValueError):
@@ -321,7 +327,7 @@ def _name_value(text: str, pos: int, firstname: Optional[str],
                 name, value, prefix = name[2:], "off", "no"
             else:
                 value = "on"
-                is_help = name in ("help", "?")
+                is_help = is_help_option(name)
             if not is_help and warn is not None:
                 warn.append(f"warning: short-form boolean option '{prefix}{name}' deprecated")
                 if name == "delay":

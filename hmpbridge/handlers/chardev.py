@@ -17,7 +17,7 @@ from typing import Any, Dict, FrozenSet, Generator, List, Optional, Set, Tuple
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler, help_form
 from hmpbridge.model import Invocation, QMPCommand
-from hmpbridge.qemu_opts import OptsError, ParsedOpts, parse_opts
+from hmpbridge.qemu_opts import OptsError, ParsedOpts, is_help_option, parse_opts
 from hmpbridge.render.options_help import chardev_types_help
 
 __all__ = ["CHARDEV_OPTIONS", "BACKENDS", "ChardevError", "chardev_backend", "chardev_add",
@@ -306,7 +306,7 @@ def _asks_for_help(inv: Invocation) -> bool:
         opts = parse_opts(inv.args["args"], implied="backend", desc=CHARDEV_OPTIONS)
     except OptsError:
         return False
-    return opts.help_wanted or opts.get("backend") in ("help", "?")
+    return opts.help_wanted or is_help_option(str(opts.get("backend")))
 
 
 @handler("chardev-add")
@@ -315,7 +315,7 @@ def chardev_add(inv: Invocation, ctx: Context) -> HandlerResult:
     opts, out = read_chardev_opts(inv.args["args"], held_chardev_ids(ctx.chardevs_at_connect))
     if opts is None:
         return out
-    if opts.get("backend") in ("help", "?"):
+    if is_help_option(str(opts.get("backend"))):
         return out + chardev_types_help((yield QMPCommand("query-chardev-backends")))
     if opts.id is None:
         return out + "Error: chardev: no id specified\n"

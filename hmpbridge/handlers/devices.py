@@ -18,11 +18,10 @@ from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler, help_form
 from hmpbridge.handlers.passthrough import passthrough
 from hmpbridge.model import Invocation, QMPCommand
+from hmpbridge.qemu_opts import is_help_option
 from hmpbridge.render.options_help import properties_help
 
 __all__ = ["device_add", "device_del", "balloon", "wants_help"]
-
-_HELP = ("help", "?")
 
 #: QEMU 7.2's device aliases on a target with virtio-pci (``qdev_alias_table``),
 #: tried when no device type has the name given.
@@ -44,7 +43,7 @@ def wants_help(opts: Mapping[str, Any]) -> bool:
     driver = opts.get("driver")
     if driver is None:
         return False
-    return driver in _HELP or any(key in _HELP for key in opts)
+    return is_help_option(str(driver)) or any(is_help_option(key) for key in opts)
 
 
 @help_form("device_add")
@@ -61,7 +60,7 @@ def device_add(inv: Invocation, ctx: Context) -> HandlerResult:
     """
     opts = inv.args.get("device") or {}
     if wants_help(opts):
-        if opts["driver"] in _HELP:
+        if is_help_option(str(opts["driver"])):
             return (yield from passthrough(inv, ctx))
         return (yield from device_help(str(opts["driver"])))
     yield QMPCommand("device_add", {key: str(value) for key, value in opts.items()})

@@ -34,7 +34,7 @@ from hmpbridge.handlers import Context, HandlerResult, handler, help_form
 from hmpbridge.glib_order import StrHashTable, qdict_order
 from hmpbridge.model import Invocation, QMPCommand
 from hmpbridge.qapi_schema import argument_names_or_values
-from hmpbridge.qemu_opts import OptsError, bool_parse, strtosz
+from hmpbridge.qemu_opts import OptsError, bool_parse, is_help_option, strtosz
 from hmpbridge.render.options_help import netdev_types_help
 
 __all__ = ["NETDEV_MEMBERS", "NetdevError", "netdev_arguments", "netdev_add", "netdev_del",
@@ -240,14 +240,14 @@ def _has_its_options(netdev_id: str) -> Generator[QMPCommand, Any, bool]:
 
 @help_form("netdev_add")
 def _asks_for_help(inv: Invocation) -> bool:
-    return inv.args["netdev"].get("type") in ("help", "?")
+    return is_help_option(str(inv.args["netdev"].get("type")))
 
 
 @handler("netdev_add")
 def netdev_add(inv: Invocation, ctx: Context) -> HandlerResult:
     """``netdev_add type,id=ID[,k=v...]`` -> ``netdev_add`` with typed members."""
     options: Dict[str, Any] = dict(inv.args["netdev"])
-    if options.get("type") in ("help", "?"):
+    if _asks_for_help(inv):
         schema = yield QMPCommand("query-qmp-schema")
         return netdev_types_help(argument_names_or_values(schema, "netdev_add", "type"))
     if "id" in options and (yield from _has_its_options(str(options["id"]))):
