@@ -216,7 +216,8 @@ class QMPMultiplexer(Service):
             try:
                 greeting = await protocol.ready
                 schema = await protocol.execute({"execute": "query-qmp-schema"})
-                chardevs = await self._chardev_labels(protocol, schema)
+                commands = schema_command_names(schema) if isinstance(schema, list) else None
+                chardevs = await self._chardev_labels(protocol, commands)
             finally:
                 if timer.active():
                     timer.cancel()
@@ -229,13 +230,13 @@ class QMPMultiplexer(Service):
         self._connecting = None
         if not self.running or protocol.lost.called:
             return
-        self._up(protocol, greeting, schema, chardevs)
+        self._up(protocol, greeting, commands, chardevs)
 
     @staticmethod
     async def _chardev_labels(protocol: QMPClientProtocol,
-                              schema: Any) -> Optional[FrozenSet[str]]:
+                              commands: Optional[FrozenSet[str]]) -> Optional[FrozenSet[str]]:
         """The labels of ``query-chardev``, or None where QEMU cannot say."""
-        if isinstance(schema, list) and "query-chardev" not in schema_command_names(schema):
+        if commands is not None and "query-chardev" not in commands:
             return None
         try:
             chardevs = await protocol.execute({"execute": "query-chardev"})
@@ -245,11 +246,11 @@ class QMPMultiplexer(Service):
             return None
         return frozenset(str(c.get("label")) for c in chardevs if isinstance(c, dict))
 
-    def _up(self, protocol: QMPClientProtocol, greeting: Mapping[str, Any], schema: Any,
-            chardevs: Optional[FrozenSet[str]] = None) -> None:
+    def _up(self, protocol: QMPClientProtocol, greeting: Mapping[str, Any],
+            commands: Optional[FrozenSet[str]], chardevs: Optional[FrozenSet[str]]) -> None:
         self._failures = 0
         self._greeting = greeting
-        self._schema = schema_command_names(schema) if isinstance(schema, list) else None
+        self._schema = commands
         self._chardevs = chardevs
         self._protocol = protocol
         protocol.lost.addCallback(self._connection_lost, protocol)
