@@ -172,10 +172,13 @@ def _visitor_table(keys: List[str]) -> List[str]:
     return names + (["id"] if "id" in keys else [])
 
 
-def _first_unused(table: List[str], visited: List[str]) -> str:
-    """The option QEMU names as invalid: the first its visitor's table still holds."""
+def _first_unused(keys: List[str], visited: List[str]) -> str:
+    """The option QEMU names as invalid: the first its visitor's table still holds.
+
+    :param keys: the options as HMP parsed them, in the line's order.
+    """
     unused = StrHashTable()
-    for name in table:
+    for name in _visitor_table(keys):
         unused.insert(name)
     for name in visited:
         unused.remove(name)
@@ -188,7 +191,7 @@ def netdev_arguments(options: Mapping[str, Any]) -> Dict[str, Any]:
     :raises NetdevError: QEMU's message for the first member it refuses.
     """
     opts = {key: str(value) for key, value in options.items()}
-    table = _visitor_table(list(opts))
+    keys = list(opts)
     if "ipv6-net" in opts:
         _ipv6_net(opts)
     if "id" not in opts:
@@ -201,7 +204,7 @@ def netdev_arguments(options: Mapping[str, Any]) -> Dict[str, Any]:
     arguments: Dict[str, Any] = {"id": opts.pop("id"), "type": opts.pop("type")}
     visited = ["id", "type"]
     if kind in _NESTED_TYPES:
-        raise _nested_address_error(kind, opts, table)
+        raise _nested_address_error(kind, opts, keys)
     for name, member_type, required in NETDEV_MEMBERS[kind]:
         if name in opts:
             arguments[name] = _member(name, member_type, opts.pop(name))
@@ -209,11 +212,11 @@ def netdev_arguments(options: Mapping[str, Any]) -> Dict[str, Any]:
         elif required:
             raise NetdevError(f"Parameter '{name}' is missing")
     if opts:
-        raise NetdevError(f"Invalid parameter '{_first_unused(table, visited)}'")
+        raise NetdevError(f"Invalid parameter '{_first_unused(keys, visited)}'")
     return arguments
 
 
-def _nested_address_error(kind: str, opts: Mapping[str, str], table: List[str]) -> NetdevError:
+def _nested_address_error(kind: str, opts: Mapping[str, str], keys: List[str]) -> NetdevError:
     """What QEMU 7.2 says of every ``stream`` or ``dgram`` line from HMP.
 
     The options visitor cannot read their nested socket addresses (``addr``,
@@ -225,7 +228,7 @@ def _nested_address_error(kind: str, opts: Mapping[str, str], table: List[str]) 
     if kind == "stream" or "local" in opts or "remote" in opts:
         return NetdevError("Parameter 'type' is missing")
     if opts:
-        return NetdevError(f"Invalid parameter '{_first_unused(table, ['id', 'type'])}'")
+        return NetdevError(f"Invalid parameter '{_first_unused(keys, ['id', 'type'])}'")
     return NetdevError("dgram requires local= parameter")
 
 
