@@ -12,16 +12,11 @@ test_glib_order.py checks hmpbridge names the same option.
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import string
 from typing import List
 
-from tests.tools.qmp_sync import ScratchQEMU
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-FIXTURES = os.path.join(HERE, "..", "fixtures")
+from tests.tools.qmp_sync import capture_lines
 
 VALID = ["net=10.0.3.0/24", "restrict=on", "hostname=h", "ipv6=off", "dns=10.0.3.3",
          "ipv6-net=fd00::/64", "tftp=/tmp", "bootfile=x", "domainname=d", "dhcpstart=10.0.3.20",
@@ -46,13 +41,7 @@ def lines(count: int, seed: int) -> List[str]:
 
 
 def main() -> None:
-    out = []
-    with ScratchQEMU() as qemu:
-        for line in lines(300, 20261130):
-            out.append({"line": line, "qemu": qemu.qmp.hmp(line)})
-    with open(os.path.join(FIXTURES, "netdev_invalid_order.json"), "w") as f:
-        json.dump(out, f, indent=1)
-        f.write("\n")
+    capture_lines(lines(300, 20261130), "netdev_invalid_order.json")
 
 
 if __name__ == "__main__":

@@ -9,25 +9,15 @@ QEMU refuses, with the same text, and accepts the others.
 
 from __future__ import annotations
 
-import json
 import os
 
-from tests.tools.qmp_sync import ScratchQEMU
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-FIXTURES = os.path.join(HERE, "..", "fixtures")
+from tests.tools.qmp_sync import FIXTURES, capture_lines
 
 
 def main() -> None:
     with open(os.path.join(FIXTURES, "parse_lines.hmp")) as f:
         lines = [l.rstrip("\n") for l in f if l.strip() and not l.startswith("#")]
-    out = []
-    with ScratchQEMU() as qemu:
-        for line in lines:
-            out.append({"line": line, "qemu": qemu.qmp.hmp(line)})
-    with open(os.path.join(FIXTURES, "parse_lines.json"), "w") as f:
-        json.dump(out, f, indent=1)
-        f.write("\n")
+    capture_lines(lines, "parse_lines.json")
 
 
 if __name__ == "__main__":

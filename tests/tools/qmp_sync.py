@@ -16,7 +16,10 @@ import tempfile
 import time
 from typing import Any, Dict, List, Optional
 
-__all__ = ["QMPSync", "ScratchQEMU"]
+__all__ = ["QMPSync", "ScratchQEMU", "capture_lines", "FIXTURES"]
+
+#: Where capture tools write their fixtures.
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures")
 
 
 class QMPSync:
@@ -87,3 +90,14 @@ class ScratchQEMU:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def capture_lines(lines: List[str], fixture: str) -> None:
+    """Run ``lines`` on a scratch QEMU; write ``[{"line", "qemu"}, ...]`` to ``fixture``."""
+    out = []
+    with ScratchQEMU() as qemu:
+        for line in lines:
+            out.append({"line": line, "qemu": qemu.qmp.hmp(line)})
+    with open(os.path.join(FIXTURES, fixture), "w") as f:
+        json.dump(out, f, indent=1)
+        f.write("\n")
