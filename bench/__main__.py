@@ -1,6 +1,8 @@
 """``python -m bench``: run every benchmark part against one QEMU and print PASS/MISS.
 
 Example: ``.venv/bin/python -m bench --count 10000`` (one to two minutes on two cores).
+``.venv/bin/python -m bench abuse [--quick] [--only N]`` runs the misbehaving-client
+benchmark instead (:mod:`bench.abuse`); the default run does not include it.
 """
 
 from __future__ import annotations
@@ -53,6 +55,11 @@ def _heading(text: str) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the parts asked for; exit status 0 when every checked target passed."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["abuse"]:
+        from bench import abuse
+
+        return abuse.main(argv[1:])
     args = build_parser().parse_args(argv)
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
     unknown = set(parts) - set(PARTS)
