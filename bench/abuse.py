@@ -52,7 +52,8 @@ from bench.procs import QEMU, REPO, bridge_env, free_port, qemu_version, raise_n
 from bench.stats import Target, percentile
 
 __all__ = ["main", "build_parser", "ATTACKS", "latency_summary", "classify_answer",
-           "split_answers", "classify_dump", "judge", "fmt_mib", "ProbeResult", "Health"]
+           "split_answers", "classify_dump", "judge", "fmt_mib", "ProbeResult", "Health",
+           "restart_reason", "select_attacks"]
 
 PROMPT = b"(qemu) "
 #: The targets every attack is judged against.
@@ -644,7 +645,7 @@ def _bridge_sample(pid: int) -> Optional[Tuple[int, int]]:
 
 
 async def _probe(config: Dict[str, Any]) -> Dict[str, Any]:
-    """Log in, say ready, send ``info status`` every 20 ms, sample the bridge; until told to stop."""
+    """Log in, say ready, then probe and sample the bridge until told to stop."""
     loop = asyncio.get_running_loop()
     result: Dict[str, Any] = {"latencies_ns": [], "sent": 0, "failed": 0, "failed_examples": [],
                               "unanswered": 0, "notices": 0, "lost": None}
@@ -1202,16 +1203,18 @@ def run_attack(rig: AbuseRig, attack: Attack, seconds: float,
     return targets, result
 
 
-def restart_reason(rig: AbuseRig, targets: Sequence[Target], result: ProbeResult) -> str:
+def restart_reason(fresh: Optional[Tuple[int, int]], targets: Sequence[Target],
+                   result: ProbeResult) -> str:
     """Why the next attack needs a fresh QEMU and bridge ('' when it does not).
 
-    Missed targets, and memory or descriptors the attack left behind (CPython
-    keeps freed memory for reuse, so it would be counted against the next one).
+    Missed targets, and memory or descriptors the attack left behind since
+    ``fresh`` (the bridge's RSS and descriptors before its first attack):
+    CPython keeps freed memory for reuse, so it would count against the next.
     """
     missed = [t.name.split(": ", 1)[1] for t in targets if not t.ok]
     if missed:
         return ", ".join(missed) + " missed"
-    rss, fds = rig.fresh or (result.rss_start, result.fds_start)
+    rss, fds = fresh or (result.rss_start, result.fds_start)
     if result.rss_end > rss + LEFT_BEHIND_RSS:
         return f"the bridge's RSS stays {fmt_mib(result.rss_end - rss)} above its start"
     if result.fds_end > fds + LEFT_BEHIND_FDS:
@@ -1245,7 +1248,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 rig = AbuseRig(base, password_file)
             own, result = run_attack(rig, attack, seconds, grace)
             targets += own
-            reason = restart_reason(rig, own, result)
+            reason = restart_reason(rig.fresh, own, result)
             if reason and attack is not attacks[-1]:
                 print(f"   (QEMU and hmpbridge are started afresh: {reason})")
                 rig.close()
