@@ -10,6 +10,8 @@
           +-- QMPDisconnected    the connection went away with the command in flight
           +-- QMPNotConnected    no QMP connection is ready to take the command
           +-- QMPProtocolError   QEMU (or what claims to be it) broke the protocol
+          +-- QMPUnsendable      a command QMP cannot carry (text that is not Unicode, NaN)
+          +-- QMPReplyTooLarge   QEMU's reply to a command was longer than the bridge keeps
           +-- CommandTimeout     no reply within the command's time limit
 
 Every exception carries structured fields besides its readable text, so
@@ -29,6 +31,8 @@ __all__ = [
     "QMPDisconnected",
     "QMPNotConnected",
     "QMPProtocolError",
+    "QMPUnsendable",
+    "QMPReplyTooLarge",
     "CommandTimeout",
 ]
 
@@ -98,6 +102,33 @@ class QMPNotConnected(QMPError):
 
 class QMPProtocolError(QMPError):
     """The peer broke the QMP protocol (bad greeting, unparseable JSON, ...)."""
+
+
+class QMPUnsendable(QMPError):
+    """A command that QMP cannot carry to QEMU; it was not sent.
+
+    :param command: the QMP command name.
+    :param reason: what it holds that QMP cannot carry, e.g.
+        ``text that is not valid UTF-8 (byte \\xc3)``.
+    """
+
+    def __init__(self, command: str, reason: str) -> None:
+        super().__init__(f"cannot send {command} to QEMU: its arguments hold {reason}")
+        self.command = command
+        self.reason = reason
+
+
+class QMPReplyTooLarge(QMPError):
+    """QEMU's reply to a command was longer than the bridge keeps; it was discarded.
+
+    :param command: the QMP command name.
+    :param limit: the largest reply kept, in bytes.
+    """
+
+    def __init__(self, command: str, limit: int) -> None:
+        super().__init__(f"QEMU's reply to {command} is larger than {limit} bytes")
+        self.command = command
+        self.limit = limit
 
 
 class CommandTimeout(QMPError):

@@ -7,41 +7,80 @@ keeps at most :data:`MAX_IN_FLIGHT` commands outstanding, the depth of
 QEMU's own request queue, and queues the rest in order.  When the connection
 drops, every pending and queued command fails with
 :class:`~hmpbridge.errors.QMPDisconnected`.
+
+Whatever one command does, the others carry on:
+
+* a command QMP cannot carry (text that is not Unicode) fails alone, unsent
+  (:class:`~hmpbridge.errors.QMPUnsendable`);
+* an error reply without an id (QEMU could not parse what it was sent) is
+  the reply to the oldest in-band command in flight: QEMU answers in-band
+  requests in order, and queues its parse errors in sequence with them;
+* a reply longer than ``max_reply`` bytes is dropped as it streams in and
+  fails the command it answers (:class:`~hmpbridge.errors.QMPReplyTooLarge`),
+  found by the ``"id"`` QEMU writes at the end of the line;
+* a command that carries file descriptors goes to QEMU alone: it waits
+  until nothing else is in flight, and nothing else is sent until it is
+  answered, so QEMU hands it exactly its own descriptors.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-from collections import deque
 import os
-from typing import Any, Callable, Deque, Dict, Mapping, Optional, Sequence, Set, Tuple, cast
+import re
+from collections import deque
+from typing import (Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence, Set, Tuple,
+                    cast)
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IUNIXTransport
+from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
-from twisted.protocols.basic import LineOnlyReceiver
 from twisted.python.failure import Failure
 
-from hmpbridge.errors import QMPCommandError, QMPDisconnected, QMPProtocolError
+from hmpbridge.errors import (QMPCommandError, QMPDisconnected, QMPError, QMPProtocolError,
+                              QMPReplyTooLarge, QMPUnsendable)
 from hmpbridge.interfaces import connected
+from hmpbridge.qmp_wire import OversizedLine, ReplySplitter, Unencodable, encode
 
-__all__ = ["QMPClientProtocol", "MAX_IN_FLIGHT", "ID_PREFIX"]
+__all__ = ["QMPClientProtocol", "MAX_IN_FLIGHT", "ID_PREFIX", "MAX_REPLY"]
 
 #: QEMU queues at most 8 requests per monitor before it stops reading.
 MAX_IN_FLIGHT = 8
+
+#: The longest reply kept by default, in bytes: QEMU's largest ordinary
+#: replies (the QMP schema, QOM trees) stay well below it.
+MAX_REPLY = 16 * 1024 * 1024
 
 #: Ids the bridge puts on its commands: ``"hmpbridge#<n>"``.
 ID_PREFIX = "hmpbridge#"
 
 EventCallback = Callable[[Mapping[str, Any]], None]
 
-_encode = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 _decode = json.JSONDecoder().decode
+#: the id at the end of a reply (QEMU writes it last)
+_TAIL_ID = re.compile(rb'"id":\s*"(' + re.escape(ID_PREFIX.encode()) + rb'[0-9]+)"\s*\}\s*$')
+#: the timestamp at the end of an event
+_TAIL_EVENT = re.compile(rb'"timestamp":\s*\{[^{}]*\}\s*\}\s*$')
 
 
-class QMPClientProtocol(LineOnlyReceiver):
+class _Sent:
+    """A command QEMU has not answered yet."""
+
+    __slots__ = ("command", "d", "oob")
+
+    def __init__(self, command: str, d: "Deferred[Any]", oob: bool) -> None:
+        self.command = command
+        self.d = d
+        self.oob = oob
+
+
+class QMPClientProtocol(Protocol):
     """One QMP connection, seen from the client side.
+
+    :param max_reply: the longest reply kept, in bytes; a longer one fails
+        the command it answers and the connection carries on.
 
     :ivar ready: fires with the greeting's ``QMP`` member once
         ``qmp_capabilities`` succeeded; fails if negotiation fails or the
@@ -49,25 +88,24 @@ class QMPClientProtocol(LineOnlyReceiver):
     :ivar lost: fires (with the reason's exception) when the connection is gone.
     """
 
-    delimiter = b"\n"
-    #: The longest reply accepted; QEMU's largest replies (schema, QOM
-    #: trees) stay well below this.
-    MAX_LENGTH = 64 * 1024 * 1024
-
     _log = Logger()
 
     def __init__(self, on_event: Optional[EventCallback] = None,
-                 max_in_flight: int = MAX_IN_FLIGHT) -> None:
+                 max_in_flight: int = MAX_IN_FLIGHT, max_reply: int = MAX_REPLY) -> None:
         self.on_event = on_event
         self.max_in_flight = max_in_flight
+        self.max_reply = max_reply
         self.greeting: Optional[Mapping[str, Any]] = None
         self.ready: "Deferred[Mapping[str, Any]]" = Deferred()
         self.lost: "Deferred[object]" = Deferred()
+        self._lines = ReplySplitter(max_reply)
         self._ids = itertools.count(1)
-        self._pending: Dict[str, Tuple[str, "Deferred[Any]"]] = {}
+        self._pending: Dict[str, _Sent] = {}  # in the order sent
         self._queue: Deque[Tuple[Dict[str, Any], "Deferred[Any]", Tuple[int, ...]]] = deque()
+        self._exclusive: Optional[str] = None  # the id of a command with descriptors in flight
         self._connected = False
         self._negotiated = False
+        self._broken = False
         self._abort_reason: Optional[Exception] = None
         self._raw: Set["Deferred[Any]"] = set()
         #: whether out-of-band execution was negotiated with QEMU
@@ -91,11 +129,15 @@ class QMPClientProtocol(LineOnlyReceiver):
 
         :param fds: file descriptors to pass along with the command
             (SCM_RIGHTS; needs a unix socket).  The protocol owns them from
-            here on and closes its copies once QEMU has answered.
+            here on and closes its copies once QEMU has answered.  The
+            command goes to QEMU alone (see the module's description).
         :param raw: fire with the whole reply (``return`` or ``error``, and
-            the bridge's ``id``) instead of its ``return`` value.
+            the bridge's ``id``) instead of its ``return`` value; a command
+            that fails here (unsendable, reply too large) fires with an
+            error reply in QMP's form.
 
-        An ``exec-oob`` command skips the queue (QEMU runs it at once).
+        An ``exec-oob`` command skips the queue (QEMU runs it at once),
+        unless a command with descriptors is in flight.
         Fails with :class:`QMPCommandError` for an error reply (unless
         ``raw``) and with :class:`QMPDisconnected` if the connection is lost
         first.
@@ -113,19 +155,46 @@ class QMPClientProtocol(LineOnlyReceiver):
             return d
         if raw:
             self._raw.add(d)
-        if "exec-oob" in message and self._negotiated:
-            self._send(dict(message), d, tuple(fds))
+        if "exec-oob" in message and self._negotiated and not fds and self._exclusive is None:
+            self._send(dict(message), d)
             return d
         self._queue.append((dict(message), d, tuple(fds)))
         self._pump()
         return d
 
-    # -- LineOnlyReceiver ---------------------------------------------------
+    # -- Protocol -------------------------------------------------------------
 
     def connectionMade(self) -> None:
         self._connected = True
 
-    def lineReceived(self, line: bytes) -> None:
+    def dataReceived(self, data: bytes) -> None:
+        for line in self._lines.feed(data):
+            if self._broken:
+                return
+            if isinstance(line, OversizedLine):
+                self._oversized(line)
+            else:
+                self._line_received(line)
+
+    def connectionLost(self, reason: Optional[Failure] = None) -> None:
+        self._connected = False
+        error = QMPDisconnected(reason.value if reason is not None else None)
+        pending = [sent.d for sent in self._pending.values()] + [d for _, d, _ in self._queue]
+        self._pending.clear()
+        self._queue.clear()
+        self._raw.clear()
+        self._exclusive = None
+        # ready first: failing a pending qmp_capabilities would otherwise fail
+        # it with QMPDisconnected and hide the reason given to abort()
+        if not self.ready.called:
+            self.ready.errback(self._abort_reason or error)
+        for d in pending:
+            d.errback(error)
+        self.lost.callback(reason.value if reason is not None else None)
+
+    # -- internals ----------------------------------------------------------
+
+    def _line_received(self, line: bytes) -> None:
         line = line.strip()
         if not line:
             return
@@ -146,25 +215,28 @@ class QMPClientProtocol(LineOnlyReceiver):
         else:
             self._log.warn("Ignoring unexpected QMP message {message!r}", message=message)
 
-    def lineLengthExceeded(self, line: bytes) -> None:
-        self._protocol_error(f"QMP message longer than {self.MAX_LENGTH} bytes")
-
-    def connectionLost(self, reason: Optional[Failure] = None) -> None:
-        self._connected = False
-        error = QMPDisconnected(reason.value if reason is not None else None)
-        pending = [d for _, d in self._pending.values()] + [d for _, d, _ in self._queue]
-        self._pending.clear()
-        self._queue.clear()
-        self._raw.clear()
-        # ready first: failing a pending qmp_capabilities would otherwise fail
-        # it with QMPDisconnected and hide the reason given to abort()
-        if not self.ready.called:
-            self.ready.errback(self._abort_reason or error)
-        for d in pending:
-            d.errback(error)
-        self.lost.callback(reason.value if reason is not None else None)
-
-    # -- internals ----------------------------------------------------------
+    def _oversized(self, line: OversizedLine) -> None:
+        if self.greeting is None:
+            self._protocol_error(f"QMP greeting longer than {self.max_reply} bytes")
+            return
+        found = _TAIL_ID.search(line.tail)
+        msg_id = found.group(1).decode("ascii") if found is not None else None
+        if msg_id is None and _TAIL_EVENT.search(line.tail) is not None:
+            self._log.warn("Dropping a QMP event of {size} bytes (longer than {limit})",
+                           size=line.size, limit=self.max_reply)
+            return
+        if msg_id not in self._pending:
+            msg_id = self._oldest_in_band()
+            if msg_id is None:
+                self._log.warn("Dropping a QMP message of {size} bytes (longer than {limit}) "
+                               "that answers no command in flight",
+                               size=line.size, limit=self.max_reply)
+                return
+        sent = self._settle(msg_id)
+        self._log.warn("QEMU's reply to {command} ({id}) is {size} bytes, longer than "
+                       "{limit}: dropped", command=sent.command, id=msg_id, size=line.size,
+                       limit=self.max_reply)
+        self._fail(sent.d, msg_id, QMPReplyTooLarge(sent.command, self.max_reply))
 
     def _greeting_received(self, message: Mapping[str, Any]) -> None:
         greeting = message.get("QMP")
@@ -177,7 +249,8 @@ class QMPClientProtocol(LineOnlyReceiver):
         if isinstance(capabilities, list) and "oob" in capabilities:
             negotiate["arguments"] = {"enable": ["oob"]}
             self.oob = True
-        caps = self._send(negotiate)
+        caps: "Deferred[Any]" = Deferred()
+        self._send(negotiate, caps)
         caps.addCallbacks(self._negotiated_ok, self._negotiation_failed)
 
     def _negotiated_ok(self, _: Any) -> None:
@@ -202,46 +275,92 @@ class QMPClientProtocol(LineOnlyReceiver):
 
     def _reply_received(self, message: Mapping[str, Any]) -> None:
         msg_id = message.get("id")
-        entry = self._pending.pop(msg_id, None) if isinstance(msg_id, str) else None
-        if entry is None:
-            self._log.warn("Dropping QMP reply with unknown id {id!r}", id=msg_id)
-            return
-        command, d = entry
-        self._pump()
+        if not (isinstance(msg_id, str) and msg_id in self._pending):
+            if "id" in message or "error" not in message:
+                self._log.warn("Dropping QMP reply with unknown id {id!r}", id=msg_id)
+                return
+            msg_id = self._oldest_in_band()
+            if msg_id is None:
+                self._log.warn("Dropping QMP error without an id, no command in flight: "
+                               "{message!r}", message=message)
+                return
+            self._log.warn("QEMU answered without an id: {message!r}; taken as the reply "
+                           "to {command} ({id}), the oldest in-band command in flight",
+                           message=message, command=self._pending[msg_id].command, id=msg_id)
+        sent = self._settle(msg_id)
+        d = sent.d
         if d in self._raw:
             self._raw.discard(d)
             d.callback(message)
         elif "error" in message:
             error = message["error"] if isinstance(message["error"], dict) else {}
             d.errback(QMPCommandError(str(error.get("class", "GenericError")),
-                                      str(error.get("desc", "")), command, message))
+                                      str(error.get("desc", "")), sent.command, message))
         else:
             d.callback(message["return"])
 
-    def _pump(self) -> None:
-        """Send queued commands while QEMU's queue has room."""
-        while (self._negotiated and self._queue and self._connected
-               and len(self._pending) < self.max_in_flight):
-            message, d, fds = self._queue.popleft()
-            self._send(message, d, fds)
+    def _oldest_in_band(self) -> Optional[str]:
+        """The id of the in-band command sent first among those in flight."""
+        for msg_id, sent in self._pending.items():
+            if not sent.oob:
+                return msg_id
+        return None
 
-    def _send(self, message: Dict[str, Any], d: Optional["Deferred[Any]"] = None,
-              fds: Tuple[int, ...] = ()) -> "Deferred[Any]":
-        if d is None:
-            d = Deferred()
+    def _settle(self, msg_id: str) -> _Sent:
+        """Take ``msg_id`` off the commands in flight and send what may go now."""
+        sent = self._pending.pop(msg_id)
+        if self._exclusive == msg_id:
+            self._exclusive = None
+        self._pump()
+        return sent
+
+    def _fail(self, d: "Deferred[Any]", msg_id: Optional[str], error: QMPError) -> None:
+        """Fail one command here; a raw caller gets QMP's form of the error."""
+        if d in self._raw:
+            self._raw.discard(d)
+            d.callback({"id": msg_id, "error": {"class": "GenericError", "desc": str(error)}})
+        else:
+            d.errback(error)
+
+    def _pump(self) -> None:
+        """Send queued commands while QEMU's queue has room.
+
+        A command with descriptors waits until nothing is in flight, and
+        holds back everything after it until it is answered.
+        """
+        while (self._negotiated and self._queue and self._connected
+               and self._exclusive is None):
+            message, d, fds = self._queue[0]
+            if self._pending if fds else len(self._pending) >= self.max_in_flight:
+                return
+            self._queue.popleft()
+            msg_id = self._send(message, d, fds)
+            if fds and msg_id is not None:
+                self._exclusive = msg_id
+
+    def _send(self, message: Dict[str, Any], d: "Deferred[Any]",
+              fds: Tuple[int, ...] = ()) -> Optional[str]:
+        """Write ``message`` with an id of its own; None if it cannot be sent."""
         msg_id = f"{ID_PREFIX}{next(self._ids)}"
         message["id"] = msg_id
+        command = str(message.get("execute", message.get("exec-oob", "")))
         try:
-            data = _encode(message).encode("ascii")
+            data = encode(message)
+        except Unencodable as err:
+            self._log.warn("Not sending {command}: QMP cannot carry {reason}",
+                           command=command, reason=str(err))
+            self._fail(d, None, QMPUnsendable(command, str(err)))
+            return None
         except (TypeError, ValueError) as err:
+            self._raw.discard(d)
             d.errback(QMPProtocolError(f"cannot encode command: {err}"))
-            return d
-        self._pending[msg_id] = (str(message.get("execute", "")), d)
+            return None
+        self._pending[msg_id] = _Sent(command, d, "exec-oob" in message)
         for fd in fds:  # they travel with the next bytes written: this command
             # execute() took descriptors only over a unix socket
             cast(IUNIXTransport, self.transport).sendFileDescriptor(fd)
         connected(self).write(data + b"\n")
-        return d
+        return msg_id
 
     def abort(self, reason: Exception) -> None:
         """Drop the connection at once; a pending :attr:`ready` fails with ``reason``."""
@@ -251,6 +370,7 @@ class QMPClientProtocol(LineOnlyReceiver):
 
     def _protocol_error(self, text: str) -> None:
         self._log.error("QMP protocol error: {text}", text=text)
+        self._broken = True
         if not self.ready.called:
             self.ready.errback(QMPProtocolError(text))
         connected(self).loseConnection()

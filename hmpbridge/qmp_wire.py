@@ -17,7 +17,8 @@ import sys
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 __all__ = ["JSONStreamSplitter", "ParseFailure", "check_message", "dumps", "error_reply",
-           "MAX_MESSAGE_SIZE", "MAX_NESTING", "nesting_limit"]
+           "MAX_MESSAGE_SIZE", "MAX_NESTING", "nesting_limit", "ReplySplitter", "OversizedLine",
+           "REPLY_TAIL", "Unencodable", "encode"]
 
 #: Largest message accepted (QEMU allows 64 MiB tokens; the bridge keeps less in memory).
 MAX_MESSAGE_SIZE = 16 * 1024 * 1024
@@ -211,3 +212,138 @@ def dumps(message: Any) -> bytes:
 def split_id(message: Mapping[str, Any]) -> Tuple[Dict[str, Any], bool]:
     """The message without its ``id``, and whether it had one."""
     return {k: v for k, v in message.items() if k != "id"}, "id" in message
+
+
+# -- the bridge's own side: QEMU's replies in, the bridge's commands out -------------
+
+#: Bytes kept from the end of a reply too long to keep whole: QEMU writes a
+#: reply's ``"id"`` last, so the end of the line names the command it answers.
+REPLY_TAIL = 256
+
+
+class OversizedLine:
+    """A line longer than a :class:`ReplySplitter`'s limit, discarded as it came in.
+
+    :ivar size: its length in bytes (without the line end).
+    :ivar tail: its last :data:`REPLY_TAIL` bytes.
+    """
+
+    __slots__ = ("size", "tail")
+
+    def __init__(self, size: int, tail: bytes) -> None:
+        self.size = size
+        self.tail = tail
+
+    def __repr__(self) -> str:
+        return f"OversizedLine({self.size}, {self.tail!r})"
+
+
+class ReplySplitter:
+    """Cut QEMU's output into lines, never holding more than ``limit`` bytes of one.
+
+    A longer line comes out as an :class:`OversizedLine` once its end
+    arrives; what was read of it is dropped as it streams in, but for its
+    tail.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._buf = bytearray()
+        self._size = 0          # the length of a line being discarded, else 0
+        self._tail = b""
+
+    def feed(self, data: bytes) -> List[Union[bytes, OversizedLine]]:
+        """Add ``data``; return every line it completes (without its ``\\n``), in order."""
+        out: List[Union[bytes, OversizedLine]] = []
+        start = 0
+        while True:
+            end = data.find(b"\n", start)
+            self._add(data[start:] if end < 0 else data[start:end])
+            if end < 0:
+                return out
+            out.append(self._finish())
+            start = end + 1
+
+    def _add(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        if not self._size and len(self._buf) + len(chunk) <= self.limit:
+            self._buf += chunk
+            return
+        if not self._size:  # this chunk makes the line too long: from here on, count
+            self._size = len(self._buf)
+            self._tail = bytes(self._buf[-REPLY_TAIL:])
+            self._buf = bytearray()
+        self._size += len(chunk)
+        self._tail = (self._tail + chunk[-REPLY_TAIL:])[-REPLY_TAIL:]
+
+    def _finish(self) -> Union[bytes, OversizedLine]:
+        if self._size:
+            line: Union[bytes, OversizedLine] = OversizedLine(self._size, self._tail)
+            self._size, self._tail = 0, b""
+            return line
+        data = bytes(self._buf)
+        self._buf = bytearray()
+        return data
+
+
+class Unencodable(ValueError):
+    """A message QMP cannot carry; ``str()`` says what it holds, in a phrase."""
+
+
+#: Characters QEMU 7.2 refuses in a JSON string, escaped or not ("... is not a
+#: valid Unicode character", "invalid UTF-8 sequence in string"): surrogates
+#: (a session's undecodable bytes are lone ones) and noncharacters.
+_NOT_UNICODE = re.compile("[\ud800-\udfff\ufdd0-\ufdef"
+                          + "".join(f"{chr(plane << 16 | 0xFFFE)}{chr(plane << 16 | 0xFFFF)}"
+                                    for plane in range(17))
+                          + "]")
+_encode_fast = json.JSONEncoder(ensure_ascii=False, allow_nan=False,
+                                separators=(",", ":")).encode
+
+
+def encode(message: Any) -> bytes:
+    """``message`` as one line of JSON that QEMU parses to the same values.
+
+    Text goes out as UTF-8.  A float beyond the finite range (a client's
+    ``1e400``) is written ``1e999``, which QEMU reads back as the same
+    infinity.
+
+    :raises Unencodable: for text QEMU would refuse (a lone surrogate, a
+        noncharacter) and for NaN, which JSON cannot write.
+    :raises TypeError: for a value that is not JSON data at all.
+    """
+    try:
+        text = _encode_fast(message)
+    except ValueError:  # a float that is not finite
+        text = _encode_numbers(message, 0)
+    bad = _NOT_UNICODE.search(text)
+    if bad is not None:
+        raise Unencodable(describe_character(bad.group()))
+    return text.encode("utf-8")
+
+
+def describe_character(char: str) -> str:
+    """A phrase for a character QMP cannot carry."""
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # how surrogateescape keeps an undecodable byte
+        return f"text that is not valid UTF-8 (byte \\x{code - 0xDC00:02x})"
+    if 0xD800 <= code <= 0xDFFF:
+        return f"a lone surrogate (U+{code:04X})"
+    return f"the noncharacter U+{code:04X}"
+
+
+def _encode_numbers(value: Any, depth: int) -> str:
+    if depth > MAX_NESTING:
+        raise ValueError("nesting too deep")
+    if isinstance(value, float):
+        if value != value:
+            raise Unencodable("NaN, which JSON cannot write")
+        if value in (float("inf"), float("-inf")):
+            return "1e999" if value > 0 else "-1e999"
+    if isinstance(value, dict):
+        return "{" + ",".join(_encode_fast(key) + ":" + _encode_numbers(item, depth + 1)
+                              for key, item in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_encode_numbers(item, depth + 1) for item in value) + "]"
+    return _encode_fast(value)

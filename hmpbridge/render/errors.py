@@ -8,6 +8,8 @@ from hmpbridge.errors import (
     QMPCommandError,
     QMPDisconnected,
     QMPNotConnected,
+    QMPReplyTooLarge,
+    QMPUnsendable,
 )
 
 __all__ = ["render_error", "CONNECTION_LOST", "NOT_CONNECTED"]
@@ -30,6 +32,8 @@ def render_error(error: BaseException) -> str:
         return CONNECTION_LOST
     if isinstance(error, QMPNotConnected):
         return NOT_CONNECTED
+    if isinstance(error, (QMPUnsendable, QMPReplyTooLarge)):
+        return f"Error: {error}\n"
     if isinstance(error, CommandTimeout):
         return f"Error: QEMU did not answer {error.command} within {error.seconds:g} s\n"
     return f"Error: internal error in hmpbridge: {type(error).__name__}\n"

@@ -167,12 +167,12 @@ def test_arguments_are_sent_as_given() -> None:
     assert result_of(d) == {"echo": "é ü"}
 
 
-def test_commands_are_encoded_as_ascii_json() -> None:
-    """Non-ASCII text goes out as JSON escapes, so QEMU's parser sees plain ASCII."""
+def test_commands_are_encoded_as_utf8_json() -> None:
+    """Non-ASCII text goes out as UTF-8, which QEMU's parser reads as it is."""
     client, transport = negotiated_over_string_transport()
     client.execute({"execute": "echo", "arguments": {"value": "é"}})
-    assert transport.value() == (b'{"execute":"echo","arguments":{"value":"\\u00e9"},'
-                                 b'"id":"hmpbridge#2"}\n')
+    assert transport.value() == ('{"execute":"echo","arguments":{"value":"é"},'
+                                 '"id":"hmpbridge#2"}\n').encode("utf-8")
 
 
 def test_replies_out_of_order_reach_their_own_deferreds() -> None:
@@ -453,15 +453,14 @@ def test_nothing_after_a_protocol_error_is_processed() -> None:
     assert not d.called
 
 
-def test_over_long_message_drops_the_connection() -> None:
-    """A line longer than MAX_LENGTH is a protocol error."""
-    client, transport = negotiated_over_string_transport()
-    client.MAX_LENGTH = 64
-    d = client.execute({"execute": "stop"})
-    client.dataReceived(b'{"return": "' + b"x" * 100)
+def test_over_long_greeting_drops_the_connection() -> None:
+    """A greeting longer than max_reply is a protocol error."""
+    client = QMPClientProtocol(max_reply=64)
+    transport = StringTransport()
+    client.makeConnection(transport)
+    client.dataReceived(b'{"QMP": "' + b"x" * 100 + b'"}\n')
     assert transport.disconnecting
-    client.connectionLost(Failure(ConnectionDone()))
-    failure_of(d, QMPDisconnected)
+    assert "longer than 64" in str(failure_of(client.ready, QMPProtocolError).value)
 
 
 # -- abort ------------------------------------------------------------------------
