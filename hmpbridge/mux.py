@@ -5,6 +5,10 @@
 so translations can ask what this QEMU offers, and lets any number of
 callers run commands on it concurrently: every command gets a bridge-owned
 id, so replies never cross between callers.
+
+Every command of every caller passes :func:`hmpbridge.hazards.abort_refusal`
+first: one that would make this QEMU release abort is answered here with a
+``GenericError`` and never sent.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime, IStreamClien
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from hmpbridge import hazards
 from hmpbridge.errors import CommandTimeout, QMPCommandError, QMPNotConnected, QMPProtocolError
 from hmpbridge.interfaces import connected
 from hmpbridge.model import QMPCommand
@@ -71,6 +76,7 @@ class QMPMultiplexer(Service):
         self._failures = 0
         self._connecting: Optional["Deferred[Any]"] = None
         self._retry: Optional[IDelayedCall] = None
+        self._kvm: Optional[bool] = None  # whether KVM is on, asked when first needed
 
     # -- CommandExecutor ----------------------------------------------------
 
@@ -110,7 +116,10 @@ class QMPMultiplexer(Service):
             failed: "Deferred[Any]" = Deferred()
             failed.errback(QMPNotConnected("no QMP connection"))
             return failed
-        inner = protocol.execute(command.to_dict(), command.fds)
+        message = command.to_dict()
+        inner = self._judged(message, lambda: protocol.execute(message, command.fds),
+                             command.fds, lambda refusal: _fail(QMPCommandError(
+                                 "GenericError", refusal, command.execute)))
         if timeout is None:
             return inner
         outer: "Deferred[Any]" = Deferred()
@@ -145,7 +154,48 @@ class QMPMultiplexer(Service):
             failed: "Deferred[Any]" = Deferred()
             failed.errback(QMPNotConnected("no QMP connection"))
             return failed
-        return protocol.execute(message, fds, raw=True)
+        return self._judged(message, lambda: protocol.execute(message, fds, raw=True), fds,
+                            lambda refusal: _succeed(
+                                {"id": None, "error": {"class": "GenericError",
+                                                       "desc": refusal}}))
+
+    def _judged(self, message: Mapping[str, Any], send: Callable[[], "Deferred[Any]"],
+                fds: Sequence[int],
+                refuse: Callable[[str], "Deferred[Any]"]) -> "Deferred[Any]":
+        """``send()`` unless ``message`` would make QEMU abort; then ``refuse(why)``.
+
+        Whether KVM is on is asked (once per connection) only when a message
+        depends on it.
+        """
+        release = hazards.release_of(self._greeting)
+
+        def judge(kvm: Optional[bool]) -> "Deferred[Any]":
+            refusal = hazards.abort_refusal(message, release, kvm)
+            if refusal is None:
+                return send()
+            for fd in fds:
+                os.close(fd)
+            self._log.warn("Refused {command}: {refusal}", command=message.get(
+                "execute", message.get("exec-oob")), refusal=refusal)
+            return refuse(refusal)
+        if self._kvm is None and hazards.needs_kvm_state(message, release):
+            return self._kvm_state().addCallback(judge)
+        return judge(self._kvm)
+
+    def _kvm_state(self) -> "Deferred[Optional[bool]]":
+        """Whether KVM is on, from ``query-kvm`` (None when QEMU cannot say)."""
+        protocol = self._protocol
+        if protocol is None:
+            return _succeed(None)
+
+        def read(reply: Any) -> Optional[bool]:
+            if isinstance(reply, Mapping) and isinstance(reply.get("enabled"), bool):
+                if self._protocol is protocol:
+                    self._kvm = reply["enabled"]
+                return bool(reply["enabled"])
+            return None
+        return protocol.execute({"execute": "query-kvm"}).addCallbacks(
+            read, lambda _: None)
 
     @property
     def oob(self) -> bool:
@@ -249,6 +299,7 @@ class QMPMultiplexer(Service):
     def _up(self, protocol: QMPClientProtocol, greeting: Mapping[str, Any],
             commands: Optional[FrozenSet[str]], chardevs: Optional[FrozenSet[str]]) -> None:
         self._failures = 0
+        self._kvm = None
         self._greeting = greeting
         self._schema = commands
         self._chardevs = chardevs
@@ -307,6 +358,18 @@ class QMPMultiplexer(Service):
                 observer(up)
             except Exception:  # noqa: BLE001
                 self._log.failure("State observer failed")
+
+
+def _fail(error: BaseException) -> "Deferred[Any]":
+    failed: "Deferred[Any]" = Deferred()
+    failed.errback(error)
+    return failed
+
+
+def _succeed(value: Any) -> "Deferred[Any]":
+    done: "Deferred[Any]" = Deferred()
+    done.callback(value)
+    return done
 
 
 def _discard(items: List[Any], item: Any) -> None:

@@ -15,27 +15,14 @@ from __future__ import annotations
 from typing import Any, Generator, List, Mapping, Optional
 
 from hmpbridge.errors import QMPCommandError
+from hmpbridge.hazards import DEVICE_ALIASES, aborts, releases_aborting
 from hmpbridge.handlers import Context, HandlerResult, handler, help_form
 from hmpbridge.handlers.passthrough import passthrough
 from hmpbridge.model import Invocation, QMPCommand
 from hmpbridge.qemu_opts import is_help_option
 from hmpbridge.render.options_help import properties_help
 
-__all__ = ["device_add", "device_del", "balloon", "wants_help"]
-
-#: QEMU 7.2's device aliases on a target with virtio-pci (``qdev_alias_table``),
-#: tried when no device type has the name given.
-DEVICE_ALIASES = {
-    "ac97": "AC97", "es1370": "ES1370", "e1000-82540em": "e1000", "ahci": "ich9-ahci",
-    "lsi": "lsi53c895a",
-    **{f"virtio-{name}": f"virtio-{name}-pci" for name in (
-        "9p", "balloon", "blk", "gpu", "gpu-gl", "input-host", "iommu", "keyboard", "mouse",
-        "net", "rng", "scsi", "serial", "tablet")},
-}
-
-#: Device types whose property list (HMP's or QMP's) makes QEMU 7.2 abort
-#: when it was started without an OpenGL display.
-CRASHES_QEMU = frozenset({"virtio-gpu-gl-pci", "virtio-vga-gl"})
+__all__ = ["device_add", "device_del", "balloon", "wants_help", "DEVICE_ALIASES"]
 
 
 def wants_help(opts: Mapping[str, Any]) -> bool:
@@ -84,14 +71,15 @@ def device_help(driver: str) -> HandlerResult:
         except QMPCommandError as err:
             return f"{err.desc}\n"
     if props is None:
+        releases = " and ".join(releases_aborting("device-list-properties", typename))
         return (f"hmpbridge: not asking for the properties of {typename}: "
-                "it makes QEMU 7.2 abort without an OpenGL display\n")
+                f"it makes QEMU {releases} abort\n")
     return properties_help(typename, props)
 
 
 def _properties(typename: str) -> Generator[QMPCommand, Any, Optional[List[Any]]]:
-    """``device-list-properties``, or None for a type that would crash QEMU."""
-    if typename in CRASHES_QEMU:
+    """``device-list-properties``, or None for a type that makes a QEMU release abort."""
+    if aborts("device-list-properties", typename):
         return None
     props: List[Any] = yield QMPCommand("device-list-properties", {"typename": typename})
     return props
