@@ -24,7 +24,9 @@ no echo, no ANSI sequences, no telnet bytes.
 from __future__ import annotations
 
 import os
+import re
 from collections import deque
+from dataclasses import replace
 from typing import Any, Callable, Deque, List, Mapping, Optional, cast
 
 from twisted.conch.telnet import ECHO, SGA, TelnetProtocol
@@ -44,6 +46,7 @@ from hmpbridge.flow import WriteGuard
 from hmpbridge.history import ConnectionHistory, HistoryStore
 from hmpbridge.limits import MAX_LINE, Limits
 from hmpbridge.model import SessionState
+from hmpbridge.peercred import describe_peer, peer_credentials
 from hmpbridge.render.events import format_event
 from hmpbridge.runner import CommandRunner, remember
 from hmpbridge.telnet import HMPTelnetTransport
@@ -55,7 +58,7 @@ PROMPT = "(qemu) "
 #: Lines a client may have waiting before the session stops reading from it.
 MAX_QUEUED_LINES = 256
 
-_LINE_ENDS = frozenset(b"\r\n")
+_LINE_END = re.compile(rb"[\r\n]")
 
 #: ``--telnet-mode`` values: when a client gets the interactive line editor.
 TELNET_MODES = ("auto", "always", "never")
@@ -139,10 +142,28 @@ class HMPSession(TelnetProtocol):
             self._guard = WriteGuard(inner, self._reactor(), resumed=self._pump,
                                      stall_timeout=self._limits.stall_timeout,
                                      max_pending=self._limits.max_unread)
+            # every byte written for this client counts, telnet answers included
+            self._telnet.count_output(self._guard.wrote)
+        self._identify_peer()
         self._write(self.runner.banner() + PROMPT)
         if self.telnet_mode == "always":
             self._offer_echo()
             self._enter_interactive()
+
+    def _identify_peer(self) -> None:
+        """Name a client known only by its connection after what the kernel says of it.
+
+        A unix-socket client becomes the user it runs as (``SO_PEERCRED``), its
+        peer the process, user and group ids; a TCP client keeps its address.
+        """
+        identity = self.state.identity
+        if identity is None or identity.method != "peer":
+            return
+        peer = describe_peer(self.transport) or identity.peer
+        credentials = peer_credentials(self.transport)
+        name = credentials.user() if credentials is not None else identity.name
+        if (name, peer) != (identity.name, identity.peer):
+            self.state.identity = replace(identity, name=name, peer=peer)
 
     def connectionLost(self, reason: Optional[Failure] = None) -> None:
         self._closed = True
@@ -246,13 +267,15 @@ class HMPSession(TelnetProtocol):
             self._read_keys()
             return
         start = 0
-        for index, byte in enumerate(data):
-            if byte in _LINE_ENDS:
-                self._extend(data[start:index])
-                self._take_line(bytes(self._partial))
-                self._partial.clear()
-                self._overlong = False
-                start = index + 1
+        end = _LINE_END.search(data)
+        while end is not None:
+            index = end.start()
+            self._extend(data[start:index])
+            self._take_line(bytes(self._partial))
+            self._partial.clear()
+            self._overlong = False
+            start = index + 1
+            end = _LINE_END.search(data, start)
         self._extend(data[start:])
         self._pump()
 
@@ -288,7 +311,9 @@ class HMPSession(TelnetProtocol):
         if is_bridge_command(line):
             remember(self.state, line)
             self._keep_history()
-            self._answered(run_bridge_command(line, self))
+            text = run_bridge_command(line, self)
+            self.runner.audit(self.state.identity, {"hmp": line}, "ok")
+            self._answered(text)
             return
         self._ticket = self._board.start(self, line)
         if self.interactive:
@@ -439,10 +464,7 @@ class HMPSession(TelnetProtocol):
         self._pump()
 
     def _write(self, text: str) -> None:
-        data = _encode(text)
-        self._telnet.write(data)
-        if self._guard is not None:
-            self._guard.wrote(len(data))
+        self._telnet.write(_encode(text))  # counted by the write guard, if any
 
 
 def _listdir(path: str) -> List[str]:

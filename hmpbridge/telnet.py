@@ -11,9 +11,29 @@ dropping the connection.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Callable, Optional
+import re
+from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional
 
-from twisted.conch.telnet import TelnetTransport
+from twisted.conch.telnet import (
+    AO,
+    AYT,
+    BRK,
+    DM,
+    DO,
+    DONT,
+    EC,
+    EL,
+    EOR,
+    GA,
+    IAC,
+    IP,
+    NOP,
+    SB,
+    SE,
+    WILL,
+    WONT,
+    TelnetTransport,
+)
 from twisted.internet.interfaces import IFileDescriptorReceiver, IHalfCloseableProtocol
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -26,7 +46,30 @@ if TYPE_CHECKING:
 
     from hmpbridge.model import SessionState
 
-__all__ = ["HMPTelnetTransport"]
+__all__ = ["HMPTelnetTransport", "OutputMeter"]
+
+#: Told the size of every write to the client (the session's write guard).
+OutputMeter = Callable[[int], None]
+
+_IAC_RUN = re.compile(rb"\xff+")
+_CR_PAIR = re.compile(rb"\r([\s\S])")
+_BARE_COMMANDS = frozenset((EOR, NOP, DM, BRK, IP, AO, AYT, EC, EL, GA))
+_OPTION_COMMANDS = frozenset((WILL, WONT, DO, DONT))
+
+
+def _cr_pair(match: "re.Match[bytes]") -> bytes:
+    """Telnet's reading of ``\\r`` and the byte after it (as Twisted's state machine)."""
+    after = match.group(1)
+    if after == b"\n":
+        return b"\n"
+    if after == b"\0":
+        return b"\r"
+    return b"\r" + after
+
+
+def _ends_in_bare_cr(run: bytes) -> bool:
+    """Whether ``run`` ends in a ``\\r`` that no byte follows (an odd run of them)."""
+    return (len(run) - len(run.rstrip(b"\r"))) % 2 == 1
 
 
 @implementer(IHalfCloseableProtocol, IFileDescriptorReceiver)
@@ -44,6 +87,9 @@ class HMPTelnetTransport(TelnetTransport):
     _after_cr = False
     _line_seen = False
     _warned = False
+    _meter: Optional[OutputMeter] = None
+    commands: bytearray  # type: ignore[assignment]  # the sub-negotiation being read
+    command: bytes  # the option command whose option byte is awaited
 
     #: the state of the session inside, set by the server factory
     session_state: Optional[SessionState]
@@ -56,7 +102,9 @@ class HMPTelnetTransport(TelnetTransport):
 
         def applicationDataReceived(self, data: bytes) -> None: ...
 
-        def write(self, data: bytes) -> None: ...
+        def commandReceived(self, command: bytes, argument: Optional[bytes]) -> None: ...
+
+        def unhandledSubnegotiation(self, command: bytes, data: bytes) -> None: ...
 
         def will(self, option: bytes) -> Deferred[bool]: ...
 
@@ -84,36 +132,150 @@ class HMPTelnetTransport(TelnetTransport):
         self._feed(data)
 
     def _feed(self, data: bytes) -> None:
+        """Parse one chunk: runs of data are found with ``bytes.find`` and passed on whole.
+
+        Only the bytes of telnet commands are looked at one by one, so a chunk
+        costs a few Python calls per command, not per byte.  The states are
+        Twisted's (``data``, ``escaped``, ``command``, ``subnegotiation``,
+        ``subnegotiation-escaped``); a chunk ending in ``\\r`` ends its line at
+        once instead of waiting in ``newline``.
+        """
         if self._after_cr and data:
             # the line already ended at the \r; its \n or \0 is not a new line
             self._after_cr = False
-            if data[:1] in (b"\n", b"\0"):
+            if data[:1] in (b"\n", b"\0") and self.state == "data":
                 data = data[1:]
-        if self.state == "data" and b"\xff" not in data and b"\r" not in data:
-            # nothing for the telnet state machine: skip its byte-by-byte walk
+        out: List[bytes] = []
+        pos, size = 0, len(data)
+        while pos < size:
+            state = self.state
+            if state == "data":
+                iac = data.find(IAC, pos)
+                end = size if iac < 0 else iac
+                if end > pos:
+                    run = data[pos:end]
+                    if b"\r" in run:
+                        if iac < 0 and _ends_in_bare_cr(run):
+                            self._after_cr = True
+                        run = _CR_PAIR.sub(_cr_pair, run)
+                    out.append(run)
+                if iac < 0:
+                    break
+                # IAC IAC is a data byte 0xff: a run of them costs one step
+                escapes = _IAC_RUN.match(data, iac).end() - iac  # type: ignore[union-attr]
+                if escapes > 1:
+                    out.append(b"\xff" * (escapes // 2))
+                pos = iac + escapes // 2 * 2
+                if escapes % 2:
+                    self.state = "escaped"
+                    pos += 1
+            elif state == "escaped":
+                byte = data[pos:pos + 1]
+                pos += 1
+                self.state = "data"
+                if byte == IAC:
+                    out.append(byte)
+                elif byte == SB:
+                    self.state = "subnegotiation"
+                    self.commands = bytearray()
+                elif byte in _BARE_COMMANDS:
+                    self._deliver(out)
+                    self.commandReceived(byte, None)
+                elif byte in _OPTION_COMMANDS:
+                    self.state = "command"
+                    self.command = byte
+                else:
+                    self._invalid()
+            elif state == "command":
+                option = data[pos:pos + 1]
+                pos += 1
+                self.state = "data"
+                self._deliver(out)
+                self.commandReceived(self.command, option)
+            elif state == "subnegotiation":
+                iac = data.find(IAC, pos)
+                end = size if iac < 0 else iac
+                if not self._collect(data[pos:end]):
+                    break
+                if iac < 0:
+                    break
+                self.state = "subnegotiation-escaped"
+                pos = iac + 1
+            else:  # subnegotiation-escaped
+                byte = data[pos:pos + 1]
+                pos += 1
+                if byte == SE:
+                    self.state = "data"
+                    self._deliver(out)
+                    self._subnegotiated(bytes(self.commands))
+                else:
+                    self.state = "subnegotiation"
+                    if not self._collect(byte):
+                        break
+        self._deliver(out)
+
+    def _deliver(self, out: List[bytes]) -> None:
+        """Hand the data gathered so far to the session, in one call."""
+        if out:
+            data = b"".join(out)
+            out.clear()
             if data:
                 self.applicationDataReceived(data)
-        elif b"\xff" not in data and self.state != "escaped":
-            super().dataReceived(data)  # type: ignore[no-untyped-call]  # Telnet's is unannotated
+
+    def _collect(self, data: bytes) -> bool:
+        """Add to the sub-negotiation; False (and the client dropped) past Twisted's cap."""
+        room = self._MAX_SUBNEGOTIATION_LENGTH - len(self.commands)
+        if len(data) > room:
+            self.commands += data[:max(room, 0)]
+            self._subnegotiationLengthExceeded()
+            return False
+        self.commands += data
+        return True
+
+    def _subnegotiated(self, payload: bytes) -> None:
+        """A complete ``IAC SB ... IAC SE``; an empty one carries nothing and is skipped."""
+        if not payload:
+            self._invalid()
+            return
+        command = payload[:1]
+        handler = self.negotiationMap.get(command)
+        if handler is None:
+            self.unhandledSubnegotiation(command, payload[1:])
         else:
-            # A byte at a time: Twisted raises on a command byte it does not
-            # know (or an empty sub-negotiation) and would lose the rest of
-            # the chunk with it.
-            for index in range(len(data)):
-                try:
-                    super().dataReceived(data[index:index + 1])  # type: ignore[no-untyped-call]
-                except (ValueError, IndexError):
-                    if not self._warned:
-                        self._warned = True
-                        self._log.warn("Ignoring invalid telnet commands from {peer}",
-                                       peer=self.getPeer())
-                    self.state = "data"
-        if self.state == "newline":
-            # A chunk ending in \r: end the line now rather than wait for the
-            # next byte (expect scripts send "cmd\r" and wait for the prompt).
-            self.state = "data"
-            self._after_cr = True
-            self.applicationDataReceived(b"\r")
+            handler([payload[index:index + 1] for index in range(1, len(payload))])
+
+    def _invalid(self) -> None:
+        """A command Twisted would raise on: ignored (said once per connection)."""
+        if not self._warned:
+            self._warned = True
+            self._log.warn("Ignoring invalid telnet commands from {peer}", peer=self.getPeer())
+
+    # -- output: every byte is counted, negotiation answers included ------------
+
+    def count_output(self, meter: OutputMeter) -> None:
+        """Have ``meter`` told the size of every write to the client from now on."""
+        self._meter = meter
+
+    def _written(self, size: int) -> None:
+        if self._meter is not None:
+            self._meter(size)
+
+    def _write(self, data: bytes) -> None:
+        """Telnet commands (negotiation answers and offers)."""
+        connected(self).write(data)
+        self._written(len(data))
+
+    def write(self, data: bytes) -> None:
+        """Session output: 0xff doubled, each ``\\n`` sent as CR LF."""
+        data = data.replace(b"\xff", b"\xff\xff").replace(b"\n", b"\r\n")
+        connected(self).write(data)
+        self._written(len(data))
+
+    def writeSequence(self, seq: Iterable[bytes]) -> None:
+        """Raw bytes, as Twisted's (no escaping), counted like the rest."""
+        data = b"".join(seq)
+        connected(self).write(data)
+        self._written(len(data))
 
     def readConnectionLost(self) -> None:
         protocol = self.protocol
