@@ -9,14 +9,26 @@ banner and prompt follow as usual.  A failed attempt is answered only after a
 delay that doubles each time, is logged with the peer address, and the third
 one closes the connection.  A client that does not finish logging in within
 the login timeout is disconnected.
+
+Across connections, a shared :class:`~hmpbridge.throttle.LoginThrottle`
+refuses attempts for a user, or from a peer, with too many recent failures,
+without checking the password: they are answered like a wrong one, after
+the same delay.  Every attempt is one audit record (the name tried, never
+the password): ``login-ok``, ``login-failed`` or ``login-throttled``.
+
+What arrives before the login ends is held in a buffer of at most
+:data:`MAX_PENDING_INPUT` bytes (like a terminal's input queue, whose excess
+is lost); while a password is checked the client is not read from, and what
+arrives during a failure's delay is discarded, as ``login(1)`` flushes it.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from typing import Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IDelayedCall,
@@ -30,11 +42,14 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from hmpbridge.access import Identity, narrowest, peer_text
+from hmpbridge.access import Identity, narrowest
 from hmpbridge.interfaces import connected
 from hmpbridge.passwords import PasswordEntry
+from hmpbridge.peercred import describe_peer, peer_credentials
+from hmpbridge.throttle import LoginThrottle
 
-__all__ = ["LoginGate", "Authenticate", "MAX_ATTEMPTS", "FAILURE_DELAY", "LOGIN_TIMEOUT"]
+__all__ = ["LoginGate", "Authenticate", "AuditSink", "MAX_ATTEMPTS", "FAILURE_DELAY",
+           "LOGIN_TIMEOUT", "MAX_FIELD", "MAX_PENDING_INPUT", "throttle_key"]
 
 #: Attempts per connection before it is closed.
 MAX_ATTEMPTS = 3
@@ -44,11 +59,30 @@ FAILURE_DELAY = 1.0
 LOGIN_TIMEOUT = 60.0
 #: Longest user name or password accepted (bytes).
 MAX_FIELD = 256
+#: Bytes held before the login ends (a terminal's input queue holds 4095); the rest is lost.
+MAX_PENDING_INPUT = 4096
 
 _LINE_END = re.compile(rb"[\r\n]")
 
 #: ``authenticate(name, password)`` fires with the entry, or None when refused.
 Authenticate = Callable[[str, str], "Deferred[Optional[PasswordEntry]]"]
+
+#: ``audit(identity, received, outcome)`` writes one audit record.
+AuditSink = Callable[[Identity, Mapping[str, Any], str], None]
+
+
+def throttle_key(transport: Any) -> str:
+    """Whom failures are counted against: a TCP client's host, a unix client's uid."""
+    credentials = peer_credentials(transport)
+    if credentials is not None:
+        return f"uid={credentials.uid}"
+    try:
+        peer = transport.getPeer()
+    except Exception:  # noqa: BLE001 - a transport without a peer has nothing to tell
+        peer = None
+    if isinstance(peer, (IPv4Address, IPv6Address)):
+        return peer.host
+    return describe_peer(transport)
 
 
 @implementer(IHalfCloseableProtocol, IFileDescriptorReceiver)
@@ -60,37 +94,48 @@ class LoginGate(Protocol):
     :param listener: the endpoint description (for the identity and logs).
     :param listener_role: the most the listener allows (None: no cap).
     :param clock: for delays and the login timeout.
+    :param throttle: failures across connections (shared by every listener);
+        None: only this connection's attempts are limited.
+    :param audit: where each attempt is recorded (None: nowhere).
     """
 
     _log = Logger()
 
     def __init__(self, authenticate: Authenticate, build: Callable[[Identity], IProtocol],
-                 listener: str, listener_role: Optional[str], clock: IReactorTime) -> None:
+                 listener: str, listener_role: Optional[str], clock: IReactorTime,
+                 throttle: Optional[LoginThrottle] = None,
+                 audit: Optional[AuditSink] = None) -> None:
         self._authenticate = authenticate
         self._build = build
         self._listener = listener
         self._listener_role = listener_role
         self._clock = clock
-        self._buffer = b""
+        self._throttle = throttle
+        self._audit = audit
+        self._buffer = bytearray()
+        self._dropped_input = False
         self._name: Optional[str] = None
         self._failures = 0
         self._checking = False
+        self._delaying = False
+        self._paused = False
         self._inner: Optional[IProtocol] = None
         self._closed = False
         self._timer: Optional[IDelayedCall] = None
         self._swallow = False
-
-    @property
-    def peer(self) -> str:
-        """The client's address as text."""
-        return peer_text(connected(self).getPeer())
+        self.peer = ""
+        self._peer_key = ""
 
     def connectionMade(self) -> None:
+        transport = connected(self)
+        self.peer = describe_peer(transport)
+        self._peer_key = throttle_key(transport)
         self._timer = self._clock.callLater(LOGIN_TIMEOUT, self._expire)
-        connected(self).write(b"login: ")
+        transport.write(b"login: ")
 
     def _expire(self) -> None:
         self._timer = None
+        self._closed = True
         self._log.info("Login timed out for {peer} on {listener}", peer=self.peer,
                        listener=self._listener)
         connected(self).write(b"\r\nLogin timed out\r\n")
@@ -102,6 +147,16 @@ class LoginGate(Protocol):
         if self._inner is not None:
             self._inner.dataReceived(data)
             return
+        if self._delaying or self._closed:
+            return  # typed during a failure's delay: discarded, as login(1) does
+        room = MAX_PENDING_INPUT - len(self._buffer)
+        if len(data) > room:
+            data = data[:max(room, 0)]
+            if not self._dropped_input:
+                self._dropped_input = True
+                self._log.warn("Discarding input past {limit} bytes from {peer} on {listener} "
+                               "before login", limit=MAX_PENDING_INPUT, peer=self.peer,
+                               listener=self._listener)
         self._buffer += data
         self._next_field()
 
@@ -109,8 +164,8 @@ class LoginGate(Protocol):
         """Take complete lines (``\\n``, ``\\r\\n``, ``\\r\\0`` or ``\\r``) as fields."""
         while not self._checking and self._inner is None and not self._closed:
             if self._swallow and self._buffer:
-                if self._buffer[:1] in (b"\n", b"\0"):
-                    self._buffer = self._buffer[1:]
+                if bytes(self._buffer[:1]) in (b"\n", b"\0"):
+                    del self._buffer[:1]
                 self._swallow = False
             match = _LINE_END.search(self._buffer)
             if match is None:
@@ -122,9 +177,10 @@ class LoginGate(Protocol):
             if self._buffer[end:after] == b"\r":
                 if after == len(self._buffer):
                     self._swallow = True
-                elif self._buffer[after:after + 1] in (b"\n", b"\0"):
+                elif bytes(self._buffer[after:after + 1]) in (b"\n", b"\0"):
                     after += 1
-            field, self._buffer = self._buffer[:end].replace(b"\0", b""), self._buffer[after:]
+            field = bytes(self._buffer[:end]).replace(b"\0", b"")
+            del self._buffer[:after]
             if len(field) > MAX_FIELD:
                 self._refuse_overlong()
                 return
@@ -136,12 +192,41 @@ class LoginGate(Protocol):
                 self._check(self._name, text)
 
     def _refuse_overlong(self) -> None:
+        self._log.warn("Refusing an over-long login field from {peer} on {listener}",
+                       peer=self.peer, listener=self._listener)
+        self._record(self._name or "", "login-failed")
         connected(self).write(b"\r\nLogin incorrect\r\n")
         self._closed = True
         connected(self).loseConnection()
 
+    def _record(self, name: str, outcome: str, identity: Optional[Identity] = None) -> None:
+        """One audit record for one attempt: who tried, never the password."""
+        if self._audit is None:
+            return
+        who = identity or Identity(name, role="", listener=self._listener, peer=self.peer,
+                                   method="password")
+        self._audit(who, {"login": name}, outcome)
+
+    def _pause(self) -> None:
+        """Read nothing more while the password is checked (the kernel holds it)."""
+        if not self._paused:
+            self._paused = True
+            connected(self).pauseProducing()
+
+    def _resume(self) -> None:
+        if self._paused and not self._closed:
+            self._paused = False
+            connected(self).resumeProducing()
+
     def _check(self, name: str, password: str) -> None:
         self._checking = True
+        self._pause()
+        if self._throttle is not None and self._throttle.refuses(name, self._peer_key):
+            self._log.warn("Refusing a login for {user!r} from {peer} on {listener} unchecked: "
+                           "too many failures", user=name, peer=self.peer,
+                           listener=self._listener)
+            self._failed(name, "login-throttled")
+            return
         d = self._authenticate(name, password)
         d.addCallbacks(lambda entry: self._checked(name, entry),
                        lambda failure: self._checked(name, None, failure))
@@ -153,8 +238,12 @@ class LoginGate(Protocol):
         if failure is not None:
             self._log.failure("Checking the password of {user} failed", failure, user=name)
         if entry is None:
-            self._failed(name)
+            if self._throttle is not None:
+                self._throttle.failed(name, self._peer_key)
+            self._failed(name, "login-failed")
             return
+        if self._throttle is not None:
+            self._throttle.succeeded(name)
         self._checking = False
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
@@ -164,27 +253,36 @@ class LoginGate(Protocol):
         self._log.info("{user} logged in from {peer} on {listener} as {role}",
                        user=identity.name, peer=identity.peer, listener=self._listener,
                        role=identity.role)
+        self._record(name, "login-ok", identity)
         transport = self.transport
         assert transport is not None  # the name and password came over it
         transport.write(b"\r\n")
+        rest = bytes(self._buffer)
+        self._buffer.clear()
+        self._resume()
         inner = self._build(identity)
         self._inner = inner
         inner.makeConnection(transport)
-        rest, self._buffer = self._buffer, b""
         if rest:
             inner.dataReceived(rest)
 
-    def _failed(self, name: str) -> None:
+    def _failed(self, name: str, outcome: str) -> None:
         self._failures += 1
         self._log.warn("Failed login for {user!r} from {peer} on {listener} "
                        "(attempt {attempt})", user=name, peer=self.peer,
                        listener=self._listener, attempt=self._failures)
+        self._record(name, outcome)
         delay = FAILURE_DELAY * 2 ** (self._failures - 1)
         self._clock.callLater(delay, self._answer_failure)
+        # typed ahead meanwhile: discarded, as login(1) does
+        self._buffer.clear()
+        self._delaying = True
+        self._resume()
 
     def _answer_failure(self) -> None:
         if self._closed:
             return
+        self._delaying = False
         connected(self).write(b"\r\nLogin incorrect\r\n")
         if self._failures >= MAX_ATTEMPTS:
             self._closed = True
@@ -192,7 +290,6 @@ class LoginGate(Protocol):
             return
         self._checking = False
         self._name = None
-        self._buffer = b""  # typed ahead during the delay: discarded, as login(1) does
         connected(self).write(b"login: ")
 
     # -- after login: a transparent pipe --------------------------------------

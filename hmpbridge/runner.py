@@ -9,7 +9,19 @@ QEMU's wording), never with a failure.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    Union,
+)
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
@@ -38,6 +50,9 @@ from hmpbridge.hmp_parser import parse
 from hmpbridge.interfaces import CommandExecutor
 from hmpbridge.model import Delay, Invocation, SessionState
 from hmpbridge.render.errors import render_error
+
+if TYPE_CHECKING:
+    from hmpbridge.access import Identity
 
 __all__ = ["CommandRunner", "DEFAULT_TIMEOUTS", "HISTORY_SIZE", "banner_text"]
 
@@ -212,12 +227,23 @@ class CommandRunner:
         result.callback(render_error(CommandTimeout(job.current or inv.spec.key, limit)))
 
     def _record(self, line: str, state: SessionState, job: _Run) -> None:
-        if self._audit is None or job.outcome == "empty":
+        if job.outcome == "empty":
+            return
+        self.audit(state.identity, {"hmp": line}, job.outcome, sent=job.sent,
+                   latency=self._clock.seconds() - job.started)
+
+    def audit(self, identity: Optional["Identity"], received: Mapping[str, Any], outcome: str,
+              sent: Sequence[Mapping[str, Any]] = (), latency: float = 0.0) -> None:
+        """Write one audit record, when auditing: for what :meth:`run` does not see.
+
+        Sessions record their own ``.`` commands here and the login exchange
+        each attempt (``{"login": name}``: the name tried, never the password).
+        """
+        if self._audit is None:
             return
         try:
-            self._audit.write(audit_record(
-                identity=state.identity, received={"hmp": line}, sent=job.sent,
-                outcome=job.outcome, latency=self._clock.seconds() - job.started))
+            self._audit.write(audit_record(identity=identity, received=received,
+                                           sent=list(sent), outcome=outcome, latency=latency))
         except OSError as err:
             self._log.error("Cannot write the audit log: {error}", error=err)
 

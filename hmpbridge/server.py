@@ -22,6 +22,7 @@ from hmpbridge.board import CommandBoard
 from hmpbridge.history import ConnectionHistory, HistoryStore
 from hmpbridge.session import HMPSession
 from hmpbridge.telnet import HMPTelnetTransport
+from hmpbridge.throttle import LoginThrottle
 
 __all__ = ["HMPServerFactory", "ListenerAccess", "CONNECTION_GONE", "CONNECTION_BACK"]
 
@@ -61,6 +62,8 @@ class HMPServerFactory(Factory):
     :param history: where sessions' histories come from and go back to.
     :param limits: client limits; ``clients`` counts the connected clients of
         every listener sharing it.
+    :param throttle: failed logins across connections, shared by every
+        listener (one of this listener's own, with the default limits, when None).
     """
 
     _log = Logger()
@@ -72,7 +75,8 @@ class HMPServerFactory(Factory):
                  clock: Optional[IReactorTime] = None, upstream: Any = None,
                  telnet_mode: str = "never", board: Optional[CommandBoard] = None,
                  history: Optional[HistoryStore] = None, limits: Optional[Limits] = None,
-                 clients: Optional[ClientCount] = None) -> None:
+                 clients: Optional[ClientCount] = None,
+                 throttle: Optional[LoginThrottle] = None) -> None:
         self.limits = limits or Limits()
         self.clients = clients if clients is not None else ClientCount(self.limits.max_clients)
         self.runner = runner
@@ -91,6 +95,7 @@ class HMPServerFactory(Factory):
             from twisted.internet import reactor
             clock = reactor
         self.clock: IReactorTime = clock
+        self.throttle = throttle if throttle is not None else LoginThrottle(clock)
 
     def buildProtocol(self, addr: Optional[IAddress]) -> Optional[Any]:
         self._log.debug("HMP session from {peer} on {listener}", peer=addr,
@@ -106,7 +111,8 @@ class HMPServerFactory(Factory):
             return when_lost(self.session(identity), self.clients.release)
         gate = LoginGate(lambda name, password: deferToThread(users.authenticate, name,
                                                               password),
-                         self.session, self.listener, self.access.role, self.clock)
+                         self.session, self.listener, self.access.role, self.clock,
+                         throttle=self.throttle, audit=self.runner.audit)
         gate.factory = self
         return when_lost(gate, self.clients.release)
 
