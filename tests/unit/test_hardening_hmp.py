@@ -1,0 +1,477 @@
+"""Hostile HMP clients: telnet floods, pre-login floods, password guessing, audit gaps.
+
+* Every byte the bridge writes for a session, telnet negotiation answers
+  included, counts against ``--max-unread``: a client that never reads the
+  answers to its own ``IAC DO`` flood is dropped like any other non-reader.
+* Telnet input costs a few Python calls per telnet command, not per byte:
+  runs of data (IAC IAC escapes included) reach the session in one call.
+* Before login, at most :data:`~hmpbridge.login.MAX_PENDING_INPUT` bytes are
+  held, whatever the client sends while its password is checked or a
+  failure is being delayed.
+* A :class:`~hmpbridge.throttle.LoginThrottle` shared by every connection
+  refuses, unchecked, attempts for a user or from a peer with too many
+  recent failures; they are answered like a wrong password.
+* Every line is audited with who sent it: ``.`` commands, each login attempt
+  (the name tried, never the password), and unix-socket clients by their
+  credentials.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import socket
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
+
+import pytest
+from hypothesis import given, strategies as st
+from twisted.internet.address import IPv4Address, UNIXAddress
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import ISystemHandle
+from twisted.internet.protocol import Protocol
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from zope.interface import implementer
+
+from hmpbridge.access import OPERATOR, Identity
+from hmpbridge.limits import Limits
+from hmpbridge.login import FAILURE_DELAY, MAX_PENDING_INPUT, LoginGate
+from hmpbridge.passwords import PasswordEntry
+from hmpbridge.runner import CommandRunner
+from hmpbridge.server import HMPServerFactory
+from hmpbridge.session import HMPSession
+from hmpbridge.telnet import HMPTelnetTransport
+from hmpbridge.testing import FakeExecutor
+from hmpbridge.throttle import FAILURE_WINDOW, PEER_FAILURES, USER_FAILURES, LoginThrottle
+from tests.unit.test_fuzz_protocols import (
+    IAC,
+    cut_points,
+    feed,
+    framed_lines,
+    plain_output,
+    plain_stream,
+    without_negotiation,
+)
+
+DO, WONT = b"\xfd", b"\xfc"
+PEER = IPv4Address("TCP", "192.0.2.7", 40000)
+
+
+class Records:
+    """Stands for the audit log: keeps the records written."""
+
+    def __init__(self) -> None:
+        self.records: List[Dict[str, Any]] = []
+
+    def write(self, rec: Mapping[str, Any]) -> None:
+        self.records.append(dict(rec))
+
+
+def open_session(max_unread: int = 1024 * 1024, audit: Optional[Records] = None,
+                 peer: Any = PEER, tcp: Optional[StringTransport] = None,
+                 ) -> Tuple[HMPTelnetTransport, StringTransport]:
+    """A session as the listener builds it, on an in-memory transport with a write guard."""
+    runner = CommandRunner(FakeExecutor(), clock=Clock(), audit=audit)  # type: ignore[arg-type]
+    factory = HMPServerFactory(runner, "tcp:4444", clock=Clock(),
+                               limits=Limits(max_unread=max_unread))
+    telnet = factory.buildProtocol(peer)
+    tcp = tcp if tcp is not None else StringTransport(peerAddress=peer)
+    telnet.makeConnection(tcp)
+    return telnet, tcp
+
+
+def counting_calls(telnet: HMPTelnetTransport) -> List[bytes]:
+    """Every chunk the session is handed, in order."""
+    session = telnet.protocol
+    assert isinstance(session, HMPSession)
+    calls: List[bytes] = []
+    received = session.dataReceived
+
+    def counted(data: bytes) -> None:
+        calls.append(data)
+        received(data)
+    session.dataReceived = counted  # type: ignore[method-assign]
+    return calls
+
+
+# -- negotiation answers count against --max-unread -----------------------------------------------
+
+
+def test_a_client_that_never_reads_its_negotiation_answers_is_dropped() -> None:
+    """When the send buffer is full, IAC DO answers count like output; past the limit, the client goes."""
+    telnet, tcp = open_session(max_unread=3000)
+    guard = tcp.producer
+    guard.pauseProducing()  # what Twisted does once the send buffer is full
+    for _ in range(999):
+        telnet.dataReceived(IAC + DO + b"\x01")  # each one is refused: IAC WONT 1
+    assert guard.pending == 999 * 3 and not tcp.disconnected
+    telnet.dataReceived(IAC + DO + b"\x01" + IAC + DO + b"\x02")
+    assert tcp.disconnected, "past --max-unread, a client is dropped"
+
+
+def test_output_is_counted_as_written_with_escapes_and_line_ends() -> None:
+    """When output is held for a client, what is counted is exactly what was written."""
+    telnet, tcp = open_session()
+    guard = tcp.producer
+    guard.pauseProducing()
+    before = len(tcp.value())
+    telnet.dataReceived(b"print 1\n" + IAC + DO + b"\x05" + b"\xff\xff\n")
+    assert guard.pending == len(tcp.value()) - before > 0
+
+
+@given(framed_lines(), cut_points)
+def test_every_byte_written_is_counted(framed: Tuple[List[bytes], List[List[bytes]]],
+                                       cuts: List[int]) -> None:
+    """Lines and telnet commands, cut anywhere: the guard counts every byte the client is sent."""
+    _, lines = framed
+    data = b"".join(b"".join(atoms) for atoms in lines)
+    telnet, tcp = open_session(max_unread=1 << 30)
+    guard = tcp.producer
+    guard.pauseProducing()
+    before = len(tcp.value())
+    feed(telnet, data, [c % (len(data) + 1) for c in cuts])
+    assert guard.pending == len(tcp.value()) - before
+
+
+# -- telnet input costs O(bytes), not O(bytes) Python calls ---------------------------------------
+
+
+def test_a_stream_of_escaped_0xff_reaches_the_session_in_one_call() -> None:
+    """When a client streams IAC IAC, the session gets the data in one call per chunk."""
+    telnet, tcp = open_session()
+    calls = counting_calls(telnet)
+    for _ in range(4):
+        telnet.dataReceived(b"\xff" * 65536)
+    telnet.dataReceived(b"\n")
+    assert len(calls) == 5
+    assert b"".join(calls) == b"\xff" * 131072 + b"\n"
+    assert tcp.value().endswith(b"(qemu) ")
+
+
+def test_telnet_commands_inside_data_split_it_only_where_they_are() -> None:
+    """A command between two runs of data makes two calls, the data unchanged around it."""
+    telnet, _ = open_session()
+    calls = counting_calls(telnet)
+    telnet.dataReceived(b"info " + IAC + b"\xf1" + b"st\xff\xffatus" + IAC + DO + b"\x01" + b"\n")
+    assert calls == [b"info ", b"st\xffatus", b"\n"]
+
+
+def _atom_is_command(atom: bytes) -> bool:
+    return atom.startswith(IAC) and atom != IAC + IAC
+
+
+@given(framed_lines(), cut_points)
+def test_session_calls_scale_with_commands_and_chunks_not_bytes(
+        framed: Tuple[List[bytes], List[List[bytes]]], cuts: List[int]) -> None:
+    """Random telnet commands between lines, random chunks: at most one call per piece of data."""
+    contents, lines = framed
+    data = b"".join(b"".join(atoms) for atoms in lines)
+    commands = sum(1 for atoms in lines for atom in atoms if _atom_is_command(atom))
+    cuts = [c % (len(data) + 1) for c in cuts]
+    chunks = len(set(c for c in cuts if 0 < c < len(data))) + 1
+    telnet, tcp = open_session()
+    calls = counting_calls(telnet)
+    feed(telnet, data, cuts)
+    assert len(calls) <= chunks + commands + data.count(b"\r")
+    expected, _ = plain_output(plain_stream(contents))
+    assert without_negotiation(tcp.value()) == expected
+
+
+def test_a_sub_negotiation_is_read_without_a_call_per_byte() -> None:
+    """A sub-negotiation's payload is collected whole and ignored; the line after it runs."""
+    telnet, tcp = open_session()
+    calls = counting_calls(telnet)
+    telnet.dataReceived(IAC + b"\xfa\x18" + b"x" * 4000 + IAC + IAC + IAC + b"\xf0info status\n")
+    assert calls == [b"info status\n"]
+    assert tcp.value().endswith(b"VM status: running\r\n(qemu) ")
+
+
+# -- pre-login input is bounded ---------------------------------------------------------------------
+
+
+class Inner(Protocol):
+    """Stands for the HMP session: records what it receives."""
+
+    def __init__(self, identity: Identity) -> None:
+        self.identity = identity
+        self.received = bytearray()
+
+    def dataReceived(self, data: bytes) -> None:
+        self.received += data
+
+
+USERS = {("alice", "wonder"): PasswordEntry("alice", OPERATOR, "x"),
+         ("bob", "builder"): PasswordEntry("bob", OPERATOR, "x")}
+
+
+class Gate:
+    """A login gate on an in-memory transport; passwords are checked when told to."""
+
+    def __init__(self, clock: Optional[Clock] = None, throttle: Optional[LoginThrottle] = None,
+                 audit: Optional[List[Tuple[Identity, Mapping[str, Any], str]]] = None,
+                 peer: Any = PEER, manual: bool = False,
+                 transport: Optional[StringTransport] = None) -> None:
+        self.clock = clock or Clock()
+        self.inner: Optional[Inner] = None
+        self.tried: List[Tuple[str, str]] = []
+        self.checks: List[Tuple[Deferred[Optional[PasswordEntry]], Optional[PasswordEntry]]] = []
+
+        def authenticate(name: str, password: str) -> Deferred[Optional[PasswordEntry]]:
+            self.tried.append((name, password))
+            entry = USERS.get((name, password))
+            if not manual:
+                return succeed(entry)
+            d: Deferred[Optional[PasswordEntry]] = Deferred()
+            self.checks.append((d, entry))
+            return d
+
+        def build(identity: Identity) -> Inner:
+            self.inner = Inner(identity)
+            return self.inner
+
+        sink = None if audit is None else \
+            (lambda identity, received, outcome: audit.append((identity, received, outcome)))
+        self.gate = LoginGate(authenticate, build, "tcp:4444", None, self.clock,
+                              throttle=throttle, audit=sink)
+        self.transport = transport if transport is not None else StringTransport(peerAddress=peer)
+        self.gate.makeConnection(self.transport)
+
+    def checked(self) -> None:
+        """The password check in flight ends."""
+        d, entry = self.checks.pop(0)
+        d.callback(entry)
+
+    def output(self) -> bytes:
+        data = self.transport.value()
+        self.transport.clear()
+        return data
+
+
+def test_input_during_a_password_check_is_bounded_and_reading_stops() -> None:
+    """When a client floods while its password is checked, little is kept and reading pauses."""
+    rig = Gate(manual=True)
+    rig.gate.dataReceived(b"alice\nwonder\ninfo status\n")
+    assert rig.transport.producerState == "paused"
+    for _ in range(1000):
+        rig.gate.dataReceived(b"y" * 4096)
+        assert len(rig.gate._buffer) <= MAX_PENDING_INPUT
+    rig.checked()
+    assert rig.inner is not None and rig.transport.producerState == "producing"
+    assert rig.inner.received.startswith(b"info status\nyyyy")
+    assert len(rig.inner.received) == MAX_PENDING_INPUT
+
+
+def test_input_during_a_failure_delay_is_discarded() -> None:
+    """When a client floods during a failure's delay, nothing is kept, as login(1) does."""
+    rig = Gate()
+    rig.gate.dataReceived(b"alice\nwrong\n")
+    for _ in range(1000):
+        rig.gate.dataReceived(b"z" * 4096)
+        assert len(rig.gate._buffer) == 0
+    rig.clock.advance(FAILURE_DELAY)
+    assert rig.output().endswith(b"Login incorrect\r\nlogin: ")
+    rig.gate.dataReceived(b"alice\nwonder\n")
+    assert rig.inner is not None and rig.tried[-1] == ("alice", "wonder")
+
+
+@given(st.lists(st.tuples(st.sampled_from(["check", "send", "delay"]), st.integers(1, 70000)),
+                max_size=12))
+def test_pre_login_buffer_never_exceeds_its_cap(steps: List[Tuple[str, int]]) -> None:
+    """Whatever is sent, in whatever chunks, while checks and delays run: the cap always holds."""
+    rig = Gate(manual=True)
+    for kind, size in steps:
+        if kind == "send":
+            rig.gate.dataReceived((b"user\npass\n" + b"q" * size)[:size])
+        elif kind == "check" and rig.checks:
+            rig.checked()
+        elif kind == "delay":
+            rig.clock.advance(size / 1000)
+        if rig.inner is None:
+            assert len(rig.gate._buffer) <= MAX_PENDING_INPUT
+    assert rig.inner is None or len(rig.inner.received) <= MAX_PENDING_INPUT + 70000
+
+
+# -- password guessing across connections -----------------------------------------------------------
+
+
+def fail_once(clock: Clock, throttle: LoginThrottle, user: str = "alice",
+              peer: Any = PEER) -> Gate:
+    rig = Gate(clock, throttle, peer=peer)
+    rig.gate.dataReceived(user.encode() + b"\nwrong\n")
+    clock.advance(FAILURE_DELAY)
+    assert rig.output().endswith(b"\r\nLogin incorrect\r\nlogin: ")
+    return rig
+
+
+def test_a_user_with_too_many_failures_is_refused_unchecked_from_any_connection() -> None:
+    """After USER_FAILURES failures for a user, even the right password is refused, unchecked."""
+    clock = Clock()
+    throttle = LoginThrottle(clock)
+    audit: List[Tuple[Identity, Mapping[str, Any], str]] = []
+    for n in range(USER_FAILURES):
+        fail_once(clock, throttle, peer=IPv4Address("TCP", f"192.0.2.{n + 10}", 1))
+    rig = Gate(clock, throttle, audit=audit)
+    rig.output()
+    rig.gate.dataReceived(b"alice\nwonder\n")
+    assert rig.tried == [] and rig.inner is None
+    assert rig.output() == b"Password: "
+    clock.advance(FAILURE_DELAY - 0.01)
+    assert rig.output() == b""
+    clock.advance(0.01)
+    assert rig.output() == b"\r\nLogin incorrect\r\nlogin: "
+    assert [(i.name, r, o) for i, r, o in audit] == [("alice", {"login": "alice"},
+                                                      "login-throttled")]
+    rig.gate.dataReceived(b"bob\nbuilder\n")  # another user from the same peer is let in
+    assert rig.inner is not None and rig.inner.identity.name == "bob"
+
+
+def test_a_peer_with_too_many_failures_is_refused_for_every_user() -> None:
+    """After PEER_FAILURES failures from one host, whatever its port, every user is refused."""
+    clock = Clock()
+    throttle = LoginThrottle(clock)
+    for n in range(PEER_FAILURES):
+        fail_once(clock, throttle, user=f"user{n}", peer=IPv4Address("TCP", "192.0.2.7", n))
+    rig = Gate(clock, throttle, peer=IPv4Address("TCP", "192.0.2.7", 5555))
+    rig.gate.dataReceived(b"bob\nbuilder\n")
+    clock.advance(FAILURE_DELAY)
+    assert rig.tried == [] and rig.inner is None
+    other = Gate(clock, throttle, peer=IPv4Address("TCP", "192.0.2.8", 5555))
+    other.gate.dataReceived(b"bob\nbuilder\n")
+    assert other.inner is not None
+
+
+def test_refusals_end_a_window_after_the_last_failure() -> None:
+    """When the window has passed since the failures, the user may log in again."""
+    clock = Clock()
+    throttle = LoginThrottle(clock, max_user_failures=2, max_peer_failures=0, window=100)
+    fail_once(clock, throttle)
+    fail_once(clock, throttle)
+    assert throttle.refuses("alice", "192.0.2.7")
+    clock.advance(100)
+    rig = Gate(clock, throttle)
+    rig.gate.dataReceived(b"alice\nwonder\n")
+    assert rig.inner is not None
+
+
+def test_listeners_share_the_throttle_they_are_given() -> None:
+    """When every listener gets the same throttle, a user refused on one is refused on all."""
+    clock = Clock()
+    throttle = LoginThrottle(clock)
+    runner = CommandRunner(FakeExecutor(), clock=clock)
+    one = HMPServerFactory(runner, "tcp:1", clock=clock, throttle=throttle)
+    two = HMPServerFactory(runner, "unix:/x", clock=clock, throttle=throttle)
+    assert one.throttle is two.throttle is throttle
+    assert HMPServerFactory(runner, "tcp:3", clock=clock).throttle is not throttle
+
+
+@given(st.lists(st.tuples(st.sampled_from(["alice", "bob", "carol"]),
+                          st.sampled_from(["10.0.0.1", "10.0.0.2"]),
+                          st.booleans(), st.integers(0, 60)), max_size=40))
+def test_throttle_matches_a_sliding_window_model(
+        attempts: List[Tuple[str, str, bool, int]]) -> None:
+    """Random attempts over time: refused exactly when the user or the peer has N recent failures."""
+    clock = Clock()
+    window, max_user, max_peer = 100.0, 3, 4
+    throttle = LoginThrottle(clock, max_user_failures=max_user, max_peer_failures=max_peer,
+                             window=window)
+    failures: List[Tuple[float, str, str]] = []
+    for user, peer, right, wait in attempts:
+        clock.advance(wait)
+        now = clock.seconds()
+        recent = [f for f in failures if f[0] > now - window]
+        expected = sum(1 for f in recent if f[1] == user) >= max_user or \
+            sum(1 for f in recent if f[2] == peer) >= max_peer
+        assert throttle.refuses(user, peer) == expected
+        if expected:
+            continue
+        if right:
+            throttle.succeeded(user)
+            failures = [f if f[1] != user else (f[0], "", f[2]) for f in failures]
+        else:
+            throttle.failed(user, peer)
+            failures.append((now, user, peer))
+    assert throttle.remembered <= 6
+
+
+# -- audit: every line, with who sent it -----------------------------------------------------------
+
+
+def test_bridge_commands_are_audited() -> None:
+    """When a client runs a . command, it is one audit record with the client's identity."""
+    audit = Records()
+    telnet, tcp = open_session(audit=audit)
+    telnet.dataReceived(b".help\n.events off\ninfo status\n")
+    assert [(r["hmp"], r["outcome"], r["user"], r["peer"]) for r in audit.records] == [
+        (".help", "ok", "192.0.2.7:40000", "192.0.2.7:40000"),
+        (".events off", "ok", "192.0.2.7:40000", "192.0.2.7:40000"),
+        ("info status", "ok", "192.0.2.7:40000", "192.0.2.7:40000")]
+
+
+def test_login_attempts_are_audited_with_the_name_never_the_password() -> None:
+    """Each attempt is one record: the user tried and the outcome, no password anywhere."""
+    audit: List[Tuple[Identity, Mapping[str, Any], str]] = []
+    rig = Gate(audit=audit)
+    rig.gate.dataReceived(b"mallory\nsecret1\n")
+    rig.clock.advance(FAILURE_DELAY)
+    rig.gate.dataReceived(b"alice\nwonder\n")
+    assert [(i.name, i.peer, i.method, r, o) for i, r, o in audit] == [
+        ("mallory", "192.0.2.7:40000", "password", {"login": "mallory"}, "login-failed"),
+        ("alice", "192.0.2.7:40000", "password", {"login": "alice"}, "login-ok")]
+    assert "secret1" not in repr(audit) and "wonder" not in repr(audit)
+
+
+def test_login_records_reach_the_audit_log_through_the_runner() -> None:
+    """When a listener asks for passwords, its login records go to the runner's audit log."""
+    audit = Records()
+    runner = CommandRunner(FakeExecutor(), clock=Clock(), audit=audit)  # type: ignore[arg-type]
+    runner.audit(Identity("mallory", role="", listener="tcp:1", peer="h:1", method="password"),
+                 {"login": "mallory"}, "login-failed")
+    rec = audit.records[0]
+    assert (rec["user"], rec["auth"], rec["login"], rec["outcome"], rec["sent"]) == \
+        ("mallory", "password", "mallory", "login-failed", [])
+
+
+@implementer(ISystemHandle)
+class SocketTransport(StringTransport):
+    """A transport over one end of a socketpair: the kernel fills SO_PEERCRED."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(peerAddress=UNIXAddress(None))
+        self._sock = sock
+
+    def getHandle(self) -> socket.socket:
+        return self._sock
+
+
+@pytest.fixture
+def unix_pair() -> Iterator[socket.socket]:
+    left, right = socket.socketpair(socket.AF_UNIX)
+    try:
+        yield left
+    finally:
+        left.close()
+        right.close()
+
+
+def test_unix_socket_clients_are_audited_by_their_credentials(
+        unix_pair: socket.socket) -> None:
+    """A unix-socket client is named after the user it runs as, its peer its pid, uid and gid."""
+    audit = Records()
+    telnet, _ = open_session(audit=audit, peer=UNIXAddress(None),
+                             tcp=SocketTransport(unix_pair))
+    telnet.dataReceived(b".help\n")
+    rec = audit.records[0]
+    assert rec["user"] == pwd.getpwuid(os.getuid()).pw_name
+    assert rec["peer"] == f"pid={os.getpid()},uid={os.getuid()},gid={os.getgid()}"
+
+
+def test_unix_socket_logins_are_counted_by_uid(unix_pair: socket.socket) -> None:
+    """A unix-socket client's failures count against its uid, and its records name its process."""
+    audit: List[Tuple[Identity, Mapping[str, Any], str]] = []
+    clock = Clock()
+    throttle = LoginThrottle(clock, max_user_failures=0, max_peer_failures=1)
+    rig = Gate(clock, throttle, audit=audit, transport=SocketTransport(unix_pair))
+    rig.gate.dataReceived(b"alice\nwrong\n")
+    assert audit[0][0].peer == f"pid={os.getpid()},uid={os.getuid()},gid={os.getgid()}"
+    assert throttle.refuses("bob", f"uid={os.getuid()}")
+    assert not throttle.refuses("bob", audit[0][0].peer)
