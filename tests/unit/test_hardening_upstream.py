@@ -1,0 +1,419 @@
+"""The bridge's own QMP connection under hostile input: no command can hang it,
+cross another's descriptors or drop it.
+
+* text QMP cannot carry (a session's undecodable bytes, noncharacters) fails
+  that command alone, unsent; an error reply without an id (QEMU could not
+  parse a command) answers the oldest in-band command in flight;
+* a command with descriptors goes to QEMU alone;
+* a reply longer than the limit fails its command and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, List, Tuple
+
+from hypothesis import given
+from hypothesis import strategies as st
+from twisted.internet.interfaces import IUNIXTransport
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from hmpbridge.errors import QMPCommandError, QMPReplyTooLarge, QMPUnsendable
+from hmpbridge.qmp_protocol import MAX_IN_FLIGHT, MAX_REPLY, QMPClientProtocol
+from hmpbridge.qmp_wire import REPLY_TAIL, OversizedLine, ReplySplitter, Unencodable, encode
+from hmpbridge.render.errors import render_error
+from hmpbridge.testing import failure_of, qmp_greeting, result_of
+
+GREETING = json.dumps({"QMP": qmp_greeting(capabilities=["oob"])}).encode() + b"\r\n"
+
+
+@implementer(IUNIXTransport)
+class UnixStringTransport(StringTransport):
+    """A StringTransport that can pass descriptors; records where each went in the output."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fds: List[Tuple[int, int]] = []  # (offset in the output, descriptor)
+
+    def sendFileDescriptor(self, descriptor: int) -> None:
+        self.fds.append((len(self.value()), descriptor))
+
+    def sendFileDescriptors(self, descriptors: Any, data: bytes) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+
+class Wire:
+    """QEMU's end of a StringTransport: what the client sent, line by line."""
+
+    def __init__(self, max_reply: int = MAX_REPLY) -> None:
+        self.client = QMPClientProtocol(max_reply=max_reply)
+        self.transport = UnixStringTransport()
+        self.client.makeConnection(self.transport)
+        self.client.dataReceived(GREETING)
+        self.read = 0
+        self.client.dataReceived(b'{"return": {}, "id": "hmpbridge#1"}\r\n')
+        assert self.client.ready.called
+        self.sent()
+
+    def sent(self) -> List[Tuple[Dict[str, Any], bool]]:
+        """Messages written since the last call, each with whether descriptors came with it."""
+        data = self.transport.value()
+        out = []
+        start = self.read
+        while True:
+            end = data.find(b"\n", start)
+            if end < 0:
+                break
+            with_fds = any(start <= offset < end for offset, _ in self.transport.fds)
+            out.append((json.loads(data[start:end].decode("utf-8")), with_fds))
+            start = end + 1
+        self.read = start
+        return out
+
+    def reply(self, message: Dict[str, Any]) -> None:
+        self.client.dataReceived(json.dumps(message).encode() + b"\r\n")
+
+
+def pipe_end() -> int:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    return write_end
+
+
+def settled(d: Any) -> Tuple[str, Any]:
+    box: List[Any] = []
+    d.addBoth(box.append)
+    if not box:
+        return "pending", None
+    if isinstance(box[0], Failure):
+        d.addErrback(lambda _: None)
+        return "failed", box[0].value
+    return "ok", box[0]
+
+
+# -- text QMP cannot carry ------------------------------------------------------------------------
+
+
+def test_undecodable_bytes_fail_that_command_alone_and_never_reach_qemu() -> None:
+    """Eight commands with a session's undecodable bytes (lone surrogates) fail at once,
+    unsent, and free nothing they never took: the ninth command goes straight out."""
+    wire = Wire()
+    bad = [wire.client.execute({"execute": "qom-get", "arguments": {
+        "path": "/machine", "property": b"\xc3\x28".decode("utf-8", "surrogateescape")}})
+        for _ in range(MAX_IN_FLIGHT)]
+    good = wire.client.execute({"execute": "query-status"})
+    assert [m["execute"] for m, _ in wire.sent()] == ["query-status"]
+    for d in bad:
+        err = failure_of(d, QMPUnsendable).value
+        assert err.command == "qom-get"
+        assert render_error(err) == ("Error: cannot send qom-get to QEMU: its arguments hold "
+                                     "text that is not valid UTF-8 (byte \\xc3)\n")
+    wire.reply({"return": {"running": True}, "id": "hmpbridge#10"})
+    assert result_of(good) == {"running": True}
+    assert wire.client.in_flight == 0
+
+
+def test_unsendable_command_of_a_qmp_client_gets_an_error_reply() -> None:
+    """Forwarded (raw) commands get QMP's form of the refusal, not a failure."""
+    wire = Wire()
+    d = wire.client.execute({"execute": "x", "arguments": {"a": "\uffff"}}, raw=True)
+    reply = result_of(d)
+    assert reply == {"id": None, "error": {"class": "GenericError", "desc":
+                     "cannot send x to QEMU: its arguments hold the noncharacter U+FFFF"}}
+    assert wire.sent() == []
+
+
+def test_infinity_goes_out_as_a_number_qemu_reads_back_as_infinity() -> None:
+    """A client's 1e400 (Python's inf) is written 1e999, not Infinity, which QEMU refuses."""
+    wire = Wire()
+    wire.client.execute({"execute": "x", "arguments": {"a": float("inf"), "b": -float("inf"),
+                                                        "c": [1.5, 10 ** 30]}})
+    raw = wire.transport.value().splitlines()[-1]
+    assert b'"a":1e999' in raw and b'"b":-1e999' in raw and b'Infinity' not in raw
+    (message, _), = wire.sent()
+    assert message["arguments"] == {"a": float("inf"), "b": -float("inf"), "c": [1.5, 10 ** 30]}
+
+
+def test_nan_is_refused_unsent() -> None:
+    wire = Wire()
+    d = wire.client.execute({"execute": "x", "arguments": {"a": float("nan")}})
+    assert "NaN" in str(failure_of(d, QMPUnsendable).value)
+    assert wire.sent() == []
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF,
+                                      blacklist_categories=())))
+def test_encode_refuses_exactly_the_text_qemu_refuses(text: str) -> None:
+    """Surrogates and noncharacters are refused; any other text goes out as UTF-8
+    that decodes to the same value."""
+    refused = any(0xD800 <= ord(c) <= 0xDFFF or 0xFDD0 <= ord(c) <= 0xFDEF
+                  or ord(c) & 0xFFFE == 0xFFFE for c in text)
+    try:
+        data = encode({"execute": "x", "arguments": {text: [text]}})
+    except Unencodable:
+        assert refused
+        return
+    assert not refused
+    assert json.loads(data.decode("utf-8")) == {"execute": "x", "arguments": {text: [text]}}
+    assert b"\n" not in data
+
+
+# -- error replies without an id -------------------------------------------------------------------
+
+
+def test_an_error_without_id_answers_the_oldest_in_band_command() -> None:
+    """QEMU answers a command it could not parse without an id, in order with the
+    in-band ones: that command fails, its slot is freed; an OOB command is never taken."""
+    wire = Wire()
+    oob = wire.client.execute({"exec-oob": "migrate-pause"})
+    first = wire.client.execute({"execute": "first"})
+    second = wire.client.execute({"execute": "second"})
+    assert len(wire.sent()) == 3
+    wire.reply({"error": {"class": "GenericError", "desc": "JSON parse error, oops"}})
+    err = failure_of(first, QMPCommandError).value
+    assert (err.command, err.desc) == ("first", "JSON parse error, oops")
+    assert settled(oob)[0] == settled(second)[0] == "pending"
+    assert wire.client.in_flight == 2
+
+
+def test_eight_id_less_errors_leave_the_connection_usable() -> None:
+    """The hang that was: 8 commands answered without id used to hold 8 slots for good."""
+    wire = Wire()
+    ds = [wire.client.execute({"execute": "x"}) for _ in range(MAX_IN_FLIGHT + 1)]
+    assert len(wire.sent()) == MAX_IN_FLIGHT
+    for _ in range(MAX_IN_FLIGHT):
+        wire.reply({"error": {"class": "GenericError", "desc": "JSON parse error, x"}})
+    for d in ds[:-1]:
+        failure_of(d, QMPCommandError)
+    (last, _), = wire.sent()
+    wire.reply({"return": 7, "id": last["id"]})
+    assert result_of(ds[-1]) == 7
+
+
+def test_an_error_without_id_and_nothing_in_flight_is_dropped() -> None:
+    wire = Wire()
+    wire.reply({"error": {"class": "GenericError", "desc": "JSON parse error, x"}})
+    assert wire.client.in_flight == 0 and not wire.transport.disconnecting
+
+
+# -- descriptors go alone ------------------------------------------------------------------------
+
+
+def test_a_command_with_descriptors_waits_until_nothing_is_in_flight() -> None:
+    wire = Wire()
+    before = wire.client.execute({"execute": "before"})
+    getfd = wire.client.execute({"execute": "getfd", "arguments": {"fdname": "a"}}, [pipe_end()])
+    after = wire.client.execute({"execute": "after"})
+    (first, _), = wire.sent()
+    assert first["execute"] == "before"
+    wire.reply({"return": {}, "id": first["id"]})
+    result_of(before)
+    (sent, with_fds), = wire.sent()
+    assert sent["execute"] == "getfd" and with_fds
+    assert wire.client.queued == 1
+    wire.reply({"return": {}, "id": sent["id"]})
+    result_of(getfd)
+    (sent, with_fds), = wire.sent()
+    assert sent["execute"] == "after" and not with_fds
+    assert settled(after)[0] == "pending"
+
+
+def test_two_getfd_commands_never_share_the_wire() -> None:
+    """The crossing that was: two getfd written together gave the first name the second
+    descriptor."""
+    wire = Wire()
+    ds = [wire.client.execute({"execute": "getfd", "arguments": {"fdname": name}},
+                              [pipe_end()]) for name in "ab"]
+    for name, d in zip("ab", ds):
+        (sent, with_fds), = wire.sent()
+        assert sent["arguments"]["fdname"] == name and with_fds
+        wire.reply({"return": {}, "id": sent["id"]})
+        result_of(d)
+    assert len(wire.transport.fds) == 2
+
+
+def test_an_oob_command_waits_behind_a_command_with_descriptors() -> None:
+    wire = Wire()
+    getfd = wire.client.execute({"execute": "getfd", "arguments": {"fdname": "a"}},
+                                [pipe_end()])
+    oob = wire.client.execute({"exec-oob": "migrate-pause"})
+    (sent, _), = wire.sent()
+    assert sent["execute"] == "getfd"
+    wire.reply({"return": {}, "id": sent["id"]})
+    result_of(getfd)
+    (sent, _), = wire.sent()
+    assert sent["exec-oob"] == "migrate-pause"
+    wire.reply({"return": {}, "id": sent["id"]})
+    result_of(oob)
+
+
+# -- replies longer than the limit ----------------------------------------------------------------
+
+
+def test_an_over_long_reply_fails_its_command_and_the_connection_carries_on() -> None:
+    wire = Wire(max_reply=1000)
+    first = wire.client.execute({"execute": "human-monitor-command",
+                                 "arguments": {"command-line": "xp /3000000xg 0"}})
+    second = wire.client.execute({"execute": "query-status"})
+    (one, _), (two, _) = wire.sent()
+    big = json.dumps({"return": "x" * 20000, "id": one["id"]}).encode() + b"\r\n"
+    for offset in range(0, len(big), 700):  # as it streams in
+        wire.client.dataReceived(big[offset:offset + 700])
+    err = failure_of(first, QMPReplyTooLarge).value
+    assert render_error(err) == ("Error: QEMU's reply to human-monitor-command is larger "
+                                 "than 1000 bytes\n")
+    wire.reply({"return": {"status": "running"}, "id": two["id"]})
+    assert result_of(second) == {"status": "running"}
+    assert not wire.transport.disconnecting
+
+
+def test_an_over_long_reply_found_by_its_id_even_out_of_order() -> None:
+    wire = Wire(max_reply=300)
+    oob = wire.client.execute({"exec-oob": "big"})
+    inband = wire.client.execute({"execute": "small"})
+    (one, _), _ = wire.sent()
+    wire.client.dataReceived(json.dumps({"return": "x" * 2000, "id": one["id"]}).encode()
+                             + b"\r\n")
+    failure_of(oob, QMPReplyTooLarge)
+    assert settled(inband)[0] == "pending"
+
+
+def test_an_over_long_reply_without_id_fails_the_oldest_in_band_command() -> None:
+    wire = Wire(max_reply=300)
+    first = wire.client.execute({"execute": "first"})
+    second = wire.client.execute({"execute": "second"})
+    wire.client.dataReceived(json.dumps({"error": {"class": "GenericError",
+                                                   "desc": "y" * 2000}}).encode() + b"\r\n")
+    failure_of(first, QMPReplyTooLarge)
+    assert settled(second)[0] == "pending"
+
+
+def test_an_over_long_event_is_dropped_alone() -> None:
+    wire = Wire(max_reply=300)
+    d = wire.client.execute({"execute": "first"})
+    wire.client.dataReceived(json.dumps({"event": "X", "data": {"y": "z" * 2000}, "timestamp": {
+        "seconds": 1, "microseconds": 2}}).encode() + b"\r\n")
+    assert settled(d)[0] == "pending"
+
+
+def test_an_over_long_reply_to_a_forwarded_command_is_an_error_reply() -> None:
+    wire = Wire(max_reply=300)
+    d = wire.client.execute({"execute": "big"}, raw=True)
+    (one, _), = wire.sent()
+    wire.client.dataReceived(json.dumps({"return": "x" * 2000, "id": one["id"]}).encode()
+                             + b"\r\n")
+    assert result_of(d) == {"id": one["id"], "error": {
+        "class": "GenericError", "desc": "QEMU's reply to big is larger than 300 bytes"}}
+
+
+@given(st.lists(st.integers(0, 3000), max_size=6), st.integers(1, 4096),
+       st.integers(50, 2000))
+def test_reply_splitter_never_holds_more_than_its_limit(sizes: List[int], chunk: int,
+                                                        limit: int) -> None:
+    """Lines come out whole up to the limit and as OversizedLine beyond it, with their
+    tail; the buffer never grows past the limit."""
+    splitter = ReplySplitter(limit)
+    lines = [bytes([65 + i % 26]) * size for i, size in enumerate(sizes)]
+    data = b"".join(line + b"\n" for line in lines)
+    out: List[Any] = []
+    for offset in range(0, len(data), chunk):
+        out += splitter.feed(data[offset:offset + chunk])
+        assert len(splitter._buf) <= limit
+    assert len(out) == len(lines)
+    for line, got in zip(lines, out):
+        if len(line) <= limit:
+            assert got == line
+        else:
+            assert isinstance(got, OversizedLine)
+            assert got.size == len(line) and got.tail == line[-REPLY_TAIL:]
+
+
+# -- everything at once ---------------------------------------------------------------------------
+
+KINDS = ["plain", "bad", "big", "oob", "fds"]
+
+actions = st.lists(st.one_of(
+    st.tuples(st.just("execute"), st.sampled_from(KINDS)),
+    st.tuples(st.just("answer"), st.integers(0, 3)),
+    st.tuples(st.just("answer_oob"), st.integers(0, 3)),
+    st.tuples(st.just("event"), st.integers(0, 0)),
+), max_size=60)
+
+
+@given(actions, st.integers(1, 64))
+def test_random_interleavings_settle_every_command_once_with_its_own_answer(
+        steps: List[Tuple[str, Any]], chunk: int) -> None:
+    """Replies, id-less errors, over-long replies and events in any order, with commands
+    carrying descriptors among the others: every command gets its own outcome, a command
+    with descriptors is always alone at QEMU, and nothing is left pending."""
+    wire = Wire(max_reply=300)
+    events: List[Any] = []
+    wire.client.on_event = events.append
+    at_qemu: List[Tuple[Dict[str, Any], str]] = []  # in-band, in order
+    oob_at_qemu: List[Tuple[Dict[str, Any], str]] = []
+    kinds: Dict[int, str] = {}
+    deferreds: Dict[int, Any] = {}
+    sent_events = 0
+
+    def collect() -> None:
+        new = wire.sent()
+        for message, with_fds in new:
+            tag = message["arguments"]["tag"]
+            kind = kinds[tag]
+            assert with_fds == (kind == "fds")
+            if kind == "fds":
+                assert len(new) == 1 and not at_qemu and not oob_at_qemu
+            assert not any(kinds[m["arguments"]["tag"]] == "fds" for m, _ in at_qemu)
+            (oob_at_qemu if kind == "oob" else at_qemu).append((message, kind))
+        assert len(at_qemu) + len(oob_at_qemu) <= MAX_IN_FLIGHT
+
+    def send(data: bytes) -> None:
+        for offset in range(0, len(data), chunk):
+            wire.client.dataReceived(data[offset:offset + chunk])
+        collect()
+
+    def answer(message: Dict[str, Any], kind: str) -> None:
+        tag = message["arguments"]["tag"]
+        if kind == "bad":
+            reply: Dict[str, Any] = {"error": {"class": "GenericError",
+                                               "desc": f"JSON parse error, {tag}"}}
+        elif kind == "big":
+            reply = {"return": "x" * 400, "id": message["id"]}
+        else:
+            reply = {"return": {"tag": tag}, "id": message["id"]}
+        send(json.dumps(reply).encode() + b"\r\n")
+
+    for action, arg in steps:
+        if action == "execute":
+            tag = len(kinds)
+            kinds[tag] = arg
+            message: Dict[str, Any] = {"execute" if arg != "oob" else "exec-oob": arg,
+                                       "arguments": {"tag": tag}}
+            deferreds[tag] = wire.client.execute(message, [pipe_end()] if arg == "fds" else [])
+            collect()
+        elif action == "answer" and at_qemu:
+            answer(*at_qemu.pop(0))
+        elif action == "answer_oob" and oob_at_qemu:
+            answer(*oob_at_qemu.pop(arg % len(oob_at_qemu)))
+        elif action == "event":
+            sent_events += 1
+            send(json.dumps({"event": "E", "timestamp": {"seconds": 1, "microseconds": 0}})
+                 .encode() + b"\r\n")
+    while at_qemu or oob_at_qemu:
+        answer(*(at_qemu or oob_at_qemu).pop(0))
+    assert wire.client.in_flight == wire.client.queued == 0
+    assert not wire.transport.disconnecting
+    assert len(events) == sent_events
+    for tag, d in deferreds.items():
+        state, value = settled(d)
+        kind = kinds[tag]
+        if kind == "bad":
+            assert state == "failed" and isinstance(value, QMPCommandError)
+            assert value.desc == f"JSON parse error, {tag}"
+        elif kind == "big":
+            assert state == "failed" and isinstance(value, QMPReplyTooLarge)
+        else:
+            assert (state, value) == ("ok", {"tag": tag})
