@@ -88,6 +88,7 @@ class HMPTelnetTransport(TelnetTransport):
     _line_seen = False
     _warned = False
     _meter: Optional[OutputMeter] = None
+    _replies: Optional[bytearray] = None  # negotiation answers gathered while parsing
     commands: bytearray  # type: ignore[assignment]  # the sub-negotiation being read
     command: bytes  # the option command whose option byte is awaited
 
@@ -146,6 +147,15 @@ class HMPTelnetTransport(TelnetTransport):
             if data[:1] in (b"\n", b"\0") and self.state == "data":
                 data = data[1:]
         out: List[bytes] = []
+        self._replies = bytearray()
+        try:
+            self._parse(data, out)
+        finally:
+            self._deliver(out)
+            self._flush_replies()
+            self._replies = None
+
+    def _parse(self, data: bytes, out: List[bytes]) -> None:
         pos, size = 0, len(data)
         while pos < size:
             state = self.state
@@ -161,14 +171,23 @@ class HMPTelnetTransport(TelnetTransport):
                     out.append(run)
                 if iac < 0:
                     break
-                # IAC IAC is a data byte 0xff: a run of them costs one step
-                escapes = _IAC_RUN.match(data, iac).end() - iac  # type: ignore[union-attr]
-                if escapes > 1:
+                pos = iac + 1
+                if data[pos:pos + 1] == IAC:
+                    # IAC IAC is a data byte 0xff: a run of them costs one step
+                    escapes = _IAC_RUN.match(data, iac).end() - iac  # type: ignore[union-attr]
                     out.append(b"\xff" * (escapes // 2))
-                pos = iac + escapes // 2 * 2
-                if escapes % 2:
-                    self.state = "escaped"
+                    pos = iac + escapes // 2 * 2
+                    if escapes % 2 == 0:
+                        continue
                     pos += 1
+                command = data[pos:pos + 1]
+                if command in _OPTION_COMMANDS and pos + 1 < size:
+                    # the usual command, whole in this chunk: answered in one step
+                    self._deliver(out)
+                    self.commandReceived(command, data[pos + 1:pos + 2])
+                    pos += 2
+                else:
+                    self.state = "escaped"
             elif state == "escaped":
                 byte = data[pos:pos + 1]
                 pos += 1
@@ -212,7 +231,6 @@ class HMPTelnetTransport(TelnetTransport):
                     self.state = "subnegotiation"
                     if not self._collect(byte):
                         break
-        self._deliver(out)
 
     def _deliver(self, out: List[bytes]) -> None:
         """Hand the data gathered so far to the session, in one call."""
@@ -261,18 +279,30 @@ class HMPTelnetTransport(TelnetTransport):
             self._meter(size)
 
     def _write(self, data: bytes) -> None:
-        """Telnet commands (negotiation answers and offers)."""
+        """Telnet commands: answers to a chunk's commands go out together, after it."""
+        if self._replies is not None:
+            self._replies += data
+            return
         connected(self).write(data)
         self._written(len(data))
 
+    def _flush_replies(self) -> None:
+        replies = self._replies
+        if replies:
+            self._replies = None
+            self._write(bytes(replies))
+            self._replies = bytearray()
+
     def write(self, data: bytes) -> None:
         """Session output: 0xff doubled, each ``\\n`` sent as CR LF."""
+        self._flush_replies()  # answers to earlier commands go first
         data = data.replace(b"\xff", b"\xff\xff").replace(b"\n", b"\r\n")
         connected(self).write(data)
         self._written(len(data))
 
     def writeSequence(self, seq: Iterable[bytes]) -> None:
         """Raw bytes, as Twisted's (no escaping), counted like the rest."""
+        self._flush_replies()
         data = b"".join(seq)
         connected(self).write(data)
         self._written(len(data))
