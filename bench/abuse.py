@@ -218,9 +218,9 @@ class Client:
     def read_until(self, marker: bytes, deadline: float) -> Optional[bytes]:
         """Everything up to and including ``marker``; None at the deadline."""
         while marker not in self.buf:
-            if time.monotonic() >= deadline or not self.fill(deadline):
-                if time.monotonic() >= deadline:
-                    return None
+            if time.monotonic() >= deadline:
+                return None
+            self.fill(deadline)
         end = self.buf.index(marker) + len(marker)
         data, self.buf = self.buf[:end], self.buf[end:]
         return data
@@ -319,17 +319,25 @@ def qmp_reply(client: Client, deadline: float) -> Optional[Dict[str, Any]]:
         if line is None:
             return None
         try:
-            message = json.loads(line)
+            message = json.loads(line, parse_constant=_not_json)
         except ValueError:
-            return {"unparsable": line[:120].decode("utf-8", "replace")}
+            return {"unparsable": line.decode("utf-8", "replace").strip()}
         if not (isinstance(message, dict) and "event" in message):
             return message
+
+
+def _not_json(constant: str) -> None:
+    """``json.loads`` accepts NaN and Infinity; JSON (and QEMU) does not."""
+    raise ValueError(f"{constant} is not JSON")
 
 
 def describe_reply(reply: Optional[Dict[str, Any]]) -> str:
     """One short line for a QMP reply."""
     if reply is None:
         return "no reply"
+    if "unparsable" in reply:
+        text = reply["unparsable"]
+        return "a reply that is not JSON: " + repr(text if len(text) < 80 else "..." + text[-60:])
     if "error" in reply:
         error = reply["error"]
         return f"error {error.get('class')}: {str(error.get('desc'))[:90]}"
@@ -540,6 +548,13 @@ class AbuseRig:
             return False, f"query-status on the direct socket: {describe_reply(reply)}"
         return True, f"query-status on the direct socket: {reply['return'].get('status')}"
 
+    def direct_call(self, request: bytes) -> str:
+        """QEMU's own reply to ``request`` on the direct socket, described."""
+        deadline = time.monotonic() + 3
+        if self.direct is None or self.direct.closed:
+            self.direct = qmp_open(self.direct_qmp, deadline)
+        return describe_reply(qmp_call(self.direct, request, deadline))
+
     def close(self) -> None:
         if self.direct is not None:
             self.direct.close()
@@ -586,6 +601,20 @@ def _fresh_qmp(path: str, timeout: float = 3.0) -> Tuple[bool, str]:
     if reply is None or "return" not in reply:
         return False, f"query-status: {describe_reply(reply)}"
     return True, f"query-status answered in {took:.1f} ms"
+
+
+def checkout_state() -> str:
+    """The commit the bridge runs from, and how many of its files differ from it."""
+    try:
+        head = subprocess.run(["git", "log", "-1", "--format=%h %cI"], cwd=REPO, text=True,
+                              capture_output=True, check=True).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--", "hmpbridge"], cwd=REPO,
+                                 text=True, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "hmpbridge from a checkout without git"
+    count = len(changed.splitlines())
+    return f"hmpbridge at {head}" + (f", {count} files of hmpbridge/ changed since" if count
+                                     else "")
 
 
 def make_password_file(path: str) -> None:
@@ -739,12 +768,20 @@ def _probe_main() -> None:
 
 # -- the attacks -------------------------------------------------------------------------------
 
+@dataclass
+class Report:
+    """What an attack did and got back; ``checks``: targets of its own (besides the five)."""
+
+    notes: List[str]
+    checks: List[Target] = field(default_factory=list)
+
+
 def _dlp(typename: str) -> bytes:
     return json.dumps({"execute": "device-list-properties",
                        "arguments": {"typename": typename}}).encode() + b"\n"
 
 
-def attack_gl_devices(rig: AbuseRig, seconds: float) -> List[str]:
+def attack_gl_devices(rig: AbuseRig, seconds: float) -> Report:
     """1: a read-only QMP client asks for the options of the GL display devices."""
     deadline = time.monotonic() + seconds
     requests = [
@@ -771,10 +808,10 @@ def attack_gl_devices(rig: AbuseRig, seconds: float) -> List[str]:
     if client is not None:
         client.close()
     _sleep_until(deadline)
-    return notes
+    return Report(notes)
 
 
-def attack_invalid_utf8_hmp(rig: AbuseRig, seconds: float) -> List[str]:
+def attack_invalid_utf8_hmp(rig: AbuseRig, seconds: float) -> Report:
     """2a: 8 read-only HMP sessions send ``qom-get /machine`` and invalid UTF-8, in a loop."""
     deadline = time.monotonic() + seconds
     line = b"qom-get /machine \xc3\x28\n"
@@ -814,10 +851,10 @@ def attack_invalid_utf8_hmp(rig: AbuseRig, seconds: float) -> List[str]:
     notes = [f"8 sessions sent {counts['sent']:,} lines, {counts['answered']:,} answered"]
     notes += [f"answer x{n:,}: {text!r}" for text, n in sorted(answers.items())][:4]
     notes += _problems(problems, hung)
-    return notes
+    return Report(notes)
 
 
-def attack_bad_json_values(rig: AbuseRig, seconds: float) -> List[str]:
+def attack_bad_json_values(rig: AbuseRig, seconds: float) -> Report:
     """2b: a read-only QMP client sends a lone surrogate escape and 1e400 as arguments and ids."""
     deadline = time.monotonic() + seconds
     requests = [
@@ -858,12 +895,18 @@ def attack_bad_json_values(rig: AbuseRig, seconds: float) -> List[str]:
     for what, seen in replies.items():
         for text, n in seen.items():
             notes.append(f"{what}: x{n:,} {text}")
+    for what, request in requests:  # for comparison: QEMU's own answer, once
+        try:
+            direct = rig.direct_call(request)
+        except (OSError, ConnectionError, TimeoutError) as err:
+            direct = f"{err}"
+        notes.append(f"QEMU itself, {what}: {direct}")
     if drops:
         notes.append(f"the QMP connection failed {drops:,} times (each time reconnected)")
-    return notes
+    return Report(notes)
 
 
-def attack_fd_dump_race(rig: AbuseRig, seconds: float, rounds: int = 30) -> List[str]:
+def attack_fd_dump_race(rig: AbuseRig, seconds: float, rounds: int = 30) -> Report:
     """3: two QMP clients pass a descriptor named 'dump' and dump guest memory into it at once.
 
     Each round both clients open their own file, pass it with ``getfd`` at the
@@ -938,7 +981,10 @@ def attack_fd_dump_race(rig: AbuseRig, seconds: float, rounds: int = 30) -> List
              f"of {done} ({errors} with an error)"]
     notes += examples
     notes += _problems(problems, hung)
-    return notes
+    check = Target("attack 3: no round crossed", done == rounds and crossed == 0,
+                   f"{crossed} of {done} rounds crossed or failed"
+                   + ("" if done == rounds else f", {rounds - done} rounds not run"))
+    return Report(notes, [check])
 
 
 def _problems(problems: List[str], hung: int) -> List[str]:
@@ -952,18 +998,18 @@ def _problems(problems: List[str], hung: int) -> List[str]:
     return notes
 
 
-def attack_schema_no_read(rig: AbuseRig, seconds: float) -> List[str]:
+def attack_schema_no_read(rig: AbuseRig, seconds: float) -> Report:
     """4: a read-only QMP client asks query-qmp-schema in a loop and never reads."""
     deadline = time.monotonic() + seconds
     client = qmp_open(rig.ro_qmp, time.monotonic() + 5)
     request = b'{"execute": "query-qmp-schema"}\n'
     sent, _, reason, ran = pump(client.sock, request, deadline)
     client.close()
-    return [f"sent {sent // len(request):,} requests in {ran:.1f} s, read nothing; "
-            + (f"{reason} after {ran:.1f} s" if reason else "still connected at the end")]
+    return Report([f"sent {sent // len(request):,} requests in {ran:.1f} s, read nothing; "
+                   + (f"{reason} after {ran:.1f} s" if reason else "still connected at the end")])
 
 
-def attack_fd_flood(rig: AbuseRig, seconds: float, total: int = 20000) -> List[str]:
+def attack_fd_flood(rig: AbuseRig, seconds: float, total: int = 20000) -> Report:
     """5: a read-only QMP client that never negotiates passes 20,000 descriptors."""
     deadline = time.monotonic() + seconds
     client = Client.unix(rig.ro_qmp, deadline)
@@ -992,32 +1038,33 @@ def attack_fd_flood(rig: AbuseRig, seconds: float, total: int = 20000) -> List[s
     notes.append(f"a fresh QMP client while the descriptors are held: {detail}")
     _sleep_until(deadline)
     client.close()
-    return notes
+    return Report(notes)
 
 
-def attack_telnet_options(rig: AbuseRig, seconds: float) -> List[str]:
+def attack_telnet_options(rig: AbuseRig, seconds: float) -> Report:
     """6a: a read-only HMP client asks IAC DO for every option, over and over, never reading."""
     deadline = time.monotonic() + seconds
     client = hmp_login(rig.ro_port, "ro", time.monotonic() + 5)
     chunk = b"".join(bytes((IAC, DO, opt)) for opt in range(256))
-    sent, _, reason, ran = pump(client.sock, chunk, deadline, rate=4 * _MIB)
+    sent, _, reason, ran = pump(client.sock, chunk, deadline, rate=2e6)
     client.close()
-    return [f"sent {sent // 3:,} IAC DO requests ({sent / _MIB:.1f} MiB) in {ran:.1f} s, "
-            f"read nothing; " + (reason or "still connected at the end")]
+    return Report([f"sent {sent // 3:,} IAC DO requests ({sent / 1e6:.1f} MB) in {ran:.1f} s, "
+                   f"read nothing; " + (reason or "still connected at the end")])
 
 
-def attack_iac_stream(rig: AbuseRig, seconds: float) -> List[str]:
+def attack_iac_stream(rig: AbuseRig, seconds: float) -> Report:
     """6b: a read-only HMP client streams 0xFF bytes at about 2 MB/s."""
     deadline = time.monotonic() + seconds
     client = hmp_login(rig.ro_port, "ro", time.monotonic() + 5)
     sent, received, reason, ran = pump(client.sock, b"\xff" * 20000, deadline, rate=2e6,
                                        drain=True)
     client.close()
-    return [f"sent {sent / 1e6:.1f} MB of 0xFF in {ran:.1f} s ({sent / 1e6 / max(ran, 1e-3):.1f}"
-            f" MB/s), read {received:,} bytes; " + (reason or "still connected at the end")]
+    rate = sent / 1e6 / max(ran, 1e-3)
+    return Report([f"sent {sent / 1e6:.1f} MB of 0xFF in {ran:.1f} s ({rate:.1f} MB/s), read "
+                   f"{received:,} bytes; " + (reason or "still connected at the end")])
 
 
-def attack_login_stream(rig: AbuseRig, seconds: float) -> List[str]:
+def attack_login_stream(rig: AbuseRig, seconds: float) -> Report:
     """8: four clients fail a login, then stream lines during the failure delay."""
     deadline = time.monotonic() + seconds
     results: List[str] = []
@@ -1044,11 +1091,11 @@ def attack_login_stream(rig: AbuseRig, seconds: float) -> List[str]:
             results.append(text)
 
     hung = run_threads([connection] * 4, deadline + 3)
-    return [f"connection {i + 1}: {text}" for i, text in enumerate(results)] + \
-        _problems([], hung) + [f"each streams at most {rate / _MIB:.0f} MiB/s"]
+    return Report([f"connection {i + 1}: {text}" for i, text in enumerate(results)]
+                  + _problems([], hung) + [f"each streams at most {rate / _MIB:.0f} MiB/s"])
 
 
-def attack_huge_xp(rig: AbuseRig, seconds: float) -> List[str]:
+def attack_huge_xp(rig: AbuseRig, seconds: float) -> Report:
     """9a: a read-only HMP session asks for 3,000,000 quad words of guest memory, and reads."""
     deadline = time.monotonic() + max(seconds, 8.0)
     client = hmp_login(rig.ro_port, "ro", time.monotonic() + 5)
@@ -1071,10 +1118,10 @@ def attack_huge_xp(rig: AbuseRig, seconds: float) -> List[str]:
     except ConnectionError as err:
         note = f"{err} after {time.monotonic() - t0:.1f} s"
     client.close()
-    return [f"read {received / _MIB:,.1f} MiB of output; {note}", f"output began {head[:70]!r}"]
+    return Report([f"read {received:,} bytes of output; {note}", f"output began {head[:70]!r}"])
 
 
-def attack_huge_qmp(rig: AbuseRig, seconds: float, size: int = 16_000_000) -> List[str]:
+def attack_huge_qmp(rig: AbuseRig, seconds: float, size: int = 16_000_000) -> Report:
     """9b: a QMP client sends one 16 MB message (a qom-get of a 16 MB property name)."""
     deadline = time.monotonic() + max(seconds, 6.0)
     client = qmp_open(rig.mux_qmp, time.monotonic() + 5)
@@ -1094,7 +1141,7 @@ def attack_huge_qmp(rig: AbuseRig, seconds: float, size: int = 16_000_000) -> Li
     except ConnectionError as err:
         note = f"{err} after {time.monotonic() - t0:.1f} s"
     client.close()
-    return [f"one message of {size:,} bytes; {note}"]
+    return Report([f"one message of {size:,} bytes; {note}"])
 
 
 @dataclass(frozen=True)
@@ -1103,7 +1150,7 @@ class Attack:
 
     key: str
     title: str
-    run: Callable[[AbuseRig, float], List[str]]
+    run: Callable[[AbuseRig, float], "Report"]
 
 
 ATTACKS = (
@@ -1118,7 +1165,8 @@ ATTACKS = (
            attack_schema_no_read),
     Attack("5", "read-only QMP, never negotiating: 20,000 descriptors (SCM_RIGHTS)",
            attack_fd_flood),
-    Attack("6a", "read-only HMP, never reading: IAC DO for every option, over and over",
+    Attack("6a", "read-only HMP, never reading: IAC DO for every option, over and over, "
+           "at about 2 MB/s",
            attack_telnet_options),
     Attack("6b", "read-only HMP: 0xFF bytes at about 2 MB/s", attack_iac_stream),
     Attack("8", "4 connections to the password listener: a failed login, then a stream "
@@ -1157,25 +1205,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_attack(rig: AbuseRig, attack: Attack, seconds: float,
-               grace: float) -> Tuple[List[Target], ProbeResult]:
-    """Run one attack under the probe; print what happened and its targets."""
+               grace: float) -> Tuple[List[Target], List[Target], ProbeResult]:
+    """Run one attack under the probe; print what happened and its targets.
+
+    The probe keeps going for ``seconds`` at least, also when the attack ended
+    sooner, to see what it left behind.  Returns the five targets, the
+    attack's own checks, and what the probe saw.
+    """
     print(f"\n== attack {attack.key}: {attack.title}", flush=True)
     log_mark = rig.log_size()
     probe = Probe(rig, grace)
     if not probe.ready or not probe.ready.get("ready"):
         result = probe.stop()
         print(f"   the probe could not start: {result.error}")
-        notes: List[str] = []
+        report = Report([])
     else:
         t0 = time.monotonic()
         try:
-            notes = attack.run(rig, seconds)
+            report = attack.run(rig, seconds)
         except (OSError, ConnectionError, TimeoutError) as err:
-            notes = [f"the attacking client failed: {type(err).__name__}: {err}"]
-        notes.append(f"(attack took {time.monotonic() - t0:.1f} s)")
+            report = Report([f"the attacking client failed: {type(err).__name__}: {err}"])
+        report.notes.append(f"(attack took {time.monotonic() - t0:.1f} s)")
+        _sleep_until(t0 + seconds)
         result = probe.stop()
     health = rig.health()
-    for note in notes:
+    for note in report.notes:
         print(f"   {note}")
     summary = latency_summary(result.latencies_ns)
     print(f"   bridge RSS {fmt_mib(result.rss_start)} -> peak {fmt_mib(result.rss_peak)} "
@@ -1196,11 +1250,11 @@ def run_attack(rig: AbuseRig, attack: Attack, seconds: float,
     if tracebacks:
         print(f"   hmpbridge logged {tracebacks} traceback(s)")
     targets = judge(attack.key, result, health)
-    for target in targets:
+    for target in targets + report.checks:
         print(f"   {target.line()}")
     if rig.fresh is None:
         rig.fresh = (result.rss_start, result.fds_start)
-    return targets, result
+    return targets, report.checks, result
 
 
 def restart_reason(fresh: Optional[Tuple[int, int]], targets: Sequence[Target],
@@ -1236,6 +1290,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"hmpbridge abuse benchmark: {qemu_version()}; Python {platform.python_version()}; "
           f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}; open files "
           f"{soft}/{hard}; {seconds:g} s per attack")
+    print(checkout_state())
     started = time.monotonic()
     base = tempfile.mkdtemp(prefix="hmpabuse")
     targets: List[Target] = []
@@ -1246,8 +1301,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         for attack in attacks:
             if rig is None:
                 rig = AbuseRig(base, password_file)
-            own, result = run_attack(rig, attack, seconds, grace)
-            targets += own
+            own, checks, result = run_attack(rig, attack, seconds, grace)
+            targets += own + checks
             reason = restart_reason(rig.fresh, own, result)
             if reason and attack is not attacks[-1]:
                 print(f"   (QEMU and hmpbridge are started afresh: {reason})")
