@@ -31,6 +31,7 @@ class WriteGuard:
     :param transport: the connection's real transport (TCP, unix, TLS).
     :param clock: for the stall timeout.
     :param resumed: called when the client has read its backlog.
+    :param peer: who the client is, for the log line when it is dropped.
     """
 
     _log = Logger()
@@ -38,8 +39,9 @@ class WriteGuard:
     def __init__(self, transport: Any, clock: IReactorTime,
                  resumed: Callable[[], None] = lambda: None,
                  stall_timeout: float = STALL_TIMEOUT,
-                 max_pending: int = MAX_PENDING_OUTPUT) -> None:
+                 max_pending: int = MAX_PENDING_OUTPUT, peer: str = "") -> None:
         self.transport = transport
+        self.peer = peer
         self.clock = clock
         self.resumed = resumed
         self.stall_timeout = stall_timeout
@@ -86,5 +88,6 @@ class WriteGuard:
         if self.dropped:
             return
         self.dropped = True
-        self._log.warn("Dropping {peer}: it {why}", peer=self.transport.getPeer(), why=why)
+        self._log.warn("Dropping {peer}: it {why}", peer=self.peer or self.transport.getPeer(),
+                       why=why)
         self.transport.abortConnection()

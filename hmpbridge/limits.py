@@ -16,10 +16,22 @@ from twisted.internet.protocol import Protocol
 from hmpbridge.flow import MAX_PENDING_OUTPUT, STALL_TIMEOUT
 from hmpbridge.interfaces import connected
 
-__all__ = ["MAX_LINE", "Limits", "ClientCount", "Refusal", "REFUSAL", "when_lost"]
+__all__ = ["MAX_LINE", "MAX_QMP_MESSAGE", "MAX_QMP_MESSAGE_READ_ONLY", "Limits", "ClientCount", "Refusal", "REFUSAL", "when_lost"]
 
 #: QEMU's readline keeps at most 4095 characters of a line and drops the rest.
 MAX_LINE = 4095
+
+#: Largest message, in bytes, a QMP client with the operator role may send.
+#: QEMU 7.2's monitor reads its QMP socket one byte per main-loop turn (about
+#: 6 s per MiB measured), so every client of the bridge waits while a large
+#: message goes in; QEMU's own limits (64 MiB per token, 2 Mi tokens per
+#: message) are far above what any command needs.  At 1 MiB no message can
+#: reach QEMU's token count limit either.  A larger message gets QEMU's
+#: ``JSON token size limit exceeded`` from the bridge and is never sent.
+MAX_QMP_MESSAGE = 1024 * 1024
+#: Largest message from a read-only QMP client: the commands it may run take
+#: a path, a property name or one HMP line (at most 4095 bytes).
+MAX_QMP_MESSAGE_READ_ONLY = 64 * 1024
 
 #: What a client over the limit reads before the connection closes.
 REFUSAL = b"hmpbridge: too many clients are connected; try again later\r\n"

@@ -74,6 +74,6 @@ def test_every_command_is_audited_with_the_client_address(tmp_path) -> None:
     mux.answer(0)
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert [(r["qmp"]["execute"], r["outcome"]) for r in records] == [
-        ("quit", "denied"), ("query-status", "ok")]
-    assert records[1]["peer"] == "127.0.0.1:40000" and records[1]["listener"] == "tcp:4445"
-    assert records[1]["sent"] == [{"execute": "query-status"}]
+        ("qmp_capabilities", "ok"), ("quit", "denied"), ("query-status", "ok")]
+    assert records[2]["peer"] == "127.0.0.1:40000" and records[2]["listener"] == "tcp:4445"
+    assert records[2]["sent"] == [{"execute": "query-status"}]
