@@ -17,15 +17,15 @@ from twisted.logger import (FilteringLogObserver, LogLevel, LogLevelFilterPredic
 from twisted.python.failure import Failure
 
 from hmpbridge import __version__, tls
-from hmpbridge.access import READ_ONLY
+from hmpbridge.access import MAX_DUMP, READ_ONLY, READ_ONLY_MAX_DUMP, Policy
 from hmpbridge.audit import AuditLog
 from hmpbridge.commands import TIMEOUT_CLASSES
-from hmpbridge.endpoints import is_loopback, with_backlog
+from hmpbridge.endpoints import exposure, with_backlog
 from hmpbridge.endpoints import kind as endpoint_kind
 from hmpbridge.events import EventHub
 from hmpbridge.history import FileHistoryStore
 from hmpbridge.launcher import LaunchError, QEMULauncher
-from hmpbridge.limits import ClientCount, Limits
+from hmpbridge.limits import MAX_QMP_MESSAGE, MAX_QMP_MESSAGE_READ_ONLY, ClientCount, Limits
 from hmpbridge.mux import QMPMultiplexer
 from hmpbridge.qmp_server import QMPServerFactory
 from hmpbridge.qmp_wire import MAX_NESTING
@@ -38,7 +38,7 @@ from hmpbridge.session import TELNET_MODES
 if TYPE_CHECKING:
     from hmpbridge.interfaces import IReactor
 
-__all__ = ["main", "build_parser", "qmp_endpoint_string",
+__all__ = ["main", "build_parser", "qmp_endpoint_string", "policy_of", "check_exposure",
            "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_QMP_UNREACHABLE", "EXIT_LISTEN_FAILED"]
 
 EXIT_OK = 0
@@ -126,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow listening on a non-loopback address without TLS (tls:/ssl:) or "
              "--password-file; a warning is logged")
     access.add_argument(
+        "--read-only-secrets", action="store_true",
+        help="let read-only users read secrets (the 'data' property of secret objects, "
+             "by qom-get over HMP or QMP; qom-list-get) and host addresses (gpa2hva, "
+             "gpa2hpa); refused to them by default")
+    access.add_argument(
         "--audit-log", metavar="FILE",
         help="append one JSON line per command (who, what, the QMP sent, outcome, latency)")
     access.add_argument(
@@ -146,6 +151,27 @@ def build_parser() -> argparse.ArgumentParser:
     limits.add_argument(
         "--max-unread", metavar="BYTES", type=_positive(int), default=Limits.max_unread,
         help="drop a client once this much output waits for it (default: %(default)s)")
+    limits.add_argument(
+        "--max-dump", metavar="BYTES", type=_positive(int), default=MAX_DUMP,
+        help="memory one x or xp line may dump for an operator, over HMP or inside "
+             "human-monitor-command; a count without a size letter counts 8 bytes a unit, "
+             "an instruction (/i) 16 (default: %(default)s)")
+    limits.add_argument(
+        "--read-only-max-dump", metavar="BYTES", type=_positive(int),
+        default=READ_ONLY_MAX_DUMP,
+        help="the same for read-only users (default: %(default)s)")
+    limits.add_argument(
+        "--max-save", metavar="BYTES", type=_not_negative(int), default=0,
+        help="memory one memsave or pmemsave may write to a file (QEMU is busy meanwhile); "
+             "0 for no limit (default: %(default)s)")
+    limits.add_argument(
+        "--qmp-max-message", metavar="BYTES", type=_positive(int), default=MAX_QMP_MESSAGE,
+        help="largest message a client of a --qmp-listen endpoint may send "
+             "(default: %(default)s)")
+    limits.add_argument(
+        "--qmp-read-only-max-message", metavar="BYTES", type=_positive(int),
+        default=MAX_QMP_MESSAGE_READ_ONLY,
+        help="the same for --qmp-read-only-listen endpoints (default: %(default)s)")
     parser.add_argument(
         "--timeout", metavar="CLASS=SECONDS", action="append", default=[],
         type=_timeout_option,
@@ -236,8 +262,9 @@ async def serve(reactor: IReactor, options: argparse.Namespace) -> None:
         raise Fatal(EXIT_QMP_UNREACHABLE, f"cannot connect to QMP at {qmp}: {_reason(err)}")
     shutdown.mux = mux
 
+    policy = policy_of(options)
     runner = CommandRunner(mux, passthrough=not options.no_passthrough,
-                           timeouts=dict(options.timeout), audit=audit)
+                           timeouts=dict(options.timeout), audit=audit, policy=policy)
     shutdown.runner = runner
     listens: List[str] = options.listen or [DEFAULT_LISTEN]
     ports: List[IListeningPort] = []
@@ -259,11 +286,13 @@ async def serve(reactor: IReactor, options: argparse.Namespace) -> None:
         _log.info("Serving HMP on {listener} (events {events}, {role}{login})",
                   listener=description, events="on" if events_on else "off",
                   role=access.role, login=", login" if users else "")
-    qmp_listeners = [(d, "operator") for d in options.qmp_listen]
-    qmp_listeners += [(d, READ_ONLY) for d in options.qmp_read_only_listen]
-    for description, role in qmp_listeners:
+    qmp_listeners = [(d, "operator", options.qmp_max_message) for d in options.qmp_listen]
+    qmp_listeners += [(d, READ_ONLY, options.qmp_read_only_max_message)
+                      for d in options.qmp_read_only_listen]
+    for description, role, max_message in qmp_listeners:
         ports.append(await _listen(reactor, description, QMPServerFactory(
-            mux, description, role=role, audit=audit, clients=clients)))
+            mux, description, max_message=max_message, role=role, audit=audit,
+            clients=clients)))
         _log.info("Serving QMP on {listener} ({role})", listener=description, role=role)
     shutdown.ports = ports
 
@@ -362,6 +391,24 @@ def _run(reactor: IReactor, options: argparse.Namespace) -> "Deferred[None]":
     return d.addErrback(fatal)
 
 
+def policy_of(options: argparse.Namespace) -> Policy:
+    """What one line may ask of QEMU, from the command line."""
+    return Policy(max_dump=options.max_dump, read_only_max_dump=options.read_only_max_dump,
+                  max_save=options.max_save, read_only_secrets=options.read_only_secrets)
+
+
+def _not_negative(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def convert(value: str) -> Any:
+        try:
+            number = kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {value!r}")
+        if number < 0:
+            raise argparse.ArgumentTypeError("may not be negative")
+        return number
+    return convert
+
+
 def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     def convert(value: str) -> Any:
         try:
@@ -402,21 +449,57 @@ def _timeout_option(value: str) -> Tuple[str, float]:
 
 
 def check_exposure(options: argparse.Namespace) -> List[str]:
-    """Refuse (Fatal) or warn about listeners reachable from other hosts; the warnings."""
+    """Refuse (Fatal) or warn about listeners reachable from other hosts; the warnings.
+
+    Each endpoint is read as Twisted reads it (:func:`hmpbridge.endpoints.exposure`):
+    only a unix socket, standard I/O or a canonical loopback literal is local.
+    A remote listener needs a guard: client certificates (``tls:`` with
+    ``caCerts``) or, for HMP, a password file; TLS without client
+    certificates (``ssl:``, Twisted's ``TLS:``) only encrypts.
+    ``--allow-remote`` accepts any remote listener, with a warning.
+    """
     warnings = []
     hmp = (options.listen or [DEFAULT_LISTEN]) + options.events_listen + \
         options.read_only_listen
     qmp = options.qmp_listen + options.qmp_read_only_listen
+    plugins = _server_plugins()
     for description in hmp + qmp:
-        if endpoint_kind(description) not in ("tcp", "tcp6") or is_loopback(description):
-            continue  # unix sockets, TLS, and strings _listen will reject
-        guarded = options.password_file is not None and description in hmp
+        seen = exposure(description, plugins)
+        if seen.kind == "unknown":
+            raise Fatal(EXIT_USAGE, f"invalid listen endpoint {description!r}: unknown "
+                                    "endpoint type, or a field given twice")
+        if seen.local:
+            continue
+        guarded = seen.client_certificates or (
+            options.password_file is not None and description in hmp)
         if not guarded and not options.allow_remote:
-            raise Fatal(EXIT_USAGE, f"{description} is reachable from other hosts without "
-                                    "TLS or a password; use a tls: endpoint or "
-                                    "--password-file, or pass --allow-remote")
-        warnings.append(f"{description} is reachable from other hosts and not encrypted")
+            where = f"{seen.kind} on {_interface_text(seen.interface)}"
+            raise Fatal(EXIT_USAGE, f"{description} is reachable from other hosts ({where}) "
+                                    "without authentication; use a tls: endpoint with "
+                                    "caCerts or --password-file, or pass --allow-remote")
+        if not seen.encrypted:
+            warnings.append(f"{description} is reachable from other hosts and not encrypted")
+        elif not guarded:
+            warnings.append(f"{description} is reachable from other hosts without "
+                            "authentication")
     return warnings
+
+
+def _server_plugins() -> Tuple[str, ...]:
+    """The prefixes of the server endpoint plugins Twisted finds, in lower case."""
+    from twisted.internet.interfaces import IStreamServerEndpointStringParser
+    from twisted.plugin import getPlugins
+
+    return tuple(str(plugin.prefix).lower()
+                 for plugin in getPlugins(IStreamServerEndpointStringParser))
+
+
+def _interface_text(interface: Optional[str]) -> str:
+    if interface is None:
+        return "an address it inherits"
+    if interface in ("", "0.0.0.0", "::"):
+        return "every address"
+    return repr(interface)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> NoReturn:

@@ -30,7 +30,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from hmpbridge import handlers
-from hmpbridge.access import hmp_allowed, hmp_denial
+from hmpbridge.access import OPERATOR, Policy, hmp_allowed, hmp_denial, line_limit
 from hmpbridge.audit import AuditLog
 from hmpbridge.audit import record as audit_record
 from hmpbridge.commands import NATIVE, PASSTHROUGH, XQUERY, timeout_class
@@ -120,6 +120,7 @@ class CommandRunner:
         :func:`hmpbridge.commands.timeout_class`); a command that takes longer
         prints an error and its late replies are dropped.
     :param audit: where each line's audit record goes (None: not audited).
+    :param policy: what one line may ask of QEMU (dump sizes, secrets), by role.
     """
 
     _log = Logger()
@@ -127,8 +128,10 @@ class CommandRunner:
     def __init__(self, executor: CommandExecutor, passthrough: bool = True,
                  clock: Optional[IReactorTime] = None,
                  timeouts: Optional[Mapping[str, float]] = None,
-                 audit: Optional[AuditLog] = None) -> None:
+                 audit: Optional[AuditLog] = None,
+                 policy: Optional[Policy] = None) -> None:
         self._executor = executor
+        self.policy = policy or Policy()
         self._passthrough = passthrough
         if clock is None:
             from twisted.internet import reactor
@@ -195,6 +198,15 @@ class CommandRunner:
             self._log.warn("Denied {line!r} to {user} ({role}) on {listener}", line=line,
                            user=identity.name, role=identity.role, listener=identity.listener)
             return succeed(hmp_denial(inv.spec, identity))
+        role = identity.role if identity is not None else OPERATOR
+        who = f"'{identity.name}' is {role}" if identity is not None else f"this client is {role}"
+        limited = line_limit(inv, role, self.policy, who)
+        if limited is not None:
+            job.outcome = "denied"
+            self._log.warn("Refused {line!r} to {user} ({role}): {reason}", line=line,
+                           user=identity.name if identity is not None else "-", role=role,
+                           reason=limited)
+            return succeed(f"Error: {limited}\n")
         if any(item.type == "/" for item in inv.spec.items):
             # QEMU keeps one default /fmt for all monitors; every /fmt updates it.
             inv = replace(inv, args={**inv.args, "format": resolve_format(
