@@ -79,8 +79,9 @@ class _Sent:
 class QMPClientProtocol(Protocol):
     """One QMP connection, seen from the client side.
 
-    :param max_reply: the longest reply kept, in bytes; a longer one fails
-        the command it answers and the connection carries on.
+    :param max_reply: the longest reply kept, in bytes (default
+        :data:`MAX_REPLY`); a longer one fails the command it answers and the
+        connection carries on.
 
     :ivar ready: fires with the greeting's ``QMP`` member once
         ``qmp_capabilities`` succeeded; fails if negotiation fails or the
@@ -91,14 +92,14 @@ class QMPClientProtocol(Protocol):
     _log = Logger()
 
     def __init__(self, on_event: Optional[EventCallback] = None,
-                 max_in_flight: int = MAX_IN_FLIGHT, max_reply: int = MAX_REPLY) -> None:
+                 max_in_flight: int = MAX_IN_FLIGHT, max_reply: Optional[int] = None) -> None:
         self.on_event = on_event
         self.max_in_flight = max_in_flight
-        self.max_reply = max_reply
+        self.max_reply = MAX_REPLY if max_reply is None else max_reply
         self.greeting: Optional[Mapping[str, Any]] = None
         self.ready: "Deferred[Mapping[str, Any]]" = Deferred()
         self.lost: "Deferred[object]" = Deferred()
-        self._lines = ReplySplitter(max_reply)
+        self._lines = ReplySplitter(self.max_reply)
         self._ids = itertools.count(1)
         self._pending: Dict[str, _Sent] = {}  # in the order sent
         self._queue: Deque[Tuple[Dict[str, Any], "Deferred[Any]", Tuple[int, ...]]] = deque()
