@@ -19,80 +19,48 @@ Then one misbehaving client at a time, each attack for ``--seconds``:
 
 Each attack prints what it did and what it got back, then PASS or MISS for
 each target: bridge RSS under 200 MB, probe max latency under 50 ms, no probe
-command failed or went unanswered, QEMU alive, bridge answers.  When an attack
-leaves a target missed, QEMU and the bridge are started afresh before the next
-one, so that one attack's damage is not counted against the next.
+command failed or went unanswered, QEMU alive, bridge answers (attack 3 also:
+no round crossed).  When an attack misses a target, or leaves memory or
+descriptors behind in the bridge, QEMU and the bridge are started afresh
+before the next one, so that one attack's damage is not counted against the
+next.
 
-``python -m bench.abuse`` itself is the probe process (configured by one JSON
-line on stdin); run the benchmark with ``python -m bench abuse``.
+The probe is :mod:`bench.abuse_probe`, QEMU and the bridge
+:mod:`bench.abuse_rig`, the attacking clients' sockets :mod:`bench.abuse_clients`.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import ctypes
 import json
 import os
 import platform
-import select
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from bench.procs import QEMU, REPO, bridge_env, free_port, qemu_version, raise_nofile
-from bench.stats import Target, percentile
+from bench.abuse_clients import (PROMPT, Client, describe_reply, pump, qmp_call, qmp_open,
+                                 qmp_reply, run_threads, sleep_until)
+from bench.abuse_probe import ProbeResult, latency_summary
+from bench.abuse_rig import AbuseRig, Health, Probe, checkout_state, make_password_file
+from bench.procs import qemu_version, raise_nofile
+from bench.stats import Target
 
-__all__ = ["main", "build_parser", "ATTACKS", "latency_summary", "classify_answer",
-           "split_answers", "classify_dump", "judge", "fmt_mib", "ProbeResult", "Health",
-           "restart_reason", "select_attacks"]
+__all__ = ["main", "build_parser", "ATTACKS", "Attack", "Report", "classify_dump", "judge",
+           "fmt_mib", "restart_reason", "select_attacks"]
 
-PROMPT = b"(qemu) "
 #: The targets every attack is judged against.
 RSS_LIMIT = 200e6
 PROBE_MAX_MS = 50.0
-PROBE_INTERVAL = 0.020
 #: What an attack may leave behind in the bridge before the next one gets a fresh bridge.
 LEFT_BEHIND_RSS = 10 * 1024 * 1024
 LEFT_BEHIND_FDS = 8
-SAMPLE_INTERVAL = 0.100
-#: Password of each user of the bench's password file.
-USERS = {"op": ("operator", "op-secret-1"), "ro": ("read-only", "ro-secret-1")}
 IAC, DO = 255, 253
 _MIB = 1024 * 1024
-
-
-# -- pure helpers (tests/unit/test_bench_abuse.py) ------------------------------------
-
-def latency_summary(latencies_ns: Sequence[int]) -> Dict[str, float]:
-    """Count, p50, p99 and max of ``latencies_ns``, the times in milliseconds (NaN if none)."""
-    ms = [v / 1e6 for v in latencies_ns]
-    return {"n": float(len(ms)), "p50": percentile(ms, 0.50), "p99": percentile(ms, 0.99),
-            "max": max(ms) if ms else float("nan")}
-
-
-def split_answers(buffer: bytes) -> Tuple[List[bytes], bytes]:
-    """The complete answers in ``buffer`` (each up to and without its prompt), and the rest."""
-    parts = buffer.split(PROMPT)
-    return parts[:-1], parts[-1]
-
-
-def classify_answer(answer: bytes) -> str:
-    """``ok`` (a VM status), ``notice`` (only ``hmpbridge:`` notices) or ``failed``."""
-    if b"VM status: " in answer:
-        return "ok"
-    lines = [line for line in answer.replace(b"\r", b"").split(b"\n") if line.strip()]
-    if lines and all(line.startswith(b"hmpbridge: ") for line in lines):
-        return "notice"
-    return "failed"
 
 
 def classify_dump(size: int, lengths: Dict[str, int], slack: int = 64 * 1024) -> Optional[str]:
@@ -110,45 +78,6 @@ def classify_dump(size: int, lengths: Dict[str, int], slack: int = 64 * 1024) ->
 def fmt_mib(value: float) -> str:
     """Bytes as MiB with one decimal."""
     return f"{value / _MIB:.1f} MiB"
-
-
-@dataclass
-class ProbeResult:
-    """What the probe process saw during one attack."""
-
-    latencies_ns: List[int] = field(default_factory=list)
-    sent: int = 0
-    failed: int = 0
-    failed_examples: List[str] = field(default_factory=list)
-    unanswered: int = 0
-    notices: int = 0
-    lost: Optional[str] = None
-    rss_start: int = 0
-    rss_peak: int = 0
-    rss_end: int = 0
-    fds_start: int = 0
-    fds_peak: int = 0
-    fds_end: int = 0
-    bridge_gone: bool = False
-    error: Optional[str] = None
-
-    @classmethod
-    def from_json(cls, data: Dict[str, Any]) -> "ProbeResult":
-        """Build from the probe process's JSON line (unknown keys are ignored)."""
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
-
-
-@dataclass
-class Health:
-    """The state after an attack."""
-
-    qemu_alive: bool
-    qemu_detail: str
-    hmp_ok: bool
-    hmp_detail: str
-    qmp_ok: bool
-    qmp_detail: str
 
 
 def judge(key: str, probe: ProbeResult, health: Health) -> List[Target]:
@@ -175,595 +104,6 @@ def judge(key: str, probe: ProbeResult, health: Health) -> List[Target]:
         Target(f"attack {key}: bridge answers", health.hmp_ok and health.qmp_ok,
                f"HMP {health.hmp_detail}; QMP {health.qmp_detail}"),
     ]
-
-
-# -- blocking clients with deadlines ------------------------------------------------------
-
-class Client:
-    """A socket with a read buffer; every wait ends at a deadline (``time.monotonic``)."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.buf = b""
-        self.closed = False
-
-    @classmethod
-    def tcp(cls, port: int, deadline: float) -> "Client":
-        sock = socket.create_connection(("127.0.0.1", port), timeout=_left(deadline, 0.1))
-        return cls(sock)
-
-    @classmethod
-    def unix(cls, path: str, deadline: float) -> "Client":
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(_left(deadline, 0.1))
-        sock.connect(path)
-        return cls(sock)
-
-    def fill(self, deadline: float) -> bool:
-        """Read once (waiting until ``deadline`` at most); False on timeout."""
-        self.sock.settimeout(_left(deadline, 0.001))
-        try:
-            chunk = self.sock.recv(1 << 20)
-        except socket.timeout:
-            return False
-        except OSError as err:
-            self.closed = True
-            raise ConnectionError(f"reset ({err.strerror})") from None
-        if not chunk:
-            self.closed = True
-            raise ConnectionError("closed by the bridge")
-        self.buf += chunk
-        return True
-
-    def read_until(self, marker: bytes, deadline: float) -> Optional[bytes]:
-        """Everything up to and including ``marker``; None at the deadline."""
-        while marker not in self.buf:
-            if time.monotonic() >= deadline:
-                return None
-            self.fill(deadline)
-        end = self.buf.index(marker) + len(marker)
-        data, self.buf = self.buf[:end], self.buf[end:]
-        return data
-
-    def send(self, data: bytes, deadline: float, fds: Sequence[int] = ()) -> bool:
-        """Send all of ``data`` (``fds`` with its first byte); False at the deadline."""
-        view = memoryview(data)
-        self.sock.setblocking(False)
-        try:
-            if fds:
-                while True:
-                    if not _wait_writable(self.sock, deadline):
-                        return False
-                    try:
-                        sent = socket.send_fds(self.sock, [view], list(fds))
-                        break
-                    except BlockingIOError:
-                        continue
-                view = view[sent:]
-            while view:
-                if not _wait_writable(self.sock, deadline):
-                    return False
-                try:
-                    view = view[self.sock.send(view):]
-                except BlockingIOError:
-                    continue
-            return True
-        except OSError as err:
-            self.closed = True
-            raise ConnectionError(f"send failed ({err.strerror})") from None
-        finally:
-            self.sock.setblocking(True)
-
-    def close(self) -> None:
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-
-def _left(deadline: float, least: float) -> float:
-    return max(least, deadline - time.monotonic())
-
-
-def _wait_writable(sock: socket.socket, deadline: float) -> bool:
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        _, writable, _ = select.select([], [sock], [], min(left, 0.1))
-        if writable:
-            return True
-
-
-def hmp_login(port: int, user: str, deadline: float) -> Client:
-    """An HMP session logged in as ``user``, its banner and first prompt read."""
-    client = Client.tcp(port, deadline)
-    password = USERS[user][1]
-    for prompt, answer in ((b"login: ", user), (b"Password: ", password)):
-        if client.read_until(prompt, deadline) is None:
-            client.close()
-            raise TimeoutError(f"no {prompt.decode().strip()!r} prompt")
-        client.send(answer.encode() + b"\n", deadline)
-    if client.read_until(PROMPT, deadline) is None:
-        client.close()
-        raise TimeoutError("no prompt after login")
-    return client
-
-
-def qmp_open(path: str, deadline: float, negotiate: bool = True) -> Client:
-    """A QMP client of ``path``, greeting read and (by default) capabilities negotiated."""
-    client = Client.unix(path, deadline)
-    if client.read_until(b"\n", deadline) is None:
-        client.close()
-        raise TimeoutError("no greeting")
-    if negotiate:
-        reply = qmp_call(client, b'{"execute": "qmp_capabilities"}\n', deadline)
-        if reply is None or "return" not in reply:
-            client.close()
-            raise ConnectionError(f"negotiation failed: {reply!r}")
-    return client
-
-
-def qmp_call(client: Client, request: bytes, deadline: float,
-             fds: Sequence[int] = ()) -> Optional[Dict[str, Any]]:
-    """Send ``request``; the next reply that is not an event, or None at the deadline."""
-    if not client.send(request, deadline, fds):
-        return None
-    return qmp_reply(client, deadline)
-
-
-def qmp_reply(client: Client, deadline: float) -> Optional[Dict[str, Any]]:
-    """The next message that is not an event (``{"unparsable": ...}`` if not JSON)."""
-    while True:
-        line = client.read_until(b"\n", deadline)
-        if line is None:
-            return None
-        try:
-            message = json.loads(line, parse_constant=_not_json)
-        except ValueError:
-            return {"unparsable": line.decode("utf-8", "replace").strip()}
-        if not (isinstance(message, dict) and "event" in message):
-            return message
-
-
-def _not_json(constant: str) -> None:
-    """``json.loads`` accepts NaN and Infinity; JSON (and QEMU) does not."""
-    raise ValueError(f"{constant} is not JSON")
-
-
-def describe_reply(reply: Optional[Dict[str, Any]]) -> str:
-    """One short line for a QMP reply."""
-    if reply is None:
-        return "no reply"
-    if "unparsable" in reply:
-        text = reply["unparsable"]
-        return "a reply that is not JSON: " + repr(text if len(text) < 80 else "..." + text[-60:])
-    if "error" in reply:
-        error = reply["error"]
-        return f"error {error.get('class')}: {str(error.get('desc'))[:90]}"
-    if "return" in reply:
-        value = reply["return"]
-        if isinstance(value, list):
-            return f"return (a list of {len(value)})"
-        if isinstance(value, str):
-            return f"return (text, {len(value):,} characters)"
-        text = f"return {json.dumps(value)[:40]}"
-        return text + (f" (id {json.dumps(reply['id'])})" if "id" in reply else "")
-    return json.dumps(reply)[:100]
-
-
-def pump(sock: socket.socket, chunk: bytes, deadline: float, rate: float = 0.0,
-         drain: bool = False, max_bytes: int = 0) -> Tuple[int, int, Optional[str], float]:
-    """Write ``chunk`` over and over until ``deadline``, at most ``rate`` bytes/s (0: no limit).
-
-    :param drain: also read (and drop) whatever the bridge sends.
-    :param max_bytes: stop after this many bytes (0: no limit).
-    :return: bytes sent, bytes read, why it stopped early (None if it ran to
-        the deadline) and the time it ran.
-    """
-    started = time.monotonic()
-    sock.setblocking(False)
-    sent = received = 0
-    pending = memoryview(b"")
-    reason: Optional[str] = None
-    try:
-        while True:
-            now = time.monotonic()
-            if now >= deadline:
-                break
-            if max_bytes and sent >= max_bytes:
-                reason = f"stopped at its {max_bytes / _MIB:.0f} MiB cap"
-                break
-            if not pending and (not rate or sent < rate * (now - started)):
-                pending = memoryview(chunk)
-            readers = [sock] if drain else []
-            writers = [sock] if pending else []
-            r, w, _ = select.select(readers, writers, [], min(0.01, deadline - now))
-            if r:
-                data = sock.recv(1 << 20)
-                if not data:
-                    reason = "closed by the bridge"
-                    break
-                received += len(data)
-            if w:
-                n = sock.send(pending)
-                pending = pending[n:]
-                sent += n
-    except BlockingIOError:
-        pass
-    except OSError as err:
-        reason = f"connection reset ({err.strerror})"
-    finally:
-        try:
-            sock.setblocking(True)
-        except OSError:
-            pass
-    return sent, received, reason, time.monotonic() - started
-
-
-def run_threads(targets: Sequence[Callable[[], None]], deadline: float) -> int:
-    """Run each callable in a daemon thread; wait until ``deadline``; return how many hang."""
-    threads = [threading.Thread(target=t, daemon=True) for t in targets]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(max(0.0, deadline - time.monotonic()))
-    return sum(t.is_alive() for t in threads)
-
-
-def _sleep_until(deadline: float) -> None:
-    time.sleep(max(0.0, deadline - time.monotonic()))
-
-
-# -- the rig --------------------------------------------------------------------------------
-
-def _die_with_parent() -> None:
-    raise_nofile()
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def _wait(condition: Callable[[], bool], what: str, proc: subprocess.Popen,
-          timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what}: the process exited with status {proc.returncode}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what}: not within {timeout:.0f} s")
-        time.sleep(0.01)
-
-
-def _stop(proc: Optional[subprocess.Popen]) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-class AbuseRig:
-    """One paused QEMU and one hmpbridge with every listener, in ``base``/rigN."""
-
-    count = 0
-
-    def __init__(self, base: str, password_file: str) -> None:
-        AbuseRig.count += 1
-        self.dir = os.path.join(base, f"rig{AbuseRig.count}")
-        os.makedirs(self.dir)
-        path = lambda name: os.path.join(self.dir, name)  # noqa: E731
-        self.bridge_qmp, self.direct_qmp = path("bridge.qmp"), path("direct.qmp")
-        self.mux_qmp, self.ro_qmp = path("mux.qmp"), path("ro.qmp")
-        self.audit, self.log, self.qemu_log = path("audit.jsonl"), path("log.txt"), path("qemu.txt")
-        #: the bridge's RSS and descriptors when the first attack began
-        self.fresh: Optional[Tuple[int, int]] = None
-        self.port, self.ro_port = free_port(), free_port()
-        self.qemu: Optional[subprocess.Popen] = None
-        self.bridge: Optional[subprocess.Popen] = None
-        self.direct: Optional[Client] = None
-        args = [QEMU, "-M", "pc", "-accel", "tcg", "-nodefaults", "-display", "none", "-S",
-                "-m", "16"]
-        for sock in (self.bridge_qmp, self.direct_qmp):
-            args += ["-qmp", f"unix:{sock},server=on,wait=off"]
-        try:
-            with open(self.qemu_log, "ab") as qemu_log:
-                self.qemu = subprocess.Popen(args, stdout=qemu_log, stderr=qemu_log,
-                                             cwd=self.dir, preexec_fn=_die_with_parent)
-            with open(self.log, "ab") as logf:
-                for sock in (self.bridge_qmp, self.direct_qmp):
-                    _wait(lambda s=sock: os.path.exists(s), f"QEMU's socket {sock}", self.qemu)
-                bridge = [os.path.join(REPO, ".venv", "bin", "hmpbridge"),
-                          "--qmp", f"unix:path={self.bridge_qmp}",
-                          "--listen", f"tcp:{self.port}:interface=127.0.0.1",
-                          "--read-only-listen", f"tcp:{self.ro_port}:interface=127.0.0.1",
-                          "--qmp-listen", f"unix:{self.mux_qmp}",
-                          "--qmp-read-only-listen", f"unix:{self.ro_qmp}",
-                          "--password-file", password_file, "--audit-log", self.audit,
-                          "--log-level", "warn"]
-                self.bridge = subprocess.Popen(bridge, stdout=logf, stderr=logf,
-                                               env=bridge_env(), cwd=REPO,
-                                               preexec_fn=_die_with_parent)
-            for sock in (self.mux_qmp, self.ro_qmp):
-                _wait(lambda s=sock: os.path.exists(s), f"hmpbridge's socket {sock}",
-                      self.bridge)
-            _wait(self._login_prompt, "hmpbridge's login prompt", self.bridge)
-            self.direct = qmp_open(self.direct_qmp, time.monotonic() + 10)
-        except RuntimeError as err:
-            self.close()
-            with open(self.qemu_log, errors="replace") as f:
-                said = f.read()[-300:]
-            raise RuntimeError(f"{err}; log: {self.log_since(0)[-600:]} {said}") from None
-        except BaseException:
-            self.close()
-            raise
-
-    def _login_prompt(self) -> bool:
-        try:
-            client = Client.tcp(self.port, time.monotonic() + 2)
-        except OSError:
-            return False
-        try:
-            return client.read_until(b"login: ", time.monotonic() + 2) is not None
-        except ConnectionError:
-            return False
-        finally:
-            client.close()
-
-    def log_size(self) -> int:
-        return os.path.getsize(self.log)
-
-    def log_since(self, offset: int) -> str:
-        with open(self.log, "rb") as f:
-            f.seek(offset)
-            return f.read().decode("utf-8", "replace")
-
-    def health(self) -> Health:
-        """QEMU alive? Does the bridge answer a fresh HMP client and a fresh QMP client?"""
-        qemu_alive, qemu_detail = self._qemu_health()
-        hmp_ok, hmp_detail = _fresh_hmp(self.port)
-        qmp_ok, qmp_detail = _fresh_qmp(self.mux_qmp)
-        if self.bridge is not None and self.bridge.poll() is not None:
-            hmp_ok = qmp_ok = False
-            hmp_detail = qmp_detail = f"hmpbridge exited with status {self.bridge.returncode}"
-        return Health(qemu_alive, qemu_detail, hmp_ok, hmp_detail, qmp_ok, qmp_detail)
-
-    def _qemu_health(self) -> Tuple[bool, str]:
-        if self.qemu is None or self.qemu.poll() is not None:
-            code = self.qemu.returncode if self.qemu is not None else None
-            how = f"killed by signal {-code}" if code is not None and code < 0 else \
-                f"exited with status {code}"
-            with open(self.qemu_log, errors="replace") as f:
-                said = [line.strip() for line in f if line.strip()]
-            return False, f"QEMU {how}" + (f" ({said[-1][:120]})" if said else "")
-        deadline = time.monotonic() + 3
-        try:
-            if self.direct is None or self.direct.closed:
-                self.direct = qmp_open(self.direct_qmp, deadline)
-            reply = qmp_call(self.direct, b'{"execute": "query-status"}\n', deadline)
-        except (OSError, ConnectionError, TimeoutError) as err:
-            return False, f"QEMU's process runs but its direct QMP socket fails: {err}"
-        if reply is None or "return" not in reply:
-            return False, f"query-status on the direct socket: {describe_reply(reply)}"
-        return True, f"query-status on the direct socket: {reply['return'].get('status')}"
-
-    def direct_call(self, request: bytes) -> str:
-        """QEMU's own reply to ``request`` on the direct socket, described."""
-        deadline = time.monotonic() + 3
-        if self.direct is None or self.direct.closed:
-            self.direct = qmp_open(self.direct_qmp, deadline)
-        return describe_reply(qmp_call(self.direct, request, deadline))
-
-    def close(self) -> None:
-        if self.direct is not None:
-            self.direct.close()
-        _stop(self.bridge)
-        _stop(self.qemu)
-
-
-def _fresh_hmp(port: int, timeout: float = 3.0) -> Tuple[bool, str]:
-    deadline = time.monotonic() + timeout
-    try:
-        client = hmp_login(port, "op", deadline)
-    except (OSError, ConnectionError, TimeoutError) as err:
-        return False, f"login failed: {err}"
-    try:
-        t0 = time.monotonic()
-        client.send(b"info status\n", deadline)
-        answer = client.read_until(PROMPT, deadline)
-        took = (time.monotonic() - t0) * 1000
-    except (OSError, ConnectionError) as err:
-        return False, f"info status: {err}"
-    finally:
-        client.close()
-    if answer is None:
-        return False, f"info status not answered within {timeout:g} s"
-    if classify_answer(answer) != "ok":
-        return False, f"info status answered {answer[:80]!r}"
-    return True, f"info status answered in {took:.1f} ms"
-
-
-def _fresh_qmp(path: str, timeout: float = 3.0) -> Tuple[bool, str]:
-    deadline = time.monotonic() + timeout
-    try:
-        client = qmp_open(path, deadline)
-    except (OSError, ConnectionError, TimeoutError) as err:
-        return False, f"connect failed: {err}"
-    try:
-        t0 = time.monotonic()
-        reply = qmp_call(client, b'{"execute": "query-status"}\n', deadline)
-        took = (time.monotonic() - t0) * 1000
-    except (OSError, ConnectionError) as err:
-        return False, f"query-status: {err}"
-    finally:
-        client.close()
-    if reply is None or "return" not in reply:
-        return False, f"query-status: {describe_reply(reply)}"
-    return True, f"query-status answered in {took:.1f} ms"
-
-
-def checkout_state() -> str:
-    """The commit the bridge runs from, and how many of its files differ from it."""
-    try:
-        head = subprocess.run(["git", "log", "-1", "--format=%h %cI"], cwd=REPO, text=True,
-                              capture_output=True, check=True).stdout.strip()
-        changed = subprocess.run(["git", "status", "--porcelain", "--", "hmpbridge"], cwd=REPO,
-                                 text=True, capture_output=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "hmpbridge from a checkout without git"
-    count = len(changed.splitlines())
-    return f"hmpbridge at {head}" + (f", {count} files of hmpbridge/ changed since" if count
-                                     else "")
-
-
-def make_password_file(path: str) -> None:
-    """Write the bench's users with ``hmpbridge-passwd``."""
-    tool = os.path.join(REPO, ".venv", "bin", "hmpbridge-passwd")
-    for user, (role, password) in USERS.items():
-        subprocess.run([tool, "--role", role, path, user], input=password + "\n", text=True,
-                       check=True, capture_output=True, env=bridge_env(), cwd=REPO)
-
-
-# -- the probe process ------------------------------------------------------------------------
-
-class Probe:
-    """Starts the probe process (``python -m bench.abuse``) and collects its result."""
-
-    def __init__(self, rig: AbuseRig, grace: float) -> None:
-        config = {"port": rig.port, "user": "op", "password": USERS["op"][1],
-                  "pid": rig.bridge.pid if rig.bridge is not None else 0, "grace": grace}
-        self.proc = subprocess.Popen([sys.executable, "-m", "bench.abuse"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, env=bridge_env(), cwd=REPO,
-                                     preexec_fn=_die_with_parent)
-        assert self.proc.stdin is not None
-        self.proc.stdin.write((json.dumps(config) + "\n").encode())
-        self.proc.stdin.flush()
-        self.ready = self._line(20.0)
-
-    def _line(self, timeout: float) -> Optional[Dict[str, Any]]:
-        assert self.proc.stdout is not None
-        readable, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        if not readable:
-            return None
-        line = self.proc.stdout.readline()
-        return json.loads(line) if line else None
-
-    def stop(self) -> ProbeResult:
-        assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(b"stop\n")
-            self.proc.stdin.flush()
-        except OSError:
-            pass
-        data = self._line(30.0)
-        _stop(self.proc)
-        if data is None:
-            return ProbeResult(error="the probe process gave no result")
-        return ProbeResult.from_json(data)
-
-
-def _bridge_sample(pid: int) -> Optional[Tuple[int, int]]:
-    """(VmRSS in bytes, open descriptors) of ``pid``, or None once it is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            rss = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
-        return rss, len(os.listdir(f"/proc/{pid}/fd"))
-    except (OSError, StopIteration):
-        return None
-
-
-async def _probe(config: Dict[str, Any]) -> Dict[str, Any]:
-    """Log in, say ready, then probe and sample the bridge until told to stop."""
-    loop = asyncio.get_running_loop()
-    result: Dict[str, Any] = {"latencies_ns": [], "sent": 0, "failed": 0, "failed_examples": [],
-                              "unanswered": 0, "notices": 0, "lost": None}
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_connection("127.0.0.1", config["port"]), 10)
-    for prompt, answer in ((b"login: ", config["user"]), (b"Password: ", config["password"])):
-        await asyncio.wait_for(reader.readuntil(prompt), 10)
-        writer.write(answer.encode() + b"\n")
-    await asyncio.wait_for(reader.readuntil(PROMPT), 10)
-
-    pid = config["pid"]
-    first = _bridge_sample(pid) or (0, 0)
-    samples = {"rss_start": first[0], "rss_peak": first[0], "rss_end": first[0],
-               "fds_start": first[1], "fds_peak": first[1], "fds_end": first[1],
-               "bridge_gone": False}
-    stopping = asyncio.Event()
-    loop.add_reader(sys.stdin.fileno(), stopping.set)
-    sent_at: Deque[int] = deque()
-
-    async def sample() -> None:
-        while not samples["bridge_gone"]:
-            got = _bridge_sample(pid)
-            if got is None:
-                samples["bridge_gone"] = True
-                break
-            samples["rss_end"], samples["fds_end"] = got
-            samples["rss_peak"] = max(samples["rss_peak"], got[0])
-            samples["fds_peak"] = max(samples["fds_peak"], got[1])
-            await asyncio.sleep(SAMPLE_INTERVAL)
-
-    async def read() -> None:
-        buf = b""
-        while True:
-            chunk = await reader.read(65536)
-            now = time.perf_counter_ns()
-            if not chunk:
-                result["lost"] = "closed by the bridge"
-                return
-            answers, buf = split_answers(buf + chunk)
-            for answer in answers:
-                kind = classify_answer(answer)
-                if kind == "notice":
-                    result["notices"] += 1
-                    continue
-                if not sent_at:
-                    result["failed"] += 1
-                    result["failed_examples"].append(f"unasked: {answer[:100]!r}")
-                    continue
-                result["latencies_ns"].append(now - sent_at.popleft())
-                if kind == "failed":
-                    result["failed"] += 1
-                    if len(result["failed_examples"]) < 3:
-                        result["failed_examples"].append(repr(answer[:100]))
-
-    print(json.dumps({"ready": True}), flush=True)
-    sampler = asyncio.ensure_future(sample())
-    reading = asyncio.ensure_future(read())
-    tick = loop.time()
-    while not stopping.is_set() and not reading.done():
-        sent_at.append(time.perf_counter_ns())
-        writer.write(b"info status\n")
-        result["sent"] += 1
-        tick += PROBE_INTERVAL
-        if tick < loop.time():  # fell behind (this process was not scheduled): no burst
-            tick = loop.time() + PROBE_INTERVAL
-        try:
-            await asyncio.wait_for(stopping.wait(), max(0.0, tick - loop.time()))
-        except asyncio.TimeoutError:
-            pass
-    grace_end = loop.time() + config["grace"]
-    while sent_at and not reading.done() and loop.time() < grace_end:
-        await asyncio.sleep(0.01)
-    result["unanswered"] = len(sent_at)
-    reading.cancel()
-    await asyncio.sleep(SAMPLE_INTERVAL)
-    sampler.cancel()
-    writer.close()
-    result.update(samples)
-    return result
-
-
-def _probe_main() -> None:
-    config = json.loads(sys.stdin.readline())
-    try:
-        result = asyncio.run(_probe(config))
-    except Exception as err:  # reported, not raised: the benchmark prints it as a MISS
-        result = {"error": f"{type(err).__name__}: {err}"}
-        print(json.dumps({"ready": False}), flush=True)
-    print(json.dumps(result), flush=True)
 
 
 # -- the attacks -------------------------------------------------------------------------------
@@ -807,7 +147,7 @@ def attack_gl_devices(rig: AbuseRig, seconds: float) -> Report:
             client = None
     if client is not None:
         client.close()
-    _sleep_until(deadline)
+    sleep_until(deadline)
     return Report(notes)
 
 
@@ -822,7 +162,7 @@ def attack_invalid_utf8_hmp(rig: AbuseRig, seconds: float) -> Report:
 
     def session() -> None:
         try:
-            client = hmp_login(rig.ro_port, "ro", deadline + 2)
+            client = rig.hmp("ro", deadline + 2)
         except (OSError, ConnectionError, TimeoutError) as err:
             with lock:
                 problems.append(f"login: {err}")
@@ -1032,11 +372,11 @@ def attack_fd_flood(rig: AbuseRig, seconds: float, total: int = 20000) -> Report
     notes = [f"passed {passed:,} descriptors in {took:.2f} s"
              + (f"; then {reason}" if reason else "")]
     time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
-    ok, detail = _fresh_hmp(rig.port)
+    ok, detail = rig.fresh_hmp()
     notes.append(f"a fresh HMP client while the descriptors are held: {detail}")
-    ok, detail = _fresh_qmp(rig.mux_qmp)
+    ok, detail = rig.fresh_qmp()
     notes.append(f"a fresh QMP client while the descriptors are held: {detail}")
-    _sleep_until(deadline)
+    sleep_until(deadline)
     client.close()
     return Report(notes)
 
@@ -1044,7 +384,7 @@ def attack_fd_flood(rig: AbuseRig, seconds: float, total: int = 20000) -> Report
 def attack_telnet_options(rig: AbuseRig, seconds: float) -> Report:
     """6a: a read-only HMP client asks IAC DO for every option, over and over, never reading."""
     deadline = time.monotonic() + seconds
-    client = hmp_login(rig.ro_port, "ro", time.monotonic() + 5)
+    client = rig.hmp("ro", time.monotonic() + 5)
     chunk = b"".join(bytes((IAC, DO, opt)) for opt in range(256))
     sent, _, reason, ran = pump(client.sock, chunk, deadline, rate=2e6)
     client.close()
@@ -1055,7 +395,7 @@ def attack_telnet_options(rig: AbuseRig, seconds: float) -> Report:
 def attack_iac_stream(rig: AbuseRig, seconds: float) -> Report:
     """6b: a read-only HMP client streams 0xFF bytes at about 2 MB/s."""
     deadline = time.monotonic() + seconds
-    client = hmp_login(rig.ro_port, "ro", time.monotonic() + 5)
+    client = rig.hmp("ro", time.monotonic() + 5)
     sent, received, reason, ran = pump(client.sock, b"\xff" * 20000, deadline, rate=2e6,
                                        drain=True)
     client.close()
@@ -1098,7 +438,7 @@ def attack_login_stream(rig: AbuseRig, seconds: float) -> Report:
 def attack_huge_xp(rig: AbuseRig, seconds: float) -> Report:
     """9a: a read-only HMP session asks for 3,000,000 quad words of guest memory, and reads."""
     deadline = time.monotonic() + max(seconds, 8.0)
-    client = hmp_login(rig.ro_port, "ro", time.monotonic() + 5)
+    client = rig.hmp("ro", time.monotonic() + 5)
     t0 = time.monotonic()
     received = 0
     head = tail = b""
@@ -1226,7 +566,7 @@ def run_attack(rig: AbuseRig, attack: Attack, seconds: float,
         except (OSError, ConnectionError, TimeoutError) as err:
             report = Report([f"the attacking client failed: {type(err).__name__}: {err}"])
         report.notes.append(f"(attack took {time.monotonic() - t0:.1f} s)")
-        _sleep_until(t0 + seconds)
+        sleep_until(t0 + seconds)
         result = probe.stop()
     health = rig.health()
     for note in report.notes:
@@ -1319,7 +659,3 @@ def main(argv: Optional[List[str]] = None) -> int:
     missed_count = sum(not t.ok for t in targets)
     print(f"{len(targets) - missed_count} PASS, {missed_count} MISS")
     return 0 if missed_count == 0 else 1
-
-
-if __name__ == "__main__":
-    _probe_main()

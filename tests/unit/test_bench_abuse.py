@@ -1,4 +1,4 @@
-"""The pure helpers of the abuse benchmark (``bench/abuse.py``): summaries and verdicts."""
+"""The pure helpers of the abuse benchmark (``bench/abuse*.py``): summaries and verdicts."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import math
 
 import pytest
 
-from bench.abuse import (ATTACKS, Health, ProbeResult, classify_answer, classify_dump, fmt_mib,
-                         judge, latency_summary, restart_reason, select_attacks, split_answers)
+from bench.abuse import (ATTACKS, classify_dump, fmt_mib, judge, restart_reason,
+                         select_attacks)
+from bench.abuse_probe import ProbeResult, classify_answer, latency_summary, split_answers
+from bench.abuse_rig import Health
 
 HEALTHY = Health(True, "query-status: prelaunch", True, "info status answered in 1.0 ms",
                  True, "query-status answered in 1.0 ms")
