@@ -28,7 +28,8 @@ MAX_NESTING = 1024
 _WS = b" \t\r\n"
 _OPEN = b"{["
 _CLOSE = b"}]"
-_UESCAPE = re.compile(r"\\u([0-9a-f]{4})")
+#: a ``\uXXXX`` escape, not a ``\\`` (escaped backslash) followed by ``uXXXX``
+_UESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u([0-9a-f]{4})")
 
 
 class ParseFailure:
@@ -47,6 +48,14 @@ Piece = Union[Any, ParseFailure]
 class JSONStreamSplitter:
     """Feed bytes, get complete JSON values (or :class:`ParseFailure`) out.
 
+    It lexes as QEMU 7.2's JSON lexer does: a byte no token may hold
+    (``N`` of ``NaN``, ``+``, a byte above ASCII outside a string, a control
+    character or ``\xfe``/``\xff`` inside one) is ``stray '<token>'`` at
+    once, and everything up to the next bracket or control character is
+    skipped, as QEMU's lexer recovers.  Strings are read as QEMU's parser
+    reads them (:func:`decode_string`), single-quoted ones too; numbers keep
+    QEMU's types (beyond 64 bits, a double).
+
     :param max_size: the largest message, in bytes, before the input is
         refused with QEMU's ``JSON token size limit exceeded``.
     """
@@ -56,9 +65,11 @@ class JSONStreamSplitter:
         self.max_nesting = min(max_nesting, nesting_limit())
         self._buf = bytearray()
         self._depth = 0
-        self._in_string = False
+        self._state = _START
+        self._quote = 0
         self._escape = False
-        self._string_start = 0
+        self._token_start = 0
+        self._spans: List[Tuple[int, int, int]] = []  # (kind, start, end) of strings, keywords
         self._skipping = False  # after a limit was hit: drop input up to the next line end
 
     def feed(self, data: bytes) -> List[Piece]:
@@ -69,63 +80,127 @@ class JSONStreamSplitter:
                 if byte == 0x0A:
                     self._skipping = False
                 continue
-            if not self._buf and not self._in_string:
-                if byte in _WS:
-                    continue
-                if byte in _CLOSE:
-                    out.append(ParseFailure("JSON parse error, expecting value"))
-                    continue
-            self._buf.append(byte)
-            if len(self._buf) > self.max_size:
-                out.append(self._fail("JSON token size limit exceeded"))
-                continue
-            if self._in_string:
-                if self._escape:
-                    self._escape = False
-                elif byte == 0x5C:  # backslash
-                    self._escape = True
-                elif byte == 0x22:  # closing quote
-                    self._in_string = False
-                    if self._depth == 0:
-                        out.append(self._take())
-                elif byte < 0x20:
-                    text = bytes(self._buf[self._string_start:]).decode("utf-8", "replace")
-                    out.append(ParseFailure(f"JSON parse error, stray '{text}'"))
-                    self._reset()
-                continue
-            if byte == 0x22:
-                self._in_string = True
-                self._string_start = len(self._buf) - 1
-            elif byte in _OPEN:
-                self._depth += 1
-                if self._depth > self.max_nesting:
-                    out.append(self._fail("JSON nesting depth limit exceeded"))
-            elif byte in _CLOSE:
-                if self._depth == 0:  # a close right after a bare scalar
-                    del self._buf[-1]
-                    out.append(self._take())
-                    out.append(ParseFailure("JSON parse error, expecting value"))
-                    continue
-                self._depth -= 1
-                if self._depth == 0:
-                    out.append(self._take())
-            elif self._depth == 0 and byte in _WS:
-                out.append(self._take())  # a bare scalar ended
+            self._byte(byte, out)
         return out
 
-    def _take(self) -> Piece:
-        text = bytes(self._buf)
+    def _byte(self, byte: int, out: List[Piece]) -> None:
+        state = self._state
+        if state == _RECOVERY:
+            if byte < 0x20 and byte != 0x09 or byte in _OPEN or byte in _CLOSE or byte >= 0xFE:
+                self._state = _START
+                self._byte(byte, out)
+            return
+        if state == _STRING:
+            self._append(byte, out)
+            if self._skipping:
+                return
+            if byte < 0x20 or byte >= 0xFE:
+                self._lexer_error(bytes(self._buf[self._token_start:]), out)
+            elif self._escape:
+                self._escape = False
+            elif byte == 0x5C:
+                self._escape = True
+            elif byte == self._quote:
+                self._state = _START
+                self._spans.append((_STRING, self._token_start, len(self._buf)))
+                self._token_done(out)
+            return
+        if state != _START:
+            nxt = _NUMBER_STATES[state](byte) if state != _KEYWORD else (
+                _KEYWORD if 0x61 <= byte <= 0x7A else _END)
+            if nxt == _END:
+                if state == _KEYWORD:
+                    self._spans.append((_KEYWORD, self._token_start, len(self._buf)))
+                self._state = _START
+                self._token_done(out)
+                self._byte(byte, out)  # the byte that ended the token starts the next
+            elif nxt == _ERROR:
+                self._buf.append(byte)
+                self._lexer_error(bytes(self._buf[self._token_start:]), out)
+            else:
+                self._state = nxt
+                self._append(byte, out)
+            return
+        if byte in _WS:
+            if self._buf:
+                self._buf.append(byte)
+            return
+        self._token_start = len(self._buf)
+        if byte == 0x22 or byte == 0x27:
+            self._state, self._quote, self._escape = _STRING, byte, False
+            self._append(byte, out)
+        elif byte in _FIRST:
+            self._state = _FIRST[byte]
+            self._append(byte, out)
+        elif byte in _OPEN:
+            self._depth += 1
+            self._append(byte, out)
+            if self._depth > self.max_nesting:
+                out.append(self._fail("JSON nesting depth limit exceeded"))
+        elif byte in _CLOSE or byte in b",:":
+            if self._depth == 0:
+                out.append(ParseFailure("JSON parse error, expecting value"))
+                return
+            if byte in _CLOSE:
+                self._depth -= 1
+            self._append(byte, out)
+            if self._depth == 0 and self._state == _START and not self._skipping:
+                out.append(self._take())
+        else:
+            self._lexer_error(bytes([byte]), out)
+
+    def _append(self, byte: int, out: List[Piece]) -> None:
+        self._buf.append(byte)
+        if len(self._buf) > self.max_size:
+            out.append(self._fail("JSON token size limit exceeded"))
+
+    def _token_done(self, out: List[Piece]) -> None:
+        """A string, number or keyword ended: at the top level, it is a whole message."""
+        if self._depth == 0:
+            out.append(self._take())
+
+    def _lexer_error(self, token: bytes, out: List[Piece]) -> None:
+        out.append(ParseFailure(f"JSON parse error, stray '{token.decode('utf-8', 'replace')}'"))
         self._reset()
+        self._state = _RECOVERY
+
+    def _take(self) -> Piece:
+        text, spans = bytes(self._buf), self._spans
+        self._reset()
+        pieces: List[str] = []
+        problem: Optional[Tuple[int, str]] = None
+        done = 0
+        for kind, start, end in spans:
+            pieces.append(text[done:start].decode("ascii"))
+            done = end
+            token = text[start:end]
+            if kind == _KEYWORD:
+                word = token.decode("ascii")
+                if word not in ("true", "false", "null") and problem is None:
+                    problem = (sum(map(len, pieces)), f"invalid keyword '{word}'")
+                    word = "null"
+                pieces.append(word)
+                continue
+            value = decode_string(token)
+            if isinstance(value, ParseFailure):
+                if problem is None:
+                    problem = (sum(map(len, pieces)), value.desc)
+                value = ""
+            pieces.append(json.dumps(value))
+        pieces.append(text[done:].decode("ascii"))
+        normal = "".join(pieces)
         try:
-            decoded = text.decode("utf-8")
-        except UnicodeDecodeError:
-            return ParseFailure("JSON parse error, stray '\\uFFFD'")
-        try:
-            return json.loads(decoded, parse_constant=_refuse_constant)
+            value = json.loads(normal, parse_int=_qemu_int)
         except ValueError as err:
+            if problem is not None and not (isinstance(err, json.JSONDecodeError)
+                                            and err.pos < problem[0]):
+                return ParseFailure(f"JSON parse error, {problem[1]}")
             return ParseFailure(f"JSON parse error, {_describe(err)}")
         except RecursionError:
             return ParseFailure("JSON nesting depth limit exceeded")
+        if problem is not None:
+            return ParseFailure(f"JSON parse error, {problem[1]}")
+        return value
 
     def _fail(self, desc: str) -> ParseFailure:
         self._reset()
@@ -134,9 +209,128 @@ class JSONStreamSplitter:
 
     def _reset(self) -> None:
         self._buf.clear()
+        self._spans = []
         self._depth = 0
-        self._in_string = False
+        self._state = _START
         self._escape = False
+
+
+# Lexer states outside strings, after QEMU's json-lexer.c.
+(_START, _STRING, _KEYWORD, _RECOVERY, _NEG, _ZERO, _NONZERO, _MANTISSA, _MANTISSA_DIGITS,
+ _EXP_E, _EXP_SIGN, _EXP_DIGITS, _END, _ERROR) = range(14)
+_FIRST = {0x2D: _NEG, 0x30: _ZERO, **{c: _NONZERO for c in range(0x31, 0x3A)},
+          **{c: _KEYWORD for c in range(0x61, 0x7B)}}
+
+
+def _digit(byte: int) -> bool:
+    return 0x30 <= byte <= 0x39
+
+
+_NUMBER_STATES: Dict[int, Any] = {
+    _NEG: lambda b: _ZERO if b == 0x30 else _NONZERO if _digit(b) else _ERROR,
+    _ZERO: lambda b: _ERROR if _digit(b) else _MANTISSA if b == 0x2E else _END,
+    _NONZERO: lambda b: (_NONZERO if _digit(b) else _MANTISSA if b == 0x2E
+                         else _EXP_E if b in b"eE" else _END),
+    _MANTISSA: lambda b: _MANTISSA_DIGITS if _digit(b) else _ERROR,
+    _MANTISSA_DIGITS: lambda b: (_MANTISSA_DIGITS if _digit(b) else _EXP_E if b in b"eE"
+                                 else _END),
+    _EXP_E: lambda b: _EXP_SIGN if b in b"+-" else _EXP_DIGITS if _digit(b) else _ERROR,
+    _EXP_SIGN: lambda b: _EXP_DIGITS if _digit(b) else _ERROR,
+    _EXP_DIGITS: lambda b: _EXP_DIGITS if _digit(b) else _END,
+}
+
+
+def _qemu_int(text: str) -> Union[int, float]:
+    """An integer as QEMU keeps it: 64 bits signed or unsigned, else a double."""
+    if len(text) <= 20:
+        value = int(text)
+        if -(1 << 63) <= value < (1 << 64):
+            return value
+    return float(text)
+
+
+_ESCAPES = {0x22: '"', 0x27: "'", 0x5C: "\\", 0x2F: "/", 0x62: "\b", 0x66: "\f",
+            0x6E: "\n", 0x72: "\r", 0x74: "\t"}
+
+
+def decode_string(token: bytes) -> Union[str, ParseFailure]:
+    """A string token (quotes included) as QEMU 7.2's parser reads it, or its error.
+
+    Escapes ``\\uXXXX`` that are not four hex digits, lone or reversed
+    surrogates and noncharacters are ``\\uXXXX is not a valid Unicode
+    character`` (naming the escape as written, up to six bytes of the
+    token); raw bytes must be UTF-8 as QEMU reads it, which also takes the
+    overlong ``\\xc0\\x80`` for U+0000 and refuses surrogates and
+    noncharacters (``invalid UTF-8 sequence in string``).
+    """
+    out: List[str] = []
+    i, end = 1, len(token) - 1
+    while i < end:
+        byte = token[i]
+        if byte == 0x5C:
+            esc = token[i + 1]
+            if esc in _ESCAPES:
+                out.append(_ESCAPES[esc])
+                i += 2
+                continue
+            if esc != 0x75:
+                return ParseFailure("invalid escape sequence in string")
+            cp, stop = _hex4(token, i + 2), i + 6
+            if 0xD800 <= cp <= 0xDBFF and token[stop:stop + 2] == b"\\u":
+                trailing = _hex4(token, stop + 2)
+                if 0xDC00 <= trailing <= 0xDFFF:
+                    cp = 0x10000 + ((cp & 0x3FF) << 10) + (trailing & 0x3FF)
+                    stop += 6
+                else:
+                    cp = -1
+            if not _valid_codepoint(cp):
+                written = token[i:stop].decode("utf-8", "replace")
+                return ParseFailure(f"{written} is not a valid Unicode character")
+            out.append(chr(cp))
+            i = stop
+            continue
+        cp, i = _utf8_codepoint(token, i, end)
+        if cp < 0:
+            return ParseFailure("invalid UTF-8 sequence in string")
+        out.append(chr(cp))
+    return "".join(out)
+
+
+def _hex4(token: bytes, at: int) -> int:
+    digits = token[at:at + 4]
+    if len(digits) != 4 or any(chr(d) not in "0123456789abcdefABCDEF" for d in digits):
+        return -1
+    return int(digits, 16)
+
+
+def _valid_codepoint(cp: int) -> bool:
+    return (0 <= cp <= 0x10FFFF and not 0xD800 <= cp <= 0xDFFF
+            and not 0xFDD0 <= cp <= 0xFDEF and cp & 0xFFFE != 0xFFFE)
+
+
+def _utf8_codepoint(token: bytes, i: int, end: int) -> Tuple[int, int]:
+    """The code point at ``token[i]`` as QEMU's ``mod_utf8_codepoint`` reads it
+    (-1 if invalid), and where the next one starts."""
+    lead = token[i]
+    if lead < 0x80:
+        return lead, i + 1
+    if 0xC0 <= lead <= 0xDF:
+        size, cp, least = 2, lead & 0x1F, 0x80
+    elif 0xE0 <= lead <= 0xEF:
+        size, cp, least = 3, lead & 0x0F, 0x800
+    elif 0xF0 <= lead <= 0xF7:
+        size, cp, least = 4, lead & 0x07, 0x10000
+    else:
+        return -1, i + 1
+    if i + size > end:
+        return -1, i + 1
+    for byte in token[i + 1:i + size]:
+        if byte & 0xC0 != 0x80:
+            return -1, i + 1
+        cp = cp << 6 | byte & 0x3F
+    if cp < least:  # overlong: only U+0000 as C0 80 (modified UTF-8)
+        return (0, i + size) if (lead, cp) == (0xC0, 0) else (-1, i + 1)
+    return (cp if _valid_codepoint(cp) else -1), i + size
 
 
 def nesting_limit() -> int:
@@ -206,7 +400,8 @@ def with_client_id(reply: Mapping[str, Any], request: Mapping[str, Any]) -> Dict
 def dumps(message: Any) -> bytes:
     """``message`` as QEMU writes it, with its ``\\r\\n``."""
     text = json.dumps(message, ensure_ascii=True)
-    return _UESCAPE.sub(lambda m: "\\u" + m.group(1).upper(), text).encode("ascii") + b"\r\n"
+    return _UESCAPE.sub(lambda m: m.group(1) + "\\u" + m.group(2).upper(),
+                        text).encode("ascii") + b"\r\n"
 
 
 def split_id(message: Mapping[str, Any]) -> Tuple[Dict[str, Any], bool]:
