@@ -56,12 +56,13 @@ READING_QMP = frozenset({
 })
 
 
-#: Bytes one ``x``/``xp`` may dump by default: about 1 s of QEMU's time and
-#: 3.5 MB of text in the ``xg`` format (QEMU 7.2 prints 1,000,000 ``xg``
-#: units, 8 MB, in 0.87 s: 28.5 MB of text).
-MAX_DUMP = 1024 * 1024
+#: Bytes one ``x``/``xp`` may dump by default.  QEMU 7.2 prints 1,000,000
+#: ``xg`` units (8 MB) in 0.87 s, 28.5 MB of text; the wordiest format,
+#: ``cb``, takes 9.4 characters a byte, so 64 KiB print at most 620 kB,
+#: within the 1 MiB a client may have unread (``--max-unread``).
+MAX_DUMP = 64 * 1024
 #: The same for read-only users.
-READ_ONLY_MAX_DUMP = 64 * 1024
+READ_ONLY_MAX_DUMP = 16 * 1024
 
 #: QOM properties that return a secret in plaintext: ``data`` of the
 #: ``secret`` type (``crypto/secret.c``; with ``keyid`` it is the ciphertext).

@@ -155,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-dump", metavar="BYTES", type=_positive(int), default=MAX_DUMP,
         help="memory one x or xp line may dump for an operator, over HMP or inside "
              "human-monitor-command; a count without a size letter counts 8 bytes a unit, "
-             "an instruction (/i) 16 (default: %(default)s)")
+             "an instruction (/i) 16; up to 9.4 characters of text a byte, so keep it "
+             "under a tenth of --max-unread (default: %(default)s)")
     limits.add_argument(
         "--read-only-max-dump", metavar="BYTES", type=_positive(int),
         default=READ_ONLY_MAX_DUMP,

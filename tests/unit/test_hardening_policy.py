@@ -270,11 +270,14 @@ def test_a_large_dump_is_refused_before_qemu_sees_it() -> None:
     runner = CommandRunner(executor, clock=Clock())
     out = run(runner, "xp /3000000xg 0", SessionState(identity=BOB))
     assert out == ["Error: 'xp' asks for 24000000 bytes of memory; read-only clients may "
-                   "dump at most 65536 bytes per command\n"]
-    assert run(runner, "xp /200000xg 0", SessionState(identity=ALICE))[0].startswith(
-        "Error: 'xp' asks for 1600000 bytes")
+                   "dump at most 16384 bytes per command\n"]
+    assert run(runner, "xp /8193xg 0", SessionState(identity=ALICE))[0].startswith(
+        "Error: 'xp' asks for 65544 bytes")
+    assert run(runner, "xp /2049xg 0", SessionState(identity=BOB))[0].startswith(
+        "Error: 'xp' asks for 16392 bytes")
     assert executor.commands == []
-    assert run(runner, "xp /8192xg 0", SessionState(identity=BOB)) == ["ok\n"]
+    assert run(runner, "xp /2048xg 0", SessionState(identity=BOB)) == ["ok\n"]
+    assert run(runner, "xp /8192xg 0", SessionState(identity=ALICE)) == ["ok\n"]
 
 
 def test_the_limits_come_from_the_command_line() -> None:
