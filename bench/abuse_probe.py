@@ -32,6 +32,8 @@ __all__ = ["ProbeResult", "latency_summary", "split_answers", "classify_answer",
 #: How often the probe sends ``info status``, and samples the bridge (seconds).
 PROBE_INTERVAL = 0.020
 SAMPLE_INTERVAL = 0.100
+#: Seconds the probe has to log in (the parent waits longer for it to be ready).
+LOGIN_TIMEOUT = 10.0
 
 
 def latency_summary(latencies_ns: Sequence[int]) -> Dict[str, float]:
@@ -94,17 +96,22 @@ def _bridge_sample(pid: int) -> Optional[Tuple[int, int]]:
         return None
 
 
+async def _login(config: Dict[str, Any]) -> Tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A session on ``config["port"]`` logged in, its banner and first prompt read."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", config["port"])
+    for prompt, answer in ((b"login: ", config["user"]), (b"Password: ", config["password"])):
+        await reader.readuntil(prompt)
+        writer.write(answer.encode() + b"\n")
+    await reader.readuntil(PROMPT)
+    return reader, writer
+
+
 async def _probe(config: Dict[str, Any], said: Dict[str, bool]) -> Dict[str, Any]:
     """Log in, say ready, then probe and sample the bridge until told to stop."""
     loop = asyncio.get_running_loop()
     result: Dict[str, Any] = {"latencies_ns": [], "sent": 0, "failed": 0, "failed_examples": [],
                               "unanswered": 0, "notices": 0, "lost": None}
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_connection("127.0.0.1", config["port"]), 10)
-    for prompt, answer in ((b"login: ", config["user"]), (b"Password: ", config["password"])):
-        await asyncio.wait_for(reader.readuntil(prompt), 10)
-        writer.write(answer.encode() + b"\n")
-    await asyncio.wait_for(reader.readuntil(PROMPT), 10)
+    reader, writer = await asyncio.wait_for(_login(config), LOGIN_TIMEOUT)
 
     pid = config["pid"]
     first = _bridge_sample(pid) or (0, 0)
