@@ -591,6 +591,7 @@ def run_attack(rig: AbuseRig, attack: Attack, seconds: float,
     """
     print(f"\n== attack {attack.key}: {attack.title}", flush=True)
     log_mark = rig.log_size()
+    cpu_start, wall_start = rig.bridge_cpu(), time.monotonic()
     probe = Probe(rig, grace)
     if not probe.ready or not probe.ready.get("ready"):
         result = probe.stop()
@@ -605,6 +606,7 @@ def run_attack(rig: AbuseRig, attack: Attack, seconds: float,
         report.notes.append(f"(attack took {time.monotonic() - t0:.1f} s)")
         sleep_until(t0 + seconds)
         result = probe.stop()
+    cpu_end, wall = rig.bridge_cpu(), time.monotonic() - wall_start
     health = rig.health()
     for note in report.notes:
         print(f"   {note}")
@@ -612,7 +614,7 @@ def run_attack(rig: AbuseRig, attack: Attack, seconds: float,
     print(f"   bridge RSS {fmt_mib(result.rss_start)} -> peak {fmt_mib(result.rss_peak)} "
           f"(+{fmt_mib(result.rss_peak - result.rss_start)}), {fmt_mib(result.rss_end)} at the "
           f"end; descriptors {result.fds_start} -> peak {result.fds_peak}, "
-          f"{result.fds_end} at the end")
+          f"{result.fds_end} at the end" + _cpu_text(cpu_start, cpu_end, wall))
     print(f"   probe: {result.sent} info status sent, p50 {summary['p50']:.1f} ms, "
           f"p99 {summary['p99']:.1f} ms, max {summary['max']:.1f} ms; {result.failed} failed, "
           f"{result.unanswered} unanswered" + (f"; {result.notices} notices" if result.notices
@@ -623,15 +625,22 @@ def run_attack(rig: AbuseRig, attack: Attack, seconds: float,
     print(f"   QEMU: {health.qemu_detail}; fresh HMP client: {health.hmp_detail}; "
           f"fresh QMP client: {health.qmp_detail}")
     log = rig.log_since(log_mark)
-    tracebacks = log.count("Traceback")
-    if tracebacks:
-        print(f"   hmpbridge logged {tracebacks} traceback(s)")
+    if log:
+        tracebacks = log.count("Traceback")
+        print(f"   hmpbridge wrote {len(log.splitlines()):,} lines ({len(log):,} bytes) to its log"
+              + (f", {tracebacks} traceback(s)" if tracebacks else ""))
     targets = judge(attack.key, result, health)
     for target in targets + report.checks:
         print(f"   {target.line()}")
     if rig.fresh is None:
         rig.fresh = (result.rss_start, result.fds_start)
     return targets, report.checks, result
+
+
+def _cpu_text(start: Optional[float], end: Optional[float], wall: float) -> str:
+    if start is None or end is None:
+        return ""
+    return f"; bridge CPU {end - start:.1f} s in {wall:.1f} s ({100 * (end - start) / wall:.0f} %)"
 
 
 def restart_reason(fresh: Optional[Tuple[int, int]], targets: Sequence[Target],

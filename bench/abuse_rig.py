@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from bench.abuse_clients import (PROMPT, Client, describe_reply, hmp_login, qmp_call,
                                  qmp_open)
 from bench.abuse_probe import ProbeResult, classify_answer
-from bench.procs import QEMU, REPO, bridge_env, free_port, raise_nofile
+from bench.procs import QEMU, REPO, bridge_env, cpu_seconds, free_port, raise_nofile
 
 __all__ = ["AbuseRig", "Health", "Probe", "USERS", "make_password_file", "checkout_state"]
 
@@ -179,6 +179,15 @@ class AbuseRig:
         if reply is None or "return" not in reply:
             return False, f"query-status on the direct socket: {describe_reply(reply)}"
         return True, f"query-status on the direct socket: {reply['return'].get('status')}"
+
+    def bridge_cpu(self) -> Optional[float]:
+        """CPU seconds the bridge has used so far (None once it is gone)."""
+        if self.bridge is None:
+            return None
+        try:
+            return cpu_seconds(self.bridge.pid)
+        except (OSError, ValueError, IndexError):
+            return None
 
     def hmp(self, user: str, deadline: float) -> Client:
         """An HMP session of ``user`` (``ro`` on the read-only listener), logged in."""
