@@ -49,6 +49,7 @@ class WriteGuard:
         self.paused = False
         self.pending = 0
         self.dropped = False
+        self._uncounted = False  # the write that pauses the guard is not the client's backlog
         self._timer: Optional[IDelayedCall] = None
         transport.registerProducer(self, True)
 
@@ -57,6 +58,7 @@ class WriteGuard:
             return
         self.paused = True
         self.pending = 0
+        self._uncounted = True
         self._timer = self.clock.callLater(self.stall_timeout, self._drop, "stopped reading")
 
     def resumeProducing(self) -> None:
@@ -64,6 +66,7 @@ class WriteGuard:
             return
         self.paused = False
         self.pending = 0
+        self._uncounted = False
         self._cancel()
         if not self.dropped:
             self.resumed()
@@ -72,7 +75,15 @@ class WriteGuard:
         self._cancel()
 
     def wrote(self, size: int) -> None:
-        """Count ``size`` bytes written; drop the client if too much waits for it."""
+        """Count ``size`` bytes written; drop the client if too much waits for it.
+
+        The write that filled the send buffer (Twisted pauses the guard from
+        within it) is not counted: only what is written after it, while the
+        client is not reading, is.
+        """
+        if self._uncounted:
+            self._uncounted = False
+            return
         if self.paused and not self.dropped:
             self.pending += size
             if self.pending > self.max_pending:

@@ -16,7 +16,8 @@ from twisted.internet.protocol import Protocol
 from hmpbridge.flow import MAX_PENDING_OUTPUT, STALL_TIMEOUT
 from hmpbridge.interfaces import connected
 
-__all__ = ["MAX_LINE", "MAX_QMP_MESSAGE", "MAX_QMP_MESSAGE_READ_ONLY", "Limits", "ClientCount", "Refusal", "REFUSAL", "when_lost"]
+__all__ = ["MAX_LINE", "MAX_QMP_MESSAGE", "MAX_QMP_MESSAGE_READ_ONLY", "Limits", "ClientCount",
+           "Refusal", "REFUSAL", "when_lost"]
 
 #: QEMU's readline keeps at most 4095 characters of a line and drops the rest.
 MAX_LINE = 4095

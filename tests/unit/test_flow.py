@@ -45,10 +45,23 @@ def test_too_much_unread_output_drops_at_once() -> None:
     guard.wrote(MAX_PENDING_OUTPUT * 2)  # not paused: the transport is draining
     assert not transport.aborted
     guard.pauseProducing()
+    guard.wrote(10)  # the write that filled the send buffer
     guard.wrote(MAX_PENDING_OUTPUT)
     assert not transport.aborted
     guard.wrote(1)
     assert transport.aborted
+
+
+def test_the_write_that_fills_the_buffer_is_not_held_against_the_client() -> None:
+    """When one answer larger than the limit fills the send buffer, a reading client stays."""
+    transport = Transport()
+    guard = WriteGuard(transport, Clock(), max_pending=100)
+    transport.write(b"x" * 1000)
+    guard.pauseProducing()  # as Twisted does from within that write
+    guard.wrote(1000)
+    assert not transport.aborted and guard.pending == 0
+    guard.resumeProducing()
+    assert not transport.aborted
 
 
 def test_a_paused_session_runs_no_further_lines() -> None:
