@@ -1,9 +1,14 @@
 """The audit log: one JSON line per command, written before the answer goes out.
 
 Each record holds the time, the operator's identity, the listener, what was
-received (an HMP line or a QMP command), the QMP actually sent, the outcome
-(``ok``, ``denied``, ``parse-error``, ``timeout``, ``disconnected`` or
-``error:<QMP error class>``) and the latency in milliseconds.  Every line is
+received (an HMP line, the bridge's own ``.`` commands included, or a QMP
+command), the QMP actually sent, the outcome (``ok``, ``denied``,
+``parse-error``, ``timeout``, ``disconnected`` or ``error:<QMP error class>``)
+and the latency in milliseconds.  Each login attempt is a record too:
+``{"login": name}`` with the name tried (never the password) and the outcome
+``login-ok``, ``login-failed`` or ``login-throttled``.  A unix-socket client
+is named after the user its process runs as, its peer
+``pid=...,uid=...,gid=...`` (``SO_PEERCRED``).  Every line is
 written with one ``write(2)`` as soon as the command ends, so a crash of
 hmpbridge loses nothing already answered; ``fsync=True`` also survives a crash
 of the host.  The file is rotated by size (``FILE.1`` ... ``FILE.N``).
@@ -29,7 +34,7 @@ def record(*, identity: Optional[Identity], received: Mapping[str, Any],
            now: Optional[Callable[[], float]] = None) -> AuditRecord:
     """One audit record (a JSON-ready dict).
 
-    :param received: ``{"hmp": line}`` or ``{"qmp": message}``.
+    :param received: ``{"hmp": line}``, ``{"qmp": message}`` or ``{"login": name}``.
     :param latency: seconds from receipt to answer.
     """
     stamp = datetime.fromtimestamp((now or time.time)(), timezone.utc)
