@@ -152,7 +152,11 @@ def test_secrets_are_refused_to_read_only_users_and_shown_to_operators(rig: Rig)
 
 
 def test_remote_spellings_are_refused_by_the_process(rig: Rig) -> None:
-    """Case, escapes, defaults and TLS without client certificates: exit 2, nothing bound."""
+    """Case, escapes, defaults and TLS without client certificates: exit 2, nothing bound.
+
+    Each process is given a QMP endpoint that answers (the rig's multiplexed
+    one), so only the listener can stop it.
+    """
     spellings = [
         ["--listen", "TCP6:%d:interface=\\:\\:"],
         ["--qmp-listen", "Tcp6:%d"],
@@ -163,12 +167,15 @@ def test_remote_spellings_are_refused_by_the_process(rig: Rig) -> None:
     procs = []
     for option, value in spellings:
         procs.append(subprocess.Popen(
-            bridge_command("--qmp", f"unix:path={rig.vm.bridge_socket}", option,
+            bridge_command("--qmp", f"unix:path={rig.dir}/op.qmp", option,
                            value % free_port()),
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
     try:
         for proc, (_, value) in zip(procs, spellings):
-            _, err = proc.communicate(timeout=30)
+            try:
+                _, err = proc.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"{value} was served")
             assert proc.returncode == 2, (value, err)
             assert "--allow-remote" in err
     finally:
