@@ -141,7 +141,8 @@ class HMPSession(TelnetProtocol):
                 getattr(inner, "producer", None) is None:
             self._guard = WriteGuard(inner, self._reactor(), resumed=self._pump,
                                      stall_timeout=self._limits.stall_timeout,
-                                     max_pending=self._limits.max_unread)
+                                     max_pending=self._limits.max_unread,
+                                     peer=describe_peer(self.transport))
             # every byte written for this client counts, telnet answers included
             self._telnet.count_output(self._guard.wrote)
         self._identify_peer()

@@ -67,6 +67,26 @@ class Records:
         self.records.append(dict(rec))
 
 
+class FillingTransport(StringTransport):
+    """A transport whose send buffer fills at ``size`` bytes, pausing its producer from
+    within the write that fills it, as Twisted's do.
+
+    :ivar filled_at: how much had been written when it filled (None: not yet).
+    """
+
+    def __init__(self, size: int, peer: Any = PEER) -> None:
+        super().__init__(peerAddress=peer)
+        self.size = size
+        self.filled_at: Optional[int] = None
+
+    def write(self, data: bytes) -> None:
+        super().write(data)
+        if self.filled_at is None and len(self.value()) >= self.size and \
+                self.producer is not None:
+            self.filled_at = len(self.value())
+            self.producer.pauseProducing()
+
+
 def open_session(max_unread: int = 1024 * 1024, audit: Optional[Records] = None,
                  peer: Any = PEER, tcp: Optional[StringTransport] = None,
                  ) -> Tuple[HMPTelnetTransport, StringTransport]:
@@ -99,9 +119,9 @@ def counting_calls(telnet: HMPTelnetTransport) -> List[bytes]:
 
 def test_a_client_that_never_reads_its_negotiation_answers_is_dropped() -> None:
     """When the send buffer is full, IAC DO answers count like output; past the limit, the client goes."""
-    telnet, tcp = open_session(max_unread=3000)
+    telnet, tcp = open_session(max_unread=3000, tcp=FillingTransport(1))  # full at once
     guard = tcp.producer
-    guard.pauseProducing()  # what Twisted does once the send buffer is full
+    assert guard.paused
     for _ in range(999):
         telnet.dataReceived(IAC + DO + b"\x01")  # each one is refused: IAC WONT 1
     assert guard.pending == 999 * 3 and not tcp.disconnected
@@ -110,27 +130,30 @@ def test_a_client_that_never_reads_its_negotiation_answers_is_dropped() -> None:
 
 
 def test_output_is_counted_as_written_with_escapes_and_line_ends() -> None:
-    """When output is held for a client, what is counted is exactly what was written."""
-    telnet, tcp = open_session()
+    """When output is held for a client, what is counted is what was written: 0xff doubled, CR LF."""
+    telnet, tcp = open_session(tcp=FillingTransport(1))
     guard = tcp.producer
-    guard.pauseProducing()
-    before = len(tcp.value())
-    telnet.dataReceived(b"print 1\n" + IAC + DO + b"\x05" + b"\xff\xff\n")
-    assert guard.pending == len(tcp.value()) - before > 0
+    session = telnet.protocol
+    assert isinstance(session, HMPSession) and tcp.filled_at is not None
+    session.notice("event \udcff\nmore")  # events reach a client that is not reading, too
+    telnet.dataReceived(IAC + DO + b"\x05")
+    held = tcp.value()[tcp.filled_at:]
+    assert held == b"\r\nevent \xff\xff\r\nmore\r\n(qemu) " + IAC + WONT + b"\x05"
+    assert guard.pending == len(held)
 
 
-@given(framed_lines(), cut_points)
+@given(framed_lines(), cut_points, st.integers(1, 2000))
 def test_every_byte_written_is_counted(framed: Tuple[List[bytes], List[List[bytes]]],
-                                       cuts: List[int]) -> None:
-    """Lines and telnet commands, cut anywhere: the guard counts every byte the client is sent."""
+                                       cuts: List[int], size: int) -> None:
+    """Lines and telnet commands, cut anywhere: once the send buffer is full, the guard
+    counts every byte the client is sent after the write that filled it."""
     _, lines = framed
     data = b"".join(b"".join(atoms) for atoms in lines)
-    telnet, tcp = open_session(max_unread=1 << 30)
+    telnet, tcp = open_session(max_unread=1 << 30, tcp=FillingTransport(size))
     guard = tcp.producer
-    guard.pauseProducing()
-    before = len(tcp.value())
     feed(telnet, data, [c % (len(data) + 1) for c in cuts])
-    assert guard.pending == len(tcp.value()) - before
+    written = len(tcp.value())
+    assert guard.pending == (0 if tcp.filled_at is None else written - tcp.filled_at)
 
 
 # -- telnet input costs O(bytes), not O(bytes) Python calls ---------------------------------------
