@@ -180,8 +180,18 @@ def is_loopback(description: str) -> bool:
     return exposure(description).local
 
 
+#: Where each kind that takes a backlog has it among its positional fields.
+_BACKLOG_AT = {"tcp": 2, "ssl": 5, "tcp6": 1, "unix": 2}
+
+
 def with_backlog(description: str) -> str:
-    """``description`` with a deep listen backlog, unless it sets its own."""
-    if kind(description) in ("tcp", "tcp6", "unix", "ssl") and "backlog=" not in description:
-        return f"{description}:backlog={LISTEN_BACKLOG}"
-    return description
+    """``description`` with a deep listen backlog, unless it sets its own (by name or place)."""
+    positional, kwargs = _parse(description)
+    if not positional or kind(description) == "tls":
+        return description
+    written = positional[0]
+    resolved = written if written in _BUILTIN else written.lower()
+    at = _BACKLOG_AT.get(resolved)
+    if at is None or "backlog" in kwargs or len(positional) - 1 > at:
+        return description
+    return f"{description}:backlog={LISTEN_BACKLOG}"

@@ -350,6 +350,9 @@ def test_bad_password_file_is_a_usage_error(tmp_path: Path) -> None:
     ("tcp:4444:interface=127.0.0.1", "tcp:4444:interface=127.0.0.1:backlog=1024"),
     ("unix:/run/vm.hmp", "unix:/run/vm.hmp:backlog=1024"),
     ("tcp:4444:backlog=10", "tcp:4444:backlog=10"),
+    ("tcp:4444:127.0.0.1:10", "tcp:4444:127.0.0.1:10"),
+    ("TCP6:4444", "TCP6:4444:backlog=1024"),
+    ("tcp6:4444:10", "tcp6:4444:10"),
     ("systemd:domain=INET:index=0", "systemd:domain=INET:index=0")])
 def test_listeners_get_a_deep_backlog_unless_they_set_one(given: str, used: str) -> None:
     """A burst of connections queues in the kernel instead of retrying SYNs after a second."""
