@@ -449,3 +449,15 @@ def test_tls_with_client_certificates_or_a_password_is_a_guard() -> None:
     assert check_exposure(build_parser().parse_args([
         "--listen", "tcp:4444:127.0.0.1", "--listen", "tcp6:4444:interface=\\:\\:1",
         "--qmp-listen", "unix:/run/x"])) == []
+
+
+def test_help_documents_every_policy_option_with_its_default() -> None:
+    """Each option of the policy says its default in --help."""
+    text = " ".join(build_parser().format_help().split())
+    for option, default in [("--max-dump BYTES", "65536"), ("--read-only-max-dump BYTES", "16384"),
+                            ("--max-save BYTES", "0"), ("--qmp-max-message BYTES", "1048576"),
+                            ("--qmp-read-only-max-message BYTES", "65536")]:
+        assert option in text
+        after = text.split(option, 1)[1]
+        assert after.split("(default: ", 1)[1].startswith(f"{default})"), option
+    assert "--read-only-secrets" in text
