@@ -458,6 +458,6 @@ def test_help_documents_every_policy_option_with_its_default() -> None:
                             ("--max-save BYTES", "0"), ("--qmp-max-message BYTES", "1048576"),
                             ("--qmp-read-only-max-message BYTES", "65536")]:
         assert option in text
-        after = text.split(option, 1)[1]
+        after = text.split("options:", 1)[1].split(option, 1)[1]
         assert after.split("(default: ", 1)[1].startswith(f"{default})"), option
     assert "--read-only-secrets" in text
