@@ -654,7 +654,7 @@ def run_attack(rig: AbuseRig, attack: Attack, seconds: float,
         go = attack.start(rig)
     except (OSError, ConnectionError, TimeoutError) as err:
         go = partial(_failed_start, f"{type(err).__name__}: {err}")
-    cpu_start, wall_start = rig.bridge_cpu(), time.monotonic()
+    cpu_start, wall_start = rig.cpu(), time.monotonic()
     probe = Probe(rig, grace)
     if not probe.ready or not probe.ready.get("ready"):
         result = probe.stop()
@@ -669,7 +669,7 @@ def run_attack(rig: AbuseRig, attack: Attack, seconds: float,
         report.notes.append(f"(attack took {time.monotonic() - t0:.1f} s)")
         sleep_until(t0 + seconds)
         result = probe.stop()
-    cpu_end, wall = rig.bridge_cpu(), time.monotonic() - wall_start
+    cpu_end, wall = rig.cpu(), time.monotonic() - wall_start
     health = rig.health()
     for note in report.notes:
         print(f"   {note}")
@@ -677,7 +677,9 @@ def run_attack(rig: AbuseRig, attack: Attack, seconds: float,
     print(f"   bridge RSS {fmt_mib(result.rss_start)} -> peak {fmt_mib(result.rss_peak)} "
           f"(+{fmt_mib(result.rss_peak - result.rss_start)}), {fmt_mib(result.rss_end)} at the "
           f"end; descriptors {result.fds_start} -> peak {result.fds_peak}, "
-          f"{result.fds_end} at the end" + _cpu_text(cpu_start, cpu_end, wall))
+          f"{result.fds_end} at the end")
+    print(f"   CPU in {wall:.1f} s: " + _cpu_text("bridge", cpu_start[0], cpu_end[0], wall)
+          + ", " + _cpu_text("QEMU", cpu_start[1], cpu_end[1], wall))
     print(f"   probe: {result.sent} info status sent, p50 {summary['p50']:.1f} ms, "
           f"p99 {summary['p99']:.1f} ms, max {summary['max']:.1f} ms; {result.failed} failed, "
           f"{result.unanswered} unanswered" + (f"; {result.notices} notices" if result.notices
@@ -704,10 +706,10 @@ def _failed_start(error: str, seconds: float) -> Report:
     return Report([f"setting up the attack failed: {error}"])
 
 
-def _cpu_text(start: Optional[float], end: Optional[float], wall: float) -> str:
+def _cpu_text(who: str, start: Optional[float], end: Optional[float], wall: float) -> str:
     if start is None or end is None:
-        return ""
-    return f"; bridge CPU {end - start:.1f} s in {wall:.1f} s ({100 * (end - start) / wall:.0f} %)"
+        return f"{who} gone"
+    return f"{who} {end - start:.1f} s ({100 * (end - start) / wall:.0f} % of a core)"
 
 
 def restart_reason(fresh: Optional[Tuple[int, int]], targets: Sequence[Target],
