@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 __all__ = ["JSONStreamSplitter", "ParseFailure", "check_message", "dumps", "error_reply",
            "MAX_MESSAGE_SIZE", "MAX_NESTING", "nesting_limit", "ReplySplitter", "OversizedLine",
@@ -70,17 +70,56 @@ class JSONStreamSplitter:
         self._escape = False
         self._token_start = 0
         self._spans: List[Tuple[int, int, int]] = []  # (kind, start, end) of strings, keywords
+        self._long_numbers = False  # whether a number may be beyond 64 bits
         self._skipping = False  # after a limit was hit: drop input up to the next line end
 
     def feed(self, data: bytes) -> List[Piece]:
         """Add ``data``; return every value completed by it, in order."""
         out: List[Piece] = []
-        for byte in data:
+        i, size = 0, len(data)
+        while i < size:
             if self._skipping:
-                if byte == 0x0A:
-                    self._skipping = False
+                end = data.find(b"\n", i)
+                if end < 0:
+                    return out
+                self._skipping = False
+                i = end + 1
                 continue
-            self._byte(byte, out)
+            if self._state == _START:
+                byte = data[i]
+                if self._depth and (byte in _SEPARATORS or byte in _CLOSE and self._depth > 1
+                                    or byte in _OPEN and self._depth < self.max_nesting):
+                    # structure inside a message: only the depth changes
+                    self._buf.append(byte)
+                    self._depth += 1 if byte in _OPEN else -1 if byte in _CLOSE else 0
+                    i += 1
+                    continue
+                found = _WHOLE.match(data, i)
+                if found is not None:
+                    end = found.end()
+                    first = data[i]
+                    if first in _WS:  # blanks: kept inside a message, dropped between
+                        if self._buf:
+                            self._append_run(data[i:end], out)
+                        i = end
+                        continue
+                    if end < size and data[end] not in _CONTINUES:  # a whole number or keyword
+                        self._token_start = len(self._buf)
+                        if self._append_run(data[i:end], out):
+                            self._token_ended(first >= 0x61)
+                            self._token_done(out)
+                        i = end
+                        continue
+            run = None if self._escape else _RUNS.get(self._state)
+            if run is not None:  # the plain bytes of a string or the digits of a number
+                found = (run[self._quote] if self._state == _STRING else run).match(data, i)
+                end = found.end() if found is not None else i
+                if end > i:
+                    self._append_run(data[i:end], out)
+                    i = end
+                    continue
+            self._byte(data[i], out)
+            i += 1
         return out
 
     def _byte(self, byte: int, out: List[Piece]) -> None:
@@ -109,8 +148,7 @@ class JSONStreamSplitter:
             nxt = _NUMBER_STATES[state](byte) if state != _KEYWORD else (
                 _KEYWORD if 0x61 <= byte <= 0x7A else _END)
             if nxt == _END:
-                if state == _KEYWORD:
-                    self._spans.append((_KEYWORD, self._token_start, len(self._buf)))
+                self._token_ended(state == _KEYWORD)
                 self._state = _START
                 self._token_done(out)
                 self._byte(byte, out)  # the byte that ended the token starts the next
@@ -149,6 +187,22 @@ class JSONStreamSplitter:
         else:
             self._lexer_error(bytes([byte]), out)
 
+    def _append_run(self, run: bytes, out: List[Piece]) -> bool:
+        """Add bytes to the message; False if that made it too long."""
+        self._buf += run
+        if len(self._buf) > self.max_size:
+            out.append(self._fail("JSON token size limit exceeded"))
+            return False
+        return True
+
+    def _token_ended(self, keyword: bool) -> None:
+        """A number or keyword ended: keywords are checked, long integers converted later."""
+        if keyword:
+            if self._buf[self._token_start:] not in _KEYWORDS:  # checked again in _take
+                self._spans.append((_KEYWORD, self._token_start, len(self._buf)))
+        elif len(self._buf) - self._token_start > 18:
+            self._long_numbers = True
+
     def _append(self, byte: int, out: List[Piece]) -> None:
         self._buf.append(byte)
         if len(self._buf) > self.max_size:
@@ -165,7 +219,7 @@ class JSONStreamSplitter:
         self._state = _RECOVERY
 
     def _take(self) -> Piece:
-        text, spans = bytes(self._buf), self._spans
+        text, spans, long_numbers = bytes(self._buf), self._spans, self._long_numbers
         self._reset()
         pieces: List[str] = []
         problem: Optional[Tuple[int, str]] = None
@@ -190,7 +244,7 @@ class JSONStreamSplitter:
         pieces.append(text[done:].decode("ascii"))
         normal = "".join(pieces)
         try:
-            value = json.loads(normal, parse_int=_qemu_int)
+            value = json.loads(normal, parse_int=_qemu_int if long_numbers else None)
         except ValueError as err:
             if problem is not None and not (isinstance(err, json.JSONDecodeError)
                                             and err.pos < problem[0]):
@@ -210,6 +264,7 @@ class JSONStreamSplitter:
     def _reset(self) -> None:
         self._buf.clear()
         self._spans = []
+        self._long_numbers = False
         self._depth = 0
         self._state = _START
         self._escape = False
@@ -220,6 +275,20 @@ class JSONStreamSplitter:
  _EXP_E, _EXP_SIGN, _EXP_DIGITS, _END, _ERROR) = range(14)
 _FIRST = {0x2D: _NEG, 0x30: _ZERO, **{c: _NONZERO for c in range(0x31, 0x3A)},
           **{c: _KEYWORD for c in range(0x61, 0x7B)}}
+
+
+#: a whole token that needs no check but its end: blanks, a number, a keyword
+_WHOLE = re.compile(rb"[ \t\r\n]+|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|[a-z]+")
+_SEPARATORS = frozenset(b",:")
+_KEYWORDS = (b"true", b"false", b"null")
+#: bytes after such a number that the lexer would read on (or refuse)
+_CONTINUES = frozenset(b".eE0123456789+-")
+#: runs of bytes that change nothing but the token's length
+_RUNS: Dict[int, Any] = {
+    _STRING: {0x22: re.compile(rb'(?:[^\x00-\x1f"\\\xfe\xff]+|\\[\x20-\xfd])+'),
+              0x27: re.compile(rb"(?:[^\x00-\x1f'\\\xfe\xff]+|\\[\x20-\xfd])+")},
+    **{state: re.compile(rb"[0-9]+") for state in (_NONZERO, _MANTISSA_DIGITS, _EXP_DIGITS)},
+}
 
 
 def _digit(byte: int) -> bool:
@@ -289,11 +358,40 @@ def decode_string(token: bytes) -> Union[str, ParseFailure]:
             out.append(chr(cp))
             i = stop
             continue
+        plain = _PLAIN.match(token, i, end)
+        stop = plain.end() if plain is not None else i + 1
+        try:  # the common case: UTF-8 Python and QEMU both take
+            text = token[i:stop].decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if text is not None and not _has_noncharacter(text):
+            out.append(text)
+            i = stop
+            continue
         cp, i = _utf8_codepoint(token, i, end)
         if cp < 0:
             return ParseFailure("invalid UTF-8 sequence in string")
         out.append(chr(cp))
     return "".join(out)
+
+
+_PLAIN = re.compile(rb"[^\\]+")
+#: characters that may be surrogates or noncharacters (checked one by one)
+_SUSPECT = re.compile("[\ud800-\udfff\ufdd0-\uffff\U0001fffe-\U0010ffff]")
+
+
+def _suspects(text: str) -> Iterator[str]:
+    """The surrogates and noncharacters in ``text``, in order."""
+    if text.isascii():
+        return
+    for found in _SUSPECT.finditer(text):
+        char = found.group()
+        if not _valid_codepoint(ord(char)):
+            yield char
+
+
+def _has_noncharacter(text: str) -> bool:
+    return next(_suspects(text), None) is not None
 
 
 def _hex4(token: bytes, at: int) -> int:
@@ -486,13 +584,6 @@ class Unencodable(ValueError):
     """A message QMP cannot carry; ``str()`` says what it holds, in a phrase."""
 
 
-#: Characters QEMU 7.2 refuses in a JSON string, escaped or not ("... is not a
-#: valid Unicode character", "invalid UTF-8 sequence in string"): surrogates
-#: (a session's undecodable bytes are lone ones) and noncharacters.
-_NOT_UNICODE = re.compile("[\ud800-\udfff\ufdd0-\ufdef"
-                          + "".join(f"{chr(plane << 16 | 0xFFFE)}{chr(plane << 16 | 0xFFFF)}"
-                                    for plane in range(17))
-                          + "]")
 _encode_fast = json.JSONEncoder(ensure_ascii=False, allow_nan=False,
                                 separators=(",", ":")).encode
 
@@ -512,9 +603,10 @@ def encode(message: Any) -> bytes:
         text = _encode_fast(message)
     except ValueError:  # a float that is not finite
         text = _encode_numbers(message, 0)
-    bad = _NOT_UNICODE.search(text)
-    if bad is not None:
-        raise Unencodable(describe_character(bad.group()))
+    # QEMU 7.2 refuses surrogates (a session's undecodable bytes are lone ones)
+    # and noncharacters in a string, escaped or not
+    for bad in _suspects(text):
+        raise Unencodable(describe_character(bad))
     return text.encode("utf-8")
 
 
