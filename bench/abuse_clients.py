@@ -18,6 +18,7 @@ __all__ = ["PROMPT", "Client", "hmp_login", "qmp_open", "qmp_call", "qmp_reply",
            "describe_reply", "pump", "run_threads", "sleep_until"]
 
 PROMPT = b"(qemu) "
+LOGIN_INCORRECT = b"Login incorrect"
 
 
 class Client:
@@ -58,11 +59,18 @@ class Client:
 
     def read_until(self, marker: bytes, deadline: float) -> Optional[bytes]:
         """Everything up to and including ``marker``; None at the deadline."""
-        while marker not in self.buf:
+        return self.read_until_any((marker,), deadline)
+
+    def read_until_any(self, markers: Sequence[bytes], deadline: float) -> Optional[bytes]:
+        """Everything up to and including the first of ``markers``; None at the deadline."""
+        while True:
+            found = [(self.buf.index(m) + len(m)) for m in markers if m in self.buf]
+            if found:
+                break
             if time.monotonic() >= deadline:
                 return None
             self.fill(deadline)
-        end = self.buf.index(marker) + len(marker)
+        end = min(found)
         data, self.buf = self.buf[:end], self.buf[end:]
         return data
 
@@ -124,9 +132,11 @@ def hmp_login(port: int, user: str, password: str, deadline: float) -> Client:
             client.close()
             raise TimeoutError(f"no {prompt.decode().strip()!r} prompt")
         client.send(answer.encode() + b"\n", deadline)
-    if client.read_until(PROMPT, deadline) is None:
+    reply = client.read_until_any((PROMPT, LOGIN_INCORRECT), deadline)
+    if reply is None or reply.endswith(LOGIN_INCORRECT):
         client.close()
-        raise TimeoutError("no prompt after login")
+        raise ConnectionError("no prompt after login within the time" if reply is None else
+                              f"the bridge answered 'Login incorrect' to {user}'s right password")
     return client
 
 
