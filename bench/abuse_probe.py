@@ -111,7 +111,10 @@ async def _probe(config: Dict[str, Any], said: Dict[str, bool]) -> Dict[str, Any
     loop = asyncio.get_running_loop()
     result: Dict[str, Any] = {"latencies_ns": [], "sent": 0, "failed": 0, "failed_examples": [],
                               "unanswered": 0, "notices": 0, "lost": None}
-    reader, writer = await asyncio.wait_for(_login(config), LOGIN_TIMEOUT)
+    try:
+        reader, writer = await asyncio.wait_for(_login(config), LOGIN_TIMEOUT)
+    except asyncio.TimeoutError:
+        raise RuntimeError(f"not logged in within {LOGIN_TIMEOUT:g} s") from None
 
     pid = config["pid"]
     first = _bridge_sample(pid) or (0, 0)
@@ -119,7 +122,12 @@ async def _probe(config: Dict[str, Any], said: Dict[str, bool]) -> Dict[str, Any
                "fds_start": first[1], "fds_peak": first[1], "fds_end": first[1],
                "bridge_gone": False}
     stopping = asyncio.Event()
-    loop.add_reader(sys.stdin.fileno(), stopping.set)
+
+    def told_to_stop() -> None:
+        loop.remove_reader(sys.stdin.fileno())  # the line stays unread: no more wake-ups
+        stopping.set()
+
+    loop.add_reader(sys.stdin.fileno(), told_to_stop)
     sent_at: Deque[int] = deque()
 
     async def sample() -> None:
@@ -149,7 +157,8 @@ async def _probe(config: Dict[str, Any], said: Dict[str, bool]) -> Dict[str, Any
                     continue
                 if not sent_at:
                     result["failed"] += 1
-                    result["failed_examples"].append(f"unasked: {answer[:100]!r}")
+                    if len(result["failed_examples"]) < 3:
+                        result["failed_examples"].append(f"unasked: {answer[:100]!r}")
                     continue
                 result["latencies_ns"].append(now - sent_at.popleft())
                 if kind == "failed":
