@@ -18,6 +18,7 @@ import select
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -74,14 +75,10 @@ def _stop(proc: Optional["subprocess.Popen[bytes]"]) -> None:
 
 
 class AbuseRig:
-    """One paused QEMU and one hmpbridge with every listener, in ``base``/rigN."""
-
-    count = 0
+    """One paused QEMU and one hmpbridge with every listener, in a new directory in ``base``."""
 
     def __init__(self, base: str, password_file: str) -> None:
-        AbuseRig.count += 1
-        self.dir = os.path.join(base, f"rig{AbuseRig.count}")
-        os.makedirs(self.dir)
+        self.dir = tempfile.mkdtemp(prefix="rig", dir=base)
         self.bridge_qmp, self.direct_qmp = self._path("bridge.qmp"), self._path("direct.qmp")
         self.mux_qmp, self.ro_qmp = self._path("mux.qmp"), self._path("ro.qmp")
         self.audit, self.log = self._path("audit.jsonl"), self._path("log.txt")
