@@ -101,6 +101,7 @@ def test_restart_after_a_miss_or_what_was_left_behind() -> None:
 
 def test_select_attacks_by_number_or_key() -> None:
     assert [a.key for a in select_attacks("6,9b")] == ["6a", "6b", "9b"]
+    assert [a.key for a in select_attacks("0, 8")] == ["0", "8a", "8b"]
     assert [a.key for a in select_attacks(None)] == [a.key for a in ATTACKS]
     with pytest.raises(ValueError, match="7"):
         select_attacks("7")
