@@ -9,8 +9,9 @@ pipelining thousands of commands cannot starve the others.
 A client is held to bounded memory both ways:
 
 * input: with :data:`MAX_BACKLOG` requests unanswered (queued, at QEMU, or
-  answered but waiting behind an earlier reply), the messages it sent after
-  them wait unread and the bridge stops reading from its socket;
+  answered but waiting behind an earlier reply), the bytes it sent after
+  them wait unparsed (at most what one read brought) and the bridge stops
+  reading from its socket;
 * output: a :class:`~hmpbridge.flow.WriteGuard` watches its send buffer; while
   the client is not reading, none of its further messages is taken up, and
   once it leaves more than ``Limits.max_unread`` bytes unread or stays stalled
@@ -65,6 +66,10 @@ MAX_BACKLOG = 64
 #: latest batch) and closes the others at once.
 MAX_HELD_FDS = 1
 
+#: Bytes parsed at a time: a client that must wait keeps the rest of what it
+#: sent as bytes, and at most this much input as parsed messages.
+PARSE_SLICE = 1024
+
 #: Commands that take the descriptors a client passed with SCM_RIGHTS.
 _FD_COMMANDS = frozenset({"getfd", "add-fd"})
 
@@ -99,7 +104,10 @@ class QMPServerProtocol(Protocol):
         self.clock: IReactorTime = clock if clock is not None else _reactor()
         self.audit = audit
         self._splitter = JSONStreamSplitter(max_message)
-        self._inbox: Deque[Tuple[Any, float]] = deque()  # read, not yet taken up
+        self._unread = b""  # read, not yet parsed (from _unread_at on)
+        self._unread_at = 0
+        self._received = 0.0  # when _unread came
+        self._inbox: Deque[Tuple[Any, float]] = deque()  # parsed, not yet taken up
         self._negotiated = False
         self._oob = False
         self._backlog: Deque[Tuple[Dict[str, Any], Tuple[int, ...], "_Slot", float]] = deque()
@@ -156,9 +164,13 @@ class QMPServerProtocol(Protocol):
                 _close(fd)
         self._backlog.clear()
         self._fds_waiting = 0
+        if self.audit is not None:
+            while self._parse_more():  # what it sent before leaving, recorded as dropped
+                pass
         for piece, started in self._inbox:
             self._audit(_received(piece), [], DROPPED, started, now)
         self._inbox.clear()
+        self._unread, self._unread_at = b"", 0
         self._drop_fds()
 
     def _clients(self) -> Set[QMPServerProtocol]:
@@ -204,9 +216,22 @@ class QMPServerProtocol(Protocol):
 
     def dataReceived(self, data: bytes) -> None:
         self._fd_batch = False
-        now = self._now()
-        self._inbox.extend((piece, now) for piece in self._splitter.feed(data))
+        self._unread = self._unread[self._unread_at:] + data if self._unread else data
+        self._unread_at = 0
+        self._received = self._now()
         self._take_up()
+
+    def _parse_more(self) -> bool:
+        """Parse the next slice of what was read; False when nothing is left."""
+        if self._unread_at >= len(self._unread):
+            self._unread, self._unread_at = b"", 0
+            return False
+        end = self._unread_at + PARSE_SLICE
+        chunk = self._unread[self._unread_at:end]
+        self._unread_at = end
+        received = self._received
+        self._inbox.extend((piece, received) for piece in self._splitter.feed(chunk))
+        return True
 
     def _busy(self) -> bool:
         """Whether the client's next message must wait.
@@ -221,7 +246,9 @@ class QMPServerProtocol(Protocol):
 
     def _take_up(self) -> None:
         """Handle the messages read so far, as far as the client's limits allow."""
-        while self._inbox and not self._closed and not self._busy():
+        while not self._closed and not self._busy() and (self._inbox or self._parse_more()):
+            if not self._inbox:
+                continue
             piece, started = self._inbox.popleft()
             if isinstance(piece, ParseFailure):
                 self._local(None, error_reply("GenericError", piece.desc), PARSE_ERROR,
@@ -230,10 +257,11 @@ class QMPServerProtocol(Protocol):
                 self._message(piece, started)
         if self._closed:
             return
-        if self._inbox and self._reading:
+        waiting = bool(self._inbox) or self._unread_at < len(self._unread)
+        if waiting and self._reading:
             self._reading = False
             connected(self).pauseProducing()
-        elif not self._inbox and not self._reading and \
+        elif not waiting and not self._reading and \
                 len(self._replies) + self._oob_unanswered < MAX_BACKLOG // 2:
             self._reading = True
             connected(self).resumeProducing()
@@ -397,7 +425,8 @@ class QMPServerProtocol(Protocol):
 
     def _maybe_finish(self) -> None:
         if self._closed_for_reading and not self._inbox and not self._backlog \
-                and self._at_qemu == 0 and not self._closed:
+                and self._unread_at >= len(self._unread) and self._at_qemu == 0 \
+                and not self._closed:
             connected(self).loseConnection()
 
     # -- audit --------------------------------------------------------------------

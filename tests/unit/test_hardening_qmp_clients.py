@@ -23,7 +23,8 @@ from hmpbridge.audit import AuditLog
 from hmpbridge.events import EventHub
 from hmpbridge.limits import MAX_QMP_MESSAGE, MAX_QMP_MESSAGE_READ_ONLY, Limits
 from hmpbridge.peercred import PeerCredentials
-from hmpbridge.qmp_server import CLIENT_WINDOW, MAX_BACKLOG, MAX_HELD_FDS, QMPServerFactory
+from hmpbridge.qmp_server import (CLIENT_WINDOW, MAX_BACKLOG, MAX_HELD_FDS, PARSE_SLICE,
+                                  QMPServerFactory)
 from hmpbridge.runner import CommandRunner
 from hmpbridge.server import HMPServerFactory
 from hmpbridge.testing import FakeExecutor
@@ -166,6 +167,20 @@ def test_a_flood_behind_an_unanswered_command_is_not_read() -> None:
     mux.answer(0)
     assert len(lines(transport)) == MAX_BACKLOG * 4 + 1
     assert transport.producerState == "producing"
+
+
+def test_a_client_that_must_wait_keeps_its_input_as_bytes() -> None:
+    """When a client that is not reading sends a burst, it stays unparsed bytes, not messages."""
+    mux = FakeMux()
+    protocol, transport, _ = client(mux)
+    transport.producer.pauseProducing()
+    burst = b"[] " * 20000
+    protocol.dataReceived(burst)
+    assert transport.producerState == "paused"
+    assert len(protocol._inbox) <= PARSE_SLICE and transport.value() == b""
+    transport.producer.resumeProducing()
+    replies = lines(transport)
+    assert len(replies) == 20000 and transport.producerState == "producing"
 
 
 def test_out_of_band_commands_count_against_the_backlog() -> None:
