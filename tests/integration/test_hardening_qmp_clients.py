@@ -21,7 +21,8 @@ from tests.integration.conftest import Bridge, HMPClient, Twin
 #: QEMU 7.2's reply to a message over its own size limit (64 MiB), captured from
 #: ``qemu-system-x86_64 -machine none -qmp unix:...`` with a 64 MiB + 6 byte
 #: string argument (it took QEMU 448 s to read).
-QEMU_TOO_LARGE = b'{"error": {"class": "GenericError", "desc": "JSON token size limit exceeded"}}\r\n'
+QEMU_TOO_LARGE = (b'{"error": {"class": "GenericError", '
+                  b'"desc": "JSON token size limit exceeded"}}\r\n')
 
 
 @pytest.fixture(scope="module")

@@ -227,7 +227,7 @@ def test_descriptors_before_negotiation_are_closed_at_once() -> None:
 
 
 def test_one_descriptor_is_kept_the_first_of_the_latest_batch() -> None:
-    """When batches of descriptors arrive, the first of the latest goes with getfd; the rest close."""
+    """When batches of descriptors arrive, the latest's first goes with getfd; the rest close."""
     mux = FakeMux()
     protocol, _, _ = client(mux)
     first, writes = pipes(3)
