@@ -11,6 +11,7 @@ import json
 import os
 import pwd
 import socket
+import threading
 import time
 from typing import Dict, Iterator, List, Tuple
 
@@ -225,3 +226,44 @@ def test_an_oversized_message_costs_the_bridge_no_more_than_its_limit(rig) -> No
     grown = max(peak, status(pid, "VmRSS")) - before
     print(f"bridge VmRSS grew {grown} kB at most for a 32 MiB message (limit 64 KiB)")
     assert grown < 8 * 1024
+
+
+def test_a_flood_of_malformed_messages_does_not_hold_up_other_clients(rig) -> None:
+    """While one client floods junk (reading its errors), another's commands are answered."""
+    _, _, paths = rig
+    flood = QMP(paths["qmp"])
+    stop = threading.Event()
+
+    def drain() -> None:
+        try:
+            while flood.sock.recv(1 << 16):
+                pass
+        except OSError:
+            pass
+
+    def send() -> None:
+        junk = b"[] " * 20000
+        try:
+            while not stop.is_set():
+                flood.sock.sendall(junk)
+        except OSError:
+            pass
+
+    threads = [threading.Thread(target=drain), threading.Thread(target=send)]
+    for thread in threads:
+        thread.start()
+    other = QMP(paths["qmp"])
+    time.sleep(0.5)
+    worst = 0.0
+    for _ in range(10):
+        started = time.monotonic()
+        assert "return" in other.command("query-status")
+        worst = max(worst, time.monotonic() - started)
+    stop.set()
+    flood.sock.shutdown(socket.SHUT_RDWR)
+    for thread in threads:
+        thread.join(10)
+    flood.close()
+    other.close()
+    print(f"slowest query-status beside a junk flood: {worst * 1000:.0f} ms")
+    assert worst < 0.5

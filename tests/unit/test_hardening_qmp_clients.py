@@ -24,7 +24,7 @@ from hmpbridge.events import EventHub
 from hmpbridge.limits import MAX_QMP_MESSAGE, MAX_QMP_MESSAGE_READ_ONLY, Limits
 from hmpbridge.peercred import PeerCredentials
 from hmpbridge.qmp_server import (CLIENT_WINDOW, MAX_BACKLOG, MAX_HELD_FDS, PARSE_SLICE,
-                                  QMPServerFactory)
+                                  TURN_MESSAGES, QMPServerFactory)
 from hmpbridge.runner import CommandRunner
 from hmpbridge.server import HMPServerFactory
 from hmpbridge.testing import FakeExecutor
@@ -62,6 +62,15 @@ def client(mux: FakeMux, negotiate: bool = True, limits: Limits = Limits(), **kw
         protocol.dataReceived(b'{"execute": "qmp_capabilities"}')
     lines(transport)
     return protocol, transport, clock
+
+
+def turns(clock: Clock) -> None:
+    """Let the reactor turn until no client has input left for a later turn."""
+    for _ in range(10000):
+        if not any(call.getTime() <= clock.seconds() for call in clock.getDelayedCalls()):
+            return
+        clock.advance(0)
+    raise AssertionError("input never ran out")
 
 
 def emit(mux: FakeMux, event: Dict[str, Any] = STOP) -> None:
@@ -160,11 +169,12 @@ def test_others_are_served_while_one_client_is_stalled() -> None:
 def test_a_flood_behind_an_unanswered_command_is_not_read() -> None:
     """When a client's early command is unanswered, its flood of bad messages waits unread."""
     mux = FakeMux()
-    protocol, transport, _ = client(mux)
+    protocol, transport, clock = client(mux)
     protocol.dataReceived(b'{"execute": "query-status", "id": 0}' + b"[] " * (MAX_BACKLOG * 4))
     assert transport.producerState == "paused"
     assert len(protocol._replies) == MAX_BACKLOG
     mux.answer(0)
+    turns(clock)
     assert len(lines(transport)) == MAX_BACKLOG * 4 + 1
     assert transport.producerState == "producing"
 
@@ -172,15 +182,32 @@ def test_a_flood_behind_an_unanswered_command_is_not_read() -> None:
 def test_a_client_that_must_wait_keeps_its_input_as_bytes() -> None:
     """When a client that is not reading sends a burst, it stays unparsed bytes, not messages."""
     mux = FakeMux()
-    protocol, transport, _ = client(mux)
+    protocol, transport, clock = client(mux)
     transport.producer.pauseProducing()
     burst = b"[] " * 20000
     protocol.dataReceived(burst)
     assert transport.producerState == "paused"
     assert len(protocol._inbox) <= PARSE_SLICE and transport.value() == b""
     transport.producer.resumeProducing()
+    turns(clock)
     replies = lines(transport)
     assert len(replies) == 20000 and transport.producerState == "producing"
+
+
+def test_a_flood_is_answered_a_turn_at_a_time_and_others_are_served_between() -> None:
+    """When a client sends thousands of messages at once, another client's turn comes between."""
+    mux = FakeMux()
+    flood, flood_transport, clock = client(mux)
+    other, other_transport, _ = client(mux)
+    other.clock = clock
+    flood.dataReceived(b"[] " * (TURN_MESSAGES * 3))
+    assert len(lines(flood_transport)) == TURN_MESSAGES
+    assert flood_transport.producerState == "paused"
+    other.dataReceived(b'{"execute": "query-name", "id": 1}')
+    assert [m["execute"] for m, _, _ in mux.forwarded] == ["query-name"]
+    turns(clock)
+    assert len(lines(flood_transport)) == TURN_MESSAGES * 2
+    assert flood_transport.producerState == "producing"
 
 
 def test_out_of_band_commands_count_against_the_backlog() -> None:
