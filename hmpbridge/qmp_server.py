@@ -6,7 +6,7 @@ every event.  Commands are forwarded with the bridge's ids; a client may have
 at most :data:`CLIENT_WINDOW` commands at QEMU at once, so one client
 pipelining thousands of commands cannot starve the others.
 
-A client is held to bounded memory both ways:
+A client is held to bounded memory and time:
 
 * input: with :data:`MAX_BACKLOG` requests unanswered (queued, at QEMU, or
   answered but waiting behind an earlier reply), the bytes it sent after
@@ -20,9 +20,14 @@ A client is held to bounded memory both ways:
 * descriptors passed with SCM_RIGHTS: at most :data:`MAX_HELD_FDS` waiting
   for a ``getfd``/``add-fd`` (none before negotiation or for a client that
   may not run them), one more with such a command waiting for its turn (the
-  client's next messages wait behind it), and one with each command at QEMU.
+  client's next messages wait behind it), and one with each command at QEMU;
+* time: at most :data:`TURN_MESSAGES` of its messages per turn of the
+  reactor; a message over the factory's ``max_message`` gets QEMU's ``JSON
+  token size limit exceeded`` and is never forwarded.
 
-Every message a client sends is one audit record, whatever becomes of it.
+Every message a client sends is one audit record, whatever becomes of it; a
+unix-socket client is named by the user and process the kernel reports
+(``SO_PEERCRED``).
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ from hmpbridge.qmp_wire import (JSONStreamSplitter, ParseFailure, check_message,
                                 error_reply, split_id, with_client_id)
 
 __all__ = ["QMPServerProtocol", "QMPServerFactory", "CLIENT_WINDOW", "MAX_BACKLOG",
-           "MAX_HELD_FDS"]
+           "MAX_HELD_FDS", "PARSE_SLICE", "TURN_MESSAGES"]
 
 #: Commands one client may have at QEMU at once.
 CLIENT_WINDOW = 4
