@@ -61,8 +61,8 @@ EventCallback = Callable[[Mapping[str, Any]], None]
 _decode = json.JSONDecoder().decode
 #: the id at the end of a reply (QEMU writes it last)
 _TAIL_ID = re.compile(rb'"id":\s*"(' + re.escape(ID_PREFIX.encode()) + rb'[0-9]+)"\s*\}\s*$')
-#: the timestamp at the end of an event
-_TAIL_EVENT = re.compile(rb'"timestamp":\s*\{[^{}]*\}\s*\}\s*$')
+#: the start of an event (QEMU writes its timestamp first)
+_HEAD_EVENT = re.compile(rb'\s*\{\s*"(?:timestamp|event)"')
 
 
 class _Sent:
@@ -222,7 +222,7 @@ class QMPClientProtocol(Protocol):
             return
         found = _TAIL_ID.search(line.tail)
         msg_id = found.group(1).decode("ascii") if found is not None else None
-        if msg_id is None and _TAIL_EVENT.search(line.tail) is not None:
+        if msg_id is None and _HEAD_EVENT.match(line.head) is not None:
             self._log.warn("Dropping a QMP event of {size} bytes (longer than {limit})",
                            size=line.size, limit=self.max_reply)
             return

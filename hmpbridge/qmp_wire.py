@@ -518,17 +518,20 @@ class OversizedLine:
     """A line longer than a :class:`ReplySplitter`'s limit, discarded as it came in.
 
     :ivar size: its length in bytes (without the line end).
-    :ivar tail: its last :data:`REPLY_TAIL` bytes.
+    :ivar head: its first :data:`REPLY_TAIL` bytes (an event starts with its
+        ``"timestamp"``).
+    :ivar tail: its last :data:`REPLY_TAIL` bytes (a reply ends with its ``"id"``).
     """
 
-    __slots__ = ("size", "tail")
+    __slots__ = ("size", "head", "tail")
 
-    def __init__(self, size: int, tail: bytes) -> None:
+    def __init__(self, size: int, head: bytes, tail: bytes) -> None:
         self.size = size
+        self.head = head
         self.tail = tail
 
     def __repr__(self) -> str:
-        return f"OversizedLine({self.size}, {self.tail!r})"
+        return f"OversizedLine({self.size}, {self.head!r}, {self.tail!r})"
 
 
 class ReplySplitter:
@@ -543,6 +546,7 @@ class ReplySplitter:
         self.limit = limit
         self._buf = bytearray()
         self._size = 0          # the length of a line being discarded, else 0
+        self._head = b""
         self._tail = b""
 
     def feed(self, data: bytes) -> List[Union[bytes, OversizedLine]]:
@@ -565,15 +569,18 @@ class ReplySplitter:
             return
         if not self._size:  # this chunk makes the line too long: from here on, count
             self._size = len(self._buf)
+            self._head = bytes(self._buf[:REPLY_TAIL])
             self._tail = bytes(self._buf[-REPLY_TAIL:])
             self._buf = bytearray()
+        if len(self._head) < REPLY_TAIL:
+            self._head += chunk[:REPLY_TAIL - len(self._head)]
         self._size += len(chunk)
         self._tail = (self._tail + chunk[-REPLY_TAIL:])[-REPLY_TAIL:]
 
     def _finish(self) -> Union[bytes, OversizedLine]:
         if self._size:
-            line: Union[bytes, OversizedLine] = OversizedLine(self._size, self._tail)
-            self._size, self._tail = 0, b""
+            line: Union[bytes, OversizedLine] = OversizedLine(self._size, self._head, self._tail)
+            self._size, self._head, self._tail = 0, b"", b""
             return line
         data = bytes(self._buf)
         self._buf = bytearray()
