@@ -6,6 +6,13 @@ ends the same lines however it is split, a client that half-closes (``nc -N``)
 still gets every answer, descriptors passed over a unix socket reach the
 session (``getfd``), and an invalid telnet command is ignored instead of
 dropping the connection.
+
+Input is parsed with ``bytes.find``: runs of data, escaped 0xff bytes
+included, reach the session in one call, and only telnet commands are read a
+byte at a time.  Every byte written to the client, the answers to option
+negotiation included, is reported to the session's write guard
+(:meth:`HMPTelnetTransport.count_output`), so a client that never reads the
+answers to its own option flood is dropped at ``--max-unread`` like any other.
 """
 
 from __future__ import annotations
