@@ -247,9 +247,9 @@ class JSONStreamSplitter:
             value = json.loads(normal, parse_int=_qemu_int if long_numbers else None)
         except ValueError as err:
             if problem is not None and not (isinstance(err, json.JSONDecodeError)
-                                            and err.pos < problem[0]):
+                                            and err.pos <= problem[0]):
                 return ParseFailure(f"JSON parse error, {problem[1]}")
-            return ParseFailure(f"JSON parse error, {_describe(err)}")
+            return ParseFailure(f"JSON parse error, {_describe(err, normal)}")
         except RecursionError:
             return ParseFailure("JSON nesting depth limit exceeded")
         if problem is not None:
@@ -278,7 +278,8 @@ _FIRST = {0x2D: _NEG, 0x30: _ZERO, **{c: _NONZERO for c in range(0x31, 0x3A)},
 
 
 #: a whole token that needs no check but its end: blanks, a number, a keyword
-_WHOLE = re.compile(rb"[ \t\r\n]+|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|[a-z]+")
+_WHOLE = re.compile(rb"[ \t\r\n]+|-?(?:0(?:\.[0-9]+(?:[eE][+-]?[0-9]+)?)?"
+                    rb"|[1-9][0-9]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)|[a-z]+")
 _SEPARATORS = frozenset(b",:")
 _KEYWORDS = (b"true", b"false", b"null")
 #: bytes after such a number that the lexer would read on (or refuse)
@@ -446,15 +447,37 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"invalid keyword '{name}'")
 
 
-def _describe(err: ValueError) -> str:
-    if isinstance(err, json.JSONDecodeError):
-        message = err.msg.lower()
-        if message.startswith("expecting value"):
+def _describe(err: ValueError, text: str) -> str:
+    """QEMU's words for where Python's decoder stopped in ``text``."""
+    if not isinstance(err, json.JSONDecodeError):
+        return str(err)
+    message = err.msg.lower()
+    if message.startswith("expecting ':' delimiter"):
+        return "missing : in object pair"
+    if message.startswith("expecting ',' delimiter"):
+        inside = _container(text, err.pos)
+        return f"expected separator in {'dict' if inside == '{' else 'list'}"
+    if message.startswith("expecting property name"):
+        if text[err.pos:err.pos + 1] in ("}", "]", ",", ":"):
             return "expecting value"
-        if "delimiter" in message or message.startswith("expecting"):
-            return message
-        return message
-    return str(err)
+        return "key is not a string in object"
+    if message.startswith("expecting value"):
+        return "expecting value"
+    return message
+
+
+_STRING_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+
+
+def _container(text: str, pos: int) -> str:
+    """The bracket (``{`` or ``[``) open at ``pos`` of well-lexed JSON ``text``."""
+    stack: List[str] = []
+    for char in _STRING_TOKEN.sub("", text[:pos]):
+        if char in "{[":
+            stack.append(char)
+        elif char in "}]" and stack:
+            stack.pop()
+    return stack[-1] if stack else "["
 
 
 def check_message(message: Any, oob_allowed: bool) -> Optional[str]:
@@ -496,10 +519,38 @@ def with_client_id(reply: Mapping[str, Any], request: Mapping[str, Any]) -> Dict
 
 
 def dumps(message: Any) -> bytes:
-    """``message`` as QEMU writes it, with its ``\\r\\n``."""
-    text = json.dumps(message, ensure_ascii=True)
-    return _UESCAPE.sub(lambda m: m.group(1) + "\\u" + m.group(2).upper(),
-                        text).encode("ascii") + b"\r\n"
+    """``message`` as QEMU writes it, with its ``\\r\\n``.
+
+    Floats are printed as QEMU prints them, ``%.17g``: a client's id ``0.1``
+    comes back ``0.10000000000000001``, ``1.0`` as ``1``, ``1e400`` as
+    ``inf`` (which is not JSON).
+    """
+    text = _dumps_any(message)
+    if _FLOATISH.search(text) is None:
+        text = _UESCAPE.sub(_upper_escape, text)
+    else:
+        text = _TOKENS.sub(_qemu_token, text)
+    return text.encode("ascii") + b"\r\n"
+
+
+_dumps_any = json.JSONEncoder(ensure_ascii=True).encode
+#: something that may be a float in JSON text (or inside a string: then checked again)
+_FLOATISH = re.compile(r"[0-9][.eE]|Infinity|NaN")
+#: a string, or a number (Python's words for the floats that are not finite included)
+_TOKENS = re.compile(r'("[^"\\]*(?:\\.[^"\\]*)*")|(-?Infinity|NaN|-?[0-9][0-9.eE+-]*)')
+
+
+def _upper_escape(found: "re.Match[str]") -> str:
+    return found.group(1) + "\\u" + found.group(2).upper()
+
+
+def _qemu_token(found: "re.Match[str]") -> str:
+    string, number = found.groups()
+    if string is not None:
+        return _UESCAPE.sub(_upper_escape, string)
+    if number.lstrip("-").isdigit():
+        return number
+    return "%.17g" % float(number)
 
 
 def split_id(message: Mapping[str, Any]) -> Tuple[Dict[str, Any], bool]:
@@ -609,7 +660,7 @@ def encode(message: Any) -> bytes:
     try:
         text = _encode_fast(message)
     except ValueError:  # a float that is not finite
-        text = _encode_numbers(message, 0)
+        text = _TOKENS.sub(_qemu_reads_alike, _encode_any(message))
     # QEMU 7.2 refuses surrogates (a session's undecodable bytes are lone ones)
     # and noncharacters in a string, escaped or not
     for bad in _suspects(text):
@@ -627,17 +678,15 @@ def describe_character(char: str) -> str:
     return f"the noncharacter U+{code:04X}"
 
 
-def _encode_numbers(value: Any, depth: int) -> str:
-    if depth > MAX_NESTING:
-        raise ValueError("nesting too deep")
-    if isinstance(value, float):
-        if value != value:
-            raise Unencodable("NaN, which JSON cannot write")
-        if value in (float("inf"), float("-inf")):
-            return "1e999" if value > 0 else "-1e999"
-    if isinstance(value, dict):
-        return "{" + ",".join(_encode_fast(key) + ":" + _encode_numbers(item, depth + 1)
-                              for key, item in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_encode_numbers(item, depth + 1) for item in value) + "]"
-    return _encode_fast(value)
+_encode_any = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _qemu_reads_alike(found: "re.Match[str]") -> str:
+    """Python's words for the floats that are not finite, as numbers QEMU's ``strtod``
+    reads back alike; NaN has none."""
+    number = found.group(2)
+    if number == "NaN":
+        raise Unencodable("NaN, which JSON cannot write")
+    if number in ("Infinity", "-Infinity"):
+        return number.replace("Infinity", "1e999")
+    return found.group()

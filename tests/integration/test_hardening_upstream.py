@@ -131,6 +131,25 @@ HOSTILE = [
     b'{"execute":"query-name", "y": "\xc3",, "\\udc80": 1}',
     b'{"execute":"query-name", "\\udc80": 1, "y": "\xc3"}',
     b'{"execute":"query-name", "x": "b\x01c"}',
+    b'{"execute":"query-name", "id": 1e400}',  # ids come back as QEMU prints numbers
+    b'{"execute":"query-name", "id": -1e400}',
+    b'{"execute":"query-name", "id": 0.1}',
+    b'{"execute":"query-name", "id": 1.0}',
+    b'{"execute":"query-name", "id": 18446744073709551616}',
+    b'{"execute":"query-name", "id": -9223372036854775809}',
+    b'{"execute":"query-name", "id": 1e-400}',
+    b'{"execute":"query-name", "id": 0e5}',
+    b'{"execute":"query-name", "id": -0}',
+    b'{"execute":"query-name", "id" 1}',      # structure: QEMU's parser's own words
+    b'{1: 2}',
+    b'{"execute":"query-name" "id":2}',
+    b'{"execute":"query-name", "id": [1 2]}',
+    b'{"execute":"query-name", "id":}',
+    b'{"execute":"query-name", "id": [1,]}',
+    b'{"execute":"query-name",}',
+    b'{,}',
+    b'{"execute":"query-name", "id"}',
+    b'{"execute" "\xc3"}',
 ]
 
 

@@ -523,6 +523,15 @@ CAPTURED = [
     (b'\xc3\x28{"execute":"x"}', ["JSON parse error, stray '\ufffd'", {"execute": "x"}]),
     (b"{'execute':'x'}", [{"execute": "x"}]),
     (b'{"s": "\xc0\x80\\u0000"}', [{"s": "\x00\x00"}]),
+    (b'{"a" 1}', ["JSON parse error, missing : in object pair"]),
+    (b'{1: 2}', ["JSON parse error, key is not a string in object"]),
+    (b'{"a":1 "b":2}', ["JSON parse error, expected separator in dict"]),
+    (b'[1 2]', ["JSON parse error, expected separator in list"]),
+    (b'{"a":1,}', ["JSON parse error, expecting value"]),
+    (b'{"a":0e5}', ["JSON parse error, expected separator in dict"]),
+    (b'{"a" "\xc3"}', ["JSON parse error, missing : in object pair"]),
+    (b'{"v": 1e400, "w": 18446744073709551616}', [{"v": float("inf"),
+                                                   "w": 18446744073709551616.0}]),
 ]
 
 
