@@ -168,6 +168,9 @@ class HMPSession(TelnetProtocol):
 
     def connectionLost(self, reason: Optional[Failure] = None) -> None:
         self._closed = True
+        for line in self._lines:  # sent, never run: the audit log still says so
+            if line.strip():
+                self.runner.audit(self.state.identity, {"hmp": line}, "dropped")
         self._lines.clear()
         self._unsubscribe()
         self._stop_waiting()

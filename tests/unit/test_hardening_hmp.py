@@ -430,6 +430,20 @@ def test_bridge_commands_are_audited() -> None:
         ("info status", "ok", "192.0.2.7:40000", "192.0.2.7:40000")]
 
 
+def test_lines_never_run_are_audited_as_dropped() -> None:
+    """When a client leaves with lines still waiting, each is recorded as dropped."""
+    audit = Records()
+    executor = FakeExecutor(manual=True)
+    runner = CommandRunner(executor, clock=Clock(), audit=audit)  # type: ignore[arg-type]
+    telnet = HMPServerFactory(runner, "tcp:4444", clock=Clock()).buildProtocol(PEER)
+    telnet.makeConnection(StringTransport(peerAddress=PEER))
+    telnet.dataReceived(b"info status\n.help\n\nstop\n")
+    telnet.connectionLost(None)
+    executor.fire()
+    assert [(r["hmp"], r["outcome"]) for r in audit.records] == [
+        (".help", "dropped"), ("stop", "dropped"), ("info status", "ok")]
+
+
 def test_login_attempts_are_audited_with_the_name_never_the_password() -> None:
     """Each attempt is one record: the user tried and the outcome, no password anywhere."""
     audit: List[Tuple[Identity, Mapping[str, Any], str]] = []
