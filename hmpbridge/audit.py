@@ -3,7 +3,8 @@
 Each record holds the time, the operator's identity, the listener, what was
 received (an HMP line, the bridge's own ``.`` commands included, or a QMP
 command), the QMP actually sent, the outcome (``ok``, ``denied``,
-``parse-error``, ``timeout``, ``disconnected`` or ``error:<QMP error class>``)
+``parse-error``, ``timeout``, ``disconnected``, ``error:<QMP error class>``,
+or ``dropped`` for a line the client left before it ran)
 and the latency in milliseconds.  Each login attempt is a record too:
 ``{"login": name}`` with the name tried (never the password) and the outcome
 ``login-ok``, ``login-failed`` or ``login-throttled``.  A unix-socket client
