@@ -332,7 +332,8 @@ class QMPClientProtocol(Protocol):
         while (self._negotiated and self._queue and self._connected
                and self._exclusive is None):
             message, d, fds = self._queue[0]
-            if self._pending if fds else len(self._pending) >= self.max_in_flight:
+            busy = bool(self._pending) if fds else len(self._pending) >= self.max_in_flight
+            if busy:
                 return
             self._queue.popleft()
             msg_id = self._send(message, d, fds)
@@ -352,7 +353,7 @@ class QMPClientProtocol(Protocol):
                            command=command, reason=str(err))
             self._fail(d, None, QMPUnsendable(command, str(err)))
             return None
-        except (TypeError, ValueError) as err:
+        except (TypeError, ValueError, RecursionError) as err:
             self._raw.discard(d)
             d.errback(QMPProtocolError(f"cannot encode command: {err}"))
             return None

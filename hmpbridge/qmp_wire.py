@@ -6,7 +6,15 @@
 * :func:`check_message` validates a parsed message with QEMU 7.2's error
   texts (``QMP input member 'foo' is unexpected``, ...).
 * :func:`dumps` writes a message as QEMU does (``{"return": {}, "id": 1}``,
-  upper-case ``\\uXXXX`` escapes), so clients see QEMU's bytes.
+  upper-case ``\\uXXXX`` escapes, floats as ``%.17g``), so clients see QEMU's bytes.
+
+The bridge's own side of its QMP connection:
+
+* :class:`ReplySplitter` cuts QEMU's output into lines, never holding more
+  than a limit of one (a longer one becomes an :class:`OversizedLine`: its
+  size, head and tail);
+* :func:`encode` writes a command as text QEMU parses to the same values, or
+  raises :class:`Unencodable` for what QMP cannot carry.
 """
 
 from __future__ import annotations

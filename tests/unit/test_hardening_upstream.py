@@ -24,7 +24,7 @@ from zope.interface import implementer
 from hmpbridge.errors import QMPCommandError, QMPReplyTooLarge, QMPUnsendable
 from hmpbridge.qmp_protocol import MAX_IN_FLIGHT, MAX_REPLY, QMPClientProtocol
 from hmpbridge.qmp_wire import (REPLY_TAIL, JSONStreamSplitter, OversizedLine, ParseFailure,
-                                ReplySplitter, Unencodable, encode)
+                                ReplySplitter, Unencodable, dumps, encode)
 from hmpbridge.render.errors import render_error
 from hmpbridge.testing import failure_of, qmp_greeting, result_of
 
@@ -540,3 +540,18 @@ def test_qemus_captured_answers() -> None:
         got = [p.desc if isinstance(p, ParseFailure) else p
                for p in JSONStreamSplitter().feed(data)]
         assert got == want, data
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20)
+
+
+@given(_json_values)
+def test_dumps_prints_floats_as_qemu_and_reads_back_alike(value: Any) -> None:
+    """QEMU prints floats with %.17g; what the bridge prints parses back to the same value."""
+    data = dumps({"return": value, "id": 1})
+    assert data.endswith(b"\r\n")
+    assert json.loads(data) == {"return": value, "id": 1}
