@@ -17,7 +17,8 @@ Whatever one command does, the others carry on:
   requests in order, and queues its parse errors in sequence with them;
 * a reply longer than ``max_reply`` bytes is dropped as it streams in and
   fails the command it answers (:class:`~hmpbridge.errors.QMPReplyTooLarge`),
-  found by the ``"id"`` QEMU writes at the end of the line;
+  found by the ``"id"`` QEMU writes at the end of a ``return`` and at the
+  start of an ``error`` (else, in order, as for an error without an id);
 * a command that carries file descriptors goes to QEMU alone: it waits
   until nothing else is in flight, and nothing else is sent until it is
   answered, so QEMU hands it exactly its own descriptors.
@@ -59,8 +60,10 @@ ID_PREFIX = "hmpbridge#"
 EventCallback = Callable[[Mapping[str, Any]], None]
 
 _decode = json.JSONDecoder().decode
-#: the id at the end of a reply (QEMU writes it last)
+#: the id at the end of a reply (QEMU writes it last in a ``return``)...
 _TAIL_ID = re.compile(rb'"id":\s*"(' + re.escape(ID_PREFIX.encode()) + rb'[0-9]+)"\s*\}\s*$')
+#: ... and first in an ``error``
+_HEAD_ID = re.compile(rb'\s*\{\s*"id":\s*"(' + re.escape(ID_PREFIX.encode()) + rb'[0-9]+)"')
 #: the start of an event (QEMU writes its timestamp first)
 _HEAD_EVENT = re.compile(rb'\s*\{\s*"(?:timestamp|event)"')
 
@@ -220,7 +223,7 @@ class QMPClientProtocol(Protocol):
         if self.greeting is None:
             self._protocol_error(f"QMP greeting longer than {self.max_reply} bytes")
             return
-        found = _TAIL_ID.search(line.tail)
+        found = _TAIL_ID.search(line.tail) or _HEAD_ID.match(line.head)
         msg_id = found.group(1).decode("ascii") if found is not None else None
         if msg_id is None and _HEAD_EVENT.match(line.head) is not None:
             self._log.warn("Dropping a QMP event of {size} bytes (longer than {limit})",

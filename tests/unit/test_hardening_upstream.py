@@ -282,6 +282,17 @@ def test_an_over_long_reply_found_by_its_id_even_out_of_order() -> None:
     assert settled(inband)[0] == "pending"
 
 
+def test_an_over_long_error_found_by_the_id_qemu_writes_first() -> None:
+    wire = Wire(max_reply=300)
+    first = wire.client.execute({"execute": "first"})
+    oob = wire.client.execute({"exec-oob": "second"})
+    _, (two, _) = wire.sent()
+    wire.client.dataReceived(b'{"id": "' + two["id"].encode() + b'", "error": {"class": '
+                             b'"GenericError", "desc": "' + b"y" * 2000 + b'"}}\r\n')
+    failure_of(oob, QMPReplyTooLarge)
+    assert settled(first)[0] == "pending"
+
+
 def test_an_over_long_reply_without_id_fails_the_oldest_in_band_command() -> None:
     wire = Wire(max_reply=300)
     first = wire.client.execute({"execute": "first"})
@@ -385,8 +396,9 @@ def test_random_interleavings_settle_every_command_once_with_its_own_answer(
         if kind == "bad":
             reply: Dict[str, Any] = {"error": {"class": "GenericError",
                                                "desc": f"JSON parse error, {tag}"}}
-        elif kind == "big":
-            reply = {"return": "x" * 400, "id": message["id"]}
+        elif kind == "big":  # QEMU writes the id last in a return, first in an error
+            reply = ({"return": "x" * 400, "id": message["id"]} if tag % 2 else
+                     {"id": message["id"], "error": {"class": "GenericError", "desc": "x" * 400}})
         else:
             reply = {"return": {"tag": tag}, "id": message["id"]}
         send(json.dumps(reply).encode() + b"\r\n")
