@@ -72,7 +72,9 @@ class JSONStreamSplitter:
         self.max_size = max_size
         self.max_nesting = min(max_nesting, nesting_limit())
         self._buf = bytearray()
-        self._depth = 0
+        self._depth = 0  # braces and brackets open
+        self._braces = 0
+        self._brackets = 0
         self._state = _START
         self._quote = 0
         self._escape = False
@@ -95,11 +97,12 @@ class JSONStreamSplitter:
                 continue
             if self._state == _START:
                 byte = data[i]
-                if self._depth and (byte in _SEPARATORS or byte in _CLOSE and self._depth > 1
-                                    or byte in _OPEN and self._depth < self.max_nesting):
-                    # structure inside a message: only the depth changes
+                if self._depth and byte in _SEPARATORS:  # inside a message: nothing to check
                     self._buf.append(byte)
-                    self._depth += 1 if byte in _OPEN else -1 if byte in _CLOSE else 0
+                    i += 1
+                    continue
+                if byte in _BRACKETS:
+                    self._bracket(byte, out)
                     i += 1
                     continue
                 found = _WHOLE.match(data, i)
@@ -178,22 +181,40 @@ class JSONStreamSplitter:
         elif byte in _FIRST:
             self._state = _FIRST[byte]
             self._append(byte, out)
-        elif byte in _OPEN:
-            self._depth += 1
-            self._append(byte, out)
-            if self._depth > self.max_nesting:
-                out.append(self._fail("JSON nesting depth limit exceeded"))
-        elif byte in _CLOSE or byte in b",:":
+        elif byte in _BRACKETS:
+            self._bracket(byte, out)
+        elif byte in _SEPARATORS:
             if self._depth == 0:
                 out.append(ParseFailure("JSON parse error, expecting value"))
                 return
-            if byte in _CLOSE:
-                self._depth -= 1
             self._append(byte, out)
-            if self._depth == 0 and self._state == _START and not self._skipping:
-                out.append(self._take())
         else:
             self._lexer_error(bytes([byte]), out)
+
+    def _bracket(self, byte: int, out: List[Piece]) -> None:
+        """One of ``{}[]``.  As in QEMU's streamer, braces and brackets are counted apart:
+        a message ends when both counts are back to zero, or when either goes below."""
+        if byte in _CLOSE and self._depth == 0:
+            out.append(ParseFailure("JSON parse error, expecting value"))
+            return
+        self._token_start = len(self._buf)
+        self._append(byte, out)
+        if self._skipping:
+            return
+        if byte == 0x7B:
+            self._braces += 1
+        elif byte == 0x5B:
+            self._brackets += 1
+        elif byte == 0x7D:
+            self._braces -= 1
+        else:
+            self._brackets -= 1
+        self._depth = self._braces + self._brackets
+        if byte in _OPEN:
+            if self._depth > self.max_nesting:
+                out.append(self._fail("JSON nesting depth limit exceeded"))
+        elif self._braces < 0 or self._brackets < 0 or self._depth == 0:
+            out.append(self._take())
 
     def _append_run(self, run: bytes, out: List[Piece]) -> bool:
         """Add bytes to the message; False if that made it too long."""
@@ -273,7 +294,9 @@ class JSONStreamSplitter:
         self._buf.clear()
         self._spans = []
         self._long_numbers = False
-        self._depth = 0
+        self._depth = 0  # braces and brackets open
+        self._braces = 0
+        self._brackets = 0
         self._state = _START
         self._escape = False
 
@@ -289,6 +312,7 @@ _FIRST = {0x2D: _NEG, 0x30: _ZERO, **{c: _NONZERO for c in range(0x31, 0x3A)},
 _WHOLE = re.compile(rb"[ \t\r\n]+|-?(?:0(?:\.[0-9]+(?:[eE][+-]?[0-9]+)?)?"
                     rb"|[1-9][0-9]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)|[a-z]+")
 _SEPARATORS = frozenset(b",:")
+_BRACKETS = frozenset(b"{}[]")
 _KEYWORDS = (b"true", b"false", b"null")
 #: bytes after such a number that the lexer would read on (or refuse)
 _CONTINUES = frozenset(b".eE0123456789+-")
@@ -466,14 +490,21 @@ def _describe(err: ValueError, text: str) -> str:
         inside = _container(text, err.pos)
         return f"expected separator in {'dict' if inside == '{' else 'list'}"
     if message.startswith("expecting property name"):
-        if text[err.pos:err.pos + 1] in ("}", "]", ",", ":"):
+        char = text[err.pos:err.pos + 1]
+        if char in ("}", "]", ",", ":"):
             return "expecting value"
+        if char in ("{", "["):  # QEMU reads the key as a value first: its error comes first
+            try:
+                _raw_decode(text, err.pos)
+            except json.JSONDecodeError as inner:
+                return _describe(inner, text)
         return "key is not a string in object"
     if message.startswith("expecting value"):
         return "expecting value"
     return message
 
 
+_raw_decode = json.JSONDecoder().raw_decode
 _STRING_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 
 

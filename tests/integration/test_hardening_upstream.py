@@ -150,6 +150,13 @@ HOSTILE = [
     b'{,}',
     b'{"execute":"query-name", "id"}',
     b'{"execute" "\xc3"}',
+    b'[[}}',                                   # braces and brackets are counted apart
+    b'[}',
+    b'[{]}',
+    b'{[}]',
+    b'{[1]:2}',
+    b'{"execute":"query-name","id":[1}]',
+    b'{"execute":"query-name","id":1]',
 ]
 
 

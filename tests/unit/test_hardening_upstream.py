@@ -542,6 +542,10 @@ CAPTURED = [
     (b'{"a":1,}', ["JSON parse error, expecting value"]),
     (b'{"a":0e5}', ["JSON parse error, expected separator in dict"]),
     (b'{"a" "\xc3"}', ["JSON parse error, missing : in object pair"]),
+    (b'[[}}', ["JSON parse error, expecting value", "JSON parse error, expecting value"]),
+    (b'[{]}', ["JSON parse error, expecting value"]),
+    (b'{[}]', ["JSON parse error, expecting value"]),
+    (b'{[1]:2}', ["JSON parse error, key is not a string in object"]),
     (b'{"v": 1e400, "w": 18446744073709551616}', [{"v": float("inf"),
                                                    "w": 18446744073709551616.0}]),
 ]
