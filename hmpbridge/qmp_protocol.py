@@ -229,13 +229,14 @@ class QMPClientProtocol(Protocol):
             self._log.warn("Dropping a QMP event of {size} bytes (longer than {limit})",
                            size=line.size, limit=self.max_reply)
             return
-        if msg_id not in self._pending:
+        if msg_id is None:  # no id to be seen: it answers in order
             msg_id = self._oldest_in_band()
-            if msg_id is None:
-                self._log.warn("Dropping a QMP message of {size} bytes (longer than {limit}) "
-                               "that answers no command in flight",
-                               size=line.size, limit=self.max_reply)
-                return
+        if msg_id not in self._pending:
+            self._log.warn("Dropping a QMP message of {size} bytes (longer than {limit}) "
+                           "that answers no command in flight",
+                           size=line.size, limit=self.max_reply)
+            return
+        assert msg_id is not None
         sent = self._settle(msg_id)
         self._log.warn("QEMU's reply to {command} ({id}) is {size} bytes, longer than "
                        "{limit}: dropped", command=sent.command, id=msg_id, size=line.size,

@@ -303,6 +303,15 @@ def test_an_over_long_reply_without_id_fails_the_oldest_in_band_command() -> Non
     assert settled(second)[0] == "pending"
 
 
+def test_an_over_long_reply_to_an_unknown_id_is_dropped_alone() -> None:
+    wire = Wire(max_reply=300)
+    d = wire.client.execute({"execute": "first"})
+    wire.client.dataReceived(json.dumps({"return": "x" * 2000, "id": "hmpbridge#99"}).encode()
+                             + b"\r\n")
+    assert settled(d)[0] == "pending"
+    assert wire.client.in_flight == 1
+
+
 def test_an_over_long_event_is_dropped_alone() -> None:
     wire = Wire(max_reply=300)
     d = wire.client.execute({"execute": "first"})
