@@ -16,7 +16,7 @@ from twisted.logger import (FilteringLogObserver, LogLevel, LogLevelFilterPredic
                             globalLogBeginner, textFileLogObserver)
 from twisted.python.failure import Failure
 
-from hmpbridge import __version__, tls
+from hmpbridge import __version__, throttle, tls
 from hmpbridge.access import MAX_DUMP, READ_ONLY, READ_ONLY_MAX_DUMP, Policy
 from hmpbridge.audit import AuditLog
 from hmpbridge.commands import TIMEOUT_CLASSES
@@ -130,6 +130,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="let read-only users read secrets (the 'data' property of secret objects, "
              "by qom-get over HMP or QMP; qom-list-get) and host addresses (gpa2hva, "
              "gpa2hpa); refused to them by default")
+    access.add_argument(
+        "--login-user-failures", metavar="N", type=_not_negative(int),
+        default=throttle.USER_FAILURES,
+        help="failed logins for one user name, from any client, within "
+             "--login-failure-window before that name's logins are refused unchecked; "
+             "0 for no limit (default: %(default)s)")
+    access.add_argument(
+        "--login-peer-failures", metavar="N", type=_not_negative(int),
+        default=throttle.PEER_FAILURES,
+        help="the same for one peer (a TCP client's host, a unix-socket client's uid), "
+             "whatever user names it tries (default: %(default)s)")
+    access.add_argument(
+        "--login-failure-window", metavar="SECONDS", type=_positive(float),
+        default=throttle.FAILURE_WINDOW,
+        help="how long a failed login counts (default: %(default)s)")
     access.add_argument(
         "--audit-log", metavar="FILE",
         help="append one JSON line per command (who, what, the QMP sent, outcome, latency)")
@@ -278,11 +293,15 @@ async def serve(reactor: IReactor, options: argparse.Namespace) -> None:
     limits = Limits(max_clients=options.max_clients, stall_timeout=options.stall_timeout,
                     max_unread=options.max_unread)
     clients = ClientCount(limits.max_clients)
+    guessing = throttle.LoginThrottle(reactor, max_user_failures=options.login_user_failures,
+                                      max_peer_failures=options.login_peer_failures,
+                                      window=options.login_failure_window)
     for description, events_on, access in hmp_listeners:
         factory = HMPServerFactory(runner, description, hub, events_on=events_on,
                                    access=access, upstream=mux,
                                    telnet_mode=options.telnet_mode, board=board,
-                                   history=history, limits=limits, clients=clients)
+                                   history=history, limits=limits, clients=clients,
+                                   throttle=guessing)
         ports.append(await _listen(reactor, description, factory))
         _log.info("Serving HMP on {listener} (events {events}, {role}{login})",
                   listener=description, events="on" if events_on else "off",

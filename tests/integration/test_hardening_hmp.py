@@ -21,7 +21,8 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 
-from tests.integration.conftest import PROMPT, Bridge, HMPClient, LoginClient, Twin, add_user
+from tests.integration.conftest import (PROMPT, Bridge, HMPClient, LoginClient, Twin, add_user,
+                                       free_port)
 
 MAX_UNREAD = 65536
 IAC, DO = b"\xff", b"\xfd"
@@ -34,7 +35,8 @@ class Rig:
         self.passwords = os.path.join(self.dir, "passwords")
         add_user(self.passwords, "alice", "wonderland")
         add_user(self.passwords, "bob", "builder")
-        self.vm = Twin(extra=["-qmp", "unix:{dir}/second.sock,server=on,wait=off"])
+        self.vm = Twin(extra=["-qmp", "unix:{dir}/second.sock,server=on,wait=off",
+                              "-qmp", "unix:{dir}/third.sock,server=on,wait=off"])
         self.unix = os.path.join(self.dir, "hmp.sock")
         self.plain_audit = os.path.join(self.dir, "plain.audit")
         self.login_audit = os.path.join(self.dir, "login.audit")
@@ -217,6 +219,27 @@ def test_guessing_across_connections_is_throttled(rig: Rig) -> None:
     with open(rig.login_audit) as log:
         text = log.read()
     assert "wonderland" not in text and "guess" not in text and "builder" not in text
+
+
+def test_listeners_share_one_count_of_failures(rig: Rig) -> None:
+    """--login-user-failures counts failures on every listener of the bridge together."""
+    port = free_port()
+    bridge = Bridge(f"unix:path={rig.vm.dir}/third.sock", "--no-passthrough",
+                    "--password-file", rig.passwords, "--login-user-failures", "1",
+                    "--read-only-listen", f"tcp:{port}:interface=127.0.0.1")
+    try:
+        guess = LoginClient(bridge.port, "bob", "guess")
+        assert guess.expect(b"login: ").endswith(b"Login incorrect\r\nlogin: ")
+        guess.close()
+        refused = LoginClient(port, "bob", "builder")  # the other listener, the right password
+        assert refused.expect(b"login: ") == b"\r\nLogin incorrect\r\nlogin: "
+        refused.close()
+        other = LoginClient(port, "alice", "wonderland")  # only bob's name is held back
+        other.read_until_prompt()
+        assert other.cmd("info status").startswith("VM status: ")
+        other.close()
+    finally:
+        bridge.close()
 
 
 def test_every_line_is_audited_with_who_sent_it(rig: Rig) -> None:
