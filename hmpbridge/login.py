@@ -12,8 +12,8 @@ the login timeout is disconnected.
 
 Across connections, a shared :class:`~hmpbridge.throttle.LoginThrottle`
 refuses attempts for a user, or from a peer, with too many recent failures,
-without checking the password: they are answered like a wrong one, after
-the same delay.  Every attempt is one audit record (the name tried, never
+whatever the password: it is checked all the same and they are answered like
+a wrong one, after the same delay.  Every attempt is one audit record (the name tried, never
 the password): ``login-ok``, ``login-failed`` or ``login-throttled``.
 
 What arrives before the login ends is held in a buffer of at most
@@ -221,15 +221,22 @@ class LoginGate(Protocol):
     def _check(self, name: str, password: str) -> None:
         self._checking = True
         self._pause()
-        if self._throttle is not None and self._throttle.refuses(name, self._peer_key):
-            self._log.warn("Refusing a login for {user!r} from {peer} on {listener} unchecked: "
-                           "too many failures", user=name, peer=self.peer,
-                           listener=self._listener)
-            self._failed(name, "login-throttled")
-            return
+        throttled = self._throttle is not None and self._throttle.refuses(name, self._peer_key)
         d = self._authenticate(name, password)
+        if throttled:
+            # The password is checked all the same and its answer ignored: a
+            # refusal takes as long as a wrong password, so it tells nothing.
+            d.addBoth(lambda _: self._refused_unchecked(name))
+            return
         d.addCallbacks(lambda entry: self._checked(name, entry),
                        lambda failure: self._checked(name, None, failure))
+
+    def _refused_unchecked(self, name: str) -> None:
+        if self._closed:
+            return
+        self._log.warn("Refusing a login for {user!r} from {peer} on {listener}: "
+                       "too many failures", user=name, peer=self.peer, listener=self._listener)
+        self._failed(name, "login-throttled")
 
     def _checked(self, name: str, entry: Optional[PasswordEntry],
                  failure: Optional[Failure] = None) -> None:

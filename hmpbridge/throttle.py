@@ -5,9 +5,9 @@ login is counted against the user name tried and against the peer it came
 from (a TCP client's host, whatever its port; a unix-socket client's uid).
 Once a user, or a peer, has :attr:`LoginThrottle.max_user_failures` (or
 :attr:`~LoginThrottle.max_peer_failures`) failures within the last
-:attr:`~LoginThrottle.window` seconds, further attempts are refused without
-checking the password; the login exchange answers them exactly like a wrong
-password.  Refused attempts are not counted, so a user or peer is free again
+:attr:`~LoginThrottle.window` seconds, further attempts are refused whatever
+the password; the login exchange still checks it (so a refusal takes as long
+as a wrong password) and answers them exactly like a wrong password.  Refused attempts are not counted, so a user or peer is free again
 ``window`` seconds after its last checked failure.  A successful login clears
 the user's failures (not the peer's).
 
@@ -91,7 +91,7 @@ class LoginThrottle:
         self._peers = _Failures(max_peer_failures, window)
 
     def refuses(self, user: str, peer: str) -> bool:
-        """Whether an attempt for ``user`` from ``peer`` is refused unchecked."""
+        """Whether an attempt for ``user`` from ``peer`` is refused whatever the password."""
         now = self.clock.seconds()
         by_user = self.max_user_failures > 0 and self._users.blocked(user, now)
         by_peer = self.max_peer_failures > 0 and self._peers.blocked(peer, now)
