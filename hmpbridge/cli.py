@@ -27,6 +27,7 @@ from hmpbridge.history import FileHistoryStore
 from hmpbridge.launcher import LaunchError, QEMULauncher
 from hmpbridge.limits import MAX_QMP_MESSAGE, MAX_QMP_MESSAGE_READ_ONLY, ClientCount, Limits
 from hmpbridge.mux import QMPMultiplexer
+from hmpbridge.qmp_protocol import MAX_REPLY
 from hmpbridge.qmp_server import QMPServerFactory
 from hmpbridge.qmp_wire import MAX_NESTING
 from hmpbridge.runner import CommandRunner
@@ -48,6 +49,10 @@ EXIT_QMP_UNREACHABLE = 3  #: the QMP endpoint could not be reached or negotiated
 EXIT_LISTEN_FAILED = 4  #: a listen endpoint could not be bound
 
 DEFAULT_LISTEN = "tcp:4444:interface=127.0.0.1"
+
+#: The least ``--max-reply``: QEMU's largest ordinary reply, the QMP schema
+#: (207 kB on QEMU 7.2), must fit, or the bridge cannot connect.
+MIN_REPLY = 256 * 1024
 
 _log = Logger(namespace="hmpbridge")
 
@@ -181,6 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="memory one memsave or pmemsave may write to a file (QEMU is busy meanwhile); "
              "0 for no limit (default: %(default)s)")
     limits.add_argument(
+        "--max-reply", metavar="BYTES", type=_at_least(int, MIN_REPLY), default=MAX_REPLY,
+        help="longest reply kept from QEMU; a longer one fails the command it answers "
+             "(the connection and everyone else's commands carry on); at least "
+             f"{MIN_REPLY}, room for QEMU's QMP schema (default: %(default)s)")
+    limits.add_argument(
         "--qmp-max-message", metavar="BYTES", type=_positive(int), default=MAX_QMP_MESSAGE,
         help="largest message a client of a --qmp-listen endpoint may send "
              "(default: %(default)s)")
@@ -269,7 +279,8 @@ async def serve(reactor: IReactor, options: argparse.Namespace) -> None:
     except (ValueError, TypeError, KeyError) as err:
         raise Fatal(EXIT_USAGE, f"invalid --qmp endpoint {qmp!r}: {err}")
 
-    mux = QMPMultiplexer(endpoint, reactor, negotiation_timeout=options.connect_timeout)
+    mux = QMPMultiplexer(endpoint, reactor, negotiation_timeout=options.connect_timeout,
+                         max_reply=options.max_reply)
     mux.startService()
     try:
         await mux.when_ready(fail_after_failures=1)
@@ -425,6 +436,18 @@ def _not_negative(kind: Callable[[str], Any]) -> Callable[[str], Any]:
             raise argparse.ArgumentTypeError(f"not a number: {value!r}")
         if number < 0:
             raise argparse.ArgumentTypeError("may not be negative")
+        return number
+    return convert
+
+
+def _at_least(kind: Callable[[str], Any], least: int) -> Callable[[str], Any]:
+    def convert(value: str) -> Any:
+        try:
+            number = kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {value!r}")
+        if number < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}")
         return number
     return convert
 

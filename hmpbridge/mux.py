@@ -27,7 +27,7 @@ from hmpbridge import hazards
 from hmpbridge.errors import CommandTimeout, QMPCommandError, QMPNotConnected, QMPProtocolError
 from hmpbridge.interfaces import connected
 from hmpbridge.model import QMPCommand
-from hmpbridge.qmp_protocol import MAX_IN_FLIGHT, QMPClientProtocol
+from hmpbridge.qmp_protocol import MAX_IN_FLIGHT, MAX_REPLY, QMPClientProtocol
 
 __all__ = ["QMPMultiplexer", "schema_command_names", "NEGOTIATION_TIMEOUT"]
 
@@ -55,14 +55,17 @@ class QMPMultiplexer(Service):
     :param clock: the reactor (for timeouts and reconnection).
     :param negotiation_timeout: seconds a peer has to greet and negotiate.
     :param max_in_flight: commands outstanding at QEMU at once.
+    :param max_reply: the longest reply kept, in bytes; a longer one fails
+        the command it answers (the connection carries on).
     """
 
     _log = Logger()
 
     def __init__(self, endpoint: IStreamClientEndpoint, clock: IReactorTime,
                  negotiation_timeout: float = NEGOTIATION_TIMEOUT,
-                 max_in_flight: int = MAX_IN_FLIGHT) -> None:
+                 max_in_flight: int = MAX_IN_FLIGHT, max_reply: int = MAX_REPLY) -> None:
         self._endpoint = endpoint
+        self._max_reply = max_reply
         self._clock = clock
         self._negotiation_timeout = negotiation_timeout
         self._max_in_flight = max_in_flight
@@ -255,7 +258,7 @@ class QMPMultiplexer(Service):
         self._retry = None
         if not self.running:
             return
-        protocol = QMPClientProtocol(on_event=self._dispatch_event,
+        protocol = QMPClientProtocol(on_event=self._dispatch_event, max_reply=self._max_reply,
                                      max_in_flight=self._max_in_flight)
         self._connecting = Deferred.fromCoroutine(self._attempt(protocol))
 

@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 import threading
 from typing import Dict, Iterator, List, Tuple
 
 import pytest
 
-from tests.integration import conftest
 from tests.integration.conftest import PROMPT, Bridge, HMPClient, Twin
 
 SYNC = b'{"execute":"query-status","id":"sync"}\n'
@@ -273,23 +271,19 @@ def test_descriptors_of_concurrent_clients_never_cross(rig, tmp_path) -> None:
     assert len(headers) == 1 and headers.pop() > 0, sorted(sizes.items())
 
 
-#: Runs the bridge with a reply limit of 300,000 bytes (the limit is a
-#: constructor parameter of QMPClientProtocol, MAX_REPLY by default): above
-#: QEMU 7.2's schema (207 kB), below 64 KiB of xp in bytes (about 500 kB of text).
+#: A reply limit above QEMU 7.2's schema (207 kB) and below 64 KiB of xp in
+#: bytes (about 500 kB of text).
 SMALL_LIMIT = 300000
 BIG_DUMP = "xp /65536xb 0"
-_WITH_SMALL_LIMIT = ("import hmpbridge.qmp_protocol as p; p.MAX_REPLY = %d; "
-                     "from hmpbridge.cli import main; main()" % SMALL_LIMIT)
 
 
 @pytest.fixture
-def small_bridge(rig, monkeypatch) -> Iterator[Bridge]:
+def small_bridge(rig) -> Iterator[Bridge]:
     """A second bridge on A, keeping replies of at most SMALL_LIMIT bytes."""
     a = rig[0]
-    monkeypatch.setattr(conftest, "bridge_command",
-                        lambda *args: [sys.executable, "-c", _WITH_SMALL_LIMIT, *args])
     mux = os.path.join(a.dir, "small-mux.sock")
-    bridge = Bridge(f"unix:path={a.vm.path('small.sock')}", "--qmp-listen", f"unix:{mux}")
+    bridge = Bridge(f"unix:path={a.vm.path('small.sock')}", "--qmp-listen", f"unix:{mux}",
+                    "--max-reply", str(SMALL_LIMIT))
     bridge.mux = mux
     try:
         yield bridge

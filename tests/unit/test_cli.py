@@ -17,8 +17,9 @@ from twisted.test.iosim import IOPump, connect, makeFakeClient, makeFakeServer
 
 from hmpbridge import __version__
 from hmpbridge.cli import (DEFAULT_LISTEN, EXIT_FAILURE, EXIT_LISTEN_FAILED, EXIT_OK,
-                           EXIT_QMP_UNREACHABLE, EXIT_USAGE, Fatal, _reason, _run, build_parser,
+                           EXIT_QMP_UNREACHABLE, EXIT_USAGE, MIN_REPLY, Fatal, _reason, _run, build_parser,
                            main, qmp_endpoint_string, serve)
+from hmpbridge.qmp_protocol import MAX_REPLY
 from hmpbridge.server import HMPServerFactory
 from hmpbridge.testing import FakeQEMU, failure_of
 
@@ -35,6 +36,16 @@ def test_defaults() -> None:
     assert options.qemu == "qemu-system-x86_64"
     assert options.qemu_arg == []
     assert options.log_level == "info"
+
+
+def test_reply_limit_leaves_room_for_the_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    """--max-reply defaults to the client's limit and refuses one too small for the schema."""
+    assert build_parser().parse_args([]).max_reply == MAX_REPLY
+    assert build_parser().parse_args(["--max-reply", str(MIN_REPLY)]).max_reply == MIN_REPLY
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["--max-reply", str(MIN_REPLY - 1)])
+    assert exited.value.code == EXIT_USAGE
+    assert f"--max-reply: must be at least {MIN_REPLY}" in capsys.readouterr().err
 
 
 def test_every_option() -> None:
