@@ -31,6 +31,7 @@ from hmpbridge.qmp_protocol import MAX_REPLY
 from hmpbridge.qmp_server import QMPServerFactory
 from hmpbridge.qmp_wire import MAX_NESTING
 from hmpbridge.runner import CommandRunner
+from hmpbridge.password_checks import PasswordChecks
 from hmpbridge.passwords import PasswordFile, PasswordFileError
 from hmpbridge.server import HMPServerFactory, ListenerAccess
 from hmpbridge.board import CommandBoard
@@ -304,6 +305,11 @@ async def serve(reactor: IReactor, options: argparse.Namespace) -> None:
     limits = Limits(max_clients=options.max_clients, stall_timeout=options.stall_timeout,
                     max_unread=options.max_unread)
     clients = ClientCount(limits.max_clients)
+    checks: Optional[PasswordChecks] = None
+    if users is not None:
+        checks = PasswordChecks(users, reactor)
+        checks.start()
+        reactor.addSystemEventTrigger("during", "shutdown", checks.stop)
     guessing = throttle.LoginThrottle(reactor, max_user_failures=options.login_user_failures,
                                       max_peer_failures=options.login_peer_failures,
                                       window=options.login_failure_window)
@@ -312,7 +318,7 @@ async def serve(reactor: IReactor, options: argparse.Namespace) -> None:
                                    access=access, upstream=mux,
                                    telnet_mode=options.telnet_mode, board=board,
                                    history=history, limits=limits, clients=clients,
-                                   throttle=guessing)
+                                   throttle=guessing, password_checks=checks)
         ports.append(await _listen(reactor, description, factory))
         _log.info("Serving HMP on {listener} (events {events}, {role}{login})",
                   listener=description, events="on" if events_on else "off",

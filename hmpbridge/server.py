@@ -14,7 +14,8 @@ from twisted.logger import Logger
 from hmpbridge.access import OPERATOR, Identity, narrowest, peer_text
 from hmpbridge.events import EventHub
 from hmpbridge.limits import ClientCount, Limits, Refusal, when_lost
-from hmpbridge.login import LoginGate
+from hmpbridge.login import Authenticate, LoginGate
+from hmpbridge.password_checks import PasswordChecks
 from hmpbridge.model import SessionState
 from hmpbridge.passwords import PasswordFile
 from hmpbridge.runner import CommandRunner
@@ -64,6 +65,8 @@ class HMPServerFactory(Factory):
         every listener sharing it.
     :param throttle: failed logins across connections, shared by every
         listener (one of this listener's own, with the default limits, when None).
+    :param password_checks: where passwords are checked, shared by every
+        listener, a few at a time (the reactor's thread pool when None).
     """
 
     _log = Logger()
@@ -76,7 +79,9 @@ class HMPServerFactory(Factory):
                  telnet_mode: str = "never", board: Optional[CommandBoard] = None,
                  history: Optional[HistoryStore] = None, limits: Optional[Limits] = None,
                  clients: Optional[ClientCount] = None,
-                 throttle: Optional[LoginThrottle] = None) -> None:
+                 throttle: Optional[LoginThrottle] = None,
+                 password_checks: Optional[PasswordChecks] = None) -> None:
+        self.password_checks = password_checks
         self.limits = limits or Limits()
         self.clients = clients if clients is not None else ClientCount(self.limits.max_clients)
         self.runner = runner
@@ -109,9 +114,10 @@ class HMPServerFactory(Factory):
             identity = Identity(peer_text(addr), narrowest(self.access.role),
                                 listener=self.listener, peer=peer_text(addr))
             return when_lost(self.session(identity), self.clients.release)
-        gate = LoginGate(lambda name, password: deferToThread(users.authenticate, name,
-                                                              password),
-                         self.session, self.listener, self.access.role, self.clock,
+        checks = self.password_checks
+        authenticate: Authenticate = checks.authenticate if checks is not None else \
+            (lambda name, password: deferToThread(users.authenticate, name, password))
+        gate = LoginGate(authenticate, self.session, self.listener, self.access.role, self.clock,
                          throttle=self.throttle, audit=self.runner.audit)
         gate.factory = self
         return when_lost(gate, self.clients.release)
