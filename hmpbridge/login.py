@@ -250,7 +250,7 @@ class LoginGate(Protocol):
             self._failed(name, "login-failed")
             return
         if self._throttle is not None:
-            self._throttle.succeeded(name)
+            self._throttle.succeeded(name, self._peer_key)
         self._checking = False
         if self._timer is not None and self._timer.active():
             self._timer.cancel()

@@ -9,7 +9,9 @@ Once a user, or a peer, has :attr:`LoginThrottle.max_user_failures` (or
 the password; the login exchange still checks it (so a refusal takes as long
 as a wrong password) and answers them exactly like a wrong password.  Refused attempts are not counted, so a user or peer is free again
 ``window`` seconds after its last checked failure.  A successful login clears
-the user's failures (not the peer's).
+the user's failures (not the peer's), and from then on that user's failures
+no longer hold back that peer: someone guessing from elsewhere cannot lock
+an operator out of the host (or uid) they log in from.
 
 The clock is injected; memory is bounded: at most ``max_*_failures`` times
 per key, and at most :data:`MAX_KEYS` keys of each kind (the ones whose
@@ -19,7 +21,7 @@ latest failure is oldest are forgotten first).
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from typing import Deque
+from typing import Deque, Tuple
 
 from twisted.internet.interfaces import IReactorTime
 
@@ -89,11 +91,19 @@ class LoginThrottle:
         self.window = window
         self._users = _Failures(max_user_failures, window)
         self._peers = _Failures(max_peer_failures, window)
+        #: (user, peer) pairs that logged in, oldest first
+        self._known: "OrderedDict[Tuple[str, str], None]" = OrderedDict()
 
     def refuses(self, user: str, peer: str) -> bool:
-        """Whether an attempt for ``user`` from ``peer`` is refused whatever the password."""
+        """Whether an attempt for ``user`` from ``peer`` is refused whatever the password.
+
+        A user's failures do not hold back a peer that user has logged in
+        from before: guessing from elsewhere cannot lock the operator out of
+        their own host (or uid).  The peer's own failures still count.
+        """
         now = self.clock.seconds()
-        by_user = self.max_user_failures > 0 and self._users.blocked(user, now)
+        by_user = self.max_user_failures > 0 and self._users.blocked(user, now) \
+            and (user, peer) not in self._known
         by_peer = self.max_peer_failures > 0 and self._peers.blocked(peer, now)
         return by_user or by_peer
 
@@ -105,9 +115,14 @@ class LoginThrottle:
         if self.max_peer_failures > 0:
             self._peers.failed(peer, now)
 
-    def succeeded(self, user: str) -> None:
-        """``user`` logged in: its failures are forgiven (its peer's are not)."""
+    def succeeded(self, user: str, peer: str) -> None:
+        """``user`` logged in from ``peer``: its failures are forgiven (the peer's are
+        not), and the peer is one the user's failures no longer hold back."""
         self._users.clear(user)
+        self._known.pop((user, peer), None)
+        self._known[(user, peer)] = None  # newest last
+        while len(self._known) > MAX_KEYS:
+            self._known.popitem(last=False)
 
     @property
     def remembered(self) -> int:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import pwd
 import socket
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Set, Tuple
 
 import pytest
 from hypothesis import given, strategies as st
@@ -379,6 +379,21 @@ def test_refusals_end_a_window_after_the_last_failure() -> None:
     assert rig.inner is not None
 
 
+def test_guessing_from_elsewhere_does_not_lock_a_user_out_of_their_own_host() -> None:
+    """A user's failures hold back every peer but the ones the user has logged in from."""
+    clock = Clock()
+    throttle = LoginThrottle(clock)
+    rig = Gate(clock, throttle, peer=IPv4Address("TCP", "192.0.2.1", 4000))
+    rig.gate.dataReceived(b"alice\nwonder\n")  # alice logs in from her own host
+    assert rig.inner is not None
+    for n in range(USER_FAILURES):
+        fail_once(clock, throttle, peer=IPv4Address("TCP", f"198.51.100.{n + 10}", 1))
+    assert throttle.refuses("alice", "198.51.100.200")  # a new host guessing alice
+    again = Gate(clock, throttle, peer=IPv4Address("TCP", "192.0.2.1", 4001))
+    again.gate.dataReceived(b"alice\nwonder\n")
+    assert again.inner is not None and again.inner.identity.name == "alice"
+
+
 def test_listeners_share_the_throttle_they_are_given() -> None:
     """When every listener gets the same throttle, a user refused on one is refused on all."""
     clock = Clock()
@@ -395,23 +410,27 @@ def test_listeners_share_the_throttle_they_are_given() -> None:
                           st.booleans(), st.integers(0, 60)), max_size=40))
 def test_throttle_matches_a_sliding_window_model(
         attempts: List[Tuple[str, str, bool, int]]) -> None:
-    """Random attempts over time: refused exactly when the user or the peer has N recent failures."""
+    """Random attempts over time: refused exactly when the peer has N recent failures, or
+    the user has and has never logged in from that peer."""
     clock = Clock()
     window, max_user, max_peer = 100.0, 3, 4
     throttle = LoginThrottle(clock, max_user_failures=max_user, max_peer_failures=max_peer,
                              window=window)
     failures: List[Tuple[float, str, str]] = []
+    known: Set[Tuple[str, str]] = set()
     for user, peer, right, wait in attempts:
         clock.advance(wait)
         now = clock.seconds()
         recent = [f for f in failures if f[0] > now - window]
-        expected = sum(1 for f in recent if f[1] == user) >= max_user or \
+        expected = (sum(1 for f in recent if f[1] == user) >= max_user
+                    and (user, peer) not in known) or \
             sum(1 for f in recent if f[2] == peer) >= max_peer
         assert throttle.refuses(user, peer) == expected
         if expected:
             continue
         if right:
-            throttle.succeeded(user)
+            throttle.succeeded(user, peer)
+            known.add((user, peer))
             failures = [f if f[1] != user else (f[0], "", f[2]) for f in failures]
         else:
             throttle.failed(user, peer)
