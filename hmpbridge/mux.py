@@ -79,6 +79,7 @@ class QMPMultiplexer(Service):
         self._failures = 0
         self._connecting: Optional["Deferred[Any]"] = None
         self._retry: Optional[IDelayedCall] = None
+        self._schema_reply: Optional[List[Any]] = None  # query-qmp-schema, as read at connect
         self._kvm: Optional[bool] = None  # whether KVM is on, asked when first needed
 
     # -- CommandExecutor ----------------------------------------------------
@@ -157,6 +158,11 @@ class QMPMultiplexer(Service):
             failed: "Deferred[Any]" = Deferred()
             failed.errback(QMPNotConnected("no QMP connection"))
             return failed
+        if self._schema_reply is not None and not fds and _asks_for_schema(message):
+            # The schema is fixed for the life of a QEMU process, and QEMU
+            # takes about 40 ms to build it, during which every other client
+            # waits: the copy read when connecting is QEMU's own answer.
+            return _succeed({"return": self._schema_reply, "id": None})
         return self._judged(message, lambda: protocol.execute(message, fds, raw=True), fds,
                             lambda refusal: _succeed(
                                 {"id": None, "error": {"class": "GenericError",
@@ -269,7 +275,9 @@ class QMPMultiplexer(Service):
             try:
                 greeting = await protocol.ready
                 schema = await protocol.execute({"execute": "query-qmp-schema"})
-                commands = schema_command_names(schema) if isinstance(schema, list) else None
+                if not isinstance(schema, list):
+                    schema = None
+                commands = schema_command_names(schema) if schema is not None else None
                 chardevs = await self._chardev_labels(protocol, commands)
             finally:
                 if timer.active():
@@ -283,7 +291,7 @@ class QMPMultiplexer(Service):
         self._connecting = None
         if not self.running or protocol.lost.called:
             return
-        self._up(protocol, greeting, commands, chardevs)
+        self._up(protocol, greeting, schema, commands, chardevs)
 
     @staticmethod
     async def _chardev_labels(protocol: QMPClientProtocol,
@@ -300,7 +308,9 @@ class QMPMultiplexer(Service):
         return frozenset(str(c.get("label")) for c in chardevs if isinstance(c, dict))
 
     def _up(self, protocol: QMPClientProtocol, greeting: Mapping[str, Any],
-            commands: Optional[FrozenSet[str]], chardevs: Optional[FrozenSet[str]]) -> None:
+            schema: Optional[List[Any]], commands: Optional[FrozenSet[str]],
+            chardevs: Optional[FrozenSet[str]]) -> None:
+        self._schema_reply = schema
         self._failures = 0
         self._kvm = None
         self._greeting = greeting
@@ -373,6 +383,12 @@ def _succeed(value: Any) -> "Deferred[Any]":
     done: "Deferred[Any]" = Deferred()
     done.callback(value)
     return done
+
+
+def _asks_for_schema(message: Mapping[str, Any]) -> bool:
+    """Whether ``message`` is a plain in-band ``query-qmp-schema`` (no arguments)."""
+    return message.get("execute") == "query-qmp-schema" and \
+        set(message) <= {"execute", "arguments"} and message.get("arguments", {}) == {}
 
 
 def _discard(items: List[Any], item: Any) -> None:

@@ -87,6 +87,20 @@ def test_error_replies_and_ids_are_qemus(rig):
     assert got == want
 
 
+def test_the_schema_is_qemus_byte_for_byte(rig):
+    """query-qmp-schema, answered from the copy the bridge read when it connected, in
+    every form QEMU takes it, gives QEMU's bytes."""
+    _, b, _, mux_path = rig
+    data = (b'{"execute":"qmp_capabilities"}\n'
+            b'{"execute":"query-qmp-schema","id":"s1"}\n'
+            b'{"execute":"query-qmp-schema"}\n'
+            b'{"execute":"query-qmp-schema","arguments":{},"id":[1]}\n'
+            b'{"execute":"query-qmp-schema","arguments":{"x":1},"id":2}\n')
+    got = raw_exchange(mux_path, data, 5)
+    assert got == raw_exchange(b.bridge_socket, data, 5)
+    assert len(got[2]) > 100000
+
+
 def test_qmp_clients_and_hmp_sessions_at_once(rig):
     a, _, bridge, mux_path = rig
     hmp_results: Dict[int, List[str]] = {}

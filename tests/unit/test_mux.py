@@ -530,3 +530,32 @@ def test_not_started_service_does_not_connect() -> None:
     assert endpoint.attempts == 0
     mux.startService()
     assert endpoint.attempts == 1
+
+
+# -- the schema, answered from the copy read at connect -----------------------------
+
+
+def test_a_forwarded_schema_query_is_answered_without_qemu() -> None:
+    """QEMU's schema is fixed for its life: a client's query-qmp-schema gets the copy read
+    when connecting, QEMU's own answer, and costs QEMU (and everyone waiting) nothing."""
+    mux, endpoint, _ = connected()
+    asked = len(endpoint.qemu.received)
+    replies = [result_of(mux.forward({"execute": "query-qmp-schema"})),
+               result_of(mux.forward({"execute": "query-qmp-schema", "arguments": {}}))]
+    assert len(endpoint.qemu.received) == asked
+    schema = endpoint.qemu.schema()
+    for reply in replies:
+        assert list(reply) == ["return", "id"] and reply["return"] == schema
+
+
+@pytest.mark.parametrize("message", [
+    {"execute": "query-qmp-schema", "arguments": {"x": 1}},
+    {"exec-oob": "query-qmp-schema"},
+    {"execute": "query-status"},
+])
+def test_other_messages_still_go_to_qemu(message: Dict[str, Any]) -> None:
+    mux, endpoint, _ = connected()
+    asked = len(endpoint.qemu.received)
+    mux.forward(message)
+    endpoint.flush()
+    assert len(endpoint.qemu.received) == asked + 1
