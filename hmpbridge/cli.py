@@ -329,7 +329,7 @@ async def serve(reactor: IReactor, options: argparse.Namespace) -> None:
     for description, role, max_message in qmp_listeners:
         ports.append(await _listen(reactor, description, QMPServerFactory(
             mux, description, max_message=max_message, role=role, audit=audit,
-            clients=clients, limits=limits)))
+            clients=clients, limits=limits, policy=policy)))
         _log.info("Serving QMP on {listener} ({role})", listener=description, role=role)
     shutdown.ports = ports
 

@@ -44,7 +44,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from hmpbridge.access import OPERATOR, READ_ONLY, Identity, peer_text, qmp_denial
+from hmpbridge.access import (DEFAULT_POLICY, OPERATOR, READ_ONLY, Identity, Policy, peer_text,
+                              qmp_denial)
 from hmpbridge.audit import AuditLog
 from hmpbridge.audit import record as audit_record
 from hmpbridge.errors import QMPError
@@ -108,9 +109,10 @@ class QMPServerProtocol(Protocol):
     def __init__(self, mux: QMPMultiplexer, max_message: int = MAX_QMP_MESSAGE,
                  identity: Optional[Identity] = None, *, limits: Optional[Limits] = None,
                  clock: Optional[IReactorTime] = None,
-                 audit: Optional[AuditLog] = None) -> None:
+                 audit: Optional[AuditLog] = None, policy: Policy = DEFAULT_POLICY) -> None:
         self.mux = mux
         self.identity = identity or Identity("unknown")
+        self.policy = policy
         self.limits = limits or Limits()
         self.clock: IReactorTime = clock if clock is not None else _reactor()
         self.audit = audit
@@ -309,7 +311,7 @@ class QMPServerProtocol(Protocol):
             self._local(message, error_reply("CommandNotFound", _NEGOTIATE_FIRST, message),
                         None, started)
         else:
-            denial = qmp_denial(message, self.identity.role)
+            denial = qmp_denial(message, self.identity.role, self.policy)
             if denial is not None:
                 self._log.warn("Denied {command} to {peer} on {listener}", command=name,
                                peer=self.identity.peer, listener=self.identity.listener)
@@ -515,6 +517,7 @@ class QMPServerFactory(Factory):
     :param limits: ``max_unread`` and ``stall_timeout`` for every client's output
         (``max_clients`` is ``clients``'s business).
     :param clients: the count shared with the other listeners.
+    :param policy: what a command may ask of QEMU (dump sizes, secrets), by role.
     """
 
     _log = Logger()
@@ -525,8 +528,10 @@ class QMPServerFactory(Factory):
                  audit: Optional[AuditLog] = None,
                  clock: Optional[IReactorTime] = None,
                  clients: Optional[ClientCount] = None,
-                 limits: Optional[Limits] = None) -> None:
+                 limits: Optional[Limits] = None,
+                 policy: Policy = DEFAULT_POLICY) -> None:
         self.mux = mux
+        self.policy = policy
         self.limits = limits or Limits()
         self.counted = clients if clients is not None else ClientCount(self.limits.max_clients)
         self.listener = listener
@@ -547,7 +552,8 @@ class QMPServerFactory(Factory):
         peer = peer_text(addr)
         protocol = QMPServerProtocol(self.mux, self.max_message,
                                      Identity(peer, self.role, self.listener, peer),
-                                     limits=self.limits, clock=self.clock, audit=self.audit)
+                                     limits=self.limits, clock=self.clock, audit=self.audit,
+                                     policy=self.policy)
         protocol.factory = self
         return when_lost(protocol, self.counted.release)
 

@@ -148,6 +148,29 @@ def test_secrets_are_refused_to_read_only_users_and_shown_to_operators(rig: Rig)
                                                 "property": "data"}) == "hunter2"
 
 
+def test_the_command_line_policy_reaches_qmp_listeners(rig: Rig) -> None:
+    """--read-only-secrets and --read-only-max-dump hold on a QMP listener as on HMP ones
+    (this bridge's QEMU is the rig's, through the rig's multiplexed endpoint)."""
+    ro = f"{rig.dir}/ro-policy.qmp"
+    bridge = Bridge(f"unix:path={rig.dir}/op.qmp", "--qmp-read-only-listen", f"unix:{ro}",
+                    "--read-only-secrets", "--read-only-max-dump", "1024")
+    client = QMPClient(ro)
+    try:
+        assert client.command("qom-get", {"path": "/objects/sec0",
+                                          "property": "data"}) == "hunter2"
+        assert client.command("human-monitor-command",
+                              {"command-line": "xp /128xg 0"}).startswith("0000000000000000:")
+        reply = client.send(hmc("xp /129xg 0"))
+        assert reply["error"] == {
+            "class": "GenericError",
+            "desc": "'xp' asks for 1032 bytes of memory; read-only clients may dump at most "
+                    "1024 bytes per command"}
+    finally:
+        client.close()
+        bridge.close()
+    rig.alive()
+
+
 # -- exposure ----------------------------------------------------------------------------
 
 
