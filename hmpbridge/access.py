@@ -22,9 +22,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Mapping, Optional
 
 from hmpbridge.commands import CommandSpec
-from hmpbridge.errors import HMPBridgeError
 from hmpbridge.handlers import asks_for_help
-from hmpbridge.hmp_parser import parse
+from hmpbridge.hmp_parser import parse_carried
 from hmpbridge.model import Invocation
 
 __all__ = [
@@ -154,7 +153,7 @@ def qmp_limit(message: Mapping[str, Any], role: str, policy: Policy) -> Optional
         arguments = {}
     who = f"this client is {role}"
     if name == "human-monitor-command":
-        inv = _hmp_invocation(message)
+        inv = parse_carried(message)
         return line_limit(inv, role, policy, who) if inv is not None else None
     if name in ("memsave", "pmemsave"):
         return _save_limit(name, arguments.get("size"), policy)
@@ -235,7 +234,7 @@ def _role_denial(message: Mapping[str, Any], role: str) -> Optional[str]:
         return None
     name = str(message.get("execute") or message.get("exec-oob") or "")
     if name == "human-monitor-command":
-        inv = _hmp_invocation(message)
+        inv = parse_carried(message)
         if inv is not None and hmp_allowed(inv, role):
             return None
         what = f"'{inv.spec.key}'" if inv is not None else "this command line"
@@ -246,15 +245,3 @@ def _role_denial(message: Mapping[str, Any], role: str) -> Optional[str]:
 
 
 DEFAULT_POLICY = Policy()
-
-
-def _hmp_invocation(message: Mapping[str, Any]) -> Optional[Invocation]:
-    """The parsed line of a ``human-monitor-command``, if it parses."""
-    line = (message.get("arguments") or {}).get("command-line")
-    if not isinstance(line, str):
-        return None
-    try:
-        inv = parse(line)
-    except HMPBridgeError:
-        return None
-    return inv

@@ -18,7 +18,7 @@ import re
 from typing import Any, Dict, FrozenSet, Mapping, Optional, Tuple
 
 from hmpbridge.errors import HMPBridgeError
-from hmpbridge.hmp_parser import parse
+from hmpbridge.hmp_parser import parse, parse_carried
 from hmpbridge.qemu_opts import is_help_option
 
 __all__ = ["ABORTS", "MEASURED_ON", "DEVICE_ALIASES", "DIRTY_RATE_ABORTS_WITHOUT_KVM",
@@ -131,13 +131,7 @@ def _dirty_rate_mode(message: Mapping[str, Any]) -> Optional[str]:
         mode = arguments.get("mode")
         return mode if mode in ("dirty-ring", "dirty-bitmap") else None
     if name == "human-monitor-command":
-        line = arguments.get("command-line")
-        if not isinstance(line, str):
-            return None
-        try:
-            inv = parse(line)
-        except HMPBridgeError:
-            return None
+        inv = parse_carried(message)
         if inv is None or inv.spec.key != "calc_dirty_rate":
             return None
         if inv.args.get("dirty_ring"):

@@ -25,13 +25,13 @@ import copy
 import functools
 import importlib.resources
 import re
-from typing import Any, Dict, FrozenSet, List, Optional, Tuple, Union, cast
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple, Union, cast
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from hmpbridge.commands import ArgItem, CommandSpec, lookup, lookup_info
-from hmpbridge.errors import ParseError
+from hmpbridge.errors import HMPBridgeError, ParseError
 from hmpbridge.grammar_gen import start_symbols
 from hmpbridge.model import Invocation
 from hmpbridge.transformer import (
@@ -42,7 +42,7 @@ from hmpbridge.transformer import (
     parse_format,
 )
 
-__all__ = ["parse", "parser", "split_command", "ParseError", "CACHE_SIZE"]
+__all__ = ["parse", "parse_carried", "parser", "split_command", "ParseError", "CACHE_SIZE"]
 
 _SPACE = " \t\n\r\f\v"
 #: QEMU's get_command_name: blanks, then a name up to a blank or ``/``.
@@ -146,6 +146,19 @@ def parse(line: str) -> Optional[Invocation]:
     # a copy the caller may change without touching the remembered verdict
     return Invocation(spec, copy.deepcopy(args) if nested else dict(args), line,
                       needs_registers=registers)
+
+
+def parse_carried(message: Mapping[str, Any]) -> Optional[Invocation]:
+    """The parsed line a QMP ``human-monitor-command`` carries, or None when it
+    carries none or the line does not parse."""
+    arguments = message.get("arguments")
+    line = arguments.get("command-line") if isinstance(arguments, Mapping) else None
+    if not isinstance(line, str):
+        return None
+    try:
+        return parse(line)
+    except HMPBridgeError:
+        return None
 
 
 def _verdict(spec: CommandSpec, line: str, name_end: int) -> _Verdict:
