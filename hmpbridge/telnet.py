@@ -13,13 +13,29 @@ byte at a time.  Every byte written to the client, the answers to option
 negotiation included, is reported to the session's write guard
 (:meth:`HMPTelnetTransport.count_output`), so a client that never reads the
 answers to its own option flood is dropped at ``--max-unread`` like any other.
+
+An option flood (``IAC DO`` for every option, over and over) costs little and
+holds up no other client:
+
+* A run of option commands that would change no option's state is answered
+  in one step, without a Python call per command: a request to enter the
+  state an option is already in needs no answer (RFC 1143), and a request to
+  enable an option the session refused before is refused again without
+  asking the session (its answer to an option is taken as fixed for the
+  connection).  Each such refusal is sent once per read: a client cannot
+  have seen the first one before it sent the rest of what was read with it.
+  Any command that may change state goes through Twisted's state machine,
+  one at a time, and the refusals count from scratch after it.
+* One client's input gets at most :data:`TURN_STEPS` steps per turn of the
+  reactor; the rest of a read waits for the next turn, with reading from
+  that client paused, so every other client is served in between.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, cast
 
 from twisted.conch.telnet import (
     AO,
@@ -41,7 +57,8 @@ from twisted.conch.telnet import (
     WONT,
     TelnetTransport,
 )
-from twisted.internet.interfaces import IFileDescriptorReceiver, IHalfCloseableProtocol
+from twisted.internet.interfaces import (IDelayedCall, IFileDescriptorReceiver,
+                                         IHalfCloseableProtocol, IReactorTime)
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -53,7 +70,7 @@ if TYPE_CHECKING:
 
     from hmpbridge.model import SessionState
 
-__all__ = ["HMPTelnetTransport", "OutputMeter"]
+__all__ = ["HMPTelnetTransport", "OutputMeter", "TURN_STEPS"]
 
 #: Told the size of every write to the client (the session's write guard).
 OutputMeter = Callable[[int], None]
@@ -62,6 +79,26 @@ _IAC_RUN = re.compile(rb"\xff+")
 _CR_PAIR = re.compile(rb"\r([\s\S])")
 _BARE_COMMANDS = frozenset((EOR, NOP, DM, BRK, IP, AO, AYT, EC, EL, GA))
 _OPTION_COMMANDS = frozenset((WILL, WONT, DO, DONT))
+
+#: Steps of one client's input handled per turn of the reactor.  A step is a
+#: run of data handed to the session (a chunk ends at each ``\\r``), or a
+#: telnet command, either handled by Twisted's state machine or the first of
+#: a run answered together, or 64 more option commands of that run scanned
+#: or answered; none costs more than a few microseconds, and a 64 KiB read
+#: can hold 21,845 of them.
+TURN_STEPS = 1024
+
+#: Option commands (of three bytes) looked at together: at first, and at most.
+_FIRST_WINDOW = 16
+_WINDOW_COMMANDS = 1024
+#: Option commands scanned for the cost of one step.
+_SCAN_COMMANDS = 64
+#: A run of option commands: IAC, WILL/WONT/DO/DONT, any option byte.  The
+#: commands of a run can only be found at multiples of three from its start:
+#: the byte after an option is IAC, never a command byte.
+_OPTION_RUN = re.compile(rb"(?:\xff[\xfb-\xfe][\x00-\xff])+")
+_BYTES = tuple(bytes((value,)) for value in range(256))
+_WILL, _WONT, _DO, _DONT = WILL[0], WONT[0], DO[0], DONT[0]
 
 
 def _cr_pair(match: "re.Match[bytes]") -> bytes:
@@ -96,31 +133,50 @@ class HMPTelnetTransport(TelnetTransport):
     _warned = False
     _meter: Optional[OutputMeter] = None
     _replies: Optional[bytearray] = None  # negotiation answers gathered while parsing
+    _backlog: Optional[bytes] = None  # the rest of a read, parsed in a later turn
+    _next_turn: Optional[IDelayedCall] = None
+    _held = False  # reading paused until the backlog is parsed
+    _session_paused = False  # reading paused by the session
+    _closing = False
+    _read_closed = False  # the client half-closed while a backlog waited
+    _budget = TURN_STEPS  # steps left in this turn
+    _window = _FIRST_WINDOW  # option commands to look at together next
     commands: bytearray  # type: ignore[assignment]  # the sub-negotiation being read
     command: bytes  # the option command whose option byte is awaited
 
     #: the state of the session inside, set by the server factory
     session_state: Optional[SessionState]
 
+    def __init__(self, protocolFactory: Optional[Callable[..., Any]] = None, *args: Any,
+                 **kw: Any) -> None:
+        """Twisted's arguments: the session's factory and its arguments.
+
+        The session's ``clock`` (the reactor when not given) also times the
+        turns in which a long read is parsed.
+        """
+        super().__init__(protocolFactory, *args, **kw)  # type: ignore[no-untyped-call]
+        self._clock: Optional[IReactorTime] = kw.get("clock")
+        self._refused_local: Set[int] = set()  # options the session would not enable
+        self._refused_remote: Set[int] = set()  # options the session would not have enabled
+        self._answered: Set[Tuple[int, int]] = set()  # (command, option) answered in this read
+        #: (command, option) that would change no state, with Twisted's answer
+        self._quiet: Dict[Tuple[int, int], bytes] = {}
+
     if TYPE_CHECKING:
         # Twisted's telnet classes are unannotated: the inherited methods this
         # class, the server and the session use, with their types
-        def __init__(self, protocolFactory: Callable[..., Any], *args: Any,
-                     **kw: Any) -> None: ...
+        options: Dict[bytes, Any]
 
         def applicationDataReceived(self, data: bytes) -> None: ...
 
-        def commandReceived(self, command: bytes, argument: Optional[bytes]) -> None: ...
-
         def unhandledSubnegotiation(self, command: bytes, data: bytes) -> None: ...
-
-        def will(self, option: bytes) -> Deferred[bool]: ...
 
         def getPeer(self) -> IAddress: ...
 
-        def loseConnection(self) -> None: ...
-
     def dataReceived(self, data: bytes) -> None:
+        if self._backlog is not None:
+            self._backlog += data  # delivered while reading is paused (TLS): after the rest
+            return
         if not self._line_seen and (b"\r" in data or b"\n" in data):
             # telnet sends its first line as "text\r\n" in one packet
             self._line_seen = True
@@ -129,42 +185,96 @@ class HMPTelnetTransport(TelnetTransport):
                 hook = getattr(self.protocol, "first_line_crlf", None)
                 if hook is not None:
                     hook()
-        cr = -1 if getattr(self.protocol, "interactive", False) else data.find(b"\r")
-        while 0 <= cr < len(data) - 1:
-            # Plain lines: every \r ends a chunk of its own, so a line ends the
-            # same way however the bytes were split ("\r\r\n" is two lines).
-            # Interactive sessions take \r as the Enter key in their editor.
-            self._feed(data[:cr + 1])
-            data = data[cr + 1:]
-            cr = data.find(b"\r")
-        self._feed(data)
+        self._answered.clear()
+        self._budget = TURN_STEPS
+        self._work(data)
 
-    def _feed(self, data: bytes) -> None:
+    def _work(self, data: bytes) -> None:
+        """Parse ``data`` as far as this turn's steps go; the rest waits for the next turn.
+
+        Plain lines: every ``\\r`` ends a chunk of its own, so a line ends the
+        same way however the bytes were split (``\\r\\r\\n`` is two lines).
+        Interactive sessions take ``\\r`` as the Enter key in their editor.
+        """
+        split = not getattr(self.protocol, "interactive", False)
+        start, size = 0, len(data)
+        while start < size and self._budget > 0:
+            cr = data.find(b"\r", start) if split else -1
+            end = size if cr < 0 else cr + 1
+            start += self._feed(data[start:end] if start or end < size else data)
+            if start < end:
+                break  # out of steps inside the chunk
+        if start < size:
+            self._hold(data[start:])
+        else:
+            self._release()
+
+    def _hold(self, rest: bytes) -> None:
+        """Keep the rest of a read for the next turn, reading nothing more meanwhile."""
+        self._backlog = rest
+        if not self._held:
+            self._held = True
+            if not self._closing and not self._session_paused:
+                connected(self).pauseProducing()
+        if self._next_turn is None:
+            self._next_turn = self._reactor().callLater(0, self._continue)
+
+    def _continue(self) -> None:
+        self._next_turn = None
+        data, self._backlog = self._backlog, None
+        if data is not None:
+            self._budget = TURN_STEPS
+            self._work(data)
+
+    def _release(self) -> None:
+        """The whole read is parsed: reading resumes unless the session paused it."""
+        if self._held:
+            self._held = False
+            if not self._closing and not self._session_paused:
+                connected(self).resumeProducing()
+        if self._read_closed:
+            self._read_closed = False
+            self.readConnectionLost()
+
+    def _reactor(self) -> IReactorTime:
+        if self._clock is None:
+            from twisted.internet import reactor
+            self._clock = cast(IReactorTime, reactor)
+        return self._clock
+
+    def _feed(self, data: bytes) -> int:
         """Parse one chunk: runs of data are found with ``bytes.find`` and passed on whole.
 
         Only the bytes of telnet commands are looked at one by one, so a chunk
         costs a few Python calls per command, not per byte.  The states are
         Twisted's (``data``, ``escaped``, ``command``, ``subnegotiation``,
         ``subnegotiation-escaped``); a chunk ending in ``\\r`` ends its line at
-        once instead of waiting in ``newline``.
+        once instead of waiting in ``newline``.  Returns how many bytes were
+        parsed: fewer than given when this turn's steps ran out.
         """
+        skipped = 0
         if self._after_cr and data:
             # the line already ended at the \r; its \n or \0 is not a new line
             self._after_cr = False
             if data[:1] in (b"\n", b"\0") and self.state == "data":
                 data = data[1:]
+                skipped = 1
         out: List[bytes] = []
         self._replies = bytearray()
         try:
-            self._parse(data, out)
+            parsed = self._parse(data, out)
         finally:
             self._deliver(out)
             self._flush_replies()
             self._replies = None
+        return skipped + parsed
 
-    def _parse(self, data: bytes, out: List[bytes]) -> None:
+    def _parse(self, data: bytes, out: List[bytes]) -> int:
         pos, size = 0, len(data)
         while pos < size:
+            if self._budget <= 0:
+                return pos
+            self._budget -= 1
             state = self.state
             if state == "data":
                 iac = data.find(IAC, pos)
@@ -189,10 +299,9 @@ class HMPTelnetTransport(TelnetTransport):
                     pos += 1
                 command = data[pos:pos + 1]
                 if command in _OPTION_COMMANDS and pos + 1 < size:
-                    # the usual command, whole in this chunk: answered in one step
+                    # the usual command, whole in this chunk, and any that follow it
                     self._deliver(out)
-                    self.commandReceived(command, data[pos + 1:pos + 2])
-                    pos += 2
+                    pos = self._options(data, pos - 1)
                 else:
                     self.state = "escaped"
             elif state == "escaped":
@@ -238,6 +347,131 @@ class HMPTelnetTransport(TelnetTransport):
                     self.state = "subnegotiation"
                     if not self._collect(byte):
                         break
+        return size
+
+    # -- option commands: a run that changes nothing is answered at once ------------
+
+    def _options(self, data: bytes, start: int) -> int:
+        """The option commands from ``start`` on; returns where the next step starts.
+
+        The commands up to the first that may change an option's state are
+        answered together, each distinct one answered once per read; that
+        one goes through Twisted's state machine.  A window of commands all
+        known to change nothing and all answered already costs a step per
+        :data:`_SCAN_COMMANDS` commands and no Python call per command.  The window
+        doubles while whole windows change nothing, and starts small again
+        after a command that may change state, so a stream that mixes the
+        two is not scanned far ahead for every command.
+        """
+        window = self._window
+        end = _OPTION_RUN.match(data, start, start + 3 * window).end()  # type: ignore[union-attr]
+        run = data[start:end]
+        self._budget -= len(run) // (3 * _SCAN_COMMANDS)
+        keys = dict.fromkeys(zip(run[1::3], run[2::3])).keys()  # distinct, in order
+        quiet = self._quiet
+        changes: Optional[Tuple[int, int]] = None
+        if not keys <= quiet.keys():
+            for key in keys:
+                if key not in quiet:
+                    answer = self._quiet_answer(*key)
+                    if answer is None:
+                        changes = key
+                        break
+                    quiet[key] = answer
+        before: Iterable[Tuple[int, int]] = keys
+        if changes is None:
+            fresh = keys - self._answered
+            if len(run) == 3 * window:
+                self._window = min(window * 2, _WINDOW_COMMANDS)
+        else:
+            self._window = _FIRST_WINDOW
+            ordered = list(keys)
+            before = ordered[:ordered.index(changes)]
+            fresh = set(before) - self._answered
+        if fresh:
+            replies = self._replies
+            assert replies is not None, "option commands are only read by _feed"
+            self._budget -= len(fresh) // _SCAN_COMMANDS
+            for key in before:
+                if key in fresh:
+                    replies += quiet[key]
+            self._answered |= fresh
+        if changes is None:
+            return end
+        # every command before the first of this kind is of a kind seen earlier
+        at = start + run.find(IAC + _BYTES[changes[0]] + _BYTES[changes[1]])
+        self.commandReceived(_BYTES[changes[0]], _BYTES[changes[1]])
+        return at + 3
+
+    def _quiet_answer(self, command: int, option: int) -> Optional[bytes]:
+        """Twisted's answer to an option command that changes no state; None if it may.
+
+        Enabling an enabled option, or disabling a disabled one, is not
+        answered; enabling an option the session refused is refused.
+        """
+        state = self.options.get(_BYTES[option])
+        local = command in (_DO, _DONT)
+        enabled = False
+        if state is not None:
+            side = state.us if local else state.him
+            if side.negotiating:
+                return None
+            enabled = side.state == "yes"
+        if command in (_WONT, _DONT):
+            return None if enabled else b""
+        if enabled:
+            return b""
+        if local and option in self._refused_local:
+            return IAC + WONT + _BYTES[option]
+        if not local and option in self._refused_remote:
+            return IAC + DONT + _BYTES[option]
+        return None
+
+    def commandReceived(self, command: bytes, argument: Optional[bytes]) -> None:
+        """Twisted's state machine, noting the options the session refuses.
+
+        Only this option's state may change here (the bridge's own offers
+        start a negotiation, which only a command for that option ends), so
+        only its refusals are sent afresh.
+        """
+        self._budget -= 1
+        if command not in _OPTION_COMMANDS or not argument:
+            super().commandReceived(command, argument)  # type: ignore[no-untyped-call]
+            return
+        option = argument[0]
+        self._forget(option)
+        super().commandReceived(command, argument)  # type: ignore[no-untyped-call]
+        if command in (DO, WILL):
+            state = self.options.get(argument)
+            side = None if state is None else state.us if command == DO else state.him
+            if side is not None and side.state == "no" and not side.negotiating:
+                # refused: as refused next time, and already answered in this read
+                (self._refused_local if command == DO else self._refused_remote).add(option)
+                self._answered.add((command[0], option))
+
+    def _forget(self, option: int) -> None:
+        """The option's state may change: what was known of its commands no longer holds."""
+        for kind in (_WILL, _WONT, _DO, _DONT):
+            self._quiet.pop((kind, option), None)
+            self._answered.discard((kind, option))
+
+    # the bridge's own requests start a negotiation of the option
+
+    def will(self, option: bytes) -> Deferred[bool]:
+        self._forget(option[0])
+        return super().will(option)  # type: ignore[no-untyped-call,no-any-return]
+
+    def wont(self, option: bytes) -> Deferred[bool]:
+        self._forget(option[0])
+        return super().wont(option)  # type: ignore[no-untyped-call,no-any-return]
+
+    def do(self, option: bytes) -> Deferred[bool]:
+        self._forget(option[0])
+        return super().do(option)  # type: ignore[no-untyped-call,no-any-return]
+
+    def dont(self, option: bytes) -> Deferred[bool]:
+        self._forget(option[0])
+        return super().dont(option)  # type: ignore[no-untyped-call,no-any-return]
 
     def _deliver(self, out: List[bytes]) -> None:
         """Hand the data gathered so far to the session, in one call."""
@@ -315,6 +549,9 @@ class HMPTelnetTransport(TelnetTransport):
         self._written(len(data))
 
     def readConnectionLost(self) -> None:
+        if self._backlog is not None:
+            self._read_closed = True  # told once the rest of the read is parsed
+            return
         protocol = self.protocol
         if protocol is not None and hasattr(protocol, "readConnectionLost"):
             protocol.readConnectionLost()
@@ -324,13 +561,29 @@ class HMPTelnetTransport(TelnetTransport):
     def writeConnectionLost(self) -> None:
         self.loseConnection()
 
-    # The session stops reading from a client with too many lines waiting.
+    def loseConnection(self) -> None:
+        self._closing = True
+        super().loseConnection()  # type: ignore[no-untyped-call]
+
+    def connectionLost(self, reason: Any = None) -> None:
+        self._backlog = None
+        if self._next_turn is not None and self._next_turn.active():
+            self._next_turn.cancel()
+        self._next_turn = None
+        super().connectionLost(reason)  # type: ignore[no-untyped-call]
+
+    # The session stops reading from a client with too many lines waiting;
+    # reading resumes when neither it nor a backlog holds it.
 
     def pauseProducing(self) -> None:
-        connected(self).pauseProducing()
+        self._session_paused = True
+        if not self._held:
+            connected(self).pauseProducing()
 
     def resumeProducing(self) -> None:
-        connected(self).resumeProducing()
+        self._session_paused = False
+        if not self._held:
+            connected(self).resumeProducing()
 
     def stopProducing(self) -> None:
         connected(self).stopProducing()

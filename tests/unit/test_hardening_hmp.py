@@ -5,6 +5,11 @@
   answers to its own ``IAC DO`` flood is dropped like any other non-reader.
 * Telnet input costs a few Python calls per telnet command, not per byte:
   runs of data (IAC IAC escapes included) reach the session in one call.
+* A flood of option requests costs the other clients nothing: a request
+  the bridge refused is refused once per read however often it is
+  repeated, the answers are what Twisted's state machine gives without
+  the repeats, and one read's commands are handled a bounded number per
+  turn of the reactor, reading paused meanwhile.
 * Before login, at most :data:`~hmpbridge.login.MAX_PENDING_INPUT` bytes are
   held, whatever the client sends while its password is checked or a
   failure is being delayed.
@@ -20,11 +25,13 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import socket
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Set, Tuple
 
 import pytest
 from hypothesis import given, strategies as st
+from twisted.conch.telnet import ECHO, NOP, SGA, TelnetTransport
 from twisted.internet.address import IPv4Address, UNIXAddress
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import ISystemHandle
@@ -39,7 +46,7 @@ from hmpbridge.login import FAILURE_DELAY, MAX_PENDING_INPUT, LoginGate
 from hmpbridge.passwords import PasswordEntry
 from hmpbridge.runner import CommandRunner
 from hmpbridge.server import HMPServerFactory
-from hmpbridge.session import HMPSession
+from hmpbridge.session import TELNET_MODES, HMPSession
 from hmpbridge.telnet import HMPTelnetTransport
 from hmpbridge.testing import FakeExecutor
 from hmpbridge.throttle import FAILURE_WINDOW, PEER_FAILURES, USER_FAILURES, LoginThrottle
@@ -53,7 +60,7 @@ from tests.unit.test_fuzz_protocols import (
     without_negotiation,
 )
 
-DO, WONT = b"\xfd", b"\xfc"
+WILL, WONT, DO, DONT = b"\xfb", b"\xfc", b"\xfd", b"\xfe"
 PEER = IPv4Address("TCP", "192.0.2.7", 40000)
 
 
@@ -89,10 +96,10 @@ class FillingTransport(StringTransport):
 
 def open_session(max_unread: int = 1024 * 1024, audit: Optional[Records] = None,
                  peer: Any = PEER, tcp: Optional[StringTransport] = None,
-                 ) -> Tuple[HMPTelnetTransport, StringTransport]:
+                 telnet_mode: str = "never") -> Tuple[HMPTelnetTransport, StringTransport]:
     """A session as the listener builds it, on an in-memory transport with a write guard."""
     runner = CommandRunner(FakeExecutor(), clock=Clock(), audit=audit)  # type: ignore[arg-type]
-    factory = HMPServerFactory(runner, "tcp:4444", clock=Clock(),
+    factory = HMPServerFactory(runner, "tcp:4444", clock=TurnClock(), telnet_mode=telnet_mode,
                                limits=Limits(max_unread=max_unread))
     telnet = factory.buildProtocol(peer)
     tcp = tcp if tcp is not None else StringTransport(peerAddress=peer)
@@ -206,6 +213,184 @@ def test_a_sub_negotiation_is_read_without_a_call_per_byte() -> None:
     calls = counting_calls(telnet)
     telnet.dataReceived(IAC + b"\xfa\x18" + b"x" * 4000 + IAC + IAC + IAC + b"\xf0info status\n")
     assert calls == [b"info status\n"]
+    assert tcp.value().endswith(b"VM status: running\r\n(qemu) ")
+
+
+# -- an option flood costs the other clients nothing ----------------------------------------------
+
+
+class TurnClock(Clock):
+    """A clock that runs the calls due a turn at a time, as the reactor does: a call made
+    for now during a turn runs in the next one (``Clock.advance`` runs it at once)."""
+
+    def turn(self) -> bool:
+        """Run the calls due now, not those they make; whether there were any."""
+        due = [call for call in self.calls if call.getTime() <= self.seconds()]
+        for call in due:
+            self.calls.remove(call)
+            call.called = 1
+            call.func(*call.args, **call.kw)
+        return bool(due)
+
+
+def turns_until_idle(telnet: HMPTelnetTransport, limit: int = 100000) -> int:
+    """Run the session clock's due calls a turn at a time until none is left; the turns taken."""
+    clock = telnet.factory.clock
+    turns = 0
+    while clock.turn():
+        turns += 1
+        assert turns < limit, "a read is never finished"
+    return turns
+
+
+_OPTION_COMMAND = re.compile(rb"\xff\xff|\xff[\xfb-\xfe][\s\S]")
+
+
+def option_commands(data: bytes) -> List[bytes]:
+    """The telnet option commands in what a client was sent, in order (0xff escapes skipped)."""
+    return [found for found in _OPTION_COMMAND.findall(data) if found != IAC + IAC]
+
+
+def option_states(telnet: HMPTelnetTransport) -> Dict[bytes, Tuple[str, bool, str, bool]]:
+    """Every option's state on both sides, the options never touched left out."""
+    states = {option: (state.us.state, state.us.negotiating, state.him.state,
+                       state.him.negotiating) for option, state in telnet.options.items()}
+    return {option: state for option, state in states.items()
+            if state != ("no", False, "no", False)}
+
+
+def is_subsequence(part: List[bytes], whole: List[bytes]) -> bool:
+    rest = iter(whole)
+    return all(any(item == other for other in rest) for item in part)
+
+
+def test_a_refused_request_repeated_in_one_read_is_refused_once() -> None:
+    """64 KiB of IAC DO for every option in turn, in one read: one IAC WONT per option."""
+    telnet, tcp = open_session()
+    connected = len(tcp.value())
+    flood = b"".join(IAC + DO + bytes([n % 256]) for n in range(21845))
+    telnet.dataReceived(flood)
+    turns_until_idle(telnet)
+    refusals = b"".join(IAC + WONT + bytes([n]) for n in range(256))
+    assert tcp.value()[connected:] == refusals
+    telnet.dataReceived(flood[:3 * 256])  # a new read asks again: it is refused again
+    turns_until_idle(telnet)
+    assert tcp.value()[connected:] == refusals * 2
+    telnet.dataReceived(b"info status\n")
+    assert tcp.value().endswith(b"VM status: running\r\n(qemu) ")
+
+
+def test_one_reads_telnet_commands_are_handled_a_bounded_number_per_turn() -> None:
+    """32768 IAC NOP in one read: a bounded number per turn, reading paused until all are done."""
+    telnet, tcp = open_session()
+    handled: List[bytes] = []
+    telnet.unhandledCommand = lambda command, argument: handled.append(command)  # type: ignore
+    telnet.dataReceived((IAC + NOP) * 32768 + b"info status\n")
+    per_turn = [len(handled)]
+    assert tcp.producerState == "paused", "the rest of the read waits, and nothing more is read"
+    assert not tcp.value().endswith(b"VM status: running\r\n(qemu) ")
+    clock = telnet.factory.clock
+    while tcp.producerState == "paused":
+        before = len(handled)
+        clock.turn()
+        per_turn.append(len(handled) - before)
+        assert len(per_turn) < 10000
+    assert handled == [NOP] * 32768
+    assert 0 < max(per_turn) <= 1024 and len(per_turn) >= 32
+    assert tcp.value().endswith(b"VM status: running\r\n(qemu) ")
+
+
+def test_a_half_close_waits_for_the_rest_of_the_read() -> None:
+    """A client that half-closes after a long read still gets its line answered, then is closed."""
+    telnet, tcp = open_session()
+    telnet.dataReceived((IAC + NOP) * 32768 + b"info status\n")
+    telnet.readConnectionLost()
+    assert not tcp.disconnecting
+    turns_until_idle(telnet)
+    assert tcp.value().endswith(b"VM status: running\r\n(qemu) ") and tcp.disconnecting
+
+
+def test_a_session_that_paused_reading_stays_paused_after_the_rest_of_a_read() -> None:
+    """Reading resumes when neither the session nor the telnet framing holds it."""
+    telnet, tcp = open_session()
+    telnet.dataReceived((IAC + NOP) * 4096)
+    assert tcp.producerState == "paused"
+    telnet.pauseProducing()  # as the session does with too many lines waiting
+    turns_until_idle(telnet)
+    assert tcp.producerState == "paused"
+    telnet.resumeProducing()
+    assert tcp.producerState == "producing"
+
+
+option_command = st.tuples(st.sampled_from([WILL, WONT, DO, DONT]),
+                           st.sampled_from([b"\x00", ECHO, SGA, b"\r", b"\x18", b"\xff"]))
+
+
+@given(st.lists(option_command, min_size=1, max_size=12), st.integers(1, 40),
+       st.sampled_from(TELNET_MODES))
+def test_option_answers_are_twisteds_without_repeats_in_one_read(
+        commands: List[Tuple[bytes, bytes]], repeat: int, mode: str) -> None:
+    """Option commands over and over in one read end in the state Twisted's machine reaches;
+    the answers are Twisted's in order, some repeats left out, none missing; one command per
+    read gets exactly Twisted's answers."""
+    stream = commands * repeat
+    fast, fast_tcp = open_session(telnet_mode=mode)
+    reference, reference_tcp = open_session(telnet_mode=mode)
+    single, single_tcp = open_session(telnet_mode=mode)
+    connected = len(reference_tcp.value())
+    fast.dataReceived(b"".join(IAC + command + option for command, option in stream))
+    turns_until_idle(fast)
+    for command, option in stream:
+        TelnetTransport.commandReceived(reference, command, option)
+        single.dataReceived(IAC + command + option)
+    assert option_states(fast) == option_states(reference) == option_states(single)
+    assert fast.protocol.interactive == reference.protocol.interactive
+    got = option_commands(fast_tcp.value()[connected:])
+    want = option_commands(reference_tcp.value()[connected:])
+    assert is_subsequence(got, want) and set(got) == set(want)
+    assert single_tcp.value() == reference_tcp.value()
+
+
+telnet_piece = st.one_of(
+    st.tuples(option_command, st.integers(1, 3000)).map(lambda c: (IAC + c[0][0] + c[0][1]) * c[1]),
+    st.integers(1, 3000).map(lambda n: (IAC + NOP) * n),
+    st.sampled_from([b"x", b"info status\n", b"\r\n", IAC + IAC]))
+
+
+@given(st.lists(telnet_piece, max_size=8), cut_points)
+def test_work_per_turn_is_bounded_and_every_line_is_answered(
+        pieces: List[bytes], cuts: List[int]) -> None:
+    """Any mix of option commands, other commands and data, cut anywhere: each turn hands the
+    session and Twisted's state machine a bounded number of calls, and the line after it all
+    is answered once every read is done."""
+    data = b"".join(pieces) + b"\ninfo status\n"
+    telnet, tcp = open_session()
+    session = telnet.protocol
+    calls = [0]
+    received, command = session.dataReceived, telnet.commandReceived
+
+    def count(call: Callable[..., None]) -> Callable[..., None]:
+        def counted(*args: Any) -> None:
+            calls[0] += 1
+            call(*args)
+        return counted
+    session.dataReceived = count(received)  # type: ignore[method-assign]
+    telnet.commandReceived = count(command)  # type: ignore[method-assign]
+    clock = telnet.factory.clock
+    start = 0
+    per_turn: List[int] = []
+    for cut in sorted(set(c % (len(data) + 1) for c in cuts if 0 < c % (len(data) + 1) < len(data))) \
+            + [len(data)]:
+        calls[0] = 0
+        telnet.dataReceived(data[start:cut])
+        per_turn.append(calls[0])
+        start = cut
+        while tcp.producerState == "paused":
+            calls[0] = 0
+            clock.turn()
+            per_turn.append(calls[0])
+            assert len(per_turn) < 100000
+    assert max(per_turn) <= 1024 + 2
     assert tcp.value().endswith(b"VM status: running\r\n(qemu) ")
 
 
