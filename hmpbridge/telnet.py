@@ -358,7 +358,7 @@ class HMPTelnetTransport(TelnetTransport):
         answered together, each distinct one answered once per read; that
         one goes through Twisted's state machine.  A window of commands all
         known to change nothing and all answered already costs a step per
-        :data:`_SCAN_COMMANDS` commands and no Python call per command.  The window
+        :data:`_SCAN_COMMANDS` commands, no Python call per command.  The window
         doubles while whole windows change nothing, and starts small again
         after a command that may change state, so a stream that mixes the
         two is not scanned far ahead for every command.
@@ -398,7 +398,7 @@ class HMPTelnetTransport(TelnetTransport):
             self._answered |= fresh
         if changes is None:
             return end
-        # every command before the first of this kind is of a kind seen earlier
+        # its first command: every command before it is of a kind before it in keys
         at = start + run.find(IAC + _BYTES[changes[0]] + _BYTES[changes[1]])
         self.commandReceived(_BYTES[changes[0]], _BYTES[changes[1]])
         return at + 3
