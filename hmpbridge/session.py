@@ -124,6 +124,8 @@ class HMPSession(TelnetProtocol):
         self._eof = False
         self._closed = False
         self._guard: Optional[WriteGuard] = None
+        self._pumping = False
+        self._pump_again = False
 
     # -- connection ---------------------------------------------------------
 
@@ -301,6 +303,25 @@ class HMPSession(TelnetProtocol):
     # -- running lines --------------------------------------------------------
 
     def _pump(self) -> None:
+        """Run the next queued line, and the ones after it that are answered at once.
+
+        A line answered at once (an empty line, a parse error) calls back into
+        here from :meth:`_answered`; the loop takes the next line instead of
+        recursing, so a read of thousands of such lines is a loop, not a stack.
+        """
+        if self._pumping:
+            self._pump_again = True
+            return
+        self._pumping = True
+        try:
+            self._pump_again = True
+            while self._pump_again:
+                self._pump_again = False
+                self._run_next()
+        finally:
+            self._pumping = False
+
+    def _run_next(self) -> None:
         if self._busy or self._closed or (self._guard is not None and self._guard.paused):
             return
         if not self._lines:

@@ -719,3 +719,15 @@ def test_unix_socket_logins_are_counted_by_uid(unix_pair: socket.socket) -> None
     assert audit[0][0].peer == f"pid={os.getpid()},uid={os.getuid()},gid={os.getgid()}"
     assert throttle.refuses("bob", f"uid={os.getuid()}")
     assert not throttle.refuses("bob", audit[0][0].peer)
+
+
+def test_a_read_of_many_lines_answered_at_once_is_a_loop_not_a_stack() -> None:
+    """Tens of thousands of empty lines (each answered at once) and then a command, in one
+    read: every line gets its prompt, and the command its answer."""
+    telnet, tcp = open_session()
+    tcp.clear()
+    count = 65536
+    telnet.dataReceived(b"\n" * count + b"info status\n")
+    out = tcp.value()
+    assert out.count(b"(qemu) ") == count + 1
+    assert out.endswith(b"VM status: running\r\n(qemu) ")
