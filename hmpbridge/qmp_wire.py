@@ -565,8 +565,11 @@ def dumps(message: Any) -> bytes:
     ``inf`` (which is not JSON).
     """
     text = _dumps_any(message)
-    if _FLOATISH.search(text) is None:
-        text = _UESCAPE.sub(_upper_escape, text)
+    if _FLOATISH.search(text) is None or _FLOATISH.search(_STRINGS.sub('""', text)) is None:
+        # no float outside strings (a schema's names have digits and dots):
+        # only the escapes need QEMU's case
+        if "\\u" in text:
+            text = _UESCAPE.sub(_upper_escape, text)
     else:
         text = _TOKENS.sub(_qemu_token, text)
     return text.encode("ascii") + b"\r\n"
@@ -575,6 +578,8 @@ def dumps(message: Any) -> bytes:
 _dumps_any = json.JSONEncoder(ensure_ascii=True).encode
 #: something that may be a float in JSON text (or inside a string: then checked again)
 _FLOATISH = re.compile(r"[0-9][.eE]|Infinity|NaN")
+#: a JSON string, escapes and all
+_STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 #: a string, or a number (Python's words for the floats that are not finite included)
 _TOKENS = re.compile(r'("[^"\\]*(?:\\.[^"\\]*)*")|(-?Infinity|NaN|-?[0-9][0-9.eE+-]*)')
 
