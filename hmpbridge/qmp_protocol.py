@@ -353,7 +353,9 @@ class QMPClientProtocol(Protocol):
         try:
             data = encode(message)
         except Unencodable as err:
-            self._log.warn("Not sending {command}: QMP cannot carry {reason}",
+            # the client's own error, answered to it and audited: not the
+            # bridge's problem, and a client could flood the log with it
+            self._log.debug("Not sending {command}: QMP cannot carry {reason}",
                            command=command, reason=str(err))
             self._fail(d, None, QMPUnsendable(command, str(err)))
             return None

@@ -63,6 +63,10 @@ _LINE_END = re.compile(rb"[\r\n]")
 #: ``--telnet-mode`` values: when a client gets the interactive line editor.
 TELNET_MODES = ("auto", "always", "never")
 
+#: Lines answered at once (empty lines, errors) run per reactor turn; the rest
+#: wait for the next turn, so one client's burst does not hold up the others.
+TURN_LINES = 64
+
 #: Typed bytes kept unread (while a command runs) before the session stops reading.
 MAX_PENDING_KEYS = 65536
 
@@ -315,9 +319,14 @@ class HMPSession(TelnetProtocol):
         self._pumping = True
         try:
             self._pump_again = True
-            while self._pump_again:
+            for _ in range(TURN_LINES):
+                if not self._pump_again:
+                    return
                 self._pump_again = False
                 self._run_next()
+            if self._pump_again:
+                # the rest next turn: other clients are served in between
+                self._reactor().callLater(0, self._pump)
         finally:
             self._pumping = False
 

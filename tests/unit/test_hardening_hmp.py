@@ -46,7 +46,7 @@ from hmpbridge.login import FAILURE_DELAY, MAX_PENDING_INPUT, LoginGate
 from hmpbridge.passwords import PasswordEntry
 from hmpbridge.runner import CommandRunner
 from hmpbridge.server import HMPServerFactory
-from hmpbridge.session import TELNET_MODES, HMPSession
+from hmpbridge.session import TELNET_MODES, TURN_LINES, HMPSession
 from hmpbridge.telnet import HMPTelnetTransport
 from hmpbridge.testing import FakeExecutor
 from hmpbridge.throttle import FAILURE_WINDOW, PEER_FAILURES, USER_FAILURES, LoginThrottle
@@ -723,11 +723,14 @@ def test_unix_socket_logins_are_counted_by_uid(unix_pair: socket.socket) -> None
 
 def test_a_read_of_many_lines_answered_at_once_is_a_loop_not_a_stack() -> None:
     """Tens of thousands of empty lines (each answered at once) and then a command, in one
-    read: every line gets its prompt, and the command its answer."""
+    read: every line gets its prompt, and the command its answer, TURN_LINES a turn."""
     telnet, tcp = open_session()
     tcp.clear()
     count = 65536
     telnet.dataReceived(b"\n" * count + b"info status\n")
+    assert tcp.value().count(b"(qemu) ") == TURN_LINES  # the others wait their turn
+    turns = turns_until_idle(telnet)
     out = tcp.value()
     assert out.count(b"(qemu) ") == count + 1
     assert out.endswith(b"VM status: running\r\n(qemu) ")
+    assert turns == -(-(count + 1) // TURN_LINES) - 1
