@@ -9,7 +9,9 @@ and the latency in milliseconds.  Each login attempt is a record too:
 ``{"login": name}`` with the name tried (never the password) and the outcome
 ``login-ok``, ``login-failed`` or ``login-throttled``.  A unix-socket client
 is named after the user its process runs as, its peer
-``pid=...,uid=...,gid=...`` (``SO_PEERCRED``).  Every line is
+``pid=...,uid=...,gid=...`` (``SO_PEERCRED``).  A run of identical records
+(but for their times) is written as its first record and one record with
+``"repeated": N``, so a flood cannot rotate older records away.  Every line is
 written with one ``write(2)`` as soon as the command ends, so a crash of
 hmpbridge loses nothing already answered; ``fsync=True`` also survives a crash
 of the host.  The file is rotated by size (``FILE.1`` ... ``FILE.N``).
@@ -28,6 +30,9 @@ from hmpbridge.access import Identity
 __all__ = ["AuditLog", "AuditRecord", "record"]
 
 AuditRecord = Dict[str, Any]
+
+#: Fields that differ between two records of the same thing.
+_VOLATILE = frozenset({"time", "latency_ms"})
 
 
 def record(*, identity: Optional[Identity], received: Mapping[str, Any],
@@ -69,6 +74,9 @@ class AuditLog:
         self.fsync = fsync
         self._size = 0
         self._fd = self._open()
+        self._run_key: Optional[str] = None  # the last record written, less its times
+        self._run_last: Optional[Mapping[str, Any]] = None  # its latest repeat
+        self._run_count = 0  # repeats not yet written
 
     def _open(self) -> int:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -76,7 +84,35 @@ class AuditLog:
         return fd
 
     def write(self, rec: Mapping[str, Any]) -> None:
-        """Append one record as one line."""
+        """Append one record as one line; a repeat of the last one is counted instead.
+
+        A record equal to the one before it but for its time and latency (the
+        same client sending the same thing with the same outcome, such as a
+        flood of malformed messages) is not written: the run's repeats are
+        written as one record with ``"repeated": N`` (the last repeat's time
+        and latency) when a different record comes or the log is closed.  So
+        a flood costs the log two lines, and cannot rotate older records away.
+        """
+        key = json.dumps({k: v for k, v in rec.items() if k not in _VOLATILE},
+                         sort_keys=True, default=str)
+        if key == self._run_key:
+            self._run_count += 1
+            self._run_last = rec
+            return
+        self.flush()
+        self._run_key = key
+        self._append(rec)
+
+    def flush(self) -> None:
+        """Write the count of the repeats of the last record, if any."""
+        if self._run_count and self._run_last is not None:
+            summary = dict(self._run_last)
+            summary["repeated"] = self._run_count
+            self._run_count = 0
+            self._run_last = None
+            self._append(summary)
+
+    def _append(self, rec: Mapping[str, Any]) -> None:
         data = (json.dumps(rec, separators=(",", ":"), default=str) + "\n").encode("utf-8")
         self._size += os.write(self._fd, data)
         if self.fsync:
@@ -96,5 +132,6 @@ class AuditLog:
         self._fd = self._open()
 
     def close(self) -> None:
-        """Close the file."""
+        """Write what a run of repeats left unwritten, and close the file."""
+        self.flush()
         os.close(self._fd)

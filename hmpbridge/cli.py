@@ -253,6 +253,7 @@ async def serve(reactor: IReactor, options: argparse.Namespace) -> None:
         try:
             audit = AuditLog(options.audit_log, max_bytes=options.audit_max_bytes,
                              fsync=options.audit_fsync)
+            reactor.addSystemEventTrigger("after", "shutdown", audit.close)
         except OSError as err:
             raise Fatal(EXIT_USAGE, f"cannot open audit log {options.audit_log}: "
                                     f"{err.strerror}")
