@@ -7,6 +7,8 @@ set -eu
 ensure_commands qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils \
     qemu-storage-daemon:qemu-system-common telnet:telnet nc:netcat-openbsd socat:socat
 ensure_venv test
+# QEMU 10.0 and 11.1 beside the system's 7.2 (tests that need one say so when it is missing)
+sh "$HMPBRIDGE_ROOT/scripts/qemu-releases.sh" || say "hmpbridge: newer QEMU releases not installed"
 
 # The installed package (not the checkout) must parse lines and start.
 smoke=$(mktemp -d)

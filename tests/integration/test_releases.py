@@ -1,0 +1,89 @@
+"""The bridge in front of the newer QEMU releases Debian ships, unpacked by
+``scripts/qemu-releases.sh`` (``./test.sh`` runs it) beside the system's 7.2.
+
+Each release's QEMU is started with the golden VMs' command line; the bridge
+connects to it, greets with its version, and answers the lines whose text
+did not change between releases as that QEMU's own monitor does.  The
+measured table of requests that kill each release is held to live: QEMU
+stays up.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator, Tuple
+
+import pytest
+
+from hmpbridge import hazards
+from tests.golden.recorder import QMPClient
+from tests.golden.vm import BASE_ARGS, VM, default_devices
+from tests.integration.conftest import ROOT, Bridge
+
+RELEASES_DIR = os.environ.get("HMPBRIDGE_QEMU_RELEASES", os.path.join(ROOT, ".qemu"))
+RELEASES = ["10.0.2", "11.1.3"]
+
+#: Lines whose text is the same in 7.2 and the newer releases.
+STABLE_LINES = ["info status", "info version", "info name", "info uuid", "info kvm"]
+
+
+def launcher(version: str) -> str:
+    return os.path.join(RELEASES_DIR, version, "qemu-system-x86_64")
+
+
+@pytest.fixture(scope="module", params=RELEASES)
+def release(request: pytest.FixtureRequest) -> Iterator[Tuple[str, VM, Bridge, str]]:
+    version = request.param
+    program = launcher(version)
+    if not os.access(program, os.X_OK):
+        pytest.skip(f"QEMU {version} is not unpacked in {RELEASES_DIR}: "
+                    "scripts/qemu-releases.sh needs its packages (HMPBRIDGE_QEMU_DEBS)")
+    vm = VM(base=[program, *BASE_ARGS[1:]], devices=lambda d: default_devices(d) + [
+        "-qmp", f"unix:{os.path.join(d, 'bridge.sock')},server=on,wait=off"])
+    mux = vm.path("mux.sock")
+    bridge = Bridge(f"unix:path={vm.path('bridge.sock')}", "--no-passthrough",
+                    "--qmp-read-only-listen", f"unix:{mux}")
+    try:
+        yield version, vm, bridge, mux
+    finally:
+        bridge.close()
+        vm.close()
+
+
+def test_the_banner_names_the_release(release) -> None:
+    version, _, bridge, _ = release
+    session = bridge.session()
+    try:
+        assert session.banner == (f"QEMU {version} monitor - type 'help' for more "
+                                  "information\r\n(qemu) ").encode()
+    finally:
+        session.close()
+
+
+@pytest.mark.parametrize("line", STABLE_LINES)
+def test_stable_lines_are_that_qemus_own(release, line: str) -> None:
+    _, vm, bridge, _ = release
+    session = bridge.session()
+    try:
+        assert session.cmd(line) == vm.qmp.hmp(line)
+    finally:
+        session.close()
+
+
+def test_the_measured_aborts_are_refused_and_qemu_lives(release) -> None:
+    """Every request the table says kills this release is refused to a QMP client."""
+    version, vm, _, mux = release
+    table = hazards.ABORTS[hazards.release_of({"version": vm.qmp.command("query-version")})]
+    client = QMPClient(mux)
+    try:
+        for command, types in table.items():
+            if command == "device_add":
+                continue
+            for typename in sorted(types):
+                reply = client.send({"execute": command, "arguments": {"typename": typename}})
+                assert reply["error"]["class"] == "GenericError", (command, typename)
+                assert "abort" in reply["error"]["desc"]
+        assert client.command("query-status")["status"] == "prelaunch"
+        assert vm.qmp.command("query-version")["qemu"]["major"] == int(version.split(".")[0])
+    finally:
+        client.close()
