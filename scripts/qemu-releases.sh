@@ -56,6 +56,10 @@ if unpack 10.0.2 bookworm-backports-10.0.2; then
     P=$DEST/10.0.2/root
     # modules the prefix lacks would otherwise come from the system's 7.2
     ln -sfn "$P" "$P/usr/bin/qemu-bundle"
+    # QEMU looks for its firmware inside that bundle; the NIC ROMs are the
+    # system's (ipxe-qemu), so the binary also runs without -L options
+    mkdir -p "$P/usr/lib/ipxe"
+    ln -sfn /usr/lib/ipxe/qemu "$P/usr/lib/ipxe/qemu"
     launcher 10.0.2 "P='$P'" \
         'exec "$P/usr/bin/qemu-system-x86_64" -L "$P/usr/share/qemu" -L "$P/usr/share/seabios" -L /usr/lib/ipxe/qemu "$@"'
 fi
