@@ -132,9 +132,15 @@ def line_limit(inv: Invocation, role: str, policy: Policy, who: str) -> Optional
     elif role != OPERATOR and not policy.read_only_secrets:
         if key in HOST_ADDRESS_COMMANDS:
             return f"permission denied: '{key}' prints host addresses and {who}"
-        if key == "qom-get" and inv.args.get("property") in SECRET_PROPERTIES:
-            return (f"permission denied: property '{inv.args['property']}' may hold a "
-                    f"secret and {who}")
+        if key == "qom-get":
+            return _secret_denial(inv.args.get("property"), who)
+    return None
+
+
+def _secret_denial(prop: Any, who: str) -> Optional[str]:
+    """Why reading QOM property ``prop`` is refused (``who`` may not read secrets), or None."""
+    if prop in SECRET_PROPERTIES:
+        return f"permission denied: property '{prop}' may hold a secret and {who}"
     return None
 
 
@@ -159,8 +165,8 @@ def qmp_limit(message: Mapping[str, Any], role: str, policy: Policy) -> Optional
         return _save_limit(name, arguments.get("size"), policy)
     if role == OPERATOR or policy.read_only_secrets:
         return None
-    if name == "qom-get" and arguments.get("property") in SECRET_PROPERTIES:
-        return f"permission denied: property '{arguments['property']}' may hold a secret and {who}"
+    if name == "qom-get":
+        return _secret_denial(arguments.get("property"), who)
     if name == "qom-list-get":
         return f"permission denied: 'qom-list-get' returns secrets among its values and {who}"
     return None

@@ -12,13 +12,14 @@ from __future__ import annotations
 import pwd
 import socket
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
-from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.interfaces import ISystemHandle
 
-__all__ = ["PeerCredentials", "peer_credentials", "describe_peer"]
+from hmpbridge.access import Identity, peer_text
+
+__all__ = ["PeerCredentials", "peer_credentials", "describe_peer", "identify"]
 
 _UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
@@ -78,9 +79,19 @@ def describe_peer(transport: Any) -> str:
         peer = transport.getPeer()
     except Exception:  # noqa: BLE001 - a transport without a peer has nothing to tell
         return ""
-    if isinstance(peer, (IPv4Address, IPv6Address)):
-        return f"{peer.host}:{peer.port}"
-    if isinstance(peer, UNIXAddress):
-        name = peer.name
-        return (name.decode(errors="replace") if isinstance(name, bytes) else name) or "unix"
-    return str(peer)
+    return peer_text(peer)
+
+
+def identify(identity: Identity, transport: Any) -> Identity:
+    """``identity`` of a client known only by its connection, named after what the
+    kernel says of it: a unix-socket client becomes the user it runs as, its peer
+    the process, user and group ids.  Any other identity is returned as it is."""
+    if identity.method != "peer":
+        return identity
+    credentials = peer_credentials(transport)
+    if credentials is not None:
+        return replace(identity, name=credentials.user(), peer=credentials.text())
+    if not identity.peer:
+        peer = describe_peer(transport)
+        return replace(identity, name=identity.name or peer, peer=peer)
+    return identity

@@ -356,7 +356,7 @@ class QMPClientProtocol(Protocol):
             # the client's own error, answered to it and audited: not the
             # bridge's problem, and a client could flood the log with it
             self._log.debug("Not sending {command}: QMP cannot carry {reason}",
-                           command=command, reason=str(err))
+                            command=command, reason=str(err))
             self._fail(d, None, QMPUnsendable(command, str(err)))
             return None
         except (TypeError, ValueError, RecursionError) as err:

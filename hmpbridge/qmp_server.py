@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from dataclasses import replace
 from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Set, Tuple
 
 from twisted.internet.interfaces import (IDelayedCall, IFileDescriptorReceiver,
@@ -54,7 +53,7 @@ from hmpbridge.interfaces import connected
 from hmpbridge.limits import (MAX_QMP_MESSAGE, MAX_QMP_MESSAGE_READ_ONLY, ClientCount, Limits,
                               Refusal, when_lost)
 from hmpbridge.mux import QMPMultiplexer
-from hmpbridge.peercred import describe_peer, peer_credentials
+from hmpbridge.peercred import identify
 from hmpbridge.qmp_wire import (JSONStreamSplitter, ParseFailure, check_message, dumps,
                                 error_reply, split_id, with_client_id)
 
@@ -136,12 +135,17 @@ class QMPServerProtocol(Protocol):
         self._fd_batch = False  # descriptors arrived since the last bytes did
         self._unsubscribe: Callable[[], None] = lambda: None
         self._next_turn: Optional[IDelayedCall] = None
+        self._fds_allowed = False  # whether the role may run getfd/add-fd (once connected)
 
     # -- connection -----------------------------------------------------------
 
     def connectionMade(self) -> None:
         transport = connected(self)
-        self._identify(transport)
+        # a unix-socket client is named by its process and user (SO_PEERCRED); a
+        # TLS client's proved certificate name replaces its address later
+        self.identity = identify(self.identity, transport)
+        self._fds_allowed = any(qmp_denial({"execute": name}, self.identity.role) is None
+                                for name in _FD_COMMANDS)
         greeting = self.mux.greeting
         if not self.mux.connected or greeting is None:
             transport.loseConnection()
@@ -152,20 +156,6 @@ class QMPServerProtocol(Protocol):
         self._unsubscribe = self.mux.add_event_observer(self._event)
         self._clients().add(self)
         self._write(dumps({"QMP": greeting}))
-
-    def _identify(self, transport: Any) -> None:
-        """Name a unix-socket client by its process and user (``SO_PEERCRED``).
-
-        A TCP or TLS client keeps the address it was built with (its
-        certificate's name, once proved, replaces it).
-        """
-        credentials = peer_credentials(transport)
-        if credentials is not None:
-            self.identity = replace(self.identity, name=credentials.user(),
-                                    peer=credentials.text())
-        elif not self.identity.peer:
-            peer = describe_peer(transport)
-            self.identity = replace(self.identity, name=self.identity.name or peer, peer=peer)
 
     def connectionLost(self, reason: Optional[Failure] = None) -> None:
         self._closed = True
@@ -204,7 +194,7 @@ class QMPServerProtocol(Protocol):
 
     def fileDescriptorReceived(self, descriptor: int) -> None:
         """Keep the first descriptor of a batch for ``getfd``/``add-fd``; close the rest."""
-        if self._closed or not self._negotiated or not self._may_pass_fds():
+        if self._closed or not self._negotiated or not self._fds_allowed:
             _close(descriptor)
             return
         if not self._fd_batch:
@@ -214,10 +204,6 @@ class QMPServerProtocol(Protocol):
             self._fds.append(descriptor)
         else:
             _close(descriptor)
-
-    def _may_pass_fds(self) -> bool:
-        role = self.identity.role
-        return any(qmp_denial({"execute": name}, role) is None for name in _FD_COMMANDS)
 
     def _drop_fds(self) -> None:
         for fd in self._fds:

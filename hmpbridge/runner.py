@@ -30,7 +30,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from hmpbridge import handlers
-from hmpbridge.access import OPERATOR, Policy, hmp_allowed, hmp_denial, line_limit
+from hmpbridge.access import DEFAULT_POLICY, OPERATOR, Policy, hmp_allowed, hmp_denial, line_limit
 from hmpbridge.audit import AuditLog
 from hmpbridge.audit import record as audit_record
 from hmpbridge.commands import NATIVE, PASSTHROUGH, XQUERY, timeout_class
@@ -131,7 +131,7 @@ class CommandRunner:
                  audit: Optional[AuditLog] = None,
                  policy: Optional[Policy] = None) -> None:
         self._executor = executor
-        self.policy = policy or Policy()
+        self.policy = policy or DEFAULT_POLICY
         self._passthrough = passthrough
         if clock is None:
             from twisted.internet import reactor

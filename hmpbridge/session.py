@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 import re
 from collections import deque
-from dataclasses import replace
 from typing import Any, Callable, Deque, List, Mapping, Optional, cast
 
 from twisted.conch.telnet import ECHO, SGA, TelnetProtocol
@@ -46,7 +45,7 @@ from hmpbridge.flow import WriteGuard
 from hmpbridge.history import ConnectionHistory, HistoryStore
 from hmpbridge.limits import MAX_LINE, Limits
 from hmpbridge.model import SessionState
-from hmpbridge.peercred import describe_peer, peer_credentials
+from hmpbridge.peercred import describe_peer, identify
 from hmpbridge.render.events import format_event
 from hmpbridge.runner import CommandRunner, remember
 from hmpbridge.telnet import HMPTelnetTransport
@@ -140,37 +139,26 @@ class HMPSession(TelnetProtocol):
         return cast(HMPTelnetTransport, self.transport)
 
     def connectionMade(self) -> None:
+        if self.state.identity is not None:
+            # a unix-socket client is named after the user it runs as (SO_PEERCRED)
+            self.state.identity = identify(self.state.identity, self.transport)
         inner = getattr(self.transport, "transport", None)
         if ITCPTransport.providedBy(inner):
             inner.setTcpNoDelay(True)
         if inner is not None and hasattr(inner, "registerProducer") and \
                 getattr(inner, "producer", None) is None:
+            identity = self.state.identity
             self._guard = WriteGuard(inner, self._reactor(), resumed=self._pump,
                                      stall_timeout=self._limits.stall_timeout,
                                      max_pending=self._limits.max_unread,
-                                     peer=describe_peer(self.transport))
+                                     peer=identity.peer if identity is not None
+                                     else describe_peer(self.transport))
             # every byte written for this client counts, telnet answers included
             self._telnet.count_output(self._guard.wrote)
-        self._identify_peer()
         self._write(self.runner.banner() + PROMPT)
         if self.telnet_mode == "always":
             self._offer_echo()
             self._enter_interactive()
-
-    def _identify_peer(self) -> None:
-        """Name a client known only by its connection after what the kernel says of it.
-
-        A unix-socket client becomes the user it runs as (``SO_PEERCRED``), its
-        peer the process, user and group ids; a TCP client keeps its address.
-        """
-        identity = self.state.identity
-        if identity is None or identity.method != "peer":
-            return
-        peer = describe_peer(self.transport) or identity.peer
-        credentials = peer_credentials(self.transport)
-        name = credentials.user() if credentials is not None else identity.name
-        if (name, peer) != (identity.name, identity.peer):
-            self.state.identity = replace(identity, name=name, peer=peer)
 
     def connectionLost(self, reason: Optional[Failure] = None) -> None:
         self._closed = True

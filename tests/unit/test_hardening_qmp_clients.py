@@ -17,7 +17,7 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
-from hmpbridge import qmp_server
+from hmpbridge import peercred
 from hmpbridge.access import READ_ONLY
 from hmpbridge.audit import AuditLog
 from hmpbridge.events import EventHub
@@ -396,7 +396,7 @@ def test_denied_and_oversized_messages_are_audited(tmp_path) -> None:
 
 def test_unix_clients_are_named_by_their_process_and_user(tmp_path, monkeypatch) -> None:
     """When a client comes over a unix socket, its user and process are its identity."""
-    monkeypatch.setattr(qmp_server, "peer_credentials",
+    monkeypatch.setattr(peercred, "peer_credentials",
                         lambda transport: PeerCredentials(4242, 0, 0))
     records = audited(tmp_path, b'{"execute": "qmp_capabilities"}')
     assert (records[0]["user"], records[0]["peer"]) == ("root", "pid=4242,uid=0,gid=0")
