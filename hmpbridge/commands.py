@@ -37,6 +37,7 @@ Columns:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Dict, Iterator, Mapping, Optional, Tuple
@@ -48,6 +49,8 @@ __all__ = [
     "SESSION",
     "ArgItem",
     "CommandSpec",
+    "CommandTable",
+    "table_for",
     "COMMANDS",
     "INFO_COMMANDS",
     "TOP_COMMANDS",
@@ -1779,13 +1782,60 @@ COMMANDS: Tuple[CommandSpec, ...] = (
     ),
 )
 
-TOP_COMMANDS: Dict[str, CommandSpec] = {
-    alias: spec for spec in COMMANDS if not spec.is_info for alias in spec.aliases
-}
-INFO_COMMANDS: Dict[str, CommandSpec] = {
-    alias: spec for spec in COMMANDS if spec.is_info for alias in spec.aliases
-}
-_BY_KEY: Dict[str, CommandSpec] = {spec.key: spec for spec in COMMANDS}
+class CommandTable:
+    """The HMP commands of one QEMU release: what its ``help`` and ``info`` list.
+
+    Immutable and shared by every connection to a QEMU of that release.
+
+    :ivar release: ``(major, minor)`` of the release.
+    :ivar specs: every entry, top-level commands then info subcommands.
+    :ivar top: each name a user may type -> its top-level entry.
+    :ivar info: each name a user may type after ``info`` -> its entry.
+    """
+
+    def __init__(self, release: Tuple[int, int], specs: Tuple[CommandSpec, ...]) -> None:
+        self.release = release
+        self.specs = specs
+        self.top: Dict[str, CommandSpec] = {
+            alias: spec for spec in specs if not spec.is_info for alias in spec.aliases}
+        self.info: Dict[str, CommandSpec] = {
+            alias: spec for spec in specs if spec.is_info for alias in spec.aliases}
+        self._by_key: Dict[str, CommandSpec] = {spec.key: spec for spec in specs}
+
+    def __iter__(self) -> Iterator[CommandSpec]:
+        return iter(self.specs)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._by_key
+
+    def __repr__(self) -> str:
+        return f"<CommandTable {self.release[0]}.{self.release[1]}: {len(self.specs)} commands>"
+
+    def lookup(self, name: str) -> Optional[CommandSpec]:
+        """The top-level command typed as ``name`` (exact, case-sensitive), or None."""
+        return self.top.get(name)
+
+    def lookup_info(self, name: str) -> Optional[CommandSpec]:
+        """The ``info`` subcommand typed as ``name``, or None."""
+        return self.info.get(name)
+
+    def by_key(self, key: str) -> CommandSpec:
+        """The entry whose canonical key is ``key`` (``"cont"``, ``"info block"``)."""
+        return self._by_key[key]
+
+    def get(self, key: str) -> Optional[CommandSpec]:
+        """The entry whose canonical key is ``key``, or None."""
+        return self._by_key.get(key)
+
+
+@functools.lru_cache(maxsize=None)
+def table_for(release: Tuple[int, int]) -> CommandTable:
+    """The command table printed for QEMU ``release``."""
+    return CommandTable((7, 2), COMMANDS)
+
+
+TOP_COMMANDS: Dict[str, CommandSpec] = table_for((7, 2)).top
+INFO_COMMANDS: Dict[str, CommandSpec] = table_for((7, 2)).info
 
 
 def lookup(name: str) -> Optional[CommandSpec]:
@@ -1800,7 +1850,7 @@ def lookup_info(name: str) -> Optional[CommandSpec]:
 
 def by_key(key: str) -> CommandSpec:
     """The entry whose canonical key is ``key`` (``"cont"``, ``"info block"``)."""
-    return _BY_KEY[key]
+    return table_for((7, 2)).by_key(key)
 
 
 def all_commands() -> Iterator[CommandSpec]:

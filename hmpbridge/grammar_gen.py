@@ -1,4 +1,4 @@
-"""Generate ``grammar/commands.lark`` from the command table.
+"""Generate the command rules of the HMP grammar from a release's command table.
 
 Each command becomes one rule, which is also a start symbol: its name and
 aliases, then its ``args_type`` items in order.  Flags, ``/fmt`` and
@@ -23,8 +23,9 @@ QEMU's rules are encoded as follows:
 
 
 
-Run ``python -m hmpbridge.grammar_gen > grammar/commands.lark`` after editing
-the table; a test checks that the file is current.
+The rules are generated when a release's parser is first built (Lark caches
+the parser it builds from them); ``python -m hmpbridge.grammar_gen 10.0``
+prints them for reading.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from __future__ import annotations
 import sys
 from typing import Dict, Iterable, List, Sequence, Tuple
 
-from hmpbridge.commands import COMMANDS, ArgItem, CommandSpec
+from hmpbridge.commands import ArgItem, CommandSpec, CommandTable, table_for
 
 __all__ = ["flag_terminal", "command_rule", "generate"]
 
@@ -126,28 +127,30 @@ def _flag_terminals(specs: Iterable[CommandSpec]) -> List[str]:
     return terminals
 
 
-def generate() -> str:
-    """The text of ``grammar/commands.lark``."""
+def generate(table: CommandTable) -> str:
+    """The command rules of ``table``'s grammar (added to ``grammar/hmp.lark``)."""
     out = [
-        "// Generated from hmpbridge/commands.py by `python -m hmpbridge.grammar_gen`.",
-        "// Do not edit: change the command table and regenerate.",
+        f"// The commands of QEMU {table.release[0]}.{table.release[1]}, generated from its"
+        " command table.",
         "// One rule per HMP command; each rule is a start symbol of the parser.",
         "",
     ]
     names = []
-    for spec in COMMANDS:
+    for spec in table:
         rule, name_def = command_rule(spec)
         out.append(rule)
         names.append(name_def)
     out += ["", "// Command names and aliases."] + names
-    out += ["", "// Flags, and the values of -xs flags."] + _flag_terminals(COMMANDS)
+    out += ["", "// Flags, and the values of -xs flags."] + _flag_terminals(table)
     return "\n".join(out) + "\n"
 
 
-def start_symbols() -> List[str]:
+def start_symbols(table: CommandTable) -> List[str]:
     """Every command rule name, in table order."""
-    return [spec.rule for spec in COMMANDS]
+    return [spec.rule for spec in table]
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.stdout.write(generate())
+    from hmpbridge.profile import parse_release
+    sys.stdout.write(generate(table_for(parse_release(sys.argv[1] if len(sys.argv) > 1
+                                                      else "7.2"))))

@@ -8,8 +8,10 @@ become :class:`~hmpbridge.errors.ParseError` carrying QEMU's exact text, e.g.::
     eject: block device name expected
     Try "help eject" for more information
 
-The parser is built once (LALR, contextual lexer, strict) and cached by Lark
-in the system temporary directory, so later start-ups load it in milliseconds.
+Each release's command table has its own parser (:class:`HMPParser`), built
+once per process (LALR, contextual lexer, strict) from ``grammar/hmp.lark`` and
+the rules generated from the table, and cached by Lark in the system temporary
+directory, so later start-ups load it in milliseconds.
 
 Parsing is a pure function of the line, so the verdicts on the most recent
 lines are kept (:data:`CACHE_SIZE`): scripts and operators repeat the same
@@ -30,9 +32,9 @@ from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple, Union, 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from hmpbridge.commands import ArgItem, CommandSpec, lookup, lookup_info
+from hmpbridge.commands import CommandSpec, CommandTable, table_for
 from hmpbridge.errors import HMPBridgeError, ParseError
-from hmpbridge.grammar_gen import start_symbols
+from hmpbridge.grammar_gen import generate, start_symbols
 from hmpbridge.model import Invocation
 from hmpbridge.transformer import (
     REGISTER,
@@ -42,7 +44,8 @@ from hmpbridge.transformer import (
     parse_format,
 )
 
-__all__ = ["parse", "parse_carried", "parser", "split_command", "ParseError", "CACHE_SIZE"]
+__all__ = ["HMPParser", "parser_for", "parse", "parse_carried", "split_command", "ParseError",
+           "CACHE_SIZE"]
 
 _SPACE = " \t\n\r\f\v"
 #: QEMU's get_command_name: blanks, then a name up to a blank or ``/``.
@@ -53,23 +56,6 @@ _BLANK = re.compile(r"[ \t\n\r\f\v]*\Z")
 CACHE_SIZE = 1024
 
 
-@functools.lru_cache(maxsize=None)
-def parser() -> Lark:
-    """The Lark parser for every command (built on first use)."""
-    grammar_dir = importlib.resources.files("hmpbridge.grammar")
-    text = (grammar_dir / "hmp.lark").read_text() + (grammar_dir / "commands.lark").read_text()
-    return Lark(
-        text,
-        parser="lalr",
-        lexer="contextual",
-        strict=True,
-        maybe_placeholders=True,
-        start=start_symbols(),
-        transformer=HMPTransformer(),
-        cache=True,
-    )
-
-
 def _command_name(line: str, pos: int) -> Tuple[str, int]:
     """QEMU's get_command_name: skip blanks, read up to a blank or ``/``."""
     match = _NAME.match(line, pos)
@@ -77,78 +63,132 @@ def _command_name(line: str, pos: int) -> Tuple[str, int]:
     return match.group(1), match.end()
 
 
-_plans: Dict[int, Tuple[CommandSpec, str, Tuple[ArgItem, ...], str]] = {}
-
-
-def _plan(spec: CommandSpec) -> Tuple[CommandSpec, str, Tuple[ArgItem, ...], str]:
-    """``(spec, start symbol, items, key)`` of a command, worked out once per entry."""
-    known = _plans.get(id(spec))
-    if known is None or known[0] is not spec:
-        known = _plans[id(spec)] = (spec, spec.rule, spec.items, spec.key)
-    return known
-
-
-# Verdicts on recent lines: line -> (spec, result, nested).  A result is
-# (args, needs_registers) for an accepted line, a ParseError for a refused one;
-# ``nested`` says whether an argument is a dict or list (copied deeply).
+# A result is (args, needs_registers) for an accepted line, a ParseError for a
+# refused one.
 _Verdict = Union[Tuple[Dict[str, Any], bool], ParseError]
-_recent: Dict[str, Tuple[CommandSpec, _Verdict, bool]] = {}
 
 
-def split_command(line: str) -> Tuple[Optional[CommandSpec], int, bool]:
-    """Find the table entry a line invokes.
+class HMPParser:
+    """The parser of one release's command table.
 
-    :returns: ``(spec, end, silent)``: the entry (None if unknown), the
-        index just past its name in ``line``, and whether QEMU would ignore
-        the line without a word (a blank line, or ``info`` followed only by
-        blanks).
-    :raises ParseError: for an unknown command or info subcommand.
+    Built once per table and shared by every connection to a QEMU of that
+    release (:func:`parser_for`).  It keeps the verdicts on the most recent
+    lines (:data:`CACHE_SIZE`): line -> (spec, result, nested), where
+    ``nested`` says whether an argument is a dict or list (copied deeply).
     """
-    name, end = _command_name(line, 0)
-    if not name:
-        return None, end, True
-    spec = lookup(name)
-    if spec is None:
-        raise ParseError(f"unknown command: '{line[:end]}'\n")
-    if _plan(spec)[3] != "info" or end == len(line):
-        return spec, end, False
-    sub, sub_end = _command_name(line, end)
-    if not sub:
-        return None, sub_end, True
-    info_spec = lookup_info(sub)
-    if info_spec is None:
-        raise ParseError(f"unknown command: '{line[:sub_end]}'\n")
-    return info_spec, sub_end, False
+
+    def __init__(self, table: CommandTable) -> None:
+        self.table = table
+        self._lark: Optional[Lark] = None
+        self._recent: Dict[str, Tuple[CommandSpec, _Verdict, bool]] = {}
+
+    @property
+    def lark(self) -> Lark:
+        """The Lark parser for every command of the table (built on first use)."""
+        if self._lark is None:
+            grammar_dir = importlib.resources.files("hmpbridge.grammar")
+            text = (grammar_dir / "hmp.lark").read_text() + generate(self.table)
+            self._lark = Lark(
+                text,
+                parser="lalr",
+                lexer="contextual",
+                strict=True,
+                maybe_placeholders=True,
+                start=start_symbols(self.table),
+                transformer=HMPTransformer(),
+                cache=True,
+            )
+        return self._lark
+
+    def split_command(self, line: str) -> Tuple[Optional[CommandSpec], int, bool]:
+        """Find the table entry a line invokes.
+
+        :returns: ``(spec, end, silent)``: the entry (None if unknown), the
+            index just past its name in ``line``, and whether QEMU would ignore
+            the line without a word (a blank line, or ``info`` followed only by
+            blanks).
+        :raises ParseError: for an unknown command or info subcommand.
+        """
+        name, end = _command_name(line, 0)
+        if not name:
+            return None, end, True
+        spec = self.table.top.get(name)
+        if spec is None:
+            raise ParseError(f"unknown command: '{line[:end]}'\n")
+        if spec.key != "info" or end == len(line):
+            return spec, end, False
+        sub, sub_end = _command_name(line, end)
+        if not sub:
+            return None, sub_end, True
+        info_spec = self.table.info.get(sub)
+        if info_spec is None:
+            raise ParseError(f"unknown command: '{line[:sub_end]}'\n")
+        return info_spec, sub_end, False
+
+    def parse(self, line: str) -> Optional[Invocation]:
+        """Parse one HMP line (without its line end).
+
+        :returns: the invocation, or None for a line QEMU ignores silently.
+        :raises ParseError: with QEMU's exact text for a line it refuses.
+        """
+        recent = self._recent
+        known = recent.get(line)
+        if known is None:
+            spec, name_end, silent = self.split_command(line)
+            if silent or spec is None:
+                return None
+            verdict = self._verdict(spec, line, name_end)
+            nested = not isinstance(verdict, ParseError) and any(
+                isinstance(value, (dict, list)) for value in verdict[0].values())
+            if len(recent) >= CACHE_SIZE:
+                del recent[next(iter(recent))]
+            recent[line] = known = (spec, verdict, nested)
+        spec, verdict, nested = known
+        if isinstance(verdict, ParseError):
+            raise ParseError(verdict.text, verdict.column, verdict.command,
+                             copy.deepcopy(verdict.fmt))
+        args, registers = verdict
+        # a copy the caller may change without touching the remembered verdict
+        return Invocation(spec, copy.deepcopy(args) if nested else dict(args), line,
+                          needs_registers=registers)
+
+    def _verdict(self, spec: CommandSpec, line: str, name_end: int) -> _Verdict:
+        """Parse ``line`` for ``spec``: its arguments, or the error QEMU prints."""
+        items = spec.items
+        if not items and _BLANK.match(line, name_end):
+            return {}, False  # all the rule of a command without arguments accepts
+        try:
+            # with an inline transformer, parse() returns what the transformer built for
+            # the command's rule (HMPTransformer.__default__), not the Tree lark declares
+            _rule, children = cast(Tuple[str, List[Any]],
+                                   self.lark.parse(line, start=spec.rule))
+            args = convert_items(spec, children, items)
+        except ItemError as err:
+            return _error(spec, line, name_end, _item_message(spec, err.kind, err.detail))
+        except UnexpectedInput as err:
+            return _error(spec, line, name_end, _syntax_message(spec, line, err))
+        return args, any(value is REGISTER for value in args.values())
 
 
-def parse(line: str) -> Optional[Invocation]:
-    """Parse one HMP line (without its line end).
-
-    :returns: the invocation, or None for a line QEMU ignores silently.
-    :raises ParseError: with QEMU's exact text for a line it refuses.
-    """
-    known = _recent.get(line)
-    if known is None:
-        spec, name_end, silent = split_command(line)
-        if silent or spec is None:
-            return None
-        verdict = _verdict(spec, line, name_end)
-        nested = not isinstance(verdict, ParseError) and any(
-            isinstance(value, (dict, list)) for value in verdict[0].values())
-        if len(_recent) >= CACHE_SIZE:
-            del _recent[next(iter(_recent))]
-        _recent[line] = known = (spec, verdict, nested)
-    spec, verdict, nested = known
-    if isinstance(verdict, ParseError):
-        raise ParseError(verdict.text, verdict.column, verdict.command,
-                         copy.deepcopy(verdict.fmt))
-    args, registers = verdict
-    # a copy the caller may change without touching the remembered verdict
-    return Invocation(spec, copy.deepcopy(args) if nested else dict(args), line,
-                      needs_registers=registers)
+@functools.lru_cache(maxsize=None)
+def parser_for(table: CommandTable) -> HMPParser:
+    """The parser of ``table``, one per table for the life of the process."""
+    return HMPParser(table)
 
 
-def parse_carried(message: Mapping[str, Any]) -> Optional[Invocation]:
+def parse(line: str, table: Optional[CommandTable] = None) -> Optional[Invocation]:
+    """Parse one HMP line with ``table`` (QEMU 7.2's when None); see :meth:`HMPParser.parse`."""
+    return parser_for(table if table is not None else table_for((7, 2))).parse(line)
+
+
+def split_command(line: str, table: Optional[CommandTable] = None
+                  ) -> Tuple[Optional[CommandSpec], int, bool]:
+    """See :meth:`HMPParser.split_command` (QEMU 7.2's table when None)."""
+    return parser_for(table if table is not None else table_for((7, 2))).split_command(line)
+
+
+def parse_carried(message: Mapping[str, Any],
+                  table: Optional[CommandTable] = None) -> Optional[Invocation]:
     """The parsed line a QMP ``human-monitor-command`` carries, or None when it
     carries none or the line does not parse."""
     arguments = message.get("arguments")
@@ -156,26 +196,9 @@ def parse_carried(message: Mapping[str, Any]) -> Optional[Invocation]:
     if not isinstance(line, str):
         return None
     try:
-        return parse(line)
+        return parse(line, table)
     except HMPBridgeError:
         return None
-
-
-def _verdict(spec: CommandSpec, line: str, name_end: int) -> _Verdict:
-    """Parse ``line`` for ``spec``: its arguments, or the error QEMU prints."""
-    _spec, rule, items, _key = _plan(spec)
-    if not items and _BLANK.match(line, name_end):
-        return {}, False  # all the rule of a command without arguments accepts
-    try:
-        # with an inline transformer, parse() returns what the transformer built for
-        # the command's rule (HMPTransformer.__default__), not the Tree lark declares
-        _rule, children = cast(Tuple[str, List[Any]], parser().parse(line, start=rule))
-        args = convert_items(spec, children, items)
-    except ItemError as err:
-        return _error(spec, line, name_end, _item_message(spec, err.kind, err.detail))
-    except UnexpectedInput as err:
-        return _error(spec, line, name_end, _syntax_message(spec, line, err))
-    return args, any(value is REGISTER for value in args.values())
 
 
 def _error(spec: CommandSpec, line: str, name_end: int, message: str) -> ParseError:

@@ -15,6 +15,9 @@ from twisted.internet.protocol import BaseProtocol
 from hmpbridge.model import QMPCommand
 
 if TYPE_CHECKING:
+    from hmpbridge.profile import QemuProfile
+
+if TYPE_CHECKING:
     from twisted.internet.interfaces import IReactorCore, IReactorProcess, IReactorTime
 
     class IReactor(IReactorCore, IReactorTime, IReactorProcess):
@@ -53,6 +56,11 @@ class CommandExecutor(Protocol):
     @property
     def chardevs_at_connect(self) -> Optional[FrozenSet[str]]:
         """The chardev labels ``query-chardev`` gave when the connection came up, if known."""
+
+    @property
+    def profile(self) -> "QemuProfile":
+        """The QEMU served (see :mod:`hmpbridge.profile`): the current connection's,
+        else the last one's, else QEMU 7.2's with no schema."""
 
 
 class EventSource(Protocol):

@@ -24,6 +24,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from hmpbridge import hazards
+from hmpbridge.profile import QemuProfile, Release, profile_for
 from hmpbridge.errors import CommandTimeout, QMPCommandError, QMPNotConnected, QMPProtocolError
 from hmpbridge.interfaces import connected
 from hmpbridge.model import QMPCommand
@@ -57,14 +58,19 @@ class QMPMultiplexer(Service):
     :param max_in_flight: commands outstanding at QEMU at once.
     :param max_reply: the longest reply kept, in bytes; a longer one fails
         the command it answers (the connection carries on).
+    :param hmp_version: the release whose HMP text to print when QEMU is
+        newer (``--hmp-version``); None for QEMU's own.
     """
 
     _log = Logger()
 
     def __init__(self, endpoint: IStreamClientEndpoint, clock: IReactorTime,
                  negotiation_timeout: float = NEGOTIATION_TIMEOUT,
-                 max_in_flight: int = MAX_IN_FLIGHT, max_reply: int = MAX_REPLY) -> None:
+                 max_in_flight: int = MAX_IN_FLIGHT, max_reply: int = MAX_REPLY,
+                 hmp_version: Optional[Release] = None) -> None:
         self._endpoint = endpoint
+        self._hmp_version = hmp_version
+        self._profile: QemuProfile = profile_for(None, hmp_version=hmp_version)
         self._max_reply = max_reply
         self._clock = clock
         self._negotiation_timeout = negotiation_timeout
@@ -102,6 +108,11 @@ class QMPMultiplexer(Service):
         from one made later; these are the candidates.
         """
         return self._chardevs
+
+    @property
+    def profile(self) -> QemuProfile:
+        """The QEMU served: worked out at every connect (kept across a reconnect's wait)."""
+        return self._profile
 
     @property
     def connected(self) -> bool:
@@ -316,12 +327,16 @@ class QMPMultiplexer(Service):
         self._greeting = greeting
         self._schema = commands
         self._chardevs = chardevs
+        self._profile = profile_for(greeting, schema, self._hmp_version)
         self._protocol = protocol
         protocol.lost.addCallback(self._connection_lost, protocol)
         version = greeting.get("version", {}).get("qemu", {})
-        self._log.info("Connected to QEMU {major}.{minor}.{micro} ({count} QMP commands)",
+        self._log.info("Connected to QEMU {major}.{minor}.{micro} ({count} QMP commands);"
+                       " printing QEMU {release}'s HMP text from table {table}",
                        major=version.get("major"), minor=version.get("minor"),
-                       micro=version.get("micro"), count=len(self._schema or ()))
+                       micro=version.get("micro"), count=len(self._schema or ()),
+                       release=self._profile.release_text,
+                       table="{}.{}".format(*self._profile.table.release))
         waiters, self._waiters = self._waiters, []
         for _, d in waiters:
             d.callback(None)

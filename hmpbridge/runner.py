@@ -46,7 +46,7 @@ from hmpbridge.errors import (
 from hmpbridge.handlers import HANDLERS, Context, HandlerResult
 from hmpbridge.handlers.passthrough import HMC, passthrough
 from hmpbridge.handlers.session_cmds import PRINT_DEFAULTS, resolve_format
-from hmpbridge.hmp_parser import parse
+from hmpbridge.hmp_parser import parser_for
 from hmpbridge.interfaces import CommandExecutor
 from hmpbridge.model import Delay, Invocation, SessionState
 from hmpbridge.render.errors import render_error
@@ -182,8 +182,9 @@ class CommandRunner:
         return d.addCallback(finished)
 
     def _start(self, line: str, state: SessionState, job: _Run) -> "Deferred[str]":
+        profile = self._executor.profile
         try:
-            inv = parse(line)
+            inv = parser_for(profile.table).parse(line)
         except ParseError as err:
             if err.fmt is not None:
                 resolve_format(err.fmt, PRINT_DEFAULTS)
@@ -213,7 +214,8 @@ class CommandRunner:
                 inv.args.get("fmt"), PRINT_DEFAULTS)})
         ctx = Context(state=state, schema_commands=self._executor.schema_commands,
                       passthrough=self._passthrough,
-                      chardevs_at_connect=self._executor.chardevs_at_connect)
+                      chardevs_at_connect=self._executor.chardevs_at_connect,
+                      profile=profile)
         result: "Deferred[str]" = Deferred()
         limit = self.timeouts.get(timeout_class(inv.spec), 0.0)
         timer = self._clock.callLater(limit, self._expire, result, limit, inv, job) \

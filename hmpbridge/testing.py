@@ -34,8 +34,8 @@ import itertools
 import json
 import os
 from dataclasses import dataclass
-from typing import (Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple,
-                    Type, TypeVar)
+from typing import (Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence,
+                    Tuple, Type, TypeVar)
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import ConnectionRefusedError
@@ -47,6 +47,7 @@ from twisted.test.iosim import (FakeAddress, FakeTransport, IOPump, connect, mak
                                 makeFakeServer)
 from zope.interface import implementer
 
+from hmpbridge.profile import QemuProfile, profile_for
 from hmpbridge.commands import by_key
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import HANDLERS, Context, _load_all, drive
@@ -307,6 +308,8 @@ class FakeExecutor:
     :param chardevs_at_connect: what :attr:`chardevs_at_connect` reports.
     :param manual: keep every command in :attr:`pending` until :meth:`fire`
         (or :meth:`fail`) is called, instead of answering at once.
+    :param schema: the ``query-qmp-schema`` reply the :attr:`profile` holds.
+    :param hmp_version: the release whose text to print (``--hmp-version``).
 
     Like the multiplexer, it owns the descriptors of a command (``fds``)
     and closes them once the command is answered or failed.
@@ -318,7 +321,9 @@ class FakeExecutor:
                  version: Optional[Tuple[int, int, int]] = DEFAULT_VERSION,
                  schema_commands: Optional[Iterable[str]] = None,
                  chardevs_at_connect: Optional[Iterable[str]] = None,
-                 manual: bool = False) -> None:
+                 manual: bool = False,
+                 schema: Optional[Sequence[Mapping[str, Any]]] = None,
+                 hmp_version: Optional[Tuple[int, int]] = None) -> None:
         self.handlers: Dict[str, Handler] = {
             **default_handlers(version or DEFAULT_VERSION), **(handlers or {})}
         self.greeting: Optional[Mapping[str, Any]] = (
@@ -328,6 +333,7 @@ class FakeExecutor:
         self.chardevs_at_connect: Optional[FrozenSet[str]] = (
             frozenset(chardevs_at_connect) if chardevs_at_connect is not None else None)
         self.manual = manual
+        self.profile: QemuProfile = profile_for(self.greeting, schema, hmp_version)
         self.commands: List[QMPCommand] = []
         self.pending: List[PendingCommand] = []
 

@@ -22,6 +22,7 @@ from typing import Any, Callable, Dict, FrozenSet, Generator, Optional, Union
 
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.model import Delay, Invocation, QMPCommand, SessionState
+from hmpbridge.profile import DEFAULT_PROFILE, QemuProfile
 
 __all__ = ["Context", "HandlerResult", "Handler", "HANDLERS", "handler", "HELP_FORMS",
            "help_form", "asks_for_help", "drive", "send", "send_quietly", "send_bare"]
@@ -38,12 +39,15 @@ class Context:
     :ivar passthrough: whether ``human-monitor-command`` may be used.
     :ivar chardevs_at_connect: the chardev labels QEMU had when the bridge
         connected, or None if unknown.
+    :ivar profile: the QEMU served: its release, the release whose text to
+        print, its live schema and command table.
     """
 
     state: SessionState = field(default_factory=SessionState)
     schema_commands: Optional[FrozenSet[str]] = None
     passthrough: bool = True
     chardevs_at_connect: Optional[FrozenSet[str]] = None
+    profile: QemuProfile = DEFAULT_PROFILE
 
     def has_qmp(self, name: str) -> bool:
         """True unless the schema is known and lacks ``name``."""

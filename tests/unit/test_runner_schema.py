@@ -7,6 +7,7 @@ from typing import Any, FrozenSet, List, Optional
 from twisted.internet.defer import Deferred, succeed
 
 from hmpbridge.model import QMPCommand, SessionState
+from hmpbridge.profile import DEFAULT_PROFILE
 from hmpbridge.runner import CommandRunner
 
 
@@ -18,6 +19,7 @@ class SchemaExecutor:
     def __init__(self, schema: Optional[FrozenSet[str]]) -> None:
         self.schema_commands = schema
         self.chardevs_at_connect: Optional[FrozenSet[str]] = None
+        self.profile = DEFAULT_PROFILE
         self.sent: List[QMPCommand] = []
 
     def execute(self, command: QMPCommand) -> "Deferred[Any]":

@@ -12,6 +12,7 @@ from hmpbridge.errors import ParseError, QMPCommandError
 from hmpbridge.hmp_parser import parse
 from hmpbridge.handlers import session_cmds
 from hmpbridge.model import SessionState
+from hmpbridge.profile import DEFAULT_PROFILE
 from hmpbridge.runner import CommandRunner
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures")
@@ -26,6 +27,7 @@ class _Executor:
     greeting = {"version": {"qemu": {"major": 7, "minor": 2, "micro": 22}}}
     schema_commands = None
     chardevs_at_connect = None
+    profile = DEFAULT_PROFILE
 
     def __init__(self) -> None:
         self.executed: list = []
