@@ -14,7 +14,9 @@ from tests.golden.recorder import QMPClient
 
 __all__ = ["VM", "BASE_ARGS", "default_devices", "qemu_img", "qemu_io", "TZ"]
 
-QEMU = shutil.which("qemu-system-x86_64") or "/usr/bin/qemu-system-x86_64"
+#: The QEMU every VM runs: HMPBRIDGE_TWIN_QEMU, else the system's.
+QEMU = os.environ.get("HMPBRIDGE_TWIN_QEMU") or shutil.which("qemu-system-x86_64") \
+    or "/usr/bin/qemu-system-x86_64"
 UUID = "2b4a8f0e-1c3d-4e5f-8a9b-0c1d2e3f4a5b"
 #: The capture VMs run half an hour off UTC so local-time dates are visible.
 TZ = "IST-5:30"
