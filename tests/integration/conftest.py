@@ -8,7 +8,9 @@ state without going through the bridge.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import shutil
 import signal
 import socket
@@ -16,12 +18,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Iterator, List, Optional, Sequence
+from dataclasses import dataclass
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 
 from tests.golden.recorder import QMPClient
-from tests.golden.vm import VM, _die_with_parent, default_devices
+from tests.golden.vm import BASE_ARGS, VM, _die_with_parent, default_devices
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROMPT = b"(qemu) "
@@ -48,16 +51,79 @@ def bridge_command(*args: str) -> List[str]:
     return [sys.executable, "-m", "hmpbridge", *args]
 
 
+#: Where ``scripts/qemu-releases.sh`` unpacks the newer releases.
+RELEASES_DIR = os.environ.get("HMPBRIDGE_QEMU_RELEASES", os.path.join(ROOT, ".qemu"))
+#: The releases it unpacks beside the system's QEMU (7.2 on Debian 12).
+NEWER_RELEASES = ("10.0.2", "11.1.3")
+_VERSION = re.compile(r"version (\d+)\.(\d+)\.(\d+)")
+
+
+@dataclass(frozen=True)
+class QemuRelease:
+    """One QEMU the integration tests can run, or why it is missing.
+
+    :ivar name: its version as tests name it (``"7.2.22"``, ``"10.0.2"``).
+    :ivar program: its ``qemu-system-x86_64`` (a launcher for the newer ones),
+        or None when this machine lacks it.
+    :ivar storage_daemon: its ``qemu-storage-daemon``, or None.
+    :ivar missing: why ``program`` is None.
+    """
+
+    name: str
+    program: Optional[str]
+    storage_daemon: Optional[str]
+    missing: str = ""
+
+    @property
+    def release(self) -> Tuple[int, int]:
+        """``(major, minor)``."""
+        major, minor = self.name.split(".")[:2]
+        return int(major), int(minor)
+
+
+def _system_version(program: str) -> str:
+    out = subprocess.run([program, "--version"], capture_output=True, text=True,
+                         timeout=30).stdout
+    found = _VERSION.search(out)
+    return ".".join(found.groups()) if found else "system"
+
+
+@functools.lru_cache(maxsize=None)
+def qemu_releases() -> Tuple[QemuRelease, ...]:
+    """The system's QEMU, then each of :data:`NEWER_RELEASES`, oldest first."""
+    system = shutil.which("qemu-system-x86_64")
+    found = [QemuRelease(_system_version(system), system,
+                         shutil.which("qemu-storage-daemon"))] if system else []
+    for version in NEWER_RELEASES:
+        program = os.path.join(RELEASES_DIR, version, "qemu-system-x86_64")
+        daemon = os.path.join(RELEASES_DIR, version, "qemu-storage-daemon")
+        if os.access(program, os.X_OK):
+            found.append(QemuRelease(version, program,
+                                     daemon if os.access(daemon, os.X_OK) else None))
+        else:
+            found.append(QemuRelease(
+                version, None, None,
+                f"QEMU {version} is not unpacked in {RELEASES_DIR}: ./test.sh runs "
+                "scripts/qemu-releases.sh, which needs Debian's archive or the packages "
+                "in $HMPBRIDGE_QEMU_DEBS"))
+    return tuple(found)
+
+
 class Twin:
     """A VM with two QMP sockets (one for the bridge, one for probing)."""
 
-    def __init__(self, extra: Sequence[str] = ()) -> None:
-        """:param extra: more QEMU arguments; ``{dir}`` stands for the VM's directory."""
+    def __init__(self, extra: Sequence[str] = (), qemu: Optional[str] = None) -> None:
+        """:param extra: more QEMU arguments; ``{dir}`` stands for the VM's directory.
+        :param qemu: the ``qemu-system-x86_64`` to run (default: :data:`tests.golden.vm.QEMU`).
+        """
         self.vm = VM(devices=lambda d: default_devices(d) + [
             "-qmp", f"unix:{os.path.join(d, 'bridge.sock')},server=on,wait=off",
             "-monitor", f"tcp:127.0.0.1:{self._hmp_port()},server=on,wait=off"]
-            + [arg.replace("{dir}", d) for arg in extra])
+            + [arg.replace("{dir}", d) for arg in extra],
+            base=None if qemu is None else [qemu, *BASE_ARGS[1:]])
         self.bridge_socket = self.vm.path("bridge.sock")
+        #: whether this VM's guest has run (set by tests that watch its state)
+        self.guest_ran = False
         _wait_for(lambda: os.path.exists(self.bridge_socket), "QEMU's second QMP socket")
 
     def _hmp_port(self) -> int:
