@@ -6,10 +6,15 @@ QEMU 7.2's HMP handlers (``monitor/hmp-cmds.c``, ``migration/dirtyrate.c``,
 
 * ``migrate`` without ``-d`` holds the prompt: QEMU polls ``query-migrate``
   at once and then every second while the status is missing, ``setup`` or
-  ``active``, printing ``Completed N %`` and a bare carriage return on each
-  poll that has disk statistics; a block migration (``-b``/``-i``) ends with
-  a newline.  A failure's ``error-desc`` goes to QEMU's stderr, not to the
-  monitor, so nothing else is printed.
+  ``active``; up to 9.0 it prints ``Completed N %`` and a bare carriage
+  return on each poll that has disk statistics, and a block migration
+  (``-b``/``-i``, gone in 9.1) ends with a newline.  A failure's
+  ``error-desc`` goes to QEMU's stderr, not to the monitor, so nothing else
+  is printed.  ``blk`` and ``inc`` are sent only to a QEMU whose schema has
+  them, ``detach`` never (QMP ignored it, and 11.0 removed it).
+* ``info migrate`` has two forms: the flat one up to 10.0
+  (:mod:`hmpbridge.render.migration_status`) and 10.1's rewrite with its
+  ``-a`` flag (:mod:`hmpbridge.render.migration_info`).
 * ``migrate_cancel`` and ``announce_self`` discard QMP errors.
 * ``migrate_continue`` checks the state name against MigrationStatus first.
 * ``calc_dirty_rate``, ``set_vcpu_dirty_limit`` and ``cancel_vcpu_dirty_limit``
@@ -18,13 +23,17 @@ QEMU 7.2's HMP handlers (``monitor/hmp-cmds.c``, ``migration/dirtyrate.c``,
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Dict, Generator, List, Optional
 
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler, send, send_quietly
 from hmpbridge.model import Delay, Invocation, QMPCommand
+from hmpbridge.profile import QemuProfile
+from hmpbridge.render.migration_info import render_info_migrate_101
 from hmpbridge.render.migration_status import (
     DIRTY_LIMIT_HINT,
+    MigrationGlobals,
+    globals_for,
     render_dirty_rate,
     render_info_migrate,
     render_vcpu_dirty_limit,
@@ -74,14 +83,28 @@ def _still_running(info: Dict[str, Any]) -> bool:
     return info.get("status") in (None, "setup", "active")
 
 
+#: What ``migrate -b``/``-i`` print when the QEMU served no longer migrates block devices.
+NO_BLOCK_MIGRATION = ("Error: this QEMU has no block migration (-b, -i); "
+                      "use blockdev-mirror with NBD instead\n")
+
+
+def _migrate_has(profile: QemuProfile, member: str) -> bool:
+    """Whether QMP ``migrate`` takes ``member`` (True when the schema is not known)."""
+    schema = profile.schema
+    if schema is None or "migrate" not in schema.commands:
+        return True
+    return schema.has_member(schema.arguments("migrate"), member)
+
+
 @handler("migrate")
 def migrate(inv: Invocation, ctx: Context) -> HandlerResult:
     """``migrate [-d] [-b] [-i] [-r] uri``; without ``-d``, wait until it ends."""
     args: Dict[str, Any] = {"uri": inv.args["uri"]}
-    if inv.args.get("blk"):
-        args["blk"] = True
-    if inv.args.get("inc"):
-        args["inc"] = True
+    for flag in ("blk", "inc"):
+        if inv.args.get(flag):
+            if not _migrate_has(ctx.profile, flag):
+                return NO_BLOCK_MIGRATION
+            args[flag] = True
     args["resume"] = bool(inv.args.get("resume"))
     yield QMPCommand("migrate", args)
     if inv.args.get("detach"):
@@ -91,7 +114,8 @@ def migrate(inv: Invocation, ctx: Context) -> HandlerResult:
         info = yield QMPCommand("query-migrate")
         if not _still_running(info):
             break
-        out.append(migrate_progress(info))
+        if not ctx.profile.since(9, 1):
+            out.append(migrate_progress(info))
         yield Delay(POLL_SECONDS)
     if inv.args.get("blk") or inv.args.get("inc"):
         out.append("\n")
@@ -259,8 +283,30 @@ def cancel_vcpu_dirty_limit(inv: Invocation, ctx: Context) -> HandlerResult:
 
 @handler("info migrate")
 def info_migrate(inv: Invocation, ctx: Context) -> HandlerResult:
-    """``info migrate``: the globals block, then ``query-migrate``."""
-    return render_info_migrate((yield QMPCommand("query-migrate")))
+    """``info migrate [-a]``: ``query-migrate`` in the printed release's form.
+
+    The globals block (always up to 10.0, with ``-a`` since 10.1) holds
+    QEMU's defaults for the machine type, which ``qom-get`` tells.
+    """
+    info = yield QMPCommand("query-migrate")
+    profile = ctx.profile
+    show_all = bool(inv.args.get("all"))
+    if profile.since(10, 1):
+        globals_ = (yield from _globals(profile)) if show_all else MigrationGlobals()
+        return render_info_migrate_101(info, show_all, globals_)
+    return render_info_migrate(info, (yield from _globals(profile)), profile.release)
+
+
+def _globals(profile: QemuProfile) -> Generator[QMPCommand, Any, MigrationGlobals]:
+    """The served QEMU's migration globals; the machine type only matters since 10.0."""
+    qemu = (profile.qemu[0], profile.qemu[1])
+    machine: Optional[str] = None
+    if qemu >= (10, 0) and profile.since(10, 0) and profile.has_qmp("qom-get"):
+        try:
+            machine = yield QMPCommand("qom-get", {"path": "/machine", "property": "type"})
+        except QMPCommandError:
+            machine = None
+    return globals_for(qemu, machine if isinstance(machine, str) else None)
 
 
 @handler("info dirty_rate")

@@ -1,20 +1,31 @@
-"""``info migrate``, ``info dirty_rate`` and ``info vcpu_dirty_limit`` as QEMU 7.2 prints them.
+"""``info migrate`` up to QEMU 10.0, ``info dirty_rate`` and ``info vcpu_dirty_limit``.
 
-``info migrate`` starts with the migration object's global properties, which
-QMP does not report: QEMU prints the values the machine was started with
-(7.2's defaults unless ``-global migration.*`` changed them).  The rest is
-``query-migrate``: the blockers, the status with its times, then the RAM,
-disk, XBZRLE and compression statistics, each block only when present, and a
-few lines that appear only when their value is non-zero.
+Up to 10.0 ``info migrate`` starts with the migration object's global
+properties, which QMP does not report: the bridge prints QEMU's defaults
+(see :class:`MigrationGlobals`).  The rest is ``query-migrate``: the
+blockers, the status with its times, then the RAM, disk, XBZRLE and
+compression statistics, each block only when present, and a few lines that
+appear only when their value is non-zero.  What changed between releases
+(``migration/migration-hmp-cmds.c``):
+
+- 8.1 adds the ``dirty-limit`` lines;
+- 9.1 drops ``decompress-error-check`` from the globals, ``skipped`` from
+  the RAM lines and the disk and compression blocks (QEMU no longer reports
+  them);
+- 10.0 adds ``send-switchover-start`` to the globals.
+
+10.1 rewrote the command: see :mod:`hmpbridge.render.migration_info`.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Any, Iterable, List, Mapping, Sequence
+from typing import Any, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 __all__ = [
     "MigrationGlobals",
+    "globals_for",
     "render_info_migrate",
     "render_dirty_rate",
     "render_vcpu_dirty_limit",
@@ -25,6 +36,7 @@ __all__ = [
 ]
 
 Obj = Mapping[str, Any]
+Release = Tuple[int, int]
 
 #: ``info vcpu_dirty_limit`` when no limit is in force (QMP then returns ``[]``).
 DIRTY_LIMIT_OFF = "Dirty page limit not enabled!\n"
@@ -32,29 +44,62 @@ DIRTY_LIMIT_OFF = "Dirty page limit not enabled!\n"
 DIRTY_LIMIT_HINT = "[Please use 'info vcpu_dirty_limit' to query dirty limit for virtual CPU]\n"
 
 
+def _on(flag: bool) -> str:
+    return "on" if flag else "off"
+
+
 @dataclass(frozen=True)
 class MigrationGlobals:
-    """The migration object's properties ``info migrate`` prints first (QEMU 7.2 defaults)."""
+    """The migration object's properties ``info migrate`` prints (QEMU's defaults).
+
+    A property the QEMU served does not have is None (``decompress_error_check``
+    since 9.1; ``send_switchover_start`` before 10.0); it is not printed.
+    """
 
     store_global_state: bool = True
     only_migratable: bool = False
     send_configuration: bool = True
     send_section_footer: bool = True
-    decompress_error_check: bool = True
+    decompress_error_check: Optional[bool] = True
+    send_switchover_start: Optional[bool] = None
     clear_bitmap_shift: int = 18
 
-    def render(self) -> str:
-        """The ``globals:`` block."""
-        def on(flag: bool) -> str:
-            return "on" if flag else "off"
+    def lines(self, release: Release) -> List[Tuple[str, str]]:
+        """``(name, value)`` in the order ``release`` prints them."""
+        out = [("store-global-state", _on(self.store_global_state)),
+               ("only-migratable", _on(self.only_migratable)),
+               ("send-configuration", _on(self.send_configuration)),
+               ("send-section-footer", _on(self.send_section_footer))]
+        if release < (9, 1) and self.decompress_error_check is not None:
+            out.append(("decompress-error-check", _on(self.decompress_error_check)))
+        if release >= (10, 0) and self.send_switchover_start is not None:
+            out.append(("send-switchover-start", _on(self.send_switchover_start)))
+        out.append(("clear-bitmap-shift", str(self.clear_bitmap_shift)))
+        return out
 
-        return ("globals:\n"
-                f"store-global-state: {on(self.store_global_state)}\n"
-                f"only-migratable: {on(self.only_migratable)}\n"
-                f"send-configuration: {on(self.send_configuration)}\n"
-                f"send-section-footer: {on(self.send_section_footer)}\n"
-                f"decompress-error-check: {on(self.decompress_error_check)}\n"
-                f"clear-bitmap-shift: {self.clear_bitmap_shift}\n")
+    def render(self, release: Release = (7, 2)) -> str:
+        """The ``globals:`` block up to 10.0; ``Globals:``, indented, since 10.1."""
+        if release >= (10, 1):
+            return "Globals:\n" + "".join(f"  {k}: {v}\n" for k, v in self.lines(release))
+        return "globals:\n" + "".join(f"{k}: {v}\n" for k, v in self.lines(release))
+
+
+_MACHINE_VERSION = re.compile(r"-(\d+)\.(\d+)(?:-machine)?$")
+
+
+def globals_for(qemu: Release, machine_type: Optional[str] = None) -> MigrationGlobals:
+    """QEMU ``qemu``'s defaults for a machine of QOM type ``machine_type``.
+
+    ``send-switchover-start`` is new in 10.0 and off for machine types older
+    than 10.0 (``hw_compat_9_2``); ``decompress-error-check`` went away in 9.1.
+    ``-global migration.*`` settings are not visible over QMP.
+    """
+    switchover: Optional[bool] = None
+    if qemu >= (10, 0):
+        found = _MACHINE_VERSION.search(machine_type or "")
+        switchover = not found or (int(found.group(1)), int(found.group(2))) >= (10, 0)
+    return MigrationGlobals(decompress_error_check=True if qemu < (9, 1) else None,
+                            send_switchover_start=switchover)
 
 
 def blocktime_list(values: Iterable[int]) -> str:
@@ -114,14 +159,17 @@ def _status_lines(info: Obj) -> List[str]:
     return out
 
 
-def _ram_lines(ram: Obj) -> List[str]:
+def _ram_lines(ram: Obj, release: Release) -> List[str]:
     out = [
         "transferred ram: %d kbytes\n" % _kb(ram.get("transferred", 0)),
         "throughput: %0.2f mbps\n" % float(ram.get("mbps", 0)),
         "remaining ram: %d kbytes\n" % _kb(ram.get("remaining", 0)),
         "total ram: %d kbytes\n" % _kb(ram.get("total", 0)),
         "duplicate: %d pages\n" % ram.get("duplicate", 0),
-        "skipped: %d pages\n" % ram.get("skipped", 0),
+    ]
+    if release < (9, 1) and "skipped" in ram:
+        out.append("skipped: %d pages\n" % ram["skipped"])
+    out += [
         "normal: %d pages\n" % ram.get("normal", 0),
         "normal bytes: %d kbytes\n" % _kb(ram.get("normal-bytes", 0)),
         "dirty sync count: %d\n" % ram.get("dirty-sync-count", 0),
@@ -165,9 +213,10 @@ def _compression_lines(comp: Obj) -> List[str]:
     ]
 
 
-def render_info_migrate(info: Obj, globals_: MigrationGlobals = MigrationGlobals()) -> str:
-    """``info migrate`` from the ``query-migrate`` reply."""
-    out = [globals_.render()]
+def render_info_migrate(info: Obj, globals_: MigrationGlobals = MigrationGlobals(),
+                        release: Release = (7, 2)) -> str:
+    """``info migrate`` of ``release`` (up to 10.0) from the ``query-migrate`` reply."""
+    out = [globals_.render(release)]
     reasons = info.get("blocked-reasons") or []
     if reasons:
         out.append("Outgoing migration blocked:\n")
@@ -175,7 +224,7 @@ def render_info_migrate(info: Obj, globals_: MigrationGlobals = MigrationGlobals
     if "status" in info:
         out.extend(_status_lines(info))
     if "ram" in info:
-        out.extend(_ram_lines(info["ram"]))
+        out.extend(_ram_lines(info["ram"], release))
     if "disk" in info:
         disk = info["disk"]
         out.append("transferred disk: %d kbytes\n" % _kb(disk.get("transferred", 0)))
@@ -187,6 +236,12 @@ def render_info_migrate(info: Obj, globals_: MigrationGlobals = MigrationGlobals
         out.extend(_compression_lines(info["compression"]))
     if "cpu-throttle-percentage" in info:
         out.append("cpu throttle percentage: %d\n" % info["cpu-throttle-percentage"])
+    if release >= (8, 1):
+        if "dirty-limit-throttle-time-per-round" in info:
+            out.append("dirty-limit throttle time: %d us\n"
+                       % info["dirty-limit-throttle-time-per-round"])
+        if "dirty-limit-ring-full-time" in info:
+            out.append("dirty-limit ring full time: %d us\n" % info["dirty-limit-ring-full-time"])
     if "postcopy-blocktime" in info:
         out.append("postcopy blocktime: %d\n" % info["postcopy-blocktime"])
     if "postcopy-vcpu-blocktime" in info:

@@ -1,0 +1,249 @@
+"""Migration lines as each QEMU release prints them, from that release's own replies.
+
+The fixtures (``tests/fixtures/releases/<X.Y>/migration*.json``, recorded by
+``tests/tools/capture_migration.py``) hold, for QEMU 7.2.22, 10.0.2 and
+11.1.3, the replies of ``query-migrate-parameters``,
+``query-migrate-capabilities`` and ``query-migrate`` and what that QEMU's
+monitor printed from them at the same moment; the live schema of each is
+``schema.json`` beside them.  ``--hmp-version 7.2`` over 11.1.3 is compared
+with what QEMU 7.2.22 prints, less what QEMU 11.1 no longer has.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+import pytest
+
+from hmpbridge.handlers import Context, _load_all
+from hmpbridge.model import QMPCommand
+from hmpbridge.profile import QemuProfile, profile_for
+from hmpbridge.testing import CannedReplies, qmp_greeting, run_key
+
+_load_all()
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "releases")
+VERSIONS = {"7.2": (7, 2, 22), "10.0": (10, 0, 2), "11.1": (11, 1, 3)}
+
+#: Lines QEMU 7.2 prints that QEMU 11.1 has no data for (``--hmp-version 7.2`` leaves them out).
+GONE_IN_11 = ("compress-level:", "compress-threads:", "compress-wait-thread:",
+              "decompress-threads:", "block-incremental:", "compress:", "block:",
+              "zero-blocks:", "decompress-error-check:")
+
+
+@lru_cache(maxsize=None)
+def schema(release: str) -> List[Dict[str, Any]]:
+    with open(os.path.join(FIXTURES, release, "schema.json")) as f:
+        return json.load(f)  # type: ignore[no-any-return]
+
+
+def fixture(release: str, name: str = "migration.json") -> Dict[str, Any]:
+    with open(os.path.join(FIXTURES, release, name)) as f:
+        return json.load(f)  # type: ignore[no-any-return]
+
+
+def profile(release: str, hmp_version: Optional[Tuple[int, int]] = None) -> QemuProfile:
+    return profile_for(qmp_greeting(VERSIONS[release]), schema(release), hmp_version)
+
+
+def ctx_for(release: str, hmp_version: Optional[Tuple[int, int]] = None) -> Context:
+    return Context(profile=profile(release, hmp_version))
+
+
+def run_info(line: str, replies: Mapping[str, Any], ctx: Context) -> str:
+    key, _, flag = line.partition(" -")
+    args = {"all": True} if flag == "a" else {}
+    return run_key(key, args, CannedReplies(dict(replies)), ctx=ctx, line=line)
+
+
+CASES = [(release, state, line)
+         for release in VERSIONS
+         for state in ("started", "set", "migrated")
+         for line in fixture(release)["states"][state]["hmp"]]
+
+
+@pytest.mark.parametrize("release, state, line", CASES)
+def test_each_release_prints_its_own_text(release: str, state: str, line: str) -> None:
+    """What the bridge prints from a release's replies is what that release printed."""
+    snap = fixture(release)["states"][state]
+    assert run_info(line, snap["replies"], ctx_for(release)) == snap["hmp"][line]
+
+
+def _without_gone(text: str) -> str:
+    return "".join(line for line in text.splitlines(True) if not line.startswith(GONE_IN_11))
+
+
+@pytest.mark.parametrize("line", ["info migrate_parameters", "info migrate_capabilities",
+                                  "info migrate"])
+def test_hmp_version_7_2_over_11_1_prints_7_2s_text(line: str) -> None:
+    """QEMU 11.1.3 with machine pc-i440fx-7.2 rendered as 7.2: 7.2's text less what 11.1 lacks."""
+    newer = fixture("11.1", "migration-pc-i440fx-7.2.json")["states"]["started"]
+    older = fixture("7.2")["states"]["started"]["hmp"][line]
+    got = run_info(line, newer["replies"], ctx_for("11.1", (7, 2)))
+    assert got == _without_gone(older)
+    assert got != older or line == "info migrate_capabilities"
+
+
+def test_hmp_version_7_2_over_10_0_keeps_the_7_2_order_and_units() -> None:
+    """10.0's data in 7.2's layout: max-postcopy-bandwidth has no unit, tls-authz is last."""
+    snap = fixture("10.0")["states"]["set"]
+    got = run_info("info migrate_parameters", snap["replies"], ctx_for("10.0", (7, 2)))
+    lines = got.splitlines()
+    assert lines[-1] == "tls-authz: 'authz0'"
+    assert "max-postcopy-bandwidth: 1024" in lines
+    assert not any(name in got for name in ("avail-switchover", "zero-page", "mode:",
+                                            "direct-io", "vcpu-dirty-limit"))
+
+
+def test_info_migrate_all_is_10_1s_flag() -> None:
+    """``info migrate`` on 11.1 idle prints nothing; ``-a`` adds the Globals block."""
+    snap = fixture("11.1")["states"]["started"]
+    assert run_info("info migrate", snap["replies"], ctx_for("11.1")) == ""
+    assert run_info("info migrate -a", snap["replies"], ctx_for("11.1")).startswith("Globals:\n")
+
+
+# -- migrate_set_parameter / migrate_set_capability per schema ---------------------------------
+
+
+def set_param(release: str, name: str, value: str,
+              replies: Optional[Mapping[str, Any]] = None,
+              hmp_version: Optional[Tuple[int, int]] = None) -> Tuple[str, List[QMPCommand]]:
+    script = CannedReplies(dict(replies or {}))
+    out = run_key("migrate_set_parameter", {"parameter": name, "value": value}, script,
+                  ctx=ctx_for(release, hmp_version))
+    return out, script.sent
+
+
+@pytest.mark.parametrize("release, name", [
+    ("10.0", "compress-level"), ("10.0", "block-incremental"), ("11.1", "decompress-threads"),
+    ("7.2", "avail-switchover-bandwidth"), ("7.2", "mode"), ("10.0", "x-rdma-chunk-size"),
+    ("10.0", "cpr-exec-command"),
+])
+def test_a_parameter_the_schema_lacks_is_refused_in_qemus_words(release: str, name: str) -> None:
+    """Captured from each QEMU: ``Error: invalid parameter value: NAME``; nothing is sent."""
+    assert set_param(release, name, "1") == (f"Error: invalid parameter value: {name}\n", [])
+
+
+@pytest.mark.parametrize("release, name, text, value", [
+    ("10.0", "avail-switchover-bandwidth", "1000", 1048576000),
+    ("11.1", "avail-switchover-bandwidth", "1.5", 1572864),
+    ("10.0", "vcpu-dirty-limit", "5", 5),
+    ("10.0", "x-vcpu-dirty-limit-period", "500", 500),
+    ("10.0", "mode", "cpr-reboot", "cpr-reboot"),
+    ("10.0", "zero-page-detection", "legacy", "legacy"),
+    ("10.0", "direct-io", "on", True),
+    ("10.0", "multifd-qatzip-level", "9", 9),
+    ("11.1", "x-rdma-chunk-size", "2M", 2097152),
+    ("11.1", "tls-creds", "a  b  ", "a  b  "),
+    ("11.1", "cpr-exec-command", "a\"b c\"d 'e'\\f \"\\$x\\y\"", ["ab cd", "ef", "$x\\y"]),
+    ("11.1", "cpr-exec-command", "''", [""]),
+    ("11.1", "cpr-exec-command", "a #b c", ["a"]),
+])
+def test_newer_parameters_convert_as_that_qemu_does(release: str, name: str, text: str,
+                                                    value: Any) -> None:
+    """The values were read back with query-migrate-parameters after QEMU's own HMP set them."""
+    assert set_param(release, name, text) == ("", [QMPCommand("migrate-set-parameters",
+                                                               {name: value})])
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("multifd-qatzip-level", "300", "Error: Parameter 'multifd-qatzip-level' expects uint8_t\n"),
+    ("direct-io", "maybe", "Error: Parameter 'direct-io' expects 'on' or 'off'\n"),
+    ("x-rdma-chunk-size", "abc",
+     "Error: Parameter 'x-rdma-chunk-size' expects a non-negative number below 2^64\n"
+     "Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n"
+     "and exabytes, respectively.\n"),
+    ("max-bandwidth", "1 2", "Error: Invalid size 1 2\n"),
+    ("cpr-exec-command", "'unterminated",
+     "Error: Text ended before matching quote was found for '. "
+     "(The text was \u201c'unterminated\u201d)\n"),
+    ("cpr-exec-command", "\"a",
+     "Error: Text ended before matching quote was found for \". (The text was \u201c\"a\u201d)\n"),
+    ("cpr-exec-command", "a\\",
+     "Error: Text ended just after a \u201c\\\u201d character. (The text was \u201ca\\\u201d)\n"),
+    ("cpr-exec-command", "#x", "Error: Text was empty (or contained only whitespace)\n"),
+])
+def test_conversion_errors_of_11_1(name: str, text: str, message: str) -> None:
+    """Captured from QEMU 11.1.3's own monitor; nothing reaches QEMU."""
+    assert set_param("11.1", name, text) == (message, [])
+
+
+def set_cap(release: str, cap: str, state: bool,
+            replies: Optional[Mapping[str, Any]] = None,
+            hmp_version: Optional[Tuple[int, int]] = None) -> Tuple[str, List[QMPCommand]]:
+    script = CannedReplies(dict(replies or {}))
+    out = run_key("migrate_set_capability", {"capability": cap, "state": state}, script,
+                  ctx=ctx_for(release, hmp_version))
+    return out, script.sent
+
+
+@pytest.mark.parametrize("release, cap", [("10.0", "compress"), ("10.0", "block"),
+                                          ("11.1", "zero-blocks"), ("7.2", "mapped-ram")])
+def test_a_capability_the_schema_lacks_is_refused(release: str, cap: str) -> None:
+    assert set_cap(release, cap, True) == (f"Error: invalid parameter value: {cap}\n", [])
+
+
+def test_zero_blocks_warns_on_10_0_while_it_is_on() -> None:
+    """QEMU 9.2 to 10.2 warn whenever the new capability set has zero-blocks on."""
+    caps = fixture("10.0")["states"]["started"]["replies"]["query-migrate-capabilities"]
+    out, sent = set_cap("10.0", "zero-blocks", True, {"query-migrate-capabilities": caps})
+    assert out == "warning: zero-blocks capability is deprecated\n"
+    assert sent[-1] == QMPCommand("migrate-set-capabilities", {
+        "capabilities": [{"capability": "zero-blocks", "state": True}]})
+    on = [dict(c, state=c["capability"] == "zero-blocks") for c in caps]
+    assert set_cap("10.0", "events", True, {"query-migrate-capabilities": on})[0] == (
+        "warning: zero-blocks capability is deprecated\n")
+    assert set_cap("10.0", "events", True, {"query-migrate-capabilities": caps})[0] == ""
+    assert set_cap("10.0", "zero-blocks", False, {"query-migrate-capabilities": on})[0] == ""
+
+
+def test_newer_capabilities_are_accepted() -> None:
+    """11.1 does not warn, so it asks nothing first; 10.0 reads whether zero-blocks is on."""
+    sent = [QMPCommand("migrate-set-capabilities", {"capabilities": [{"capability": "mapped-ram",
+                                                                      "state": True}]})]
+    assert set_cap("11.1", "mapped-ram", True) == ("", sent)
+    assert set_cap("10.0", "mapped-ram", True) == (
+        "", [QMPCommand("query-migrate-capabilities")] + sent)
+
+
+# -- migrate -----------------------------------------------------------------------------------
+
+
+def migrate(release: str, args: Mapping[str, Any], replies: Mapping[str, Any],
+            hmp_version: Optional[Tuple[int, int]] = None) -> Tuple[str, List[QMPCommand]]:
+    script = CannedReplies(dict(replies))
+    out = run_key("migrate", dict(args), script, ctx=ctx_for(release, hmp_version))
+    return out, script.sent
+
+
+DONE = {"status": "completed"}
+WITH_DISK = {"status": "active", "disk": {"transferred": 50, "remaining": 50, "total": 100}}
+
+
+@pytest.mark.parametrize("release", ["10.0", "11.1"])
+def test_migrate_sends_what_the_schema_has(release: str) -> None:
+    out, sent = migrate(release, {"uri": "exec:cat", "detach": True}, {"query-migrate": DONE})
+    assert out == ""
+    assert sent == [QMPCommand("migrate", {"uri": "exec:cat", "resume": False})]
+
+
+def test_block_migration_needs_a_schema_with_blk() -> None:
+    """7.2's ``-b`` over a QEMU that removed block migration is refused, not dropped."""
+    out, sent = migrate("11.1", {"uri": "exec:cat", "blk": True}, {"query-migrate": DONE},
+                        hmp_version=(7, 2))
+    assert sent == []
+    assert out.startswith("Error: ") and out.count("\n") == 1
+    out, sent = migrate("7.2", {"uri": "exec:cat", "blk": True, "detach": True},
+                        {"query-migrate": DONE})
+    assert sent[0].arguments == {"uri": "exec:cat", "blk": True, "resume": False}
+
+
+def test_progress_line_only_where_the_release_printed_it() -> None:
+    from hmpbridge.testing import InTurn
+    replies = {"query-migrate": InTurn(WITH_DISK, DONE)}
+    assert migrate("7.2", {"uri": "exec:cat"}, replies)[0] == "Completed 50 %\r"
+    replies = {"query-migrate": InTurn(WITH_DISK, DONE)}
+    assert migrate("10.0", {"uri": "exec:cat"}, replies)[0] == ""
