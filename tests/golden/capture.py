@@ -1,12 +1,16 @@
-"""Capture golden texts for the native commands from QEMU 7.2.
+"""Capture golden texts for the native commands from a real QEMU.
 
     cd /work/main && .venv/bin/python -m tests.golden.capture [scenario ...]
+    HMPBRIDGE_TWIN_QEMU=.qemu/10.0.2/qemu-system-x86_64 .venv/bin/python -m tests.golden.capture
 
-Each scenario starts a VM (see :mod:`tests.golden.vm`), puts it in some state
-and records cases with :func:`tests.golden.recorder.record`: hmpbridge's QMP
-exchange plus QEMU's own text.  Fixtures go to ``tests/golden/fixtures/`` as
-``<scenario>-<case>.json``; a line per case reports whether hmpbridge's text
-already matched.  Every VM is killed when its scenario ends.
+Each scenario starts a VM (see :mod:`tests.golden.vm`: the system's QEMU, or
+the one ``HMPBRIDGE_TWIN_QEMU`` names), puts it in some state and records
+cases with :func:`tests.golden.recorder.record`: hmpbridge's QMP exchange plus
+QEMU's own text, and the QEMU they came from (``release``, ``qemu``).
+Fixtures go to ``tests/golden/fixtures/`` as ``<scenario>-<case>.json`` for
+7.2, and to ``tests/golden/fixtures/<X.Y>/`` for any other release; a line per
+case reports whether hmpbridge's text already matched.  Every VM is killed
+when its scenario ends.
 """
 
 from __future__ import annotations
@@ -18,21 +22,31 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
+from hmpbridge.commands import CommandTable
 from hmpbridge.hmp_parser import parse
+from hmpbridge.profile import profile_for
 from tests.golden.recorder import QMPClient, record, write_fixture
 from tests.golden.scenarios import SCENARIOS as BASE_SCENARIOS
 
-__all__ = ["Capture", "main"]
+__all__ = ["Capture", "main", "fixtures_dir"]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "fixtures")
+#: The release whose fixtures sit directly in :data:`FIXTURES`.
+BASE_RELEASE = "7.2"
+
+
+def fixtures_dir(release: str) -> str:
+    """Where the fixtures of ``release`` (``"10.0"``) are kept."""
+    return FIXTURES if release == BASE_RELEASE else os.path.join(FIXTURES, release)
 
 _IDLE = re.compile(r"idle_time_ns=\d+")
 
 
-def _args(line: str) -> "tuple[str, Dict[str, Any]]":
-    """The handler key and parsed args of ``line``, as the grammar parses it."""
-    inv = parse(line)
+def _args(line: str, table: CommandTable) -> "tuple[str, Dict[str, Any]]":
+    """The handler key and parsed args of ``line``, as ``table``'s grammar parses it."""
+    inv = parse(line, table)
+    assert inv is not None, line
     return inv.spec.key, dict(inv.args)
 
 
@@ -43,6 +57,8 @@ class Capture:
         self.scenario = scenario
         self.qmp = qmp
         self.tz = tz
+        self.profile = profile_for(qmp.greeting)
+        self.fixtures = fixtures_dir(self.profile.release_text)
         self.results: List[str] = []
 
     def case(self, name: str, line: str, *, cpu_index: int = 0, note: str = "",
@@ -53,12 +69,13 @@ class Capture:
             and QEMU's own text; QEMU's values are replaced by the recorded ones
             (after checking that nothing else differs) and the fixture says so.
         """
-        key, args = _args(line)
+        key, args = _args(line, self.profile.table)
         fixture = record(self.qmp, line, args, key, cpu_index=cpu_index, twin=twin,
                          tz=self.tz, note=note)
         if moving_idle:
             self._adjust_idle(fixture)
-        write_fixture(os.path.join(FIXTURES, f"{self.scenario}-{name}.json"), fixture)
+        os.makedirs(self.fixtures, exist_ok=True)
+        write_fixture(os.path.join(self.fixtures, f"{self.scenario}-{name}.json"), fixture)
         ok = fixture["got"] == fixture["expected"]
         self.results.append(f"{'ok  ' if ok else 'DIFF'} {self.scenario}-{name}: {line}")
         if not ok:

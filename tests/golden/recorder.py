@@ -10,6 +10,7 @@ moment.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -20,9 +21,11 @@ from hmpbridge.commands import by_key
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import HANDLERS, Context, _load_all, drive
 from hmpbridge.model import Invocation, QMPCommand, SessionState
+from hmpbridge.profile import QemuProfile, profile_for
 from hmpbridge.render.errors import render_error
 
-__all__ = ["QMPClient", "record", "run_handler", "write_fixture", "set_timezone"]
+__all__ = ["QMPClient", "record", "run_handler", "write_fixture", "set_timezone",
+           "fixture_profile"]
 
 _load_all()
 
@@ -100,12 +103,27 @@ def set_timezone(tz: Optional[str]) -> None:
     time.tzset()
 
 
+def fixture_profile(fixture: Mapping[str, Any]) -> QemuProfile:
+    """The profile of the QEMU a fixture was recorded from (its ``qemu``, else its ``release``)."""
+    text = str(fixture.get("qemu") or fixture.get("release") or "7.2")
+    parts = [int(part) for part in text.split(".")] + [0, 0]
+    version = {"major": parts[0], "minor": parts[1], "micro": parts[2]}
+    return profile_for({"QMP": {"version": {"qemu": version}}})
+
+
 def run_handler(handler_key: str, args: Mapping[str, Any], line: str,
-                respond: Any, cpu_index: int = 0) -> str:
-    """Drive the registered handler with ``respond``; errors become HMP text."""
-    inv = Invocation(by_key(handler_key), dict(args), line)
+                respond: Any, cpu_index: int = 0,
+                profile: Optional[QemuProfile] = None) -> str:
+    """Drive the registered handler with ``respond``; errors become HMP text.
+
+    :param profile: the QEMU served (default: a 7.2 whose schema is unknown).
+    """
+    spec = profile.table.by_key(handler_key) if profile is not None else by_key(handler_key)
+    inv = Invocation(spec, dict(args), line)
     ctx = Context(state=SessionState(cpu_index=cpu_index), schema_commands=None,
                   passthrough=False)
+    if profile is not None:
+        ctx = dataclasses.replace(ctx, profile=profile)
     try:
         return drive(HANDLERS[handler_key](inv, ctx), respond, sleep=time.sleep)
     except QMPCommandError as err:
@@ -124,6 +142,8 @@ def record(qmp: QMPClient, line: str, args: Mapping[str, Any], handler_key: str,
     :param twin: a VM started identically, asked for HMP text instead of ``qmp``.
     :param tz: the time zone of the QEMU process, for local-time dates.
     :returns: the fixture dict; ``fixture["got"]`` is hmpbridge's text (not stored).
+        It names the QEMU it came from: ``release`` (``"10.0"``) and ``qemu``
+        (``"10.0.2"``), from ``qmp``'s greeting.
     """
     exchanges: List[List[Dict[str, Any]]] = []
 
@@ -138,9 +158,12 @@ def record(qmp: QMPClient, line: str, args: Mapping[str, Any], handler_key: str,
         return reply["return"]
 
     set_timezone(tz)
-    got = run_handler(handler_key, args, line, respond, cpu_index)
+    profile = profile_for(qmp.greeting)
+    got = run_handler(handler_key, args, line, respond, cpu_index, profile)
     expected = (twin or qmp).hmp(line, cpu_index if cpu_index else None)
-    fixture: Dict[str, Any] = {"line": line, "handler": handler_key, "args": dict(args)}
+    major, minor, micro = profile.qemu
+    fixture: Dict[str, Any] = {"release": f"{major}.{minor}", "qemu": f"{major}.{minor}.{micro}",
+                               "line": line, "handler": handler_key, "args": dict(args)}
     if cpu_index:
         fixture["cpu_index"] = cpu_index
     if tz is not None:
