@@ -220,7 +220,12 @@ class _Program:
 
 def read_program(data: bytes, target: str = "x86_64") -> HMPTables:
     """The HMP tables of the QEMU program whose file is ``data``, as ``target`` sees them."""
-    prog = _Program(data)
+    try:
+        prog = _Program(data)
+    except (struct.error, IndexError, ValueError, OverflowError) as exc:  # and UnicodeDecodeError
+        if isinstance(exc, ElfError):
+            raise
+        raise ElfError(f"not a readable ELF program: {exc}") from exc
     found: List[HMPTables] = []
     pos = data.find(b"\0help|?\0")
     while pos >= 0:
@@ -238,7 +243,7 @@ def read_program(data: bytes, target: str = "x86_64") -> HMPTables:
                     if len(subs) != 1:
                         continue
                     info, info_subs = prog.table(subs[0], layout, bit)
-                except (ElfError, UnicodeDecodeError, ValueError):
+                except (struct.error, IndexError, ValueError, OverflowError):
                     continue
                 if not info_subs:
                     found.append(HMPTables(tuple(top), tuple(info)))
