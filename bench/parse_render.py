@@ -21,11 +21,11 @@ from typing import Any, Callable, Dict, List, Tuple
 
 from hmpbridge.commands import PASSTHROUGH
 from hmpbridge.errors import ParseError, QMPCommandError
-from hmpbridge.handlers import HANDLERS, Context, _load_all, drive
+from hmpbridge.handlers import Context, _load_all, drive, handler_for
 from hmpbridge.handlers.passthrough import passthrough
-from hmpbridge.handlers.session_cmds import PRINT_DEFAULTS, resolve_format
+from hmpbridge.handlers.session_cmds import resolve_format
 from hmpbridge.hmp_parser import parse
-from hmpbridge.model import QMPCommand, SessionState
+from hmpbridge.model import PrintDefaults, QMPCommand, SessionState
 from hmpbridge.render.errors import render_error
 
 from bench.procs import REPO
@@ -81,6 +81,10 @@ def _replayer(exchanges: Replies) -> Callable[[QMPCommand], Any]:
     return respond
 
 
+#: The default /fmt of the one QEMU the lines of a run are rendered for.
+_PRINT_DEFAULTS = PrintDefaults()
+
+
 def run_line(line: str, exchanges: Replies, state: SessionState) -> str:
     """Parse, translate and render one line as the runner does, replies canned."""
     try:
@@ -91,11 +95,11 @@ def run_line(line: str, exchanges: Replies, state: SessionState) -> str:
         return ""
     if any(item.type == "/" for item in inv.spec.items):
         inv = replace(inv, args={**inv.args, "format": resolve_format(
-            inv.args.get("fmt"), PRINT_DEFAULTS)})
-    handler = HANDLERS.get(inv.spec.key)
+            inv.args.get("fmt"), _PRINT_DEFAULTS)})
+    handler = handler_for(inv.spec)
     if inv.needs_registers or handler is None or inv.spec.strategy == PASSTHROUGH:
         handler = passthrough
-    ctx = Context(state=state)
+    ctx = Context(state=state, print_defaults=_PRINT_DEFAULTS)
     try:
         gen = handler(inv, ctx)
         if isinstance(gen, str):

@@ -20,11 +20,11 @@ of its own; file names are listed through the context's ``listdir``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import (Any, Callable, Dict, FrozenSet, Generator, Iterable, List, Mapping,
                     Optional, Sequence, Tuple)
 
-from hmpbridge.commands import INFO_COMMANDS, TOP_COMMANDS, ArgItem, CommandSpec
+from hmpbridge.commands import ArgItem, CommandSpec, CommandTable, table_for
 from hmpbridge.errors import QMPError
 from hmpbridge.keys import KEY_NAMES
 from hmpbridge.model import QMPCommand
@@ -60,10 +60,12 @@ class CompletionContext:
     :ivar passthrough: whether ``human-monitor-command`` may be used.
     :ivar listdir: names in a directory (file name completion).
     :ivar isdir: whether a path is a directory.
+    :ivar table: the command table of the QEMU served (whose names complete).
     """
 
     schema_commands: Optional[FrozenSet[str]] = None
     passthrough: bool = True
+    table: CommandTable = field(default_factory=lambda: table_for((7, 2)))
     listdir: Callable[[str], Iterable[str]] = _no_files
     isdir: Callable[[str], bool] = lambda path: False
 
@@ -103,20 +105,21 @@ def _words(text: str) -> List[str]:
 def complete(text: str, ctx: Optional[CompletionContext] = None) -> CompletionResult:
     """Complete the last word of ``text`` (the line up to the cursor)."""
     ctx = ctx if ctx is not None else CompletionContext()
-    return (yield from _complete_words(_words(text), TOP_COMMANDS, ctx))
+    return (yield from _complete_words(_words(text), ctx.table.top, ctx))
 
 
 def _complete_words(words: List[str], table: Mapping[str, CommandSpec],
                     ctx: CompletionContext) -> CompletionResult:
+    top = ctx.table.top
     if len(words) <= 1:
         return _matching(words[0] if words else "", table)
     spec = table.get(words[0])
     if spec is None:
         return Completion()
-    if table is TOP_COMMANDS and spec.key == "info":
-        return (yield from _complete_words(words[1:], INFO_COMMANDS, ctx))
-    if table is TOP_COMMANDS and spec.key == "help":
-        return (yield from _complete_words(words[1:], TOP_COMMANDS, ctx))
+    if table is top and spec.key == "info":
+        return (yield from _complete_words(words[1:], ctx.table.info, ctx))
+    if table is top and spec.key == "help":
+        return (yield from _complete_words(words[1:], top, ctx))
     name: Optional[str] = FIRST_ARGUMENT.get(spec.key) if len(words) == 2 else None
     if name is None:
         item = _item_for(spec, words[1:-1], words[-1])
@@ -212,8 +215,20 @@ def _constant(name: str, names: Iterable[str]) -> None:
     COMPLETERS[name] = candidates
 
 
-_constant("command_name", TOP_COMMANDS)
-_constant("info_name", INFO_COMMANDS)
+
+
+@completer("command_name")
+def _command_names(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
+    return list(ctx.table.top)
+    yield  # a generator that asks nothing
+
+
+@completer("info_name")
+def _info_names(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
+    return list(ctx.table.info)
+    yield  # a generator that asks nothing
+
+
 _constant("on_off", ["on", "off"])
 _constant("key_name", KEY_NAMES)
 

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from hmpbridge.access import Identity
     from hmpbridge.commands import CommandSpec
 
-__all__ = ["QMPCommand", "Delay", "Invocation", "SessionState"]
+__all__ = ["QMPCommand", "Delay", "Invocation", "SessionState", "PrintDefaults"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,14 @@ class Invocation:
     args: Mapping[str, Any]
     line: str
     needs_registers: bool = False
+
+
+@dataclass
+class PrintDefaults:
+    """QEMU's default ``/fmt`` format and size, shared by every monitor of one QEMU."""
+
+    format: str = "x"
+    size: int = 4
 
 
 @dataclass

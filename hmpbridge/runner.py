@@ -43,12 +43,12 @@ from hmpbridge.errors import (
     QMPError,
     QMPNotConnected,
 )
-from hmpbridge.handlers import HANDLERS, Context, HandlerResult
+from hmpbridge.handlers import Context, HandlerResult
 from hmpbridge.handlers.passthrough import HMC, passthrough
-from hmpbridge.handlers.session_cmds import PRINT_DEFAULTS, resolve_format
+from hmpbridge.handlers.session_cmds import resolve_format
 from hmpbridge.hmp_parser import parser_for
 from hmpbridge.interfaces import CommandExecutor
-from hmpbridge.model import Delay, Invocation, SessionState
+from hmpbridge.model import Delay, Invocation, PrintDefaults, SessionState
 from hmpbridge.render.errors import render_error
 
 if TYPE_CHECKING:
@@ -139,6 +139,8 @@ class CommandRunner:
         self._clock: IReactorTime = clock
         self.timeouts: Dict[str, float] = {**DEFAULT_TIMEOUTS, **(timeouts or {})}
         self._audit = audit
+        #: QEMU keeps one default ``/fmt`` for all its monitors; every ``/fmt`` updates it.
+        self.print_defaults = PrintDefaults()
         self._running: Set["Deferred[str]"] = set()
         self._idle: List["Deferred[None]"] = []
 
@@ -187,7 +189,7 @@ class CommandRunner:
             inv = parser_for(profile.table).parse(line)
         except ParseError as err:
             if err.fmt is not None:
-                resolve_format(err.fmt, PRINT_DEFAULTS)
+                resolve_format(err.fmt, self.print_defaults)
             job.outcome = "parse-error"
             return succeed(err.text)
         if inv is None:
@@ -211,11 +213,11 @@ class CommandRunner:
         if any(item.type == "/" for item in inv.spec.items):
             # QEMU keeps one default /fmt for all monitors; every /fmt updates it.
             inv = replace(inv, args={**inv.args, "format": resolve_format(
-                inv.args.get("fmt"), PRINT_DEFAULTS)})
+                inv.args.get("fmt"), self.print_defaults)})
         ctx = Context(state=state, schema_commands=self._executor.schema_commands,
                       passthrough=self._passthrough,
                       chardevs_at_connect=self._executor.chardevs_at_connect,
-                      profile=profile)
+                      profile=profile, print_defaults=self.print_defaults)
         result: "Deferred[str]" = Deferred()
         limit = self.timeouts.get(timeout_class(inv.spec), 0.0)
         timer = self._clock.callLater(limit, self._expire, result, limit, inv, job) \
@@ -265,7 +267,7 @@ class CommandRunner:
         """The handler that carries out ``inv`` under its command's strategy."""
         if inv.needs_registers:
             return passthrough
-        handler = HANDLERS.get(inv.spec.key)
+        handler = handlers.handler_for(inv.spec)
         if handler is None or inv.spec.strategy == PASSTHROUGH:
             return passthrough
         if inv.spec.strategy in (NATIVE, XQUERY) and not _schema_has(inv, self._executor):

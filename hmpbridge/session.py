@@ -34,6 +34,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime, ITCPTranspor
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from hmpbridge.commands import table_for
 from hmpbridge.board import WAIT_NOTICE_DELAY, CommandBoard, waiting_notice
 from hmpbridge.bridge_cmds import is_bridge_command, run_bridge_command
 from hmpbridge.completion import Completion, CompletionContext, complete
@@ -399,6 +400,7 @@ class HMPSession(TelnetProtocol):
         ctx = CompletionContext(
             schema_commands=executor.schema_commands if executor is not None else None,
             passthrough=bool(getattr(self.runner, "_passthrough", True)),
+            table=executor.profile.table if executor is not None else table_for((7, 2)),
             listdir=_listdir, isdir=os.path.isdir)
         gen = complete(text, ctx)
         value: Any = None

@@ -48,9 +48,9 @@ from twisted.test.iosim import (FakeAddress, FakeTransport, IOPump, connect, mak
 from zope.interface import implementer
 
 from hmpbridge.profile import QemuProfile, profile_for
-from hmpbridge.commands import by_key
 from hmpbridge.errors import QMPCommandError
-from hmpbridge.handlers import HANDLERS, Context, _load_all, drive
+from hmpbridge.handlers import Context, _load_all, drive, handler_for
+from hmpbridge.handlers import Handler as CommandHandler
 from hmpbridge.hmp_parser import parse
 from hmpbridge.interfaces import connected
 from hmpbridge.model import Invocation, QMPCommand
@@ -592,7 +592,7 @@ def run_line(line: str, respond: Callable[[QMPCommand], Any], ctx: Optional[Cont
     :param render: print an uncaught QMP error as the runner does (``Error:
         <desc>``); when False it is raised to the caller.
     """
-    inv = parse(line)
+    inv = parse(line, (ctx or Context()).profile.table)
     assert inv is not None, f"{line!r} is a line QEMU ignores"
     return _run(inv, respond, ctx, sleep, render)
 
@@ -600,17 +600,24 @@ def run_line(line: str, respond: Callable[[QMPCommand], Any], ctx: Optional[Cont
 def run_key(key: str, args: Mapping[str, Any], respond: Callable[[QMPCommand], Any],
             ctx: Optional[Context] = None, line: str = "") -> str:
     """Drive the handler of table entry ``key`` with ``args`` (no parsing)."""
-    return _run(Invocation(by_key(key), dict(args), line or key), respond, ctx, None, True)
+    table = (ctx or Context()).profile.table
+    return _run(Invocation(table.by_key(key), dict(args), line or key), respond, ctx, None, True)
 
 
 _load_all()
+
+
+def _handler(inv: Invocation) -> CommandHandler:
+    found = handler_for(inv.spec)
+    assert found is not None, f"{inv.spec.key} has no handler"
+    return found
 
 
 def _run(inv: Invocation, respond: Callable[[QMPCommand], Any], ctx: Optional[Context],
          sleep: Optional[Callable[[float], None]], render: bool) -> str:
     context = ctx if ctx is not None else Context()
     try:
-        return drive(HANDLERS[inv.spec.key](inv, context), respond, sleep=sleep)
+        return drive(_handler(inv)(inv, context), respond, sleep=sleep)
     except QMPCommandError as err:
         if not render:
             raise

@@ -20,11 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, FrozenSet, Generator, Optional, Union
 
+from hmpbridge.commands import CommandSpec
 from hmpbridge.errors import QMPCommandError
-from hmpbridge.model import Delay, Invocation, QMPCommand, SessionState
+from hmpbridge.model import Delay, Invocation, PrintDefaults, QMPCommand, SessionState
 from hmpbridge.profile import DEFAULT_PROFILE, QemuProfile
 
-__all__ = ["Context", "HandlerResult", "Handler", "HANDLERS", "handler", "HELP_FORMS",
+__all__ = ["Context", "HandlerResult", "Handler", "HANDLERS", "handler", "handler_for",
+           "strategy_handler", "HELP_FORMS",
            "help_form", "asks_for_help", "drive", "send", "send_quietly", "send_bare"]
 
 HandlerResult = Generator[Union[QMPCommand, Delay], Any, str]
@@ -39,6 +41,7 @@ class Context:
     :ivar passthrough: whether ``human-monitor-command`` may be used.
     :ivar chardevs_at_connect: the chardev labels QEMU had when the bridge
         connected, or None if unknown.
+    :ivar print_defaults: the default ``/fmt`` QEMU keeps for all its monitors.
     :ivar profile: the QEMU served: its release, the release whose text to
         print, its live schema and command table.
     """
@@ -48,6 +51,7 @@ class Context:
     passthrough: bool = True
     chardevs_at_connect: Optional[FrozenSet[str]] = None
     profile: QemuProfile = DEFAULT_PROFILE
+    print_defaults: PrintDefaults = field(default_factory=PrintDefaults)
 
     def has_qmp(self, name: str) -> bool:
         """True unless the schema is known and lacks ``name``."""
@@ -70,6 +74,28 @@ def handler(*keys: str) -> Callable[[Handler], Handler]:
         return func
 
     return register
+
+
+#: Strategy -> the handler of every command of that strategy without its own
+#: (``xquery``: print the text of the command's ``x-query-*``).
+STRATEGY_HANDLERS: Dict[str, Handler] = {}
+
+
+def strategy_handler(strategy: str) -> Callable[[Handler], Handler]:
+    """Register the handler of the commands of ``strategy`` that have none of their own."""
+
+    def register(func: Handler) -> Handler:
+        STRATEGY_HANDLERS[strategy] = func
+        return func
+
+    return register
+
+
+def handler_for(spec: CommandSpec) -> Optional[Handler]:
+    """The handler that carries out ``spec``: its own, else its strategy's, else None."""
+    if not HANDLERS:
+        _load_all()
+    return HANDLERS.get(spec.key) or STRATEGY_HANDLERS.get(spec.strategy)
 
 
 #: Command key -> whether an invocation of it only asks for help (a list of

@@ -8,8 +8,8 @@ commands call QEMU's ``x-query-*`` command, which returns the text itself.
 
 from __future__ import annotations
 
-from hmpbridge.commands import XQUERY, all_commands
-from hmpbridge.handlers import HANDLERS, Context, HandlerResult
+from hmpbridge.commands import XQUERY
+from hmpbridge.handlers import Context, HandlerResult, strategy_handler
 from hmpbridge.model import Invocation, QMPCommand
 
 __all__ = ["passthrough", "can_pass_through", "xquery", "HMC"]
@@ -34,12 +34,9 @@ def passthrough(inv: Invocation, ctx: Context) -> HandlerResult:
     return str(text).replace("\r\n", "\n")
 
 
+@strategy_handler(XQUERY)
 def xquery(inv: Invocation, ctx: Context) -> HandlerResult:
     """Print the ``human-readable-text`` of the command's ``x-query-*`` QMP command."""
     reply = yield QMPCommand(inv.spec.qmp[0])
     return str(reply["human-readable-text"]).replace("\r\n", "\n")
 
-
-for _spec in all_commands():
-    if _spec.strategy == XQUERY:
-        HANDLERS.setdefault(_spec.key, xquery)

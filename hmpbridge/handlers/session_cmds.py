@@ -14,11 +14,11 @@ import shlex
 from dataclasses import dataclass
 from typing import Iterable, List, Mapping, Optional
 
-from hmpbridge.commands import COMMANDS, CommandSpec, lookup, lookup_info
+from hmpbridge.commands import CommandSpec, CommandTable
 from hmpbridge.handlers import Context, HandlerResult, handler
-from hmpbridge.model import Invocation, QMPCommand
+from hmpbridge.model import Invocation, PrintDefaults, QMPCommand
 
-__all__ = ["help_listing", "help_text", "format_print", "PrintDefaults", "PRINT_DEFAULTS"]
+__all__ = ["help_listing", "help_text", "format_print", "resolve_format"]
 
 
 def _sorted(specs: Iterable[CommandSpec]) -> List[CommandSpec]:
@@ -26,32 +26,32 @@ def _sorted(specs: Iterable[CommandSpec]) -> List[CommandSpec]:
     return sorted(specs, key=lambda s: s.name.encode())
 
 
-def help_listing(info: bool) -> str:
+def help_listing(table: CommandTable, info: bool) -> str:
     """Every top-level command, or every info subcommand, one help line each."""
-    specs = _sorted(s for s in COMMANDS if s.is_info == info)
+    specs = _sorted(s for s in table if s.is_info == info)
     return "".join(s.help_line + "\n" for s in specs)
 
 
-def help_text(name: Optional[str]) -> str:
+def help_text(table: CommandTable, name: Optional[str]) -> str:
     """What ``help [name]`` prints."""
     if not name:
-        return help_listing(info=False)
+        return help_listing(table, info=False)
     try:
         words = shlex.split(name)
     except ValueError:
         words = name.split()
     if not words:
-        return help_listing(info=False)
+        return help_listing(table, info=False)
     if words == ["log"]:
         return _help_log()
-    spec = lookup(words[0])
+    spec = table.lookup(words[0])
     if spec is None:
         return f"unknown command: '{words[0]}'\n"
     if spec.key != "info":
         return spec.help_line + "\n"
     if len(words) < 2:
-        return help_listing(info=True)
-    sub = lookup_info(words[1])
+        return help_listing(table, info=True)
+    sub = table.lookup_info(words[1])
     if sub is None:
         return f"unknown command: 'info {words[1]}'\n"
     return sub.help_line + "\n"
@@ -66,14 +66,14 @@ def _help_log() -> str:
 @handler("help")
 def help_command(inv: Invocation, ctx: Context) -> HandlerResult:
     """``help [cmd]``: from the command table, no QMP."""
-    return help_text(inv.args.get("name"))
+    return help_text(ctx.profile.table, inv.args.get("name"))
     yield  # pragma: no cover - makes this a generator
 
 
 @handler("info")
 def info_listing(inv: Invocation, ctx: Context) -> HandlerResult:
     """``info`` alone prints the info table, like ``help info``."""
-    return help_listing(info=True)
+    return help_listing(ctx.profile.table, info=True)
     yield  # pragma: no cover
 
 
@@ -93,17 +93,6 @@ def cpu(inv: Invocation, ctx: Context) -> HandlerResult:
         return "invalid CPU index\n"
     ctx.state.cpu_index = index
     return ""
-
-
-@dataclass
-class PrintDefaults:
-    """QEMU's default ``/fmt`` format and size, shared by every monitor."""
-
-    format: str = "x"
-    size: int = 4
-
-
-PRINT_DEFAULTS = PrintDefaults()
 
 
 def resolve_format(fmt: Optional[Mapping[str, object]], defaults: PrintDefaults) -> str:
@@ -150,6 +139,6 @@ def print_command(inv: Invocation, ctx: Context) -> HandlerResult:
     The runner has already resolved the format letter against QEMU's shared
     default (``inv.args["format"]``).
     """
-    letter = str(inv.args.get("format") or PRINT_DEFAULTS.format)
+    letter = str(inv.args.get("format") or ctx.print_defaults.format)
     return format_print(int(inv.args["val"]), letter)
     yield  # pragma: no cover

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from hmpbridge.commands import by_key
 from hmpbridge.errors import QMPCommandError
-from hmpbridge.handlers import HANDLERS, Context, _load_all, drive
+from hmpbridge.handlers import Context, _load_all, drive, handler_for
 from hmpbridge.model import Invocation, QMPCommand, SessionState
 from hmpbridge.profile import QemuProfile, profile_for
 from hmpbridge.render.errors import render_error
@@ -125,7 +125,9 @@ def run_handler(handler_key: str, args: Mapping[str, Any], line: str,
     if profile is not None:
         ctx = dataclasses.replace(ctx, profile=profile)
     try:
-        return drive(HANDLERS[handler_key](inv, ctx), respond, sleep=time.sleep)
+        handler = handler_for(inv.spec)
+        assert handler is not None, f"{handler_key} has no handler"
+        return drive(handler(inv, ctx), respond, sleep=time.sleep)
     except QMPCommandError as err:
         return render_error(err)
 

@@ -19,7 +19,7 @@ import pytest
 
 from hmpbridge.commands import by_key
 from hmpbridge.errors import QMPCommandError
-from hmpbridge.handlers import HANDLERS, Context, _load_all, drive
+from hmpbridge.handlers import Context, _load_all, drive, handler_for
 from hmpbridge.model import Invocation, QMPCommand, SessionState
 from hmpbridge.render.errors import render_error
 
@@ -89,7 +89,9 @@ def test_golden(path: str, local_time: Any) -> None:
                   schema_commands=None, passthrough=False)
     replay = _Replay(case["exchanges"])
     try:
-        text = drive(HANDLERS[case["handler"]](inv, ctx), replay)
+        handler = handler_for(inv.spec)
+        assert handler is not None
+        text = drive(handler(inv, ctx), replay)
     except QMPCommandError as err:
         text = render_error(err)
     assert replay.position == len(replay.exchanges), "recorded commands were not all sent"

@@ -12,6 +12,7 @@ from hmpbridge.errors import ParseError, QMPCommandError
 from hmpbridge.hmp_parser import parse
 from hmpbridge.handlers import session_cmds
 from hmpbridge.model import SessionState
+from hmpbridge.model import PrintDefaults
 from hmpbridge.profile import DEFAULT_PROFILE
 from hmpbridge.runner import CommandRunner
 
@@ -46,10 +47,6 @@ class SessionCommandTests(SynchronousTestCase):
         self.executor = _Executor()
         self.runner = CommandRunner(self.executor)
         self.state = SessionState()
-        self.patch(session_cmds, "PRINT_DEFAULTS", session_cmds.PrintDefaults())
-        import hmpbridge.runner
-
-        self.patch(hmpbridge.runner, "PRINT_DEFAULTS", session_cmds.PRINT_DEFAULTS)
 
     def run_line(self, line: str) -> str:
         return self.successResultOf(self.runner.run(line, self.state))
@@ -105,7 +102,7 @@ class SessionCommandTests(SynchronousTestCase):
 def test_print_sequence_matches_qemu() -> None:
     """When print lines run in QEMU's order, each prints what QEMU printed (shared /fmt default)."""
     captured = json.load(open(os.path.join(FIXTURES, "parse_lines.json")))
-    defaults = session_cmds.PrintDefaults()
+    defaults = PrintDefaults()
     for case in captured:
         line, qemu = case["line"], case["qemu"]
         if line.split("/")[0].split()[0] not in ("print", "p", "x", "xp", "i", "o"):
