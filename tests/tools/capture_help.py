@@ -30,7 +30,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Sequence
 
 from tests.tools.qmp_sync import FIXTURES, QMPSync
 
@@ -38,8 +38,9 @@ from tests.tools.qmp_sync import FIXTURES, QMPSync
 ARGS = ["-machine", "none", "-accel", "tcg", "-nodefaults", "-display", "none"]
 
 
-def capture(qemu: List[str]) -> Dict[str, Any]:
-    """Start ``qemu`` and return its version, package, ``help`` and ``info``."""
+def capture(qemu: List[str], lines: Sequence[str] = ()) -> Dict[str, Any]:
+    """Start ``qemu``; return its ``query-version``, ``help``, ``info`` and, under
+    ``"lines"``, what it prints for each of ``lines``."""
     tmp = tempfile.mkdtemp(prefix="hmpbridge-help-")
     sock = os.path.join(tmp, "qmp.sock")
     proc = subprocess.Popen(qemu + ARGS + ["-qmp", f"unix:{sock},server=on,wait=off"],
@@ -53,9 +54,12 @@ def capture(qemu: List[str]) -> Dict[str, Any]:
         qmp = QMPSync(sock)
         try:
             version = qmp.execute("query-version")["return"]
-            out = {"version": version}
-            for line in ("help", "info"):
-                out[line] = qmp.execute("human-monitor-command", {"command-line": line})["return"]
+            out: Dict[str, Any] = {"version": version, "lines": {}}
+            for line in ("help", "info", *lines):
+                text = qmp.execute("human-monitor-command", {"command-line": line})["return"]
+                out["lines"][line] = text
+                if line in ("help", "info"):
+                    out[line] = text
             return out
         finally:
             qmp.close()
