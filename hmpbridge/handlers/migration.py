@@ -232,7 +232,8 @@ def calc_dirty_rate(inv: Invocation, ctx: Context) -> HandlerResult:
     if pages != -1:
         args["sample-pages"] = pages
     args["mode"] = mode
-    if mode != "page-sampling" and not (yield QMPCommand("query-kvm")).get("enabled"):
+    if (mode != "page-sampling" and ctx.profile.qemu < (9, 1, 0)
+            and not (yield QMPCommand("query-kvm")).get("enabled")):
         return (yield from _without_kvm(seconds, pages, mode))
     yield QMPCommand("calc-dirty-rate", args)
     return ("Starting dirty rate measurement with period %d seconds\n" % seconds
@@ -240,10 +241,11 @@ def calc_dirty_rate(inv: Invocation, ctx: Context) -> HandlerResult:
 
 
 def _without_kvm(seconds: int, pages: int, mode: str) -> HandlerResult:
-    """``calc_dirty_rate -r`` or ``-b`` when QEMU runs without KVM.
+    """``calc_dirty_rate -r`` or ``-b`` when a QEMU before 9.1 runs without KVM.
 
-    QEMU 7.2 asks KVM whether its dirty ring is on after checking the
-    arguments, and aborts when there is no KVM.  So the checks that come
+    QEMU 7.2 to 9.0 ask KVM whether its dirty ring is on after checking the
+    arguments, and abort when there is no KVM (9.1 checks first, so from
+    then on QEMU's own checks and words are had by asking it).  So the checks that come
     first are made here, in QEMU's order and words; then ``-r`` gets the
     error QEMU gives when the dirty ring is off, and ``-b`` a refusal.
     """

@@ -151,6 +151,16 @@ def test_set_lines_print_and_change_what_qemus_monitor_does(pair) -> None:
         assert ours == qemus
 
 
+@pytest.mark.parametrize("line", ["calc_dirty_rate -b 1 64", "calc_dirty_rate -r 1 64",
+                                  "calc_dirty_rate -r 100", "calc_dirty_rate -b 61",
+                                  "calc_dirty_rate -r 1 5", "calc_dirty_rate -r 1"])
+def test_calc_dirty_rate_refusals_are_that_qemus_own(pair, line: str) -> None:
+    """Without KVM these QEMUs refuse the dirty ring and bad arguments in their own words."""
+    _, twins = pair
+    ours, qemus = twins.both(line)
+    assert ours == qemus
+
+
 def _wait_done(vm: VM) -> None:
     deadline = time.monotonic() + 30
     while vm.qmp.command("query-migrate").get("status") in (None, "setup", "active"):

@@ -247,3 +247,27 @@ def test_progress_line_only_where_the_release_printed_it() -> None:
     assert migrate("7.2", {"uri": "exec:cat"}, replies)[0] == "Completed 50 %\r"
     replies = {"query-migrate": InTurn(WITH_DISK, DONE)}
     assert migrate("10.0", {"uri": "exec:cat"}, replies)[0] == ""
+
+
+# -- calc_dirty_rate ---------------------------------------------------------------------------
+
+
+def test_calc_dirty_rate_asks_qemu_itself_since_9_1() -> None:
+    """QEMU 9.1 and later check without aborting when there is no KVM: their words are had
+    from ``calc-dirty-rate`` itself (captured: 10.0.2 and 11.1.3 print this)."""
+    from hmpbridge.testing import generic_error
+    desc = "sample-pages is used only in page-sampling mode"
+    script = CannedReplies({"calc-dirty-rate": generic_error(desc)})
+    out = run_key("calc_dirty_rate", {"second": 1, "dirty_ring": True, "sample_pages_per_GB": 64},
+                  script, ctx=ctx_for("11.1"))
+    assert out == f"Error: {desc}\n"
+    assert script.sent == [QMPCommand("calc-dirty-rate", {"calc-time": 1, "sample-pages": 64,
+                                                          "mode": "dirty-ring"})]
+
+
+def test_calc_dirty_rate_before_9_1_keeps_its_own_checks() -> None:
+    script = CannedReplies({"query-kvm": {"enabled": False, "present": False}})
+    out = run_key("calc_dirty_rate", {"second": 1, "dirty_ring": True, "sample_pages_per_GB": 64},
+                  script, ctx=ctx_for("7.2"))
+    assert out == "Error: either sample-pages or dirty-ring can be specified.\n"
+    assert "calc-dirty-rate" not in [c.execute for c in script.sent]
