@@ -166,7 +166,8 @@ class QEMUMonitorSession:
 class Bridge:
     """An ``hmpbridge`` process serving HMP on a loopback TCP port."""
 
-    def __init__(self, qmp: str, *extra: str) -> None:
+    def __init__(self, qmp: str, *extra: str, wait: bool = True) -> None:
+        """:param wait: wait until it listens (else :meth:`ready` waits, later)."""
         self.port = free_port()
         self.args = bridge_command("--qmp", qmp, "--listen",
                                    f"tcp:{self.port}:interface=127.0.0.1", *extra)
@@ -176,12 +177,17 @@ class Bridge:
                                      stderr=subprocess.STDOUT, start_new_session=True,
                                      preexec_fn=_die_with_parent)
         # every listener, not just the first: unix sockets are bound after the TCP port
-        unix_paths = [value.split(":", 1)[1].replace("path=", "", 1).split(":")[0]
-                      for option, value in zip(extra, extra[1:])
-                      if option.endswith("listen") and value.startswith("unix:")]
+        self.unix_paths = [value.split(":", 1)[1].replace("path=", "", 1).split(":")[0]
+                           for option, value in zip(extra, extra[1:])
+                           if option.endswith("listen") and value.startswith("unix:")]
+        if wait:
+            self.ready()
+
+    def ready(self) -> None:
+        """Wait until it listens on every listener (RuntimeError, with its log, if it exits)."""
         try:
             _wait_for(self._accepting, "hmpbridge to listen", proc=self.proc)
-            for path in unix_paths:
+            for path in self.unix_paths:
                 _wait_for(lambda: os.path.exists(path), f"hmpbridge to listen on {path}",
                           proc=self.proc)
         except RuntimeError as err:

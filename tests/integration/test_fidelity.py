@@ -1,14 +1,28 @@
-"""Every corpus line, through hmpbridge and through QEMU itself, on twin VMs.
+"""Every corpus line, through hmpbridge and through QEMU itself, on twin VMs of every release.
 
-Each file in ``tests/corpus/*.hmp`` gets a fresh pair of twin VMs.  Every
-line runs on VM A through hmpbridge (translation only: ``--no-passthrough``)
-and on its twin B through QEMU's own ``human-monitor-command``.  The outputs
-must be equal, and so must the two VMs' state afterwards.
+Each file in ``tests/corpus/*.hmp`` gets a fresh pair of twin VMs per QEMU
+release this machine has (the system's 7.2 and the releases
+``scripts/qemu-releases.sh`` unpacks; a missing one is one skipped case that
+says why).  Every line runs on VM A through hmpbridge (translation only:
+``--no-passthrough``) and on its twin B through QEMU's own
+``human-monitor-command``.  The outputs must be equal, and so must the two
+VMs' state afterwards.  Test ids name the release: ``10.0.2/core:012 info block``.
 
 Corpus syntax: one HMP line per line; ``#`` starts a comment; ``#!qemu ARGS``
-adds QEMU arguments to both twins.  In lines and arguments, ``{dir}`` is the
-VM's own directory (so the twins never share a file they write) and
-``{media}`` a small raw image both may open.
+adds QEMU arguments to both twins; ``#!releases >=10.0`` runs the whole file
+only on releases in that range; a line ending in ``  #@ >=8.1 <11.0`` runs
+only on releases in that range (``>=``, ``>``, ``<=``, ``<``, ``==`` with
+``X.Y``; every condition must hold).  In lines and arguments, ``{dir}`` is
+the VM's own directory (so the twins never share a file they write) and
+``{media}`` a small raw image both may open.  A ``#!qemu`` line may end in a
+release marker too (an option spelled differently by later releases).  A line's number
+(``core:012``) counts every line of its file, whichever releases run it.
+
+``tests/corpus/known-differences.txt`` lists, per release, the lines whose
+output still differs from that QEMU's own: they are strict xfails, so a fix
+shows up as XPASS (a failure) until its line is taken off the list.
+
+Run one release: ``-k "10.0.2/"``, or ``HMPBRIDGE_FIDELITY_RELEASES=10.0,11.1``.
 """
 
 from __future__ import annotations
@@ -16,15 +30,16 @@ from __future__ import annotations
 import glob
 import os
 import re
-import shlex
 import time
-from typing import Dict, List, Tuple
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
-from tests.integration.conftest import Bridge, Twin
+from tests.integration.conftest import Bridge, HMPClient, QemuRelease, Twin, qemu_releases
+from tests.integration.corpus import (CORPUS_DIR, Corpus, read_corpus,
+                                      read_known_differences)
 
-CORPUS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "corpus")
 CORPORA = sorted(glob.glob(os.path.join(CORPUS_DIR, "*.hmp")))
 
 #: Read on both VMs (through QEMU's own HMP) after each line.
@@ -37,71 +52,153 @@ STATE_PROBES = ["info status", "info block", "info chardev", "info pci", "info b
 #: the CD-ROM tray, and resets when it finds nothing to boot.
 GUEST_DRIVEN = {"info pci", "info block"}
 
-#: What legitimately differs between two twins: host thread ids, automatic
-#: node names, and the test rig's own monitor wiring.
+#: What legitimately differs between two twins: host thread ids, host
+#: addresses of guest RAM (``info ramblock``; where each process mapped it),
+#: automatic node names, and the test rig's own monitor wiring.
 TWIN_DIFFERENCES = [
     (re.compile(r"(thread_id=|thread-id: )\d+"), r"\1N"),
+    (re.compile(r"\b0x00007f[0-9a-f]{10}\b"), "0x00007fHOST"),
     (re.compile(r"#block\d+"), "#blockN"),
     (re.compile(r"^compat_monitor\d+: .*\n", re.M), ""),
 ]
 
+def selected(release: QemuRelease) -> bool:
+    """Whether ``HMPBRIDGE_FIDELITY_RELEASES`` (``"10.0,11.1"``; all when unset) names it."""
+    wanted = os.environ.get("HMPBRIDGE_FIDELITY_RELEASES", "").replace(",", " ").split()
+    return not wanted or any(release.name == w or release.name.startswith(w + ".")
+                             for w in wanted)
 
-def read_corpus(path: str) -> Tuple[List[str], List[str]]:
-    """The corpus's QEMU arguments and its lines."""
-    qemu_args: List[str] = []
-    lines: List[str] = []
-    with open(path) as f:
-        for raw in f:
-            line = raw.rstrip("\n")
-            if line.startswith("#!qemu "):
-                qemu_args += shlex.split(line[len("#!qemu "):])
-            elif line.strip() and not line.lstrip().startswith("#"):
-                lines.append(line)
-    return qemu_args, lines
+
+@dataclass(frozen=True)
+class RigKey:
+    """What one pair of twins serves: a corpus on a release."""
+
+    release: QemuRelease
+    corpus: Corpus
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "corpus" not in metafunc.fixturenames:
         return
-    cases, ids = [], []
-    for path in CORPORA:
-        name = os.path.basename(path)[:-len(".hmp")]
-        for number, line in enumerate(read_corpus(path)[1]):
-            # (number, line): values must be unique, or pytest's grouping of
-            # module-scoped parameters would run a repeated line out of order
-            cases.append((path, (number, line)))
-            ids.append(f"{name}:{number:03d} {line}")
-    metafunc.parametrize(["corpus", "line"], cases, ids=ids, indirect=["corpus"],
-                         scope="module")
+    known = read_known_differences()
+    corpora = [read_corpus(path) for path in CORPORA]
+    cases = []
+    for release in qemu_releases():
+        if not selected(release):
+            continue
+        if release.program is None:
+            cases.append(pytest.param(None, None, id=f"{release.name}/not-installed",
+                                      marks=pytest.mark.skip(reason=release.missing)))
+            continue
+        for corpus in corpora:
+            key = RigKey(release, corpus)
+            for line in corpus.lines_for(release.release):
+                where = f"{corpus.name}:{line.number:03d}"
+                reason = known.get((release.release, where))
+                marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+                # (release, number, line): values must be unique, or pytest's
+                # grouping of module-scoped parameters would run a line repeated
+                # in a file, or the same line of another release, out of order
+                cases.append(pytest.param(key, (release.name, line.number, line.text),
+                                          marks=marks,
+                                          id=f"{release.name}/{where} {line.text}"))
+    metafunc.parametrize(["corpus", "line"], cases, indirect=["corpus"], scope="module")
 
 
 class CorpusRig:
-    """Twin VMs and a bridge in front of VM A, for one corpus file."""
+    """Twin VMs of one release and a bridge in front of VM A, for one corpus file.
 
-    def __init__(self, path: str, media: str) -> None:
-        qemu_args, _ = read_corpus(path)
+    Made in two steps: the constructor starts both QEMUs and the bridge's
+    process; :meth:`ready` waits for the bridge and opens the HMP session.
+    """
+
+    def __init__(self, key: RigKey, media: str) -> None:
+        self.key = key
         self.media = media
-        self.a, self.b = Twin(qemu_args), Twin(qemu_args)
-        self.bridge = Bridge(f"unix:path={self.a.bridge_socket}", "--no-passthrough")
-        self.session = self.bridge.session()
+        args = key.corpus.args_for(key.release.release)
+        self.a = self.b = None  # type: Optional[Twin]
+        self.bridge = None  # type: Optional[Bridge]
+        self.session = None  # type: Optional[HMPClient]
+        try:
+            self.a = Twin(args, key.release.program)
+            self.b = Twin(args, key.release.program)
+            self.bridge = Bridge(f"unix:path={self.a.bridge_socket}", "--no-passthrough",
+                                 wait=False)
+        except BaseException:
+            self.close()
+            raise
+
+    def ready(self) -> "CorpusRig":
+        if self.session is None:
+            assert self.bridge is not None
+            self.bridge.ready()
+            self.session = self.bridge.session()
+        return self
 
     def close(self) -> None:
-        self.session.close()
-        self.bridge.close()
-        self.a.close()
-        self.b.close()
+        for part in (self.session, self.bridge, self.a, self.b):
+            if part is not None:
+                part.close()
 
 
-@pytest.fixture(scope="module")
-def media(tmp_path_factory) -> str:
+class RigPool:
+    """Starts each corpus's rig one ahead of its turn.
+
+    A rig takes a few seconds to start (mostly the bridge's Python starting),
+    while its QEMUs wait paused and take no CPU: so when one rig is handed out,
+    the next one in the run's order starts, and is ready by the time its
+    corpus's lines come.
+    """
+
+    def __init__(self, order: List[RigKey], media: str) -> None:
+        self.order = order
+        self.media = media
+        self.started: Dict[RigKey, CorpusRig] = {}
+
+    def _start(self, key: RigKey) -> CorpusRig:
+        if key not in self.started:
+            self.started[key] = CorpusRig(key, self.media)
+        return self.started[key]
+
+    def take(self, key: RigKey) -> CorpusRig:
+        """The rig of ``key``, ready; the next one in order is started."""
+        rig = self._start(key)
+        del self.started[key]
+        following = self.order[self.order.index(key) + 1:] if key in self.order else []
+        if following:
+            try:
+                self._start(following[0])
+            except Exception:  # noqa: BLE001 - it fails again, with its error, in its turn
+                pass
+        try:
+            return rig.ready()
+        except BaseException:
+            rig.close()
+            raise
+
+    def close(self) -> None:
+        for rig in self.started.values():
+            rig.close()
+        self.started.clear()
+
+
+@pytest.fixture(scope="session")
+def rig_pool(request, tmp_path_factory) -> Iterator[RigPool]:
     path = tmp_path_factory.mktemp("media") / "media.iso"
     path.write_bytes(b"\0" * 1024 * 1024)
-    return str(path)
+    order: List[RigKey] = []
+    for item in request.session.items:
+        key = getattr(getattr(item, "callspec", None), "params", {}).get("corpus")
+        if isinstance(key, RigKey) and key not in order:
+            order.append(key)
+    pool = RigPool(order, str(path))
+    yield pool
+    pool.close()
 
 
 @pytest.fixture(scope="module")
-def corpus(request, media):
-    rig = CorpusRig(request.param, media)
+def corpus(request, rig_pool: RigPool) -> Iterator[CorpusRig]:
+    rig = rig_pool.take(request.param)
     yield rig
     rig.close()
 
@@ -121,9 +218,8 @@ def state(twin: Twin) -> Dict[str, str]:
     """
     if "running" in twin.hmp("info status"):
         twin.guest_ran = True
-    ran = getattr(twin, "guest_ran", False)
     return {probe: normalize(twin.hmp(probe), twin.dir) for probe in STATE_PROBES
-            if not (ran and probe in GUEST_DRIVEN)}
+            if not (twin.guest_ran and probe in GUEST_DRIVEN)}
 
 
 #: query-migrate statuses from which a migration moves on by itself.
@@ -136,8 +232,8 @@ def migrating(twin: Twin) -> bool:
     return twin.qmp.command("query-migrate").get("status") in MIGRATION_MOVING
 
 
-def test_line_matches_qemu(corpus: CorpusRig, line: Tuple[int, str]) -> None:
-    _, line = line  # type: ignore[assignment]
+def test_line_matches_qemu(corpus: CorpusRig, line: Tuple[str, int, str]) -> None:
+    _, _, line = line  # type: ignore[assignment]
     a, b = corpus.a, corpus.b
     want = normalize(b.hmp(line.format(media=corpus.media, dir=b.dir)), b.dir)
     got = normalize(corpus.session.cmd(line.format(media=corpus.media, dir=a.dir)), a.dir)
@@ -152,3 +248,16 @@ def test_line_matches_qemu(corpus: CorpusRig, line: Tuple[int, str]) -> None:
             break
         time.sleep(0.1)
     assert state_a == state_b
+
+
+def test_known_differences_name_lines_that_run() -> None:
+    """Every entry of the list names a release tested here and a line that runs on it."""
+    releases = {release.release for release in qemu_releases()}
+    corpora = {corpus.name: corpus for corpus in map(read_corpus, CORPORA)}
+    for (release, where), reason in read_known_differences().items():
+        assert release in releases, f"{where}: no QEMU {release} is tested"
+        name, number = where.split(":")
+        assert name in corpora, f"{where}: no corpus {name}.hmp"
+        runs = {line.number for line in corpora[name].lines_for(release)}
+        assert int(number) in runs, f"{where} does not run on {release}"
+        assert reason, where
