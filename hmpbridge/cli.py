@@ -17,6 +17,7 @@ from twisted.logger import (FilteringLogObserver, LogLevel, LogLevelFilterPredic
 from twisted.python.failure import Failure
 
 from hmpbridge import __version__, throttle, tls
+from hmpbridge.profile import hmp_release
 from hmpbridge.access import MAX_DUMP, READ_ONLY, READ_ONLY_MAX_DUMP, Policy
 from hmpbridge.audit import AuditLog
 from hmpbridge.commands import TIMEOUT_CLASSES
@@ -105,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
              "packet (the telnet program's way), 'always' to every client at connect, "
              "'never' to none (plain lines, byte-exact output); applies to every HMP "
              "listener (default: auto)")
+    parser.add_argument(
+        "--hmp-version", metavar="X.Y", type=hmp_release,
+        help="print the HMP text of QEMU release X.Y (7.2 or later) when QEMU is newer, so "
+             "scripts written for it keep matching: its command names, help and layouts, "
+             "from the newer QEMU's data (default: the connected QEMU's own release)")
     parser.add_argument(
         "--state-dir", metavar="DIR",
         help="keep each logged-in user's command history (password or client certificate) "
@@ -282,7 +288,7 @@ async def serve(reactor: IReactor, options: argparse.Namespace) -> None:
         raise Fatal(EXIT_USAGE, f"invalid --qmp endpoint {qmp!r}: {err}")
 
     mux = QMPMultiplexer(endpoint, reactor, negotiation_timeout=options.connect_timeout,
-                         max_reply=options.max_reply)
+                         max_reply=options.max_reply, hmp_version=options.hmp_version)
     mux.startService()
     try:
         await mux.when_ready(fail_after_failures=1)

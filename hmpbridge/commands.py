@@ -51,6 +51,7 @@ __all__ = [
     "CommandSpec",
     "CommandTable",
     "table_for",
+    "releases",
     "COMMANDS",
     "INFO_COMMANDS",
     "TOP_COMMANDS",
@@ -1826,6 +1827,11 @@ class CommandTable:
     def get(self, key: str) -> Optional[CommandSpec]:
         """The entry whose canonical key is ``key``, or None."""
         return self._by_key.get(key)
+
+
+def releases() -> Tuple[Tuple[int, int], ...]:
+    """The releases with a command table of their own, oldest first."""
+    return ((7, 2),)
 
 
 @functools.lru_cache(maxsize=None)

@@ -337,10 +337,25 @@ class QMPMultiplexer(Service):
                        micro=version.get("micro"), count=len(self._schema or ()),
                        release=self._profile.release_text,
                        table="{}.{}".format(*self._profile.table.release))
+        self._explain_profile()
         waiters, self._waiters = self._waiters, []
         for _, d in waiters:
             d.callback(None)
         self._notify_state(True)
+
+    def _explain_profile(self) -> None:
+        """Log where the profile differs from what QEMU or the operator asked for."""
+        profile = self._profile
+        own = profile.qemu[:2]
+        if self._hmp_version is not None and self._hmp_version > own:
+            self._log.warn("--hmp-version {asked} is newer than QEMU {qemu}: printing "
+                           "QEMU {qemu}'s own text", asked="{}.{}".format(*self._hmp_version),
+                           qemu="{}.{}".format(*own))
+        if profile.table.release != profile.release:
+            self._log.warn("No HMP table for QEMU {release}: using {table}'s, the nearest "
+                           "older one, with what this QEMU's schema lacks unavailable",
+                           release=profile.release_text,
+                           table="{}.{}".format(*profile.table.release))
 
     def _attempt_failed(self, err: BaseException) -> None:
         self._failures += 1

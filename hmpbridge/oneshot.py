@@ -23,6 +23,7 @@ from twisted.internet.protocol import Protocol
 from twisted.internet.task import react
 from twisted.python.failure import Failure
 
+from hmpbridge.profile import Release, hmp_release
 from hmpbridge.cli import qmp_endpoint_string
 from hmpbridge.interfaces import connected
 from hmpbridge.model import SessionState
@@ -98,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run the lines in-process against this QMP socket instead")
     parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                         help="give up on an unresponsive monitor after this long (default: 30)")
+    parser.add_argument("--hmp-version", metavar="X.Y", type=hmp_release,
+                        help="with --qmp: print QEMU release X.Y's HMP text (see hmpbridge "
+                             "--help)")
     parser.add_argument("lines", nargs="+", metavar="LINE", help="HMP lines, run in order")
     return parser
 
@@ -135,9 +139,9 @@ async def _via_bridge(reactor: IReactor, endpoint: str, lines: Sequence[str],
 
 
 async def _via_qmp(reactor: IReactor, endpoint: str, lines: Sequence[str],
-                   timeout: float) -> int:
+                   timeout: float, hmp_version: Optional[Release] = None) -> int:
     qmp = clientFromString(reactor, endpoint)  # type: ignore[no-untyped-call]
-    mux = QMPMultiplexer(qmp, reactor, negotiation_timeout=timeout)
+    mux = QMPMultiplexer(qmp, reactor, negotiation_timeout=timeout, hmp_version=hmp_version)
     mux.startService()
     try:
         await mux.when_ready(fail_after_failures=1)
@@ -164,7 +168,7 @@ def main(argv: Optional[Sequence[str]] = None) -> NoReturn:
         try:
             if options.qmp is not None:
                 code = await _via_qmp(reactor, qmp_endpoint_string(options.qmp), options.lines,
-                                      options.timeout)
+                                      options.timeout, options.hmp_version)
             else:
                 endpoint = qmp_endpoint_string(options.connect or DEFAULT_CONNECT)
                 code = await _via_bridge(reactor, endpoint, options.lines, options.timeout)

@@ -23,10 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence, Tuple
 
-from hmpbridge.commands import CommandTable, table_for
+from hmpbridge.commands import CommandTable, releases, table_for
 from hmpbridge.qapi_schema import Schema
 
-__all__ = ["Release", "QemuProfile", "profile_for", "parse_release", "version_of",
+__all__ = ["Release", "QemuProfile", "profile_for", "parse_release", "hmp_release", "version_of",
            "DEFAULT_PROFILE"]
 
 #: ``(major, minor)`` of a QEMU release.
@@ -39,6 +39,25 @@ def parse_release(text: str) -> Release:
     if not dot or not major.isdigit() or not minor.isdigit():
         raise ValueError(f"not a QEMU release (MAJOR.MINOR): {text!r}")
     return int(major), int(minor)
+
+
+def hmp_release(text: str) -> Release:
+    """An ``--hmp-version`` value: a release with a command table of its own.
+
+    :raises argparse.ArgumentTypeError: naming the releases there are.
+    """
+    import argparse
+
+    try:
+        release = parse_release(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err))
+    known = releases()
+    if release not in known:
+        raise argparse.ArgumentTypeError(
+            f"no HMP table for QEMU {text}; known releases: "
+            + ", ".join(f"{major}.{minor}" for major, minor in known))
+    return release
 
 
 def version_of(greeting: Optional[Mapping[str, Any]]) -> Optional[Tuple[int, int, int]]:
