@@ -13,7 +13,7 @@ from hmpbridge.render.block import (
     render_blockstats,
     render_node_list,
 )
-from hmpbridge.render.snapshots import NO_VMSTATE, needs_named_nodes, render_snapshots, top_nodes
+from hmpbridge.render.snapshots import needs_named_nodes, no_vmstate, render_snapshots, top_nodes
 
 __all__ = ["info_block", "info_blockstats", "info_block_jobs", "info_snapshots", "BLOCK_GRAPH",
            "snapshot_nodes"]
@@ -24,7 +24,7 @@ BLOCK_GRAPH = "x-debug-query-block-graph"
 
 @handler("info block")
 def info_block(inv: Invocation, ctx: Context) -> HandlerResult:
-    """``info block [-n] [-v] [device]``.
+    """``info block [-n] [-v] [device]``, in the layout of ``ctx.profile.release``.
 
     BlockBackends first (unless ``-n``); named nodes when ``-n`` is given or
     when a device filter matched no BlockBackend.
@@ -32,20 +32,21 @@ def info_block(inv: Invocation, ctx: Context) -> HandlerResult:
     nodes = bool(inv.args.get("nodes"))
     verbose = bool(inv.args.get("verbose"))
     device: Optional[str] = inv.args.get("device")
+    release = ctx.profile.release
     text = ""
     if not nodes:
         blocks = yield QMPCommand("query-block")
-        text = render_block_list(blocks, device, verbose)
+        text = render_block_list(blocks, device, verbose, release)
     if (device is None and not nodes) or text:
         return text
     named = yield QMPCommand("query-named-block-nodes")
-    return render_node_list(named, device, verbose)
+    return render_node_list(named, device, verbose, release)
 
 
 @handler("info blockstats")
 def info_blockstats(inv: Invocation, ctx: Context) -> HandlerResult:
-    """``info blockstats``: one line of counters per BlockBackend."""
-    return render_blockstats((yield QMPCommand("query-blockstats")))
+    """``info blockstats``: the counters of each BlockBackend (a line, or 11.1's table)."""
+    return render_blockstats((yield QMPCommand("query-blockstats")), ctx.profile.release)
 
 
 @handler("info block-jobs")
@@ -85,5 +86,5 @@ def info_snapshots(inv: Invocation, ctx: Context) -> HandlerResult:
     if any(node.included and node.can_snapshot for node in nodes):
         status = yield QMPCommand("query-status")
         if status.get("status") in DISKS_INACTIVE:
-            return NO_VMSTATE
-    return render_snapshots(nodes)
+            return no_vmstate(ctx.profile.release)
+    return render_snapshots(nodes, ctx.profile.release)

@@ -1,10 +1,22 @@
-"""Block layer listings: ``info block``, ``info blockstats``, ``info block-jobs``."""
+"""Block layer listings: ``info block``, ``info blockstats``, ``info block-jobs``.
+
+Each renderer takes the release whose text to print
+(``block/monitor/block-hmp-cmds.c``):
+
+- 10.0: ``, inactive`` after the driver of a node that is not active
+  (``BlockDeviceInfo.active``, a member QEMU 10.0 added);
+- 11.1: ``info blockstats`` prints a table per device instead of one line
+  (first seen in QEMU 11.1.3's ``hmp_info_blockstats``; qemu.git of
+  2026-02, in the 11.0 cycle, still prints the line).
+
+The image dump of ``info block -v`` follows :mod:`hmpbridge.render.image`.
+"""
 
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Optional, Sequence
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
-from hmpbridge.render.image import render_image_info
+from hmpbridge.render.image import OLDEST, render_image_info
 
 __all__ = [
     "render_block_entry",
@@ -15,18 +27,21 @@ __all__ = [
 ]
 
 Obj = Mapping[str, Any]
+Release = Tuple[int, int]
 
 _THROTTLE_KEYS = ("bps", "bps_rd", "bps_wr", "bps_max", "bps_rd_max", "bps_wr_max",
                   "iops", "iops_rd", "iops_wr", "iops_max", "iops_rd_max", "iops_wr_max",
                   "iops_size")
 
 
-def render_block_entry(info: Optional[Obj], inserted: Optional[Obj], verbose: bool) -> str:
+def render_block_entry(info: Optional[Obj], inserted: Optional[Obj], verbose: bool,
+                       release: Release = OLDEST) -> str:
     """One entry of ``info block`` (QEMU's ``print_block_info``).
 
     :param info: the ``BlockInfo`` of a BlockBackend, or None for a node entry.
     :param inserted: ``info["inserted"]`` or the ``BlockDeviceInfo`` of a node.
     :param verbose: ``-v``: add the image dump of the whole backing chain.
+    :param release: whose text to print.
     """
     out: List[str] = []
     if info is not None and info.get("device"):
@@ -42,6 +57,8 @@ def render_block_entry(info: Optional[Obj], inserted: Optional[Obj], verbose: bo
     if inserted is not None:
         flags = (", read-only" if inserted.get("ro") else "") + (
             ", encrypted" if inserted.get("encrypted") else "")
+        if release >= (10, 0) and inserted.get("active", True) is False:
+            flags += ", inactive"
         out.append(f"{head}: {inserted['file']} ({inserted['drv']}{flags})\n")
     else:
         out.append(f"{head}: [not inserted]\n")
@@ -73,12 +90,13 @@ def render_block_entry(info: Optional[Obj], inserted: Optional[Obj], verbose: bo
         out.append("\nImages:\n")
         image: Optional[Obj] = inserted.get("image")
         while image is not None:
-            out.append(render_image_info(image))
+            out.append(render_image_info(image, release))
             image = image.get("backing-image")
     return "".join(out)
 
 
-def render_block_list(blocks: Sequence[Obj], device: Optional[str], verbose: bool) -> str:
+def render_block_list(blocks: Sequence[Obj], device: Optional[str], verbose: bool,
+                      release: Release = OLDEST) -> str:
     """The BlockBackend part of ``info block`` (``query-block``).
 
     An entry that is not the first of the whole list is preceded by an empty
@@ -90,11 +108,12 @@ def render_block_list(blocks: Sequence[Obj], device: Optional[str], verbose: boo
             continue
         if i:
             out.append("\n")
-        out.append(render_block_entry(info, info.get("inserted"), verbose))
+        out.append(render_block_entry(info, info.get("inserted"), verbose, release))
     return "".join(out)
 
 
-def render_node_list(nodes: Sequence[Obj], device: Optional[str], verbose: bool) -> str:
+def render_node_list(nodes: Sequence[Obj], device: Optional[str], verbose: bool,
+                     release: Release = OLDEST) -> str:
     """The named-node part of ``info block`` (``query-named-block-nodes``)."""
     out: List[str] = []
     for i, node in enumerate(nodes):
@@ -102,7 +121,7 @@ def render_node_list(nodes: Sequence[Obj], device: Optional[str], verbose: bool)
             continue
         if i:
             out.append("\n")
-        out.append(render_block_entry(None, node, verbose))
+        out.append(render_block_entry(None, node, verbose, release))
     return "".join(out)
 
 
@@ -111,19 +130,39 @@ _STATS_KEYS = ("rd_bytes", "wr_bytes", "rd_operations", "wr_operations", "flush_
                "wr_merged", "idle_time_ns")
 
 
-def render_blockstats(stats: Sequence[Obj]) -> str:
-    """``info blockstats`` from ``query-blockstats``: one line per device.
+#: 11.1's table: its head and the format of each row.
+_STATS_TABLE_HEAD = "       %24s %16s %24s %10s\n" % ("bytes", "operations", "total_time_ns",
+                                                     "merged")
+_STATS_ROWS = (("Read:  %24d %16d %24d %10d\n",
+                ("rd_bytes", "rd_operations", "rd_total_time_ns", "rd_merged")),
+               ("Write: %24d %16d %24d %10d\n",
+                ("wr_bytes", "wr_operations", "wr_total_time_ns", "wr_merged")))
 
-    Entries without a ``device`` are skipped; an absent ``idle_time_ns``
-    (the device was never used) prints as 0.
+
+def render_blockstats(stats: Sequence[Obj], release: Release = OLDEST) -> str:
+    """``info blockstats`` from ``query-blockstats``.
+
+    Up to 11.0, one line per device; from 11.1, a table per device, each
+    but the list's first entry preceded by an empty line (counted over the
+    whole list, as QEMU does).  Entries without a ``device`` are skipped;
+    an absent ``idle_time_ns`` (the device was never used) prints as 0.
     """
     out = []
-    for entry in stats:
+    for i, entry in enumerate(stats):
         if "device" not in entry:
             continue
         values = entry.get("stats", {})
-        fields = " ".join("%s=%d" % (k, values.get(k, 0)) for k in _STATS_KEYS)
-        out.append(f"{entry['device']}: {fields}\n")
+        if release < (11, 1):
+            fields = " ".join("%s=%d" % (k, values.get(k, 0)) for k in _STATS_KEYS)
+            out.append(f"{entry['device']}: {fields}\n")
+            continue
+        out.append("%s%s: idle_time_ns=%d\n" % ("\n" if i else "", entry["device"],
+                                                values.get("idle_time_ns", 0)))
+        out.append(_STATS_TABLE_HEAD)
+        for row, keys in _STATS_ROWS:
+            out.append(row % tuple(values.get(k, 0) for k in keys))
+        out.append("Flush: %24s %16d %24d\n" % ("", values.get("flush_operations", 0),
+                                                 values.get("flush_total_time_ns", 0)))
     return "".join(out)
 
 

@@ -16,14 +16,18 @@ The "top-level" nodes, in QEMU's ``bdrv_next`` order, are the roots of the
 BlockBackends and then the monitor-owned nodes without a parent.  Those that
 are writable take part in snapshots; the vmstate node is the first of them
 whose driver can snapshot.
+
+The text follows the release asked for: the snapshot table's columns change
+in 9.0 (:mod:`hmpbridge.render.image`), and from 10.2 the "no block device
+can store vmstate" error has HMP's ``Error: `` prefix.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from hmpbridge.render.image import SNAPSHOT_HEADER, snapshot_line
+from hmpbridge.render.image import OLDEST, snapshot_header, snapshot_line
 
 __all__ = [
     "TopNode",
@@ -31,15 +35,23 @@ __all__ = [
     "needs_named_nodes",
     "render_snapshots",
     "NO_VMSTATE",
+    "no_vmstate",
     "NO_SNAPSHOT",
     "SNAPSHOT_DRIVERS",
     "FILTER_DRIVERS",
 ]
 
 Obj = Mapping[str, Any]
+Release = Tuple[int, int]
 
-#: QEMU's message when no node can hold the VM state (printed without a prefix).
+#: QEMU's message when no node can hold the VM state (``info snapshots``
+#: prints it without a prefix up to 10.1).
 NO_VMSTATE = "no block device can store vmstate for snapshot\n"
+
+
+def no_vmstate(release: Release = OLDEST) -> str:
+    """``info snapshots``' error when no node can hold the VM state, as ``release`` prints it."""
+    return ("Error: " if release >= (10, 2) else "") + NO_VMSTATE
 NO_SNAPSHOT = "There is no snapshot available.\n"
 
 #: Format drivers that implement internal snapshots.
@@ -63,8 +75,12 @@ class TopNode:
     included: bool
 
     def snapshot_image(self) -> Optional[Obj]:
-        """The ``ImageInfo`` of the node that takes snapshots, or None if none can."""
-        if self.node.get("ro"):
+        """The ``ImageInfo`` of the node that takes snapshots, or None if none can.
+
+        An inactive node (``active`` false, QEMU 10.0 on) is not writable, so
+        it cannot snapshot, though it still takes part.
+        """
+        if self.node.get("ro") or self.node.get("active", True) is False:
             return None
         image: Optional[Obj] = self.node.get("image")
         while image is not None and image.get("format") in FILTER_DRIVERS:
@@ -171,12 +187,12 @@ def top_nodes(blocks: Sequence[Obj], graph: Optional[Obj] = None,
     return tops
 
 
-def render_snapshots(tops: Sequence[TopNode]) -> str:
+def render_snapshots(tops: Sequence[TopNode], release: Release = OLDEST) -> str:
     """``info snapshots`` for the top-level nodes (see :func:`top_nodes`)."""
     included = [t for t in tops if t.included]
     vmstate = next((t for t in included if t.can_snapshot), None)
     if vmstate is None:
-        return NO_VMSTATE
+        return no_vmstate(release)
     images = [(t.name, t.snapshots) for t in tops if t.can_snapshot and t.snapshots]
     if not images:
         return NO_SNAPSHOT
@@ -187,15 +203,16 @@ def render_snapshots(tops: Sequence[TopNode]) -> str:
             global_rows.append(sn)
             images = [(n, [s for s in sns if s["name"] != name]) for n, sns in images]
     out = ["List of snapshots present on all disks:\n"]
+    header = snapshot_header(release) + "\n"
     if global_rows:
-        out.append(SNAPSHOT_HEADER + "\n")
-        out.extend(snapshot_line(sn, "--") + "\n" for sn in global_rows)
+        out.append(header)
+        out.extend(snapshot_line(sn, "--", release) + "\n" for sn in global_rows)
     else:
         out.append("None\n")
     for name, sns in images:
         if not sns:
             continue
         out.append(f"\nList of partial (non-loadable) snapshots on '{name}':\n")
-        out.append(SNAPSHOT_HEADER + "\n")
-        out.extend(snapshot_line(sn) + "\n" for sn in sns)
+        out.append(header)
+        out.extend(snapshot_line(sn, None, release) + "\n" for sn in sns)
     return "".join(out)
