@@ -95,9 +95,13 @@ _BASE: FrozenSet[str] = frozenset({
 #: as the ``.hx`` files ask.  Not defined in any: ``CONFIG_TRACE_SIMPLE`` (Debian
 #: traces to the log), ``CONFIG_VMNET`` (macOS), ``CONFIG_AF_XDP`` (no libxdp in
 #: the bookworm backport of 10.0 nor in sid's 11.1), ``CONFIG_MOS6522`` and the
-#: other targets.  ``CONFIG_PASST`` appears with 10.1's passt netdev and is in
-#: sid's 11.1 build.  ``CONFIG_XEN_EMU`` and ``CONFIG_PIXMAN`` only appear in the
-#: files from 8.0 and 9.0 on, so defining them for older releases changes nothing.
+#: other targets.  ``CONFIG_PASST`` appears with 10.1's passt netdev; meson turns
+#: it on by itself on Linux (no library needed) and sid's 11.1 has it, so 10.1,
+#: 10.2 and 11.0 are taken to have it too (no Debian build of those was at hand).
+#: ``CONFIG_XEN_EMU`` and ``CONFIG_PIXMAN`` only appear in the files from 8.0 and
+#: 9.0 on, so defining them for older releases changes nothing.  Checked against
+#: the ``help`` and ``info`` of Debian's 7.2.22, 10.0.2 (bookworm-backports) and
+#: 11.1.3 (``tests/fixtures/releases``).
 DEBIAN_X86_64: Dict[Tuple[int, int], FrozenSet[str]] = {
     (7, 2): _BASE,
     (8, 0): _BASE,
