@@ -147,8 +147,14 @@ def from_program(release: str, source: str, program: bytes) -> str:
 
 def git_show(git_dir: str, commit: str, path: str) -> str:
     """One file of one commit of a (bare) git repository."""
-    return subprocess.run(["git", "-C", git_dir, "show", f"{commit}:{path}"],
-                          check=True, capture_output=True).stdout.decode("utf-8")
+    if not os.path.isdir(git_dir):
+        raise FileNotFoundError(f"no git repository at {git_dir}")
+    done = subprocess.run(["git", "-C", git_dir, "show", f"{commit}:{path}"],
+                          capture_output=True)
+    if done.returncode:
+        raise LookupError(f"git -C {git_dir} show {commit}:{path}: "
+                          f"{done.stderr.decode(errors='replace').strip()}")
+    return done.stdout.decode("utf-8")
 
 
 def program_from_deb(deb: bytes) -> bytes:
@@ -225,6 +231,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--source", help="what the JSON's source says (default: from the input)")
     parser.add_argument("--out", default=TABLES, help="the folder to write to")
     opts = parser.parse_args(argv)
+    try:
+        return _run(parser, opts)
+    except (OSError, LookupError, ValueError) as exc:  # hx.HxError and ElfError are ValueErrors
+        print(f"tablegen: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(parser: argparse.ArgumentParser, opts: argparse.Namespace) -> int:
     git_dir = opts.git or DEFAULT_MIRROR
 
     if opts.all:

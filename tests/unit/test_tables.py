@@ -172,3 +172,15 @@ def test_tablegen_reads_a_source_tree(tmp_path) -> None:
     assert tablegen.main(["--release", "10.0", "--dir", str(src), "--out", str(out),
                           "--source", "qemu.git v10.0.0 (7c949c53e9)"]) == 0
     assert (out / "10.0.json").read_text(encoding="utf-8") == _checked_in("10.0")
+
+
+def test_tablegen_says_what_is_missing_in_one_line(tmp_path, capsys) -> None:
+    assert tablegen.main(["--release", "10.0", "--git", str(tmp_path / "none"),
+                          "--commit", "7c949c53e9", "--out", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == f"tablegen: no git repository at {tmp_path / 'none'}\n"
+    not_elf = tmp_path / "qemu-system-x86_64"
+    not_elf.write_bytes(b"#!/bin/sh\n")
+    assert tablegen.main(["--release", "11.1", "--program", str(not_elf),
+                          "--out", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == "tablegen: not a 64-bit little-endian ELF file\n"
+    assert not list(tmp_path.glob("*.json"))
