@@ -15,19 +15,28 @@ QEMU 7.2's HMP (``block/monitor/block-hmp-cmds.c``):
 
 Each prints nothing on success and ``Error: <desc>`` on failure.  The address
 is parsed here, with QEMU's messages, because QMP takes it already split up.
+From 10.1 a TCP address is a QemuOpts string (``inet_parse`` reads it with
+``qemu_opts_parse``): the address is the implied ``addr`` option, the others
+(``numeric``, ``to``, ``ipv4``, ``ipv6``, ``keep-alive``,
+``keep-alive-count``, ``keep-alive-idle``, ``keep-alive-interval``,
+``mptcp``) are typed options with QemuOpts' own errors; before, ``sscanf``
+and a search for each flag (:func:`inet_parse`).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler
 from hmpbridge.model import Invocation, QMPCommand
+from hmpbridge.qapi_schema import Schema
+from hmpbridge.qemu_opts import OptsError, parse_opts
 
 __all__ = ["nbd_server_start", "nbd_server_add", "nbd_server_remove", "nbd_server_stop",
-           "AddressError", "socket_parse", "inet_parse", "WRITABLE_NEEDS_ALL",
+           "AddressError", "socket_parse", "inet_parse", "inet_parse_opts", "inet_options", "inet_members",
+           "INET_OPTIONS", "WRITABLE_NEEDS_ALL",
            "error_text"]
 
 #: HMP's own message for ``nbd_server_start -w`` without ``-a``.
@@ -130,6 +139,95 @@ def inet_parse(text: str) -> Dict[str, Any]:
     return address
 
 
+#: 10.1's ``inet_opts`` (Linux build): option -> QemuOpts type, and the bits
+#: of the C member it is stored in (``to`` is a uint16, the keep-alive
+#: numbers uint32).
+INET_OPTIONS: Dict[str, Tuple[str, int]] = {
+    "numeric": ("bool", 1), "to": ("number", 16), "ipv4": ("bool", 1), "ipv6": ("bool", 1),
+    "keep-alive": ("bool", 1), "keep-alive-count": ("number", 32),
+    "keep-alive-idle": ("number", 32), "keep-alive-interval": ("number", 32),
+    "mptcp": ("bool", 1),
+}
+
+
+def inet_options(members: Optional[Any] = None) -> Dict[str, Tuple[str, int]]:
+    """The options of :data:`INET_OPTIONS` this QEMU's ``InetSocketAddress`` has.
+
+    :param members: the schema's member names of ``InetSocketAddress``, or
+        None when the schema is not known (then all of them).
+    """
+    if members is None:
+        return dict(INET_OPTIONS)
+    return {name: spec for name, spec in INET_OPTIONS.items() if name in members}
+
+
+def _not_a_warning(line: str) -> bool:
+    return not (line.startswith("warning: short-form boolean option")
+                or line.startswith("Please use "))
+
+
+def inet_parse_opts(text: str,
+                    options: Optional[Mapping[str, Tuple[str, int]]] = None) -> Dict[str, Any]:
+    """10.1's ``inet_parse``: ``text`` as QemuOpts with the implied option ``addr``.
+
+    QEMU parses it quietly (no short-form boolean warnings, no ``help``),
+    then splits ``addr`` at its first colon (``[v6]:port`` when ``text``
+    starts with ``[``).
+    """
+    options = INET_OPTIONS if options is None else options
+    desc = {"addr": "string"}
+    desc.update((name, kind) for name, (kind, _) in options.items())
+    try:
+        parsed = parse_opts(text, implied="addr", desc=desc)
+    except OptsError as err:
+        raise AddressError("\n".join(filter(_not_a_warning, err.lines))) from None
+    if parsed.help_wanted:  # a bare help or ? is just an unknown option here
+        raise AddressError(f"Invalid parameter '{_help_item(text)}'")
+    addr = parsed.get("addr")
+    if addr is None:
+        raise AddressError("error parsing address ''")
+    if text.startswith("["):
+        end = addr.find("]:")
+        if end < 2 or len(addr) - end < 3:
+            raise AddressError(f"error parsing IPv6 address '{addr}'")
+        host, port = addr[1:end], addr[end + 2:]
+    else:
+        colon = addr.find(":")
+        if colon < 0 or len(addr) - colon < 2:
+            raise AddressError(f"error parsing address '{addr}'")
+        host, port = addr[:colon], addr[colon + 1:]
+    address: Dict[str, Any] = {"host": host, "port": port}
+    for name, (kind, bits) in options.items():
+        if parsed.has(name):
+            value = parsed.get(name)
+            address[name] = value if kind == "bool" else value % (1 << bits)
+    return address
+
+
+def inet_members(schema: Optional[Schema]) -> Optional[List[str]]:
+    """The members of ``InetSocketAddress`` in ``nbd-server-start``'s ``addr``, if known.
+
+    The schema masks type names, so the way there is the command's argument,
+    the ``inet`` case of the union and the wrapper's ``data``.
+    """
+    if schema is None:
+        return None
+    legacy = schema.member_type(schema.arguments("nbd-server-start"), "addr")
+    for variant in legacy.get("variants", ()):
+        if variant.get("case") == "inet":
+            wrapper = schema.entity(variant.get("type"))
+            return schema.member_names(schema.member_type(wrapper, "data"))
+    return None
+
+
+def _help_item(text: str) -> str:
+    """Which of ``help`` and ``?`` stands alone first among ``text``'s items after the first."""
+    for item in re.split(r"(?<!,),(?!,)", text)[1:]:
+        if item in ("help", "?"):
+            return item
+    return "help"
+
+
 def _vsock_parse(text: str) -> Dict[str, Any]:
     """``cid:port`` as a VsockSocketAddress."""
     split = _split(text, ":", 32)
@@ -141,8 +239,13 @@ def _vsock_parse(text: str) -> Dict[str, Any]:
     return {"cid": cid, "port": port}
 
 
-def socket_parse(uri: str) -> Dict[str, Any]:
-    """The SocketAddressLegacy QMP wants for ``uri``, as QEMU's ``socket_parse`` reads it."""
+def socket_parse(uri: str, release: Tuple[int, int] = (7, 2),
+                 inet_members: Optional[Any] = None) -> Dict[str, Any]:
+    """The SocketAddressLegacy QMP wants for ``uri``, as QEMU's ``socket_parse`` reads it.
+
+    :param release: whose parser: QemuOpts for TCP addresses from 10.1.
+    :param inet_members: the schema's ``InetSocketAddress`` members, if known.
+    """
     if uri.startswith("unix:"):
         if not uri[5:]:
             raise AddressError("invalid Unix socket address")
@@ -155,6 +258,8 @@ def socket_parse(uri: str) -> Dict[str, Any]:
         return {"type": "vsock", "data": _vsock_parse(uri[len("vsock:"):])}
     if uri.startswith("tcp:"):
         uri = uri[len("tcp:"):]
+    if release >= (10, 1):
+        return {"type": "inet", "data": inet_parse_opts(uri, inet_options(inet_members))}
     return {"type": "inet", "data": inet_parse(uri)}
 
 
@@ -176,8 +281,9 @@ def nbd_server_start(inv: Invocation, ctx: Context) -> HandlerResult:
     export_all = bool(inv.args.get("all", False))
     if writable and not export_all:
         return WRITABLE_NEEDS_ALL
+    members = inet_members(ctx.profile.schema)
     try:
-        address = socket_parse(inv.args["uri"])
+        address = socket_parse(inv.args["uri"], ctx.profile.release, members)
     except AddressError as err:
         return f"Error: {err}\n"
     try:
