@@ -57,7 +57,7 @@ class Capture:
         self.scenario = scenario
         self.qmp = qmp
         self.tz = tz
-        self.profile = profile_for(qmp.greeting)
+        self.profile = profile_for(qmp.greeting.get("QMP"))
         self.fixtures = fixtures_dir(self.profile.release_text)
         self.results: List[str] = []
 

@@ -108,7 +108,7 @@ def fixture_profile(fixture: Mapping[str, Any]) -> QemuProfile:
     text = str(fixture.get("qemu") or fixture.get("release") or "7.2")
     parts = [int(part) for part in text.split(".")] + [0, 0]
     version = {"major": parts[0], "minor": parts[1], "micro": parts[2]}
-    return profile_for({"QMP": {"version": {"qemu": version}}})
+    return profile_for({"version": {"qemu": version}})
 
 
 def run_handler(handler_key: str, args: Mapping[str, Any], line: str,
@@ -160,7 +160,7 @@ def record(qmp: QMPClient, line: str, args: Mapping[str, Any], handler_key: str,
         return reply["return"]
 
     set_timezone(tz)
-    profile = profile_for(qmp.greeting)
+    profile = profile_for(qmp.greeting.get("QMP"))
     got = run_handler(handler_key, args, line, respond, cpu_index, profile)
     expected = (twin or qmp).hmp(line, cpu_index if cpu_index else None)
     major, minor, micro = profile.qemu
