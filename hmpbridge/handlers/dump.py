@@ -1,10 +1,12 @@
-"""``dump-guest-memory``: QEMU 7.2's ``hmp_dump_guest_memory`` (``dump/dump-hmp-cmds.c``).
+"""``dump-guest-memory``: QEMU's ``hmp_dump_guest_memory`` (``dump/dump-hmp-cmds.c``).
 
 HMP refuses more than one format flag, then calls ``dump-guest-memory`` with
 ``paging``, ``protocol: "file:<name>"``, ``detach`` and ``format`` always
 given, and ``begin``/``length`` when written.  Without ``-d`` the QMP command
 itself runs the dump to the end before it answers, so nothing needs polling;
 with ``-d`` it returns at once and ``info dump`` follows the progress.
+QEMU 8.2 added ``-R``: with ``-z``, ``-l`` or ``-s`` it asks for the raw
+kdump form (``kdump-raw-zlib`` ...); alone, or with ``-w``, it changes nothing.
 """
 
 from __future__ import annotations
@@ -23,18 +25,25 @@ _FORMATS = (("windmp", "win-dmp"), ("zlib", "kdump-zlib"), ("lzo", "kdump-lzo"),
             ("snappy", "kdump-snappy"))
 
 
+#: The kdump formats that have a raw form (``-R``, 8.2).
+_RAW = {"kdump-zlib": "kdump-raw-zlib", "kdump-lzo": "kdump-raw-lzo",
+        "kdump-snappy": "kdump-raw-snappy"}
+
+
 def dump_format(args: Dict[str, Any]) -> str:
     """The format the flags ask for (``elf`` when none); at most one may be set."""
     chosen = "elf"
     for key, name in _FORMATS:
         if args.get(key):
             chosen = name
+    if args.get("raw"):
+        chosen = _RAW.get(chosen, chosen)
     return chosen
 
 
 @handler("dump-guest-memory")
 def dump_guest_memory(inv: Invocation, ctx: Context) -> HandlerResult:
-    """``dump-guest-memory [-p] [-d] [-z|-l|-s|-w] filename [begin length]``."""
+    """``dump-guest-memory [-p] [-d] [-z|-l|-s|-w] [-R] filename [begin length]``."""
     args = dict(inv.args)
     if sum(bool(args.get(key)) for key, _ in _FORMATS) > 1:
         return ONLY_ONE_FORMAT

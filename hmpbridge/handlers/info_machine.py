@@ -1,6 +1,16 @@
-"""Native ``info`` commands about the machine: run state, CPUs, devices, memory."""
+"""Native ``info`` commands about the machine: run state, CPUs, devices, memory.
+
+Text layout follows the release the session prints (``ctx.profile.release``):
+``info status`` loses `` (single step mode)`` in 8.1, ``info pci`` prints
+``(not mapped)`` from 9.2, ``info cpus`` adds `` model=`` in 10.1 and
+``info iothreads`` ``poll-weight`` when QEMU 11 sends it.  What QMP offers is
+read from the live schema: ``info kvm`` asks ``query-accelerators`` where
+``query-kvm`` is deprecated or gone.
+"""
 
 from __future__ import annotations
+
+from typing import Any, Dict, Mapping
 
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler
@@ -11,14 +21,15 @@ from hmpbridge.render.pci import PCI_NOT_SUPPORTED, render_pci
 __all__ = [
     "info_status", "info_version", "info_name", "info_uuid", "info_kvm", "info_cpus",
     "info_mice", "info_balloon", "info_iothreads", "info_memdev", "info_dump",
-    "info_chardev", "info_pci",
+    "info_chardev", "info_pci", "info_accelerators", "kvm_info",
 ]
 
 
 @handler("info status")
 def info_status(inv: Invocation, ctx: Context) -> HandlerResult:
     """``info status``: the run state."""
-    return machine.render_status((yield QMPCommand("query-status")))
+    return machine.render_status((yield QMPCommand("query-status")),
+                                 single_step_suffix=not ctx.profile.since(8, 1))
 
 
 @handler("info version")
@@ -39,17 +50,40 @@ def info_uuid(inv: Invocation, ctx: Context) -> HandlerResult:
     return machine.render_uuid((yield QMPCommand("query-uuid")))
 
 
+def _kvm_from_accelerators(ctx: Context) -> bool:
+    """Whether ``query-kvm`` is deprecated (11.1) or gone and ``query-accelerators`` is there."""
+    schema = ctx.profile.schema
+    if schema is None or "query-accelerators" not in schema.commands:
+        return False
+    kvm = schema.entity("query-kvm")
+    return not kvm or "deprecated" in kvm.get("features", ())
+
+
+def kvm_info(accelerators: Mapping[str, Any]) -> Dict[str, bool]:
+    """``query-kvm``'s reply worked out from ``query-accelerators``'s."""
+    return {"present": "kvm" in accelerators.get("present", ()),
+            "enabled": accelerators.get("enabled") == "kvm"}
+
+
 @handler("info kvm")
 def info_kvm(inv: Invocation, ctx: Context) -> HandlerResult:
     """``info kvm``: KVM support."""
+    if _kvm_from_accelerators(ctx):
+        return machine.render_kvm(kvm_info((yield QMPCommand("query-accelerators"))))
     return machine.render_kvm((yield QMPCommand("query-kvm")))
+
+
+@handler("info accelerators")
+def info_accelerators(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info accelerators`` (10.2): the accelerators built in, the one in use bracketed."""
+    return machine.render_accelerators((yield QMPCommand("query-accelerators")))
 
 
 @handler("info cpus")
 def info_cpus(inv: Invocation, ctx: Context) -> HandlerResult:
     """``info cpus``: the session's current CPU is marked with ``*``."""
     cpus = yield QMPCommand("query-cpus-fast")
-    return machine.render_cpus(cpus, ctx.state.cpu_index)
+    return machine.render_cpus(cpus, ctx.state.cpu_index, model=ctx.profile.since(10, 1))
 
 
 @handler("info mice")
@@ -67,7 +101,8 @@ def info_balloon(inv: Invocation, ctx: Context) -> HandlerResult:
 @handler("info iothreads")
 def info_iothreads(inv: Invocation, ctx: Context) -> HandlerResult:
     """``info iothreads``: every iothread object."""
-    return machine.render_iothreads((yield QMPCommand("query-iothreads")))
+    return machine.render_iothreads((yield QMPCommand("query-iothreads")),
+                                    poll_weight=ctx.profile.since(11, 0))
 
 
 @handler("info memdev")
@@ -99,4 +134,4 @@ def info_pci(inv: Invocation, ctx: Context) -> HandlerResult:
         buses = yield QMPCommand("query-pci")
     except QMPCommandError:
         return PCI_NOT_SUPPORTED
-    return render_pci(buses)
+    return render_pci(buses, not_mapped=ctx.profile.since(9, 2))

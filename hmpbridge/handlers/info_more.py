@@ -21,7 +21,7 @@ __all__ = [
     "info_vnc", "info_spice", "info_tpm", "info_memory_devices", "info_hotpluggable_cpus",
     "info_vm_generation_id", "info_memory_size_summary", "info_sev", "info_sgx",
     "info_replay", "info_rocker", "info_rocker_ports", "info_rocker_flows",
-    "info_rocker_groups", "info_trace_events",
+    "info_rocker_groups", "info_trace_events", "info_cryptodev", "info_firmware_log",
 ]
 
 
@@ -159,3 +159,18 @@ def info_trace_events(inv: Invocation, ctx: Context) -> HandlerResult:
     except QMPCommandError as err:
         return f"{err.desc}\n"
     return r.render_trace_events(events)
+
+
+@handler("info cryptodev")
+def info_cryptodev(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info cryptodev`` (8.0): every crypto backend with its services and queues."""
+    return r.render_cryptodev((yield QMPCommand("query-cryptodev")))
+
+
+@handler("info firmware-log")
+def info_firmware_log(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info firmware-log [max-size]`` (10.2): the OVMF debug log; errors as ``Error: <desc>``."""
+    arguments: Dict[str, Any] = {}
+    if inv.args.get("max-size") is not None:
+        arguments["max-size"] = inv.args["max-size"]
+    return r.render_firmware_log((yield QMPCommand("query-firmware-log", arguments or None)))

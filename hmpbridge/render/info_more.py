@@ -9,6 +9,8 @@ tree.  Every function takes the QMP ``return`` value and gives the
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 __all__ = [
@@ -17,6 +19,7 @@ __all__ = [
     "render_sgx", "render_replay", "render_trace_events", "render_rocker",
     "render_rocker_ports", "render_rocker_flows", "render_rocker_groups",
     "render_stats", "render_qom_tree", "SEV_NOT_ENABLED", "TPM_NOT_SUPPORTED",
+    "render_cryptodev", "render_firmware_log", "render_xen_events", "g_strescape",
 ]
 
 SEV_NOT_ENABLED = "SEV is not enabled\n"
@@ -460,3 +463,85 @@ def child_entries(props: Iterable[Mapping[str, Any]]) -> List[Tuple[str, str]]:
         if typ.startswith("child<") and typ.endswith(">"):
             children[str(prop.get("name"))] = typ[len("child<"):-1]
     return sorted(children.items(), key=lambda item: item[0].encode())
+
+
+# --- commands new since 7.2 ------------------------------------------------
+
+
+Obj = Mapping[str, Any]
+
+
+def render_cryptodev(devices: Sequence[Obj]) -> str:
+    """``info cryptodev`` (8.0) from ``query-cryptodev``.
+
+    ``ID: service=[a|b]`` then one line per queue; a backend with no service
+    prints C's ``(null)``, as QEMU's ``%s`` of a NULL string does.
+    """
+    out: List[str] = []
+    for dev in devices:
+        services = "|".join(str(name) for name in dev.get("service", [])) or "(null)"
+        out.append(f"{dev['id']}: service=[{services}]\n")
+        for client in dev.get("client", []):
+            out.append("    queue %d: type=%s\n" % (_u32(client["queue"]), client["type"]))
+    return "".join(out)
+
+
+_G_ESCAPES = {0x08: "\\b", 0x0C: "\\f", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t",
+              0x0B: "\\v", 0x5C: "\\\\", 0x22: '\\"'}
+
+
+def g_strescape(data: bytes, exceptions: bytes = b"") -> str:
+    """GLib's ``g_strescape()``: C escapes, other control and non-ASCII bytes in octal.
+
+    The text ends at the first NUL byte, as a C string does; the bytes in
+    ``exceptions`` are kept as they are.
+    """
+    data = data.split(b"\0", 1)[0]
+    out: List[str] = []
+    for byte in data:
+        if byte in exceptions:
+            out.append(chr(byte))
+        elif byte in _G_ESCAPES:
+            out.append(_G_ESCAPES[byte])
+        elif byte < 0x20 or byte >= 0o177:
+            out.append("\\%03o" % byte)
+        else:
+            out.append(chr(byte))
+    return "".join(out)
+
+
+def render_firmware_log(log: Obj) -> str:
+    """``info firmware-log`` (10.2) from ``query-firmware-log``.
+
+    The firmware's version in brackets when it has one, then the log,
+    base64-decoded and escaped except for its line ends, and one line end.
+    """
+    out = ""
+    if log.get("version") is not None:
+        version = g_strescape(str(log["version"]).encode("utf-8", "surrogateescape"))
+        out += f"[ firmware version: {version} ]\n"
+    try:
+        raw = base64.b64decode(str(log.get("log", "")), validate=False)
+    except (binascii.Error, ValueError):
+        raw = b""
+    return out + g_strescape(raw, b"\r\n") + "\n"
+
+
+def render_xen_events(ports: Sequence[Obj]) -> str:
+    """``xen-event-list`` (8.0) from QMP ``xen-event-list``.
+
+    ``port %4u: vcpu: %d TYPE``, the remote end in brackets for all but IPI
+    ports (``remote-domain`` is always printed, followed by ``:``), then
+    `` PENDING`` and `` MASKED``.
+    """
+    out: List[str] = []
+    for info in ports:
+        line = "port %4d: vcpu: %d %s" % (_u32(info["port"]), _i32(info["vcpu"]), info["type"])
+        if info["type"] != "ipi":
+            line += "(%s:%d)" % (info.get("remote-domain", ""), _i32(info["target"]))
+        if info.get("pending"):
+            line += " PENDING"
+        if info.get("masked"):
+            line += " MASKED"
+        out.append(line + "\n")
+    return "".join(out)

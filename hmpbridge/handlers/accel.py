@@ -1,0 +1,47 @@
+"""Accelerator commands whose name changed: ``singlestep`` became ``one-insn-per-tb``.
+
+QEMU 8.1 added ``one-insn-per-tb [on|off]`` and 9.0 removed ``singlestep``;
+both set the TCG accelerator's ``one-insn-per-tb`` property, which no QMP
+command reaches, so they go through QEMU's own monitor.  A session printing
+an older release's text (``--hmp-version 7.2``) keeps ``singlestep``: over a
+QEMU of 8.1 or later the line is sent as its successor.  Both print
+``unexpected option X`` for anything but ``on`` and ``off``; the successor
+also says ``This accelerator does not support setting one-insn-per-tb``
+where the accelerator is not TCG (7.2's ``singlestep`` said nothing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hmpbridge.handlers import Context, HandlerResult, handler
+from hmpbridge.handlers.passthrough import passthrough
+from hmpbridge.model import Invocation
+
+__all__ = ["singlestep", "successor_line", "hmp_quoted"]
+
+#: The first QEMU release with ``one-insn-per-tb``.
+ONE_INSN_PER_TB_SINCE = (8, 1)
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r"}
+
+
+def hmp_quoted(text: str) -> str:
+    """``text`` as one HMP string argument: bare when it can be, else double-quoted."""
+    if text and not any(ch.isspace() or ch in "\"'\\" for ch in text):
+        return text
+    return '"' + "".join(_ESCAPES.get(ch, ch) for ch in text) + '"'
+
+
+def successor_line(inv: Invocation) -> str:
+    """The ``one-insn-per-tb`` line that does what ``inv`` (a ``singlestep``) asks."""
+    option = inv.args.get("option")
+    return "one-insn-per-tb" if option is None else f"one-insn-per-tb {hmp_quoted(str(option))}"
+
+
+@handler("singlestep")
+def singlestep(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``singlestep [on|off]``: QEMU's own command, or its successor on 8.1 and later."""
+    if ctx.profile.qemu[:2] >= ONE_INSN_PER_TB_SINCE:
+        inv = replace(inv, line=successor_line(inv))
+    return (yield from passthrough(inv, ctx))
