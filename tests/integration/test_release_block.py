@@ -1,0 +1,160 @@
+"""Block listings on QEMU 10.0.2 and 11.1.3, and QEMU 7.2's text from 11.1.3.
+
+Per release, one VM served by the bridge (translation only) with an internal
+snapshot on its disk: each line's output through the bridge must equal what
+that same QEMU's ``human-monitor-command`` prints for it (the lines only
+read, so one VM answers both).  With ``--hmp-version 7.2``, QEMU 11.1.3 on
+machine ``pc-i440fx-7.2`` must print what a QEMU 7.2 twin prints, both VMs
+opening copies of one image (so sizes and snapshot dates agree); automatic
+node names and the VMs' directories are the only things told apart.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from typing import Callable, Iterator, List, Tuple
+
+import pytest
+
+from tests.golden.vm import BASE_ARGS, TZ, VM, qemu_img
+from tests.integration.conftest import Bridge, HMPClient, QemuRelease, qemu_releases
+
+RELEASES = {r.name: r for r in qemu_releases()}
+NEWER = [name for name in ("10.0.2", "11.1.3")]
+
+#: Lines compared with the same QEMU's own output.
+READ_LINES = [
+    "info block",
+    "info block -v",
+    "info block -v disk0",
+    "info block -n -v",
+    "info blockstats",
+    "info snapshots",
+    "nbd_server_start :",
+    "nbd_server_start 127.0.0.1:0,to=x",
+    "nbd_server_start 127.0.0.1:0,mptcp=maybe",
+    "nbd_server_start [::1]:",
+]
+
+#: Lines compared between 11.1.3 with ``--hmp-version 7.2`` and a 7.2 twin.
+SEVEN_TWO_LINES = ["info block", "info block -v", "info block -v disk0", "info blockstats",
+                   "info snapshots", "nbd_server_start :"]
+
+
+def _release(name: str) -> QemuRelease:
+    release = RELEASES.get(name)
+    if release is None or release.program is None:
+        pytest.skip(release.missing if release is not None else f"QEMU {name} is not known")
+    return release
+
+
+@pytest.fixture(scope="module")
+def image() -> Iterator[str]:
+    """A 64 MiB qcow2 image with one internal snapshot ``s1`` (made by the system's qemu-img)."""
+    folder = tempfile.mkdtemp(prefix="hmpblk")
+    path = os.path.join(folder, "disk0.qcow2")
+    qemu_img("create", "-q", "-f", "qcow2", path, "64M")
+    qemu_img("snapshot", "-c", "s1", path)
+    yield path
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _devices(image: str) -> Callable[[str], List[str]]:
+    def devices(d: str) -> List[str]:
+        shutil.copy(image, os.path.join(d, "disk0.qcow2"))
+        return ["-drive", "if=none,id=cd0,media=cdrom",
+                "-device", "ide-cd,drive=cd0,id=ide1-cd0,bus=ide.1",
+                "-drive", f"if=none,id=disk0,file={d}/disk0.qcow2,format=qcow2",
+                "-device", "virtio-blk-pci,drive=disk0,id=vblk0",
+                "-qmp", f"unix:{d}/bridge.sock,server=on,wait=off"]
+    return devices
+
+
+def _serve(program: str, image: str, machine: str = "pc",
+           *bridge_args: str) -> Tuple[VM, Bridge, HMPClient]:
+    base = [program, "-M", machine, *BASE_ARGS[3:]]
+    vm = VM(devices=_devices(image), base=base)
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = TZ  # snapshot dates are local time: the bridge's zone is the VM's
+    try:
+        bridge = Bridge(f"unix:path={vm.path('bridge.sock')}", "--no-passthrough",
+                        *bridge_args)
+    except BaseException:
+        vm.close()
+        raise
+    finally:
+        if old is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = old
+    return vm, bridge, bridge.session()
+
+
+def _close(vm: VM, bridge: Bridge, session: HMPClient) -> None:
+    session.close()
+    bridge.close()
+    vm.close()
+
+
+@pytest.fixture(scope="module", params=NEWER)
+def served(request: pytest.FixtureRequest, image: str) -> Iterator[Tuple[str, VM, HMPClient]]:
+    release = _release(request.param)
+    assert release.program is not None
+    vm, bridge, session = _serve(release.program, image)
+    try:
+        yield release.name, vm, session
+    finally:
+        _close(vm, bridge, session)
+
+
+@pytest.mark.parametrize("line", READ_LINES)
+def test_line_is_that_qemus_own(served: Tuple[str, VM, HMPClient], line: str) -> None:
+    """Each block line prints what this release's own monitor prints."""
+    _, vm, session = served
+    assert session.cmd(line) == vm.qmp.hmp(line)
+
+
+def test_inactive_node(served: Tuple[str, VM, HMPClient]) -> None:
+    """When disk0's node is inactive, info block says so and info snapshots finds no vmstate node."""
+    _, vm, session = served
+    node = vm.qmp.command("query-block")[1]["inserted"]["node-name"]
+    vm.qmp.command("blockdev-set-active", {"node-name": node, "active": False})
+    try:
+        for line in ("info block", "info block -v disk0", "info snapshots"):
+            assert session.cmd(line) == vm.qmp.hmp(line), line
+        assert ", inactive)" in session.cmd("info block")
+    finally:
+        vm.qmp.command("blockdev-set-active", {"node-name": node, "active": True})
+
+
+def _normal(text: str, vm: VM) -> str:
+    return re.sub(r"#block\d+", "#blockN", text.replace(vm.dir, "{dir}"))
+
+
+@pytest.fixture(scope="module")
+def seven_two(image: str) -> Iterator[Tuple[VM, HMPClient, VM]]:
+    """11.1.3 on pc-i440fx-7.2 behind ``--hmp-version 7.2``, and a QEMU 7.2 twin."""
+    newest = _release("11.1.3")
+    oldest = next((r for r in RELEASES.values() if r.release == (7, 2)), None)
+    if oldest is None or oldest.program is None:
+        pytest.skip("no QEMU 7.2 on this machine (the system's qemu-system-x86_64)")
+    assert newest.program is not None
+    vm, bridge, session = _serve(newest.program, image, "pc-i440fx-7.2",
+                                 "--hmp-version", "7.2")
+    twin = VM(devices=_devices(image), base=[oldest.program, *BASE_ARGS[1:]])
+    try:
+        yield vm, session, twin
+    finally:
+        twin.close()
+        _close(vm, bridge, session)
+
+
+@pytest.mark.parametrize("line", SEVEN_TWO_LINES)
+def test_hmp_version_7_2_prints_what_7_2_prints(seven_two: Tuple[VM, HMPClient, VM],
+                                               line: str) -> None:
+    """With --hmp-version 7.2, QEMU 11.1.3's data prints as QEMU 7.2 prints its own."""
+    vm, session, twin = seven_two
+    assert _normal(session.cmd(line), vm) == _normal(twin.qmp.hmp(line), twin)
