@@ -48,6 +48,20 @@ class HxTable:
     commands: Tuple[HxEntry, ...]
     info: Tuple[HxEntry, ...]
 
+    def help_listing(self, info: bool = False, preconfig: bool = False) -> str:
+        """What QEMU's ``help`` (or, with ``info``, ``info`` and ``help info``) prints.
+
+        Entries sorted by name as ``strcmp`` sorts them, one ``help_line`` each
+        (``info `` before the info ones), ``\\n`` line ends (the monitor sends
+        ``\\r\\n``).  With ``preconfig``, only the entries QEMU allows before the
+        machine is initialised (flag ``p``), as it lists them in that state.
+        """
+        entries = self.info if info else self.commands
+        prefix = "info " if info else ""
+        shown = sorted((e for e in entries if not preconfig or "p" in e.flags),
+                       key=lambda e: e.name.encode())
+        return "".join(prefix + e.help_line for e in shown)
+
     def command(self, name: str) -> Optional[HxEntry]:
         """The top-level entry one of whose aliases is ``name``."""
         return _by_alias(self.commands, name)

@@ -52,6 +52,15 @@ def live(request: pytest.FixtureRequest) -> Iterator[Dict[str, object]]:
     yield capture([program], _help_lines(release))
 
 
+@pytest.fixture(scope="module", params=sorted(PROGRAMS))
+def preconfig(request: pytest.FixtureRequest) -> Iterator[Dict[str, object]]:
+    program = PROGRAMS[request.param]
+    if os.sep in program and not os.access(program, os.X_OK):
+        pytest.skip(f"QEMU {request.param} is not unpacked in {RELEASES_DIR}: "
+                    "scripts/qemu-releases.sh needs its packages (HMPBRIDGE_QEMU_DEBS)")
+    yield capture([program], ["help info"], preconfig=True)
+
+
 def _table(live: Dict[str, object]) -> tables.HxTable:
     version = live["version"]
     assert isinstance(version, dict)
@@ -86,3 +95,12 @@ def test_help_of_each_name_is_its_entry(live) -> None:
             entry = table.command(words[0])
             want = entry.help_line if entry else f"unknown command: '{words[0]}'\n"
         assert text == want.replace("\n", "\r\n"), line
+
+
+def test_before_machine_init_the_preconfig_entries_are_listed(preconfig) -> None:
+    """QEMU in ``--preconfig`` lists only the entries flagged ``p``, on its own monitor."""
+    table = _table(preconfig)
+    assert table.help_listing(preconfig=True).replace("\n", "\r\n") == preconfig["help"]
+    info = table.help_listing(info=True, preconfig=True).replace("\n", "\r\n")
+    assert info == preconfig["info"]
+    assert preconfig["lines"]["help info"] == info

@@ -12,6 +12,9 @@ and writes, for release X.Y of the QEMU that answered:
 - ``tests/fixtures/releases/X.Y/help.txt`` and ``info.txt``: QEMU's bytes as
   ``human-monitor-command`` returns them (the monitor's ``\\r\\n`` line ends,
   as in ``tests/fixtures/help.txt``);
+- ``preconfig-help.txt`` and ``preconfig-info.txt``: the same two lines sent
+  to the HMP monitor of the same QEMU started with ``--preconfig`` (before
+  the machine is initialised QEMU lists only the commands flagged ``p``);
 - ``tests/fixtures/releases/X.Y/qemu.json``: which QEMU printed them
   (``query-version``'s numbers and package string) and how it was started.
 
@@ -27,6 +30,7 @@ import os
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -38,30 +42,87 @@ from tests.tools.qmp_sync import FIXTURES, QMPSync
 ARGS = ["-machine", "none", "-accel", "tcg", "-nodefaults", "-display", "none"]
 
 
-def capture(qemu: List[str], lines: Sequence[str] = ()) -> Dict[str, Any]:
+class _Monitor:
+    """QEMU's own HMP monitor on a unix socket: what a line prints, its echo left out."""
+
+    def __init__(self, path: str) -> None:
+        deadline = time.monotonic() + 30
+        while True:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.settimeout(30)
+            try:
+                self.sock.connect(path)
+                break
+            except ConnectionRefusedError:  # bound, not listening yet
+                self.sock.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self._until_prompt()  # the banner
+
+    def _until_prompt(self) -> bytes:
+        buf = b""
+        while not buf.endswith(b"(qemu) "):
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise RuntimeError("QEMU's monitor closed")
+            buf += chunk
+        return buf[:-len(b"(qemu) ")]
+
+    def cmd(self, line: str) -> str:
+        self.sock.sendall(line.encode() + b"\n")
+        echoed, _, out = self._until_prompt().partition(b"\r\n")  # readline echoes the line
+        return out.decode()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _wait_for(path: str, proc: "subprocess.Popen[bytes]", qemu: List[str]) -> None:
+    deadline = time.monotonic() + 30
+    while not os.path.exists(path):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{' '.join(qemu)} did not start")
+        time.sleep(0.05)
+
+
+def capture(qemu: List[str], lines: Sequence[str] = (), preconfig: bool = False
+            ) -> Dict[str, Any]:
     """Start ``qemu``; return its ``query-version``, ``help``, ``info`` and, under
-    ``"lines"``, what it prints for each of ``lines``."""
+    ``"lines"``, what it prints for each of ``lines``.
+
+    With ``preconfig``, QEMU waits in ``--preconfig`` and the lines go to an HMP
+    monitor socket (``human-monitor-command`` is refused in that state).
+    """
     tmp = tempfile.mkdtemp(prefix="hmpbridge-help-")
     sock = os.path.join(tmp, "qmp.sock")
-    proc = subprocess.Popen(qemu + ARGS + ["-qmp", f"unix:{sock},server=on,wait=off"],
+    mon = os.path.join(tmp, "hmp.sock")
+    extra = ["--preconfig", "-monitor", f"unix:{mon},server=on,wait=off"] if preconfig else []
+    proc = subprocess.Popen(qemu + ARGS + extra + ["-qmp", f"unix:{sock},server=on,wait=off"],
                             cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while not os.path.exists(sock):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{' '.join(qemu)} did not start")
-            time.sleep(0.05)
+        _wait_for(sock, proc, qemu)
         qmp = QMPSync(sock)
+        monitor = None
         try:
             version = qmp.execute("query-version")["return"]
             out: Dict[str, Any] = {"version": version, "lines": {}}
+            if preconfig:
+                _wait_for(mon, proc, qemu)
+                monitor = _Monitor(mon)
             for line in ("help", "info", *lines):
-                text = qmp.execute("human-monitor-command", {"command-line": line})["return"]
+                if monitor is not None:
+                    text = monitor.cmd(line)
+                else:
+                    text = qmp.execute("human-monitor-command",
+                                       {"command-line": line})["return"]
                 out["lines"][line] = text
                 if line in ("help", "info"):
                     out[line] = text
             return out
         finally:
+            if monitor is not None:
+                monitor.close()
             qmp.close()
     finally:
         proc.send_signal(signal.SIGKILL)
@@ -80,6 +141,7 @@ def main() -> None:
     if os.sep in qemu[0]:
         qemu[0] = os.path.abspath(qemu[0])  # QEMU runs in a scratch directory
     got = capture(qemu)
+    early = capture(qemu, preconfig=True)
     q = got["version"]["qemu"]
     release = f"{q['major']}.{q['minor']}"
     folder = os.path.join(opts.out, release)
@@ -87,6 +149,8 @@ def main() -> None:
     for name in ("help", "info"):
         with open(os.path.join(folder, f"{name}.txt"), "w", newline="") as f:
             f.write(got[name])
+        with open(os.path.join(folder, f"preconfig-{name}.txt"), "w", newline="") as f:
+            f.write(early[name])
     real = f"{q['major']}.{q['minor']}.{q['micro']}"
     sidecar = {
         "release": release,
@@ -95,6 +159,7 @@ def main() -> None:
         "package": got["version"]["package"],
         "program": os.path.basename(qemu[-1]),
         "args": ARGS,
+        "preconfig_args": ARGS + ["--preconfig", "-monitor", "unix:PATH,server=on,wait=off"],
         "commands": ["help", "info"],
     }
     with open(os.path.join(folder, "qemu.json"), "w") as f:

@@ -40,12 +40,25 @@ def fixture(release: str, name: str) -> str:
 
 @pytest.mark.parametrize("release", CAPTURED)
 def test_help_is_what_that_qemu_prints(release: str) -> None:
-    assert listing(tables.load(release).commands) == fixture(release, "help.txt")
+    expected = fixture(release, "help.txt")
+    assert listing(tables.load(release).commands) == expected
+    assert tables.load(release).help_listing().replace("\n", "\r\n") == expected
 
 
 @pytest.mark.parametrize("release", CAPTURED)
 def test_info_is_what_that_qemu_prints(release: str) -> None:
-    assert listing(tables.load(release).info, "info ") == fixture(release, "info.txt")
+    expected = fixture(release, "info.txt")
+    assert listing(tables.load(release).info, "info ") == expected
+    assert tables.load(release).help_listing(info=True).replace("\n", "\r\n") == expected
+
+
+@pytest.mark.parametrize("release", CAPTURED)
+@pytest.mark.parametrize("info", [False, True], ids=["help", "info"])
+def test_before_machine_init_only_the_preconfig_commands_are_listed(release: str,
+                                                                    info: bool) -> None:
+    expected = fixture(release, "preconfig-info.txt" if info else "preconfig-help.txt")
+    got = tables.load(release).help_listing(info=info, preconfig=True)
+    assert got.replace("\n", "\r\n") == expected
 
 
 @pytest.mark.parametrize("release", CAPTURED)
