@@ -1,7 +1,9 @@
 """Devices: ``device_add``, ``device_del``, ``balloon``.
 
-``device_add`` sends every option as a JSON string: QEMU 7.2's QMP
-``device_add`` goes through QemuOpts, so strings suit every property type.
+``device_add`` sends every option as a JSON string, as HMP hands them to
+QEMU; where QEMU's QMP reads JSON strictly (9.2 and later) and refuses a
+string for a property, that property is converted as HMP's keyval reading
+would and the command is sent again (:mod:`hmpbridge.device_props`).
 
 ``device_add DRIVER,help`` prints ``device-list-properties`` as
 ``qdev_device_help()`` does, after QEMU's alias table (``virtio-net`` is
@@ -12,8 +14,9 @@ with their descriptions, which no QMP reply holds; it goes through
 
 from __future__ import annotations
 
-from typing import Any, Generator, List, Mapping, Optional
+from typing import Any, Dict, Generator, List, Mapping, Optional
 
+from hmpbridge import device_props
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.hazards import DEVICE_ALIASES, aborts, releases_aborting
 from hmpbridge.handlers import Context, HandlerResult, handler, help_form
@@ -50,8 +53,56 @@ def device_add(inv: Invocation, ctx: Context) -> HandlerResult:
         if is_help_option(str(opts["driver"])):
             return (yield from passthrough(inv, ctx))
         return (yield from device_help(str(opts["driver"])))
-    yield QMPCommand("device_add", {key: str(value) for key, value in opts.items()})
-    return ""
+    return (yield from add_typed(str(opts.get("driver", "")),
+                                 {key: str(value) for key, value in opts.items()}))
+
+
+#: Members of QMP ``device_add`` that are not device properties.
+_NOT_PROPERTIES = frozenset({"driver", "id", "bus"})
+
+
+def add_typed(driver: str, arguments: Dict[str, Any]) -> HandlerResult:
+    """QMP ``device_add`` with string values, each refused one converted as HMP would.
+
+    Every round converts the one property QEMU names (a failed ``device_add``
+    leaves nothing behind), so there are at most as many rounds as string
+    properties, plus one.
+    """
+    prop_types: Optional[Dict[str, str]] = None
+    converted = set()
+    while True:
+        try:
+            yield QMPCommand("device_add", dict(arguments))
+            return ""
+        except QMPCommandError as err:
+            refusal = device_props.type_refusal(err.desc)
+            if refusal is None:
+                raise
+            name, kind = refusal
+            if (name in _NOT_PROPERTIES or name in converted
+                    or not isinstance(arguments.get(name), str)):
+                raise
+            if prop_types is None:
+                prop_types = yield from _property_types(driver)
+            try:
+                arguments[name] = device_props.keyval_value(
+                    kind, prop_types.get(name), name, arguments[name])
+            except device_props.PropertyValueError as bad:
+                return f"Error: {bad}\n"
+            converted.add(name)
+
+
+def _property_types(driver: str) -> Generator[QMPCommand, Any, Dict[str, str]]:
+    """Property name -> type of ``driver`` (after QEMU's aliases); ``{}`` when unknown."""
+    for typename in (driver, DEVICE_ALIASES.get(driver)):
+        if typename is None:
+            continue
+        try:
+            props = yield from _properties(typename)
+        except QMPCommandError:
+            continue
+        return {str(p.get("name")): str(p.get("type")) for p in props or []}
+    return {}
 
 
 def device_help(driver: str) -> HandlerResult:

@@ -1,0 +1,238 @@
+"""Machine, device and accelerator commands across releases: ``device_add``'s
+property typing (QMP strict since 9.2), ``singlestep`` over QEMU 8.1 and later,
+``xen-event-*``, ``info firmware-log``, ``dump-guest-memory -R``.
+
+The QMP errors and HMP texts below were captured from QEMU 11.1.3 and 10.0.2
+(``device_add`` through QMP and through ``human-monitor-command``).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Dict, List, Mapping, Optional
+
+import pytest
+
+from hmpbridge.commands import CommandSpec
+from hmpbridge.device_props import PropertyValueError, keyval_value, type_refusal
+from hmpbridge.errors import QMPCommandError
+from hmpbridge.handlers import HANDLERS, Context, drive
+from hmpbridge.handlers.accel import hmp_quoted, successor_line
+from hmpbridge.model import Invocation, QMPCommand
+from hmpbridge.profile import profile_for
+from hmpbridge.testing import qmp_greeting
+
+
+def spec(key: str, args: str = "") -> CommandSpec:
+    return CommandSpec(name=key, args=args, params="", help="", strategy="native")
+
+
+class StrictQEMU:
+    """QMP ``device_add`` of QEMU 9.2+: a string for a typed property is refused.
+
+    ``types``: property -> ``device-list-properties`` type.
+    """
+
+    STRICT = {"bool": "Invalid parameter type for '{}', expected: boolean",
+              "int32": "Invalid parameter type for '{}', expected: integer",
+              "uint32": "Parameter '{}' expects uint64",
+              "uint64": "Parameter '{}' expects uint64",
+              "size": "Parameter '{}' expects uint64"}
+
+    def __init__(self, types: Mapping[str, str], realize_error: Optional[str] = None) -> None:
+        self.types = dict(types)
+        self.realize_error = realize_error
+        self.sent: List[QMPCommand] = []
+        self.added: List[Dict[str, Any]] = []
+
+    def __call__(self, cmd: QMPCommand) -> Any:
+        self.sent.append(cmd)
+        args = dict(cmd.arguments or {})
+        if cmd.execute == "device-list-properties":
+            return [{"name": name, "type": kind} for name, kind in self.types.items()]
+        assert cmd.execute == "device_add"
+        for name, value in args.items():
+            kind = self.types.get(name, "str")
+            if isinstance(value, str) and kind in self.STRICT:
+                raise QMPCommandError("GenericError", self.STRICT[kind].format(name))
+        if self.realize_error:
+            raise QMPCommandError("GenericError", self.realize_error)
+        self.added.append(args)
+        return {}
+
+
+def device_add(opts: Dict[str, Any], qemu: StrictQEMU) -> str:
+    inv = Invocation(spec("device_add", "device:O"), {"device": opts}, "device_add ...")
+    try:
+        return drive(HANDLERS["device_add"](inv, Context()), qemu)
+    except QMPCommandError as err:
+        return f"Error: {err.desc}\n"
+
+
+RNG = {"max-bytes": "uint64", "period": "uint32", "rng": "link<rng-backend>"}
+
+
+def test_device_add_converts_the_refused_properties_and_adds() -> None:
+    qemu = StrictQEMU(RNG)
+    opts = {"driver": "virtio-rng-pci", "id": "r1", "max-bytes": "1024", "period": "0x10"}
+    assert device_add(opts, qemu) == ""
+    assert qemu.added == [{"driver": "virtio-rng-pci", "id": "r1", "max-bytes": 1024,
+                           "period": 16}]
+
+
+@pytest.mark.parametrize("prop,value,message", [
+    # what QEMU 11.1.3's own HMP printed for the same lines
+    ("max-bytes", "abc", "Error: Parameter 'max-bytes' expects integer\n"),
+    ("max-bytes", "1k", "Error: Parameter 'max-bytes' expects integer\n"),
+])
+def test_device_add_prints_hmps_message_for_a_value_hmp_refuses(prop: str, value: str,
+                                                                message: str) -> None:
+    qemu = StrictQEMU(RNG)
+    assert device_add({"driver": "virtio-rng-pci", "id": "r2", prop: value}, qemu) == message
+    assert qemu.added == []
+
+
+def test_device_add_negative_unsigned_wraps_as_hmp_does() -> None:
+    qemu = StrictQEMU(RNG)
+    assert device_add({"driver": "virtio-rng-pci", "max-bytes": "-1"}, qemu) == ""
+    assert qemu.added[0]["max-bytes"] == (1 << 64) - 1
+
+
+def test_device_add_boolean_and_size_properties() -> None:
+    qemu = StrictQEMU({"deflate-on-oom": "bool", "cache": "size"})
+    assert device_add({"driver": "x", "deflate-on-oom": "yes", "cache": "1k"}, qemu) == ""
+    assert qemu.added == [{"driver": "x", "deflate-on-oom": True, "cache": 1024}]
+    assert device_add({"driver": "x", "deflate-on-oom": "maybe"}, StrictQEMU(
+        {"deflate-on-oom": "bool"})) == "Error: Parameter 'deflate-on-oom' expects 'on' or 'off'\n"
+    assert device_add({"driver": "x", "cache": "1q"}, StrictQEMU(
+        {"cache": "size"})) == "Error: Parameter 'cache' expects size\n"
+
+
+def test_device_add_realize_errors_are_qemus_own() -> None:
+    qemu = StrictQEMU({"deflate-on-oom": "bool"}, "Only one balloon device is supported")
+    assert device_add({"driver": "virtio-balloon-pci", "deflate-on-oom": "on"},
+                      qemu) == "Error: Only one balloon device is supported\n"
+
+
+def test_device_add_strings_untouched_where_qemu_takes_them() -> None:
+    """QEMU 7.2 to 9.1 (and string-read properties like ``addr``): one round, strings."""
+    qemu = StrictQEMU({})
+    assert device_add({"driver": "e1000", "id": "n2", "addr": "6"}, qemu) == ""
+    assert [cmd.execute for cmd in qemu.sent] == ["device_add"]
+    assert qemu.added == [{"driver": "e1000", "id": "n2", "addr": "6"}]
+
+
+def test_type_refusal_reads_only_strict_json_errors() -> None:
+    assert type_refusal("Invalid parameter type for 'speed', expected: integer") == (
+        "speed", "integer")
+    assert type_refusal("Parameter 'period' expects uint64") == ("period", "uint64")
+    assert type_refusal("Parameter 'max-bytes' expects integer") is None
+    assert type_refusal("Duplicate device ID 'n2'") is None
+
+
+def test_keyval_value_forms() -> None:
+    assert keyval_value("integer", "int32", "speed", "-0x10") == -16
+    assert keyval_value("integer", "int32", "speed", "010") == 8
+    assert keyval_value("uint64", "uint32", "p", "18446744073709551615") == (1 << 64) - 1
+    assert keyval_value("number", None, "f", "1.5") == 1.5
+    with pytest.raises(PropertyValueError, match="expected: number"):
+        keyval_value("number", None, "f", "inf")
+    with pytest.raises(PropertyValueError, match="expects integer"):
+        keyval_value("uint64", "uint64", "p", "18446744073709551616")
+
+
+# --- singlestep / one-insn-per-tb ------------------------------------------
+
+
+def singlestep(option: Optional[str], version, passthrough: bool = True) -> List[QMPCommand]:
+    sent: List[QMPCommand] = []
+
+    def respond(cmd: QMPCommand) -> Any:
+        sent.append(cmd)
+        return ""
+
+    args = {} if option is None else {"option": option}
+    inv = Invocation(spec("singlestep", "option:s?"), args, "singlestep")
+    ctx = Context(profile=profile_for(qmp_greeting(version), None, (7, 2)),
+                  passthrough=passthrough)
+    drive(HANDLERS["singlestep"](inv, ctx), respond)
+    return sent
+
+
+def test_singlestep_goes_as_one_insn_per_tb_to_qemu_8_1_and_later() -> None:
+    sent = singlestep("off", (11, 1, 3))
+    assert [c.arguments["command-line"] for c in sent] == ["one-insn-per-tb off"]
+    assert singlestep(None, (9, 0, 0))[0].arguments["command-line"] == "one-insn-per-tb"
+
+
+def test_singlestep_stays_singlestep_on_qemu_7_2() -> None:
+    sent = singlestep("on", (7, 2, 22))
+    assert sent[0].arguments["command-line"] == "singlestep"
+
+
+def test_successor_line_quotes_what_hmp_would_split() -> None:
+    inv = Invocation(spec("singlestep", "option:s?"), {"option": 'a b"c'}, "")
+    assert successor_line(inv) == 'one-insn-per-tb "a b\\"c"'
+    assert hmp_quoted("on") == "on"
+    assert hmp_quoted("") == '""'
+
+
+# --- xen-event-*, firmware-log, dump -R ------------------------------------
+
+
+NO_XEN = QMPCommandError("GenericError", "Xen event channel emulation not enabled")
+
+
+def raising(err: Exception):
+    def respond(cmd: QMPCommand) -> Any:
+        raise err
+    return respond
+
+
+def test_xen_events_without_xen_is_qemus_error() -> None:
+    for key, args in (("xen-event-list", {}), ("xen-event-inject", {"port": 1})):
+        inv = Invocation(spec(key), args, key)
+        with pytest.raises(QMPCommandError, match="Xen event channel emulation not enabled"):
+            drive(HANDLERS[key](inv, Context()), raising(NO_XEN))
+
+
+def test_xen_event_inject_prints_the_port() -> None:
+    sent: List[QMPCommand] = []
+    inv = Invocation(spec("xen-event-inject", "port:i"), {"port": -1}, "")
+    out = drive(HANDLERS["xen-event-inject"](inv, Context()),
+                lambda cmd: sent.append(cmd) or {})
+    assert out == "Delivered port -1\n"
+    assert sent[0].arguments == {"port": 0xFFFFFFFF}
+
+
+def test_info_firmware_log_decodes_and_escapes() -> None:
+    log = base64.b64encode(b"Boot\r\nok\t\xff\n").decode()
+    sent: List[QMPCommand] = []
+
+    def respond(cmd: QMPCommand) -> Any:
+        sent.append(cmd)
+        return {"version": "edk2-stable", "log": log}
+
+    inv = Invocation(spec("info firmware-log", "max-size:o?"), {"max-size": 4096}, "")
+    out = drive(HANDLERS["info firmware-log"](inv, Context()), respond)
+    assert out == "[ firmware version: edk2-stable ]\nBoot\r\nok\\t\\377\n\n"
+    assert sent[0].arguments == {"max-size": 4096}
+
+
+def test_info_firmware_log_error_is_qemus() -> None:
+    inv = Invocation(spec("info firmware-log", "max-size:o?"), {}, "")
+    with pytest.raises(QMPCommandError, match="firmware log buffer not found"):
+        drive(HANDLERS["info firmware-log"](inv, Context()), raising(
+            QMPCommandError("GenericError", "firmware log buffer not found")))
+
+
+@pytest.mark.parametrize("flags,fmt", [({"zlib": True, "raw": True}, "kdump-raw-zlib"),
+                                       ({"lzo": True, "raw": True}, "kdump-raw-lzo"),
+                                       ({"snappy": True, "raw": True}, "kdump-raw-snappy"),
+                                       ({"raw": True}, "elf"),
+                                       ({"windmp": True, "raw": True}, "win-dmp")])
+def test_dump_guest_memory_raw(flags: Dict[str, bool], fmt: str) -> None:
+    sent: List[QMPCommand] = []
+    inv = Invocation(spec("dump-guest-memory"), {"filename": "/tmp/x", **flags}, "")
+    drive(HANDLERS["dump-guest-memory"](inv, Context()), lambda cmd: sent.append(cmd) or {})
+    assert sent[0].arguments["format"] == fmt
