@@ -118,8 +118,8 @@ def build_program(commands: Sequence[HxEntry], info: Sequence[HxEntry], layout: 
                 img.symbol_pointer(base + offsets["completion"], e.command_completion)
             img.data[base + offsets["coroutine"]] = int(e.coroutine)
             if offsets["mask"] is not None:
-                mask = masks.get(e.name, 0)
-                img.data[base + offsets["mask"]:base + offsets["mask"] + 4] = struct.pack("<I", mask)
+                where = base + offsets["mask"]
+                img.data[where:where + 4] = struct.pack("<I", masks.get(e.name, 0))
         return start
 
     info_addr = table(info, 0)
