@@ -8,7 +8,13 @@ command each and print nothing on success; a QMP error prints as
   name as its job id and ``on-error: report``;
 - ``block_job_set_speed``, ``block_job_cancel [-f]``, ``block_job_complete``,
   ``block_job_pause`` and ``block_job_resume`` name a job by its id (HMP calls
-  it ``device``); ``block_job_cancel`` always sends ``force``;
+  it ``device``); ``block_job_cancel`` always sends ``force``.  QEMU's HMP
+  calls the ``block-job-*`` functions in every release, though 10.1
+  deprecated ``block-job-{pause,resume,complete}`` for ``job-*``; so they are
+  sent while QEMU takes them, and only a QEMU whose schema lacks them (or
+  that rejects deprecated commands by policy) gets ``job-*`` after a look at
+  ``query-block-jobs``, so that a job that is not a block job is refused
+  with QEMU's own ``Block job 'ID' not found``;
 - ``drive_mirror`` and ``drive_backup`` map ``-n`` to ``mode: existing``
   (else ``absolute-paths``) and ``-f`` to ``sync: full`` (else ``top``);
   ``drive_backup -c`` adds ``compress: true``.  The job id is the device name
@@ -38,10 +44,13 @@ __all__ = ["block_stream", "block_job_set_speed", "block_job_cancel", "block_job
            "block_job_pause", "block_job_resume", "drive_mirror", "drive_backup",
            "snapshot_blkdev", "snapshot_blkdev_internal", "snapshot_delete_blkdev_internal",
            "block_set_io_throttle", "THROTTLE_LIMITS", "MISSING_SNAPSHOT_FILE",
-           "image_job_arguments", "drive_names"]
+           "image_job_arguments", "drive_names", "BLOCK_JOB_NOT_FOUND"]
 
 #: The limits ``block_set_io_throttle`` takes, in the order HMP reads them.
 THROTTLE_LIMITS = ("bps", "bps_rd", "bps_wr", "iops", "iops_rd", "iops_wr")
+
+#: QEMU's ``find_block_job_locked`` error (``%`` the job id).
+BLOCK_JOB_NOT_FOUND = "Block job '%s' not found"
 
 #: HMP's own message for ``snapshot_blkdev`` without a file (QERR_MISSING_PARAMETER).
 MISSING_SNAPSHOT_FILE = "Error: Parameter 'snapshot-file' is missing\n"
@@ -90,22 +99,42 @@ def block_job_cancel(inv: Invocation, ctx: Context) -> HandlerResult:
                               "force": bool(inv.args.get("force", False))}))
 
 
+def _rejected_by_policy(err: QMPCommandError) -> bool:
+    """QEMU run with ``-compat deprecated-input=reject`` refused a deprecated command."""
+    return err.error_class == "CommandNotFound" and err.desc.endswith("disabled by policy")
+
+
+def _block_job_verb(verb: str, job: str, ctx: Context) -> HandlerResult:
+    """``block-job-<verb>`` on ``job``, or ``job-<verb>`` where QEMU no longer takes it."""
+    if ctx.has_qmp(f"block-job-{verb}"):
+        try:
+            yield QMPCommand(f"block-job-{verb}", {"device": job})
+            return ""
+        except QMPCommandError as err:
+            if not _rejected_by_policy(err):
+                raise
+    jobs = yield QMPCommand("query-block-jobs")
+    if not any(entry.get("device") == job for entry in jobs or []):
+        return f"Error: {BLOCK_JOB_NOT_FOUND % job}\n"
+    return (yield from _send(f"job-{verb}", {"id": job}))
+
+
 @handler("block_job_complete")
 def block_job_complete(inv: Invocation, ctx: Context) -> HandlerResult:
     """``block_job_complete device``."""
-    return (yield from _send("block-job-complete", {"device": inv.args["device"]}))
+    return (yield from _block_job_verb("complete", inv.args["device"], ctx))
 
 
 @handler("block_job_pause")
 def block_job_pause(inv: Invocation, ctx: Context) -> HandlerResult:
     """``block_job_pause device``."""
-    return (yield from _send("block-job-pause", {"device": inv.args["device"]}))
+    return (yield from _block_job_verb("pause", inv.args["device"], ctx))
 
 
 @handler("block_job_resume")
 def block_job_resume(inv: Invocation, ctx: Context) -> HandlerResult:
     """``block_job_resume device``."""
-    return (yield from _send("block-job-resume", {"device": inv.args["device"]}))
+    return (yield from _block_job_verb("resume", inv.args["device"], ctx))
 
 
 def image_job_arguments(args: Dict[str, Any], file_key: str) -> Dict[str, Any]:

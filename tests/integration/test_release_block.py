@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 import tempfile
-from typing import Callable, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import pytest
 
@@ -158,3 +158,48 @@ def test_hmp_version_7_2_prints_what_7_2_prints(seven_two: Tuple[VM, HMPClient, 
     """With --hmp-version 7.2, QEMU 11.1.3's data prints as QEMU 7.2 prints its own."""
     vm, session, twin = seven_two
     assert _normal(session.cmd(line), vm) == _normal(twin.qmp.hmp(line), twin)
+
+
+@pytest.fixture(scope="module")
+def rejecting(image: str) -> Iterator[Tuple[VM, HMPClient]]:
+    """QEMU 11.1.3 refusing deprecated QMP input (``block-job-pause`` among it)."""
+    release = _release("11.1.3")
+    assert release.program is not None
+    base = [release.program, *BASE_ARGS[1:], "-compat", "deprecated-input=reject"]
+    vm = VM(devices=_devices(image), base=base)
+    try:
+        bridge = Bridge(f"unix:path={vm.path('bridge.sock')}", "--no-passthrough")
+    except BaseException:
+        vm.close()
+        raise
+    session = bridge.session()
+    try:
+        yield vm, session
+    finally:
+        _close(vm, bridge, session)
+
+
+def _job(vm: VM) -> Dict[str, Any]:
+    jobs = vm.qmp.command("query-block-jobs")
+    return jobs[0] if jobs else {}
+
+
+def test_block_jobs_where_deprecated_commands_are_refused(
+        rejecting: Tuple[VM, HMPClient]) -> None:
+    """When QEMU refuses block-job-pause by policy, block_job_* still works as QEMU's HMP does."""
+    vm, session = rejecting
+    reply = vm.qmp.send({"execute": "block-job-pause", "arguments": {"device": "disk0"}})
+    assert reply["error"]["desc"] == "Deprecated command block-job-pause disabled by policy"
+    for line in ("block_job_pause nosuch", "block_job_resume nosuch",
+                 "block_job_complete nosuch"):
+        assert session.cmd(line) == vm.qmp.hmp(line) == "Error: Block job 'nosuch' not found\n"
+    vm.qmp.command("drive-mirror", {"device": "disk0", "target": vm.path("m.qcow2"),
+                                    "format": "qcow2", "sync": "full"})
+    assert session.cmd("block_job_pause disk0") == ""
+    assert _job(vm)["paused"] is True
+    assert session.cmd("block_job_resume disk0") == ""
+    assert _job(vm)["paused"] is False
+    vm.qmp.wait_event("BLOCK_JOB_READY")
+    assert session.cmd("block_job_complete disk0") == ""
+    vm.qmp.wait_event("BLOCK_JOB_COMPLETED")
+    assert _job(vm) == {}
