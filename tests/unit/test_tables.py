@@ -197,3 +197,12 @@ def test_tablegen_says_what_is_missing_in_one_line(tmp_path, capsys) -> None:
                           "--out", str(tmp_path)]) == 1
     assert capsys.readouterr().err == "tablegen: not a 64-bit little-endian ELF file\n"
     assert not list(tmp_path.glob("*.json"))
+
+
+def test_the_tables_are_package_data() -> None:
+    """An installed hmpbridge has its tables: setup.cfg ships the package and its JSON."""
+    import configparser
+    cfg = configparser.ConfigParser()
+    cfg.read(os.path.join(os.path.dirname(tablegen.TABLES), "..", "setup.cfg"))
+    assert "hmpbridge.tables" in cfg["options"]["packages"].split()
+    assert cfg["options.package_data"]["hmpbridge.tables"].strip() == "*.json"
