@@ -7,6 +7,13 @@ and builds the backend with each backend's ``qemu_chr_parse_*`` function;
 options) are reproduced; QMP's ``Failed to add chardev 'ID': `` prefix, which
 HMP does not print, is taken off.  ``chardev-add help`` lists the backends
 from ``query-chardev-backends``.
+
+The options follow the release whose text the session prints
+(:func:`chardev_options`): ``reconnect-ms`` came in 9.2 and ``reconnect``
+went in 10.2, ``logtimestamp`` came in 11.0.  The socket backend's QMP
+members are read from the live schema: where QEMU no longer has
+``reconnect`` (10.2), an older release's ``reconnect=N`` is sent as
+``reconnect-ms`` (N * 1000), as 9.2's QEMU itself read it.
 """
 
 from __future__ import annotations
@@ -17,11 +24,13 @@ from typing import Any, Dict, FrozenSet, Generator, List, Optional, Set, Tuple
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler, help_form
 from hmpbridge.model import Invocation, QMPCommand
+from hmpbridge.qapi_schema import Schema
 from hmpbridge.qemu_opts import OptsError, ParsedOpts, is_help_option, parse_opts
 from hmpbridge.render.options_help import chardev_types_help
 
 __all__ = ["CHARDEV_OPTIONS", "BACKENDS", "ChardevError", "chardev_backend", "chardev_add",
-           "chardev_remove", "PARSE_FAILED", "reset_alias_warnings"]
+           "chardev_remove", "PARSE_FAILED", "reset_alias_warnings", "chardev_options",
+           "socket_members", "fit_socket"]
 
 #: The ``-chardev`` options of QEMU 7.2 (``query-command-line-options``).
 CHARDEV_OPTIONS: Dict[str, str] = {
@@ -35,6 +44,56 @@ CHARDEV_OPTIONS: Dict[str, str] = {
     "chardev": "string", "append": "bool", "logfile": "string", "logappend": "bool",
     "mouse": "bool", "clipboard": "bool", "tight": "bool", "abstract": "bool",
 }
+
+#: Options added to ``-chardev`` after 7.2: release, name, type, the option it follows.
+_ADDED_OPTIONS = (((9, 2), "reconnect-ms", "number", "reconnect"),
+                  ((11, 0), "logtimestamp", "bool", "logappend"))
+#: Options removed: release, name.
+_REMOVED_OPTIONS = (((10, 2), "reconnect"),)
+
+
+def chardev_options(release: Tuple[int, int]) -> Dict[str, str]:
+    """The ``-chardev`` options of QEMU ``release`` (name -> QemuOpts type), in order."""
+    options = dict(CHARDEV_OPTIONS)
+    for since, name, kind, after in _ADDED_OPTIONS:
+        if release >= since:
+            items = list(options.items())
+            at = next((i + 1 for i, (key, _) in enumerate(items) if key == after), len(items))
+            items.insert(at, (name, kind))
+            options = dict(items)
+    for since, name in _REMOVED_OPTIONS:
+        if release >= since:
+            options.pop(name, None)
+    return options
+
+
+def socket_members(schema: Optional[Schema]) -> Optional[FrozenSet[str]]:
+    """The members of the live schema's ChardevSocket, or None when unknown."""
+    if schema is None:
+        return None
+    backend = schema.member_type(schema.arguments("chardev-add"), "backend")
+    variant = next((v for v in backend.get("variants", ()) if v.get("case") == "socket"), None)
+    if variant is None:
+        return None
+    wrapper = schema.entity(variant.get("type"))
+    return frozenset(schema.member_names(schema.member_type(wrapper, "data")))
+
+
+def fit_socket(data: Dict[str, Any], members: Optional[FrozenSet[str]]) -> Optional[str]:
+    """Make a socket backend's ``reconnect`` what this QEMU takes; an error to print, or None.
+
+    QEMU 10.2 and later have only ``reconnect-ms``: ``reconnect`` (seconds)
+    is sent as milliseconds, and both at once get 9.2's refusal.
+    """
+    if "reconnect" not in data or members is None or "reconnect" in members:
+        return None
+    if "reconnect-ms" not in members:
+        return None
+    if "reconnect-ms" in data:
+        return "Error: 'reconnect' and 'reconnect-ms' are mutually exclusive\n"
+    data["reconnect-ms"] = (int(data.pop("reconnect")) * 1000) & ((1 << 64) - 1)
+    return None
+
 
 #: Backend names QEMU 7.2 (Debian) knows (``chardev-add help``).
 BACKENDS = ("stdio", "ringbuf", "spicevmc", "mux", "pipe", "qemu-vdagent", "null",
@@ -62,6 +121,7 @@ def _common(opts: ParsedOpts) -> Dict[str, Any]:
     if opts.has("logfile"):
         data["logfile"] = opts.get("logfile")
     data["logappend"] = opts.get("logappend", False)
+    _flag(opts, data, "logtimestamp")
     return data
 
 
@@ -96,6 +156,7 @@ def _socket(opts: ParsedOpts) -> Dict[str, Any]:
     if opts.has("wait") or data["server"]:
         data["wait"] = opts.get("wait", True)
     _flag(opts, data, "reconnect")
+    _flag(opts, data, "reconnect-ms")
     _flag(opts, data, "tls-creds")
     _flag(opts, data, "tls-authz")
     if path is not None:
@@ -266,17 +327,20 @@ def held_chardev_ids(chardevs_at_connect: Optional[FrozenSet[str]]) -> FrozenSet
     return frozenset(label for label in chardevs_at_connect if not _OPTIONLESS.fullmatch(label))
 
 
-def read_chardev_opts(text: str, held: FrozenSet[str] = frozenset()
+def read_chardev_opts(text: str, held: FrozenSet[str] = frozenset(),
+                      options: Optional[Dict[str, str]] = None
                       ) -> Tuple[Optional[ParsedOpts], str]:
     """Parse chardev options as QEMU's ``qemu_chr_parse_opts`` does.
 
-    ``held`` are the ids QEMU already has options for (:func:`held_chardev_ids`).
+    ``held`` are the ids QEMU already has options for (:func:`held_chardev_ids`);
+    ``options`` the release's ``-chardev`` options (7.2's by default).
 
     :returns: ``(opts, warnings_text)``, or ``(None, text_to_print)`` when
         parsing already ends the command (a syntax error, or ``help``).
     """
     try:
-        opts = parse_opts(text, implied="backend", desc=CHARDEV_OPTIONS,
+        opts = parse_opts(text, implied="backend",
+                          desc=CHARDEV_OPTIONS if options is None else options,
                           held=("chardev", held))
     except OptsError as err:
         return None, "".join(line + "\n" for line in err.lines) + PARSE_FAILED
@@ -312,7 +376,8 @@ def _asks_for_help(inv: Invocation) -> bool:
 @handler("chardev-add")
 def chardev_add(inv: Invocation, ctx: Context) -> HandlerResult:
     """``chardev-add backend,id=ID[,...]`` -> QMP ``chardev-add`` (two with ``mux=on``)."""
-    opts, out = read_chardev_opts(inv.args["args"], held_chardev_ids(ctx.chardevs_at_connect))
+    opts, out = read_chardev_opts(inv.args["args"], held_chardev_ids(ctx.chardevs_at_connect),
+                                  chardev_options(ctx.profile.release))
     if opts is None:
         return out
     if is_help_option(str(opts.get("backend"))):
@@ -324,6 +389,10 @@ def chardev_add(inv: Invocation, ctx: Context) -> HandlerResult:
     if chosen is None:
         return out
     backend, data = chosen
+    if backend == "socket":
+        refused = fit_socket(data, socket_members(ctx.profile.schema))
+        if refused is not None:
+            return out + refused
     base = f"{opts.id}-base" if opts.get("mux", False) else opts.id
     added, text = yield from _add(base, {"type": backend, "data": data})
     out += text

@@ -18,7 +18,8 @@ from typing import Any, Dict
 
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler, send, send_bare
-from hmpbridge.handlers.chardev import held_chardev_ids, read_backend, read_chardev_opts
+from hmpbridge.handlers.chardev import (chardev_options, fit_socket, held_chardev_ids,
+                                        read_backend, read_chardev_opts, socket_members)
 from hmpbridge.model import Invocation, QMPCommand
 from hmpbridge.render.misc import ringbuf_text
 
@@ -140,7 +141,8 @@ def expire_password(inv: Invocation, ctx: Context) -> HandlerResult:
 @handler("chardev-change")
 def chardev_change(inv: Invocation, ctx: Context) -> HandlerResult:
     """``chardev-change id backend[,opts]`` -> ``chardev-change``; prints nothing on success."""
-    opts, out = read_chardev_opts(inv.args["args"], held_chardev_ids(ctx.chardevs_at_connect))
+    opts, out = read_chardev_opts(inv.args["args"], held_chardev_ids(ctx.chardevs_at_connect),
+                                  chardev_options(ctx.profile.release))
     if opts is None:
         return out
     if opts.id is not None:
@@ -152,6 +154,10 @@ def chardev_change(inv: Invocation, ctx: Context) -> HandlerResult:
     if chosen is None:
         return out
     backend, data = chosen
+    if backend == "socket":
+        refused = fit_socket(data, socket_members(ctx.profile.schema))
+        if refused is not None:
+            return out + refused
     try:
         yield QMPCommand("chardev-change", {"id": inv.args["id"],
                                             "backend": {"type": backend, "data": data}})

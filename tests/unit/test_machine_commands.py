@@ -236,3 +236,81 @@ def test_dump_guest_memory_raw(flags: Dict[str, bool], fmt: str) -> None:
     inv = Invocation(spec("dump-guest-memory"), {"filename": "/tmp/x", **flags}, "")
     drive(HANDLERS["dump-guest-memory"](inv, Context()), lambda cmd: sent.append(cmd) or {})
     assert sent[0].arguments["format"] == fmt
+
+
+# --- chardev reconnect / reconnect-ms --------------------------------------
+
+
+def chardev_schema(socket_members: List[str]) -> List[Dict[str, Any]]:
+    """The part of a live schema that says which members ChardevSocket has."""
+    return [
+        {"name": "chardev-add", "meta-type": "command", "arg-type": "1", "ret-type": "0"},
+        {"name": "1", "meta-type": "object", "members": [{"name": "id", "type": "str"},
+                                                         {"name": "backend", "type": "2"}]},
+        {"name": "2", "meta-type": "object", "tag": "type",
+         "members": [{"name": "type", "type": "3"}],
+         "variants": [{"case": "socket", "type": "4"}]},
+        {"name": "4", "meta-type": "object", "members": [{"name": "data", "type": "5"}]},
+        {"name": "5", "meta-type": "object",
+         "members": [{"name": name, "type": "int"} for name in socket_members]},
+    ]
+
+
+#: ChardevSocket's reconnect members per release (query-qmp-schema of each).
+SOCKET_72 = ["addr", "server", "reconnect"]
+SOCKET_100 = ["addr", "server", "reconnect", "reconnect-ms"]
+SOCKET_111 = ["addr", "server", "reconnect-ms"]
+
+
+def chardev_add(line_args: str, version, members: List[str],
+                hmp_version=None) -> Any:
+    sent: List[QMPCommand] = []
+
+    def respond(cmd: QMPCommand) -> Any:
+        sent.append(cmd)
+        return {}
+
+    prof = profile_for(qmp_greeting(version), chardev_schema(members), hmp_version)
+    inv = Invocation(spec("chardev-add", "args:s"), {"args": line_args}, "")
+    out = drive(HANDLERS["chardev-add"](inv, Context(profile=prof)), respond)
+    return out, [c.arguments for c in sent if c.execute == "chardev-add"]
+
+
+SOCK = "socket,id=c1,host=127.0.0.1,port=1"
+
+
+def test_chardev_reconnect_on_each_release() -> None:
+    out, sent = chardev_add(SOCK + ",reconnect=1", (10, 0, 2), SOCKET_100)
+    assert out == "" and sent[0]["backend"]["data"]["reconnect"] == 1
+    out, sent = chardev_add(SOCK + ",reconnect-ms=1000", (10, 0, 2), SOCKET_100)
+    assert out == "" and sent[0]["backend"]["data"]["reconnect-ms"] == 1000
+    # QEMU 11.1.3's own HMP: the option is gone
+    out, sent = chardev_add(SOCK + ",reconnect=1", (11, 1, 3), SOCKET_111)
+    assert out == "Invalid parameter 'reconnect'\nError: Parsing chardev args failed\n"
+    assert sent == []
+    # QEMU 7.2.22's own HMP: not an option yet
+    out, sent = chardev_add(SOCK + ",reconnect-ms=1000", (7, 2, 22), SOCKET_72)
+    assert out == "Invalid parameter 'reconnect-ms'\nError: Parsing chardev args failed\n"
+
+
+def test_chardev_reconnect_of_7_2_over_11_1_is_sent_as_milliseconds() -> None:
+    out, sent = chardev_add(SOCK + ",reconnect=2", (11, 1, 3), SOCKET_111, (7, 2))
+    assert out == ""
+    data = sent[0]["backend"]["data"]
+    assert data["reconnect-ms"] == 2000 and "reconnect" not in data
+
+
+def test_chardev_both_reconnects_refused_as_qemu_9_2_does() -> None:
+    out, sent = chardev_add(SOCK + ",reconnect=1,reconnect-ms=5", (11, 1, 3), SOCKET_111,
+                            (10, 0))
+    assert out == "Error: 'reconnect' and 'reconnect-ms' are mutually exclusive\n"
+    assert sent == []
+
+
+def test_chardev_logtimestamp_from_11_0() -> None:
+    sent: List[QMPCommand] = []
+    prof = profile_for(qmp_greeting((11, 1, 3)), None)
+    inv = Invocation(spec("chardev-add", "args:s"), {"args": "null,id=n1,logtimestamp=on"}, "")
+    assert drive(HANDLERS["chardev-add"](inv, Context(profile=prof)),
+                 lambda cmd: sent.append(cmd) or {}) == ""
+    assert sent[0].arguments["backend"]["data"]["logtimestamp"] is True
