@@ -27,9 +27,10 @@ whose pointers make sense is taken:
   ``sub_table``, ``command_completion``, then a 32-bit mask of the targets
   the command is for (bit *n* is ``SysEmuTarget`` value *n*; 0: every
   target) and ``coroutine``.  What the ``#if defined(TARGET_...)`` of older
-  releases chose at build time is chosen here: only the entries for
-  ``x86_64`` (its place in the program's own ``SysEmuTarget_lookup``) are
-  kept, as that QEMU's ``help`` lists them.
+  releases chose at build time is chosen when QEMU runs: each entry keeps
+  the names of its targets (:attr:`HxEntry.targets`, read from the program's
+  own ``SysEmuTarget_lookup``), and :meth:`HxEntry.available_on` tells
+  whether a target has it.
 
 Pure: bytes in, entries out.
 """
@@ -38,7 +39,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from hmpbridge.hx import HxEntry
 
@@ -160,11 +161,11 @@ class _Program:
     def string(self, vaddr: int) -> str:
         return self._cstring_at(self.offset(vaddr))
 
-    def table(self, start: int, layout: _Layout, target_bit: Optional[int]
+    def table(self, start: int, layout: _Layout, target_names: Sequence[str]
               ) -> Tuple[List[HxEntry], List[int]]:
         """The entries of the array at ``start`` up to its ``NULL`` name, and their sub tables.
 
-        Entries whose target mask leaves out ``target_bit`` are skipped.
+        ``target_names``: the names of the bits of the layout's target masks.
         """
         entries: List[HxEntry] = []
         subs: List[int] = []
@@ -186,9 +187,9 @@ class _Program:
             mask = 0
             if layout.targets is not None:
                 (mask,) = struct.unpack_from("<I", self.data, self.offset(addr + layout.targets))
+            if mask >> len(target_names):
+                raise ElfError(f"entry at {addr:#x}: target mask {mask:#x} names no target")
             addr += _ENTRY_SIZE
-            if mask and target_bit is not None and not mask >> target_bit & 1:
-                continue
             args_type, params, help_ = (self.string(v) for v in strings)
             if sub:
                 subs.append(sub)
@@ -203,23 +204,23 @@ class _Program:
                 coroutine=self.data[self.offset(addr - _ENTRY_SIZE + layout.coroutine)] != 0,
                 command_completion=self.symbols[completion] if completion else None,
                 sub_table="hmp_info_cmds" if sub else None,
+                targets=tuple(t for bit, t in enumerate(target_names) if mask >> bit & 1),
             ))
 
-    def target_bit(self, target: str) -> int:
-        """``target``'s value in the program's ``SysEmuTarget_lookup`` (its bit in target masks)."""
+    def target_names(self) -> List[str]:
+        """The program's ``SysEmuTarget_lookup``: target *n* is bit *n* of a target mask."""
         lookup = [value for name, value in self.symtab if name == "SysEmuTarget_lookup"]
         if not lookup:
             raise ElfError("the program has no SysEmuTarget_lookup")
         array = self.pointer(lookup[0])
         (size,) = struct.unpack_from("<i", self.data, self.offset(lookup[0] + 16))
-        names = [self.string(self.pointer(array + 8 * i)) for i in range(size)]
-        if target not in names:
-            raise ElfError(f"{target} is not one of the program's targets {names}")
-        return names.index(target)
+        if not 0 < size <= 32:
+            raise ElfError(f"SysEmuTarget_lookup has {size} targets")
+        return [self.string(self.pointer(array + 8 * i)) for i in range(size)]
 
 
-def read_program(data: bytes, target: str = "x86_64") -> HMPTables:
-    """The HMP tables of the QEMU program whose file is ``data``, as ``target`` sees them."""
+def read_program(data: bytes) -> HMPTables:
+    """The HMP tables of the QEMU program whose file is ``data``."""
     try:
         prog = _Program(data)
     except (struct.error, IndexError, ValueError, OverflowError) as exc:  # and UnicodeDecodeError
@@ -238,11 +239,11 @@ def read_program(data: bytes, target: str = "x86_64") -> HMPTables:
                 continue
             for layout in _LAYOUTS:
                 try:
-                    bit = prog.target_bit(target) if layout.targets is not None else None
-                    top, subs = prog.table(slot, layout, bit)
+                    names = prog.target_names() if layout.targets is not None else []
+                    top, subs = prog.table(slot, layout, names)
                     if len(subs) != 1:
                         continue
-                    info, info_subs = prog.table(subs[0], layout, bit)
+                    info, info_subs = prog.table(subs[0], layout, names)
                 except (struct.error, IndexError, ValueError, OverflowError):
                     continue
                 if not info_subs:

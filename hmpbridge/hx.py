@@ -62,6 +62,10 @@ class HxEntry:
     :ivar coroutine: ``.coroutine = true``.
     :ivar command_completion: the C function of ``.command_completion``, if any.
     :ivar sub_table: the C array of ``.sub_table`` (``hmp_info_cmds``), if any.
+    :ivar targets: the targets the entry is for, by their ``SysEmuTarget`` names
+        (``("i386", "x86_64")``); empty: every target.  Only programs built for
+        several targets (11.1) keep such entries: before, ``#if defined(TARGET_...)``
+        left them out of the build.
     """
 
     name: str
@@ -74,6 +78,16 @@ class HxEntry:
     coroutine: bool = False
     command_completion: Optional[str] = None
     sub_table: Optional[str] = None
+    targets: Tuple[str, ...] = ()
+
+    def available_on(self, target: str) -> bool:
+        """True when QEMU running ``target`` (``"x86_64"``) has this command.
+
+        QEMU 11.1 neither lists the others in ``help`` nor runs them: it finds
+        them and answers ``Command 'NAME' not available until machine
+        initialization has completed.``, as for a command refused in preconfig.
+        """
+        return not self.targets or target in self.targets
 
     @property
     def help_line(self) -> str:

@@ -12,11 +12,12 @@ release; from a program (or the Debian package that holds it), the tables it
 was compiled with are read by :mod:`hmpbridge.hmp_elf`.  ``--all`` makes
 every release of :data:`RELEASES` from its recorded source.
 
-The JSON is stable: ``release``, ``source``, ``build``, ``config`` (the
-symbols the ``#if`` lines were evaluated with, or null for a program),
-``commands`` and ``info``, each a list in table order of entries with sorted
-keys ``args_type``, ``cmd``, ``cmd_info_hrt``, ``completion``, ``coroutine``,
-``flags``, ``help``, ``name``, ``params``, ``sub_table``.
+The JSON is stable: ``release``, ``source``, ``build``, ``target``,
+``config`` (the symbols the ``#if`` lines were evaluated with, or null for a
+program), ``commands`` and ``info``, each a list in table order of entries
+with sorted keys ``args_type``, ``cmd``, ``cmd_info_hrt``, ``completion``,
+``coroutine``, ``flags``, ``help``, ``name``, ``params``, ``sub_table``,
+``targets`` (empty: every target; see :attr:`hmpbridge.hx.HxEntry.targets`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ __all__ = ["RELEASES", "ReleaseSource", "render", "from_hx", "from_program", "ma
 
 #: What ``build`` says in every table.
 BUILD = "Debian x86_64 qemu-system-x86_64"
+
+#: The target of that build (``SysEmuTarget``), for entries kept for several targets.
+TARGET = "x86_64"
 
 #: Where the tables go.
 TABLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tables")
@@ -91,7 +95,7 @@ RELEASES: Tuple[ReleaseSource, ...] = (
     ReleaseSource(
         "11.1",
         "Debian binary package qemu-system-x86 1:11.1.3+ds-1 (amd64): the tables compiled "
-        "into its qemu-system-x86_64, for target x86_64; the source package could not be had",
+        "into its qemu-system-x86_64; the source package could not be had",
         debian="1:11.1.3+ds-1",
     ),
 )
@@ -115,6 +119,7 @@ def _entry_json(e: hx.HxEntry) -> Dict[str, object]:
         "name": e.name,
         "params": e.params,
         "sub_table": e.sub_table,
+        "targets": list(e.targets),
     }
 
 
@@ -125,6 +130,7 @@ def render(release: str, source: str, config: Optional[Sequence[str]],
         "release": release,
         "source": source,
         "build": BUILD,
+        "target": TARGET,
         "config": None if config is None else sorted(config),
         "commands": [_entry_json(e) for e in commands],
         "info": [_entry_json(e) for e in info],
@@ -141,7 +147,7 @@ def from_hx(release: str, source: str, top_hx: str, info_hx: str) -> str:
 
 def from_program(release: str, source: str, program: bytes) -> str:
     """The JSON of a release read from its ``qemu-system-x86_64`` program."""
-    tables = hmp_elf.read_program(program, target="x86_64")
+    tables = hmp_elf.read_program(program)
     return render(release, source, None, tables.commands, tables.info)
 
 

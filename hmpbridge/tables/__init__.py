@@ -35,6 +35,8 @@ class HxTable:
     :ivar release: the release the table was generated from.
     :ivar source: where it came from (``"qemu.git v10.0.0 (7c949c53e9)"``).
     :ivar build: the build whose ``#if`` choices it holds.
+    :ivar target: that build's target (``"x86_64"``): entries kept for other
+        targets only (:attr:`HxEntry.targets`) are not that QEMU's commands.
     :ivar config: the ``CONFIG_*``/``TARGET_*`` symbols the ``.hx`` files were
         read with; empty when the table was read from a compiled program.
     :ivar commands: the top-level commands, in table order.
@@ -44,6 +46,7 @@ class HxTable:
     release: Release
     source: str
     build: str
+    target: str
     config: Tuple[str, ...]
     commands: Tuple[HxEntry, ...]
     info: Tuple[HxEntry, ...]
@@ -53,17 +56,23 @@ class HxTable:
 
         Entries sorted by name as ``strcmp`` sorts them, one ``help_line`` each
         (``info `` before the info ones), ``\\n`` line ends (the monitor sends
-        ``\\r\\n``).  With ``preconfig``, only the entries QEMU allows before the
-        machine is initialised (flag ``p``), as it lists them in that state.
+        ``\\r\\n``).  Only the entries :attr:`target` has; with ``preconfig``,
+        only those QEMU allows before the machine is initialised (flag ``p``), as
+        it lists them in that state.
         """
         entries = self.info if info else self.commands
         prefix = "info " if info else ""
-        shown = sorted((e for e in entries if not preconfig or "p" in e.flags),
+        shown = sorted((e for e in entries
+                        if e.available_on(self.target) and (not preconfig or "p" in e.flags)),
                        key=lambda e: e.name.encode())
         return "".join(prefix + e.help_line for e in shown)
 
     def command(self, name: str) -> Optional[HxEntry]:
-        """The top-level entry one of whose aliases is ``name``."""
+        """The top-level entry one of whose aliases is ``name``.
+
+        Entries of other targets are found too, as QEMU 11.1 finds them (and
+        refuses to run them): ask :meth:`HxEntry.available_on` ``(table.target)``.
+        """
         return _by_alias(self.commands, name)
 
     def info_command(self, name: str) -> Optional[HxEntry]:
@@ -108,6 +117,7 @@ def _entry(raw: Dict[str, Any]) -> HxEntry:
         coroutine=bool(raw["coroutine"]),
         command_completion=None if raw["completion"] is None else str(raw["completion"]),
         sub_table=None if raw["sub_table"] is None else str(raw["sub_table"]),
+        targets=tuple(str(t) for t in raw["targets"]),
     )
 
 
@@ -124,6 +134,7 @@ def _load(release: Release) -> HxTable:
         release=release,
         source=str(doc["source"]),
         build=str(doc["build"]),
+        target=str(doc["target"]),
         config=tuple(str(s) for s in (doc.get("config") or ())),
         commands=tuple(_entry(e) for e in doc["commands"]),
         info=tuple(_entry(e) for e in doc["info"]),

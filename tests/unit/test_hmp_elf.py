@@ -163,25 +163,28 @@ def test_the_7_2_layout_is_read_back() -> None:
     assert got == hmp_elf.HMPTables(tuple(COMMANDS), tuple(INFO_COMMANDS))
 
 
-def test_the_11_1_layout_keeps_the_entries_of_the_target() -> None:
+def test_the_11_1_layout_names_the_targets_of_each_entry() -> None:
     program = build_program(COMMANDS, INFO_COMMANDS, "11.1", MASKS)
-    x86 = hmp_elf.read_program(program)
-    assert [e.name for e in x86.commands] == [
-        "help|?", "block_job_cancel", "screendump", "info", "mce"]
-    assert [e.name for e in x86.info] == ["version", "irq", "via"]
-    assert x86.commands[1].command_completion == "block_job_completion"
-    assert x86.commands[2].coroutine and not x86.commands[1].coroutine
-    assert x86.info[1].cmd_info_hrt and not x86.info[1].cmd
-    s390x = hmp_elf.read_program(program, target="s390x")
-    assert [e.name for e in s390x.commands] == [
+    got = hmp_elf.read_program(program)
+    assert [e.name for e in got.commands] == [e.name for e in COMMANDS]
+    assert [e.name for e in got.info] == [e.name for e in INFO_COMMANDS]
+    targets = {e.name: e.targets for e in got.commands + got.info}
+    assert targets == {"help|?": (), "block_job_cancel": (), "screendump": (), "info": (),
+                       "dump-skeys": ("s390x",), "mce": ("i386", "x86_64"), "version": (),
+                       "irq": (), "skeys": ("s390x",), "via": ()}
+    x86 = [e.name for e in got.commands + got.info if e.available_on("x86_64")]
+    assert "dump-skeys" not in x86 and "skeys" not in x86 and "mce" in x86 and "via" in x86
+    assert [e.name for e in got.commands if e.available_on("s390x")] == [
         "help|?", "block_job_cancel", "screendump", "info", "dump-skeys"]
-    assert [e.name for e in s390x.info] == ["version", "irq", "skeys", "via"]
+    assert got.commands[1].command_completion == "block_job_completion"
+    assert got.commands[2].coroutine and not got.commands[1].coroutine
+    assert got.info[1].cmd_info_hrt and not got.info[1].cmd
 
 
-def test_an_unknown_target_finds_no_table() -> None:
-    program = build_program(COMMANDS, INFO_COMMANDS, "11.1", MASKS)
+def test_a_mask_beyond_the_known_targets_finds_no_table() -> None:
+    program = build_program(COMMANDS, INFO_COMMANDS, "11.1", {"mce": 1 << len(TARGETS)})
     with pytest.raises(hmp_elf.ElfError, match="found 0 HMP command tables"):
-        hmp_elf.read_program(program, target="riscv64")
+        hmp_elf.read_program(program)
 
 
 @pytest.mark.parametrize("data, message", [

@@ -27,9 +27,11 @@ ALL = ["7.2", "8.0", "8.1", "8.2", "9.0", "9.1", "9.2", "10.0", "10.1", "10.2", 
 
 
 def listing(entries: Iterable[HxEntry], prefix: str = "") -> str:
-    """What QEMU's ``help`` prints for a table: sorted by name (strcmp), one
-    ``"%s%s %s -- %s\\n"`` each; the monitor turns every ``\\n`` into ``\\r\\n``."""
-    ordered = sorted(entries, key=lambda e: e.name.encode())
+    """What QEMU's ``help`` prints for a table: the x86_64 entries sorted by name
+    (strcmp), one ``"%s%s %s -- %s\\n"`` each; the monitor turns every ``\\n``
+    into ``\\r\\n``."""
+    ordered = sorted((e for e in entries if not e.targets or "x86_64" in e.targets),
+                     key=lambda e: e.name.encode())
     return "".join(prefix + e.help_line for e in ordered).replace("\n", "\r\n")
 
 
@@ -128,6 +130,24 @@ def test_lookup_by_alias() -> None:
     assert t.command("c") is not None and t.command("c").name == "cont|c"
     assert t.info_command("status") is not None
     assert t.command("frob") is None and t.info_command("frob") is None
+
+
+def test_11_1_keeps_the_commands_of_other_targets_unlisted() -> None:
+    t = tables.load("11.1")
+    assert t.target == "x86_64"
+    skeys = t.info_command("skeys")
+    assert skeys is not None and skeys.targets == ("s390x",)
+    assert not skeys.available_on(t.target)
+    lapic = t.info_command("lapic")
+    assert lapic is not None and lapic.targets == ("i386", "x86_64")
+    assert lapic.available_on(t.target)
+    assert "info skeys" not in t.help_listing(info=True)
+    assert "info lapic" in t.help_listing(info=True)
+    assert "dump-skeys" not in t.help_listing()
+    for release in ALL[:-1]:  # the others were built for x86_64 alone
+        earlier = tables.load(release)
+        assert all(not e.targets for e in earlier.commands + earlier.info)
+        assert earlier.info_command("skeys") is None
 
 
 def test_known_drift_between_releases() -> None:
