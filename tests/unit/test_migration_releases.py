@@ -271,3 +271,26 @@ def test_calc_dirty_rate_before_9_1_keeps_its_own_checks() -> None:
                   script, ctx=ctx_for("7.2"))
     assert out == "Error: either sample-pages or dirty-ring can be specified.\n"
     assert "calc-dirty-rate" not in [c.execute for c in script.sent]
+
+
+# -- the migration globals ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("qemu, machine, switchover", [
+    ((10, 0), "pc-i440fx-10.0-machine", True), ((11, 1), "pc-i440fx-7.2-machine", False),
+    ((11, 1), "pc-q35-9.2-machine", False), ((11, 1), "microvm-machine", True),
+    ((11, 1), None, True), ((9, 2), "pc-i440fx-9.2-machine", None),
+])
+def test_send_switchover_start_follows_the_machine_type(qemu, machine, switchover) -> None:
+    """hw_compat_9_2 turns it off for machine types before 10.0; QEMU before 10.0 has none."""
+    from hmpbridge.render.migration_status import globals_for
+    found = globals_for(qemu, machine)
+    assert found.send_switchover_start is switchover
+    assert (found.decompress_error_check is None) is (qemu >= (9, 1))
+
+
+def test_info_migrate_all_on_an_old_machine_type() -> None:
+    """11.1.3 with -M pc-i440fx-7.2: the machine type, read with qom-get, turns it off."""
+    snap = fixture("11.1", "migration-pc-i440fx-7.2.json")["states"]["migrated"]
+    replies = dict(snap["replies"], **{"qom-get": "pc-i440fx-7.2-machine"})
+    assert run_info("info migrate -a", replies, ctx_for("11.1")) == snap["hmp"]["info migrate -a"]
