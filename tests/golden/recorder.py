@@ -15,7 +15,7 @@ import json
 import os
 import socket
 import time
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from hmpbridge.commands import by_key
 from hmpbridge.errors import QMPCommandError
@@ -113,10 +113,13 @@ def fixture_profile(fixture: Mapping[str, Any]) -> QemuProfile:
 
 def run_handler(handler_key: str, args: Mapping[str, Any], line: str,
                 respond: Any, cpu_index: int = 0,
-                profile: Optional[QemuProfile] = None) -> str:
+                profile: Optional[QemuProfile] = None,
+                sleep: Optional[Callable[[float], None]] = time.sleep) -> str:
     """Drive the registered handler with ``respond``; errors become HMP text.
 
     :param profile: the QEMU served (default: a 7.2 whose schema is unknown).
+    :param sleep: waits out a handler's :class:`hmpbridge.handlers.Delay`
+        (None: no wait, when replaying recorded replies).
     """
     spec = profile.table.by_key(handler_key) if profile is not None else by_key(handler_key)
     inv = Invocation(spec, dict(args), line)
@@ -127,7 +130,7 @@ def run_handler(handler_key: str, args: Mapping[str, Any], line: str,
     try:
         handler = handler_for(inv.spec)
         assert handler is not None, f"{handler_key} has no handler"
-        return drive(handler(inv, ctx), respond, sleep=time.sleep)
+        return drive(handler(inv, ctx), respond, sleep=sleep)
     except QMPCommandError as err:
         return render_error(err)
 
