@@ -221,11 +221,33 @@ def inet_members(schema: Optional[Schema]) -> Optional[List[str]]:
 
 
 def _help_item(text: str) -> str:
-    """Which of ``help`` and ``?`` stands alone first among ``text``'s items after the first."""
-    for item in re.split(r"(?<!,),(?!,)", text)[1:]:
-        if item in ("help", "?"):
-            return item
+    """The first bare ``help`` or ``?`` among ``text``'s items after the first.
+
+    Items are split as QEMU's ``get_opt_name_value`` splits them: the first
+    is a value up to a single comma (``,,`` stands for a comma); each later
+    one is a name, then ``=`` and such a value, or nothing (a flag).
+    """
+    pos = _skip_value(text, 0)
+    while pos < len(text):
+        pos += 1  # the comma that ended the previous item
+        name = re.match(r"[^=,]*", text[pos:]).group(0)  # type: ignore[union-attr]
+        pos += len(name)
+        if text[pos:pos + 1] == "=":
+            pos = _skip_value(text, pos + 1)
+        elif name in ("help", "?"):
+            return name
     return "help"
+
+
+def _skip_value(text: str, pos: int) -> int:
+    """Where a QemuOpts value starting at ``pos`` ends (at its comma, or the end)."""
+    while pos < len(text):
+        if text[pos] == ",":
+            if text[pos + 1:pos + 2] != ",":
+                break
+            pos += 1
+        pos += 1
+    return pos
 
 
 def _vsock_parse(text: str) -> Dict[str, Any]:

@@ -129,3 +129,8 @@ def test_qemu_opts_address_parse_is_total(text: str) -> None:
         "host", "port", "numeric", "to", "ipv4", "ipv6", "keep-alive", "keep-alive-count",
         "keep-alive-idle", "keep-alive-interval", "mptcp"}
     json.dumps(address)
+
+
+def test_variants_the_live_fuzz_found() -> None:
+    """When a bare ? follows escaped commas, QEMU 11.1.3 refuses the ? (found by the live fuzz)."""
+    assert _start(",,,?", (11, 1, 3)) == ("Error: Invalid parameter '?'\n", [])
