@@ -11,40 +11,37 @@ stays up.
 from __future__ import annotations
 
 import os
-from typing import Iterator, Tuple
+from typing import Iterator, List, Tuple
 
 import pytest
 
 from hmpbridge import hazards
 from tests.golden.recorder import QMPClient
 from tests.golden.vm import BASE_ARGS, VM, default_devices
-from tests.integration.conftest import ROOT, Bridge
-
-RELEASES_DIR = os.environ.get("HMPBRIDGE_QEMU_RELEASES", os.path.join(ROOT, ".qemu"))
-RELEASES = ["10.0.2", "11.1.3"]
+from tests.integration.conftest import NEWER_RELEASES, Bridge, QemuRelease, qemu_releases
 
 #: Lines whose text is the same in 7.2 and the newer releases.
 STABLE_LINES = ["info status", "info version", "info name", "info uuid", "info kvm"]
 
 
-def launcher(version: str) -> str:
-    return os.path.join(RELEASES_DIR, version, "qemu-system-x86_64")
+def newer_releases() -> List:
+    """The unpacked releases (not the system's), each skipped with the reason when missing."""
+    return [pytest.param(release, id=release.name,
+                         marks=[pytest.mark.skip(reason=release.missing)] if release.missing else [])
+            for release in qemu_releases() if release.name in NEWER_RELEASES]
 
 
-@pytest.fixture(scope="module", params=RELEASES)
+@pytest.fixture(scope="module", params=newer_releases())
 def release(request: pytest.FixtureRequest) -> Iterator[Tuple[str, VM, Bridge, str]]:
-    version = request.param
-    program = launcher(version)
-    if not os.access(program, os.X_OK):
-        pytest.skip(f"QEMU {version} is not unpacked in {RELEASES_DIR}: "
-                    "scripts/qemu-releases.sh needs its packages (HMPBRIDGE_QEMU_DEBS)")
-    vm = VM(base=[program, *BASE_ARGS[1:]], devices=lambda d: default_devices(d) + [
+    qemu: QemuRelease = request.param
+    assert qemu.program is not None
+    vm = VM(base=[qemu.program, *BASE_ARGS[1:]], devices=lambda d: default_devices(d) + [
         "-qmp", f"unix:{os.path.join(d, 'bridge.sock')},server=on,wait=off"])
     mux = vm.path("mux.sock")
     bridge = Bridge(f"unix:path={vm.path('bridge.sock')}", "--no-passthrough",
                     "--qmp-read-only-listen", f"unix:{mux}")
     try:
-        yield version, vm, bridge, mux
+        yield qemu.name, vm, bridge, mux
     finally:
         bridge.close()
         vm.close()
