@@ -95,7 +95,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             for line in corpus.lines_for(release.release):
                 where = f"{corpus.name}:{line.number:03d}"
                 reason = known.get((release.release, where))
-                marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+                listed = f"{reason} [fixed? take it off tests/corpus/known-differences.txt]"
+                marks = [pytest.mark.xfail(strict=True, reason=listed)] if reason else []
                 # (release, number, line): values must be unique, or pytest's
                 # grouping of module-scoped parameters would run a line repeated
                 # in a file, or the same line of another release, out of order
