@@ -52,7 +52,7 @@ def device_add(inv: Invocation, ctx: Context) -> HandlerResult:
     if wants_help(opts):
         if is_help_option(str(opts["driver"])):
             return (yield from passthrough(inv, ctx))
-        return (yield from device_help(str(opts["driver"])))
+        return (yield from device_help(str(opts["driver"]), ctx.profile.since(10, 0)))
     return (yield from add_typed(str(opts.get("driver", "")),
                                  {key: str(value) for key, value in opts.items()}))
 
@@ -105,10 +105,11 @@ def _property_types(driver: str) -> Generator[QMPCommand, Any, Dict[str, str]]:
     return {}
 
 
-def device_help(driver: str) -> HandlerResult:
+def device_help(driver: str, plain_defaults: bool = False) -> HandlerResult:
     """``device_add DRIVER,help``: the driver's properties, or QEMU's error, bare.
 
     As in QEMU, the alias table is read only when no type has the name.
+    :param plain_defaults: print defaults as QEMU 10.0 does (``on``, bare strings).
     """
     typename = driver
     try:
@@ -125,7 +126,7 @@ def device_help(driver: str) -> HandlerResult:
         releases = " and ".join(releases_aborting("device-list-properties", typename))
         return (f"hmpbridge: not asking for the properties of {typename}: "
                 f"it makes QEMU {releases} abort\n")
-    return properties_help(typename, props)
+    return properties_help(typename, props, plain_defaults)
 
 
 def _properties(typename: str) -> Generator[QMPCommand, Any, Optional[List[Any]]]:

@@ -146,10 +146,11 @@ def info_trace_events(inv: Invocation, ctx: Context) -> HandlerResult:
     """``info trace-events [NAME [VCPU]]``: ``name : state 0|1`` per matching event.
 
     A vCPU number that does not fit a C ``int`` as a positive value is refused
-    with QEMU's message (which has no line end); QMP errors print bare.
+    with QEMU's message (which has no line end); QMP errors print bare.  From
+    8.1 HMP takes the vCPU argument and ignores it (QMP dropped it in 9.1).
     """
     arguments: Dict[str, Any] = {"name": inv.args.get("name", "*")}
-    if "vcpu" in inv.args:
+    if "vcpu" in inv.args and not ctx.profile.since(8, 1):
         vcpu = _c_int(inv.args["vcpu"])
         if vcpu < 0:
             return "argument vcpu must be positive"

@@ -4,11 +4,14 @@
 (``cpu N``), which it passes as ``cpu-index``; ``pmemsave`` reads physical
 memory.  ``size`` is a 32-bit unsigned value in HMP.  ``dumpdtb`` writes
 the machine's flattened device tree; QEMU says ``info: dtb dumped to FILE``
-when it worked and machines without one (x86 ``pc``) give an error.
+when it worked (9.1: ``dtb dumped to FILE`` with no line end; 10.0: ``DTB
+dumped to 'FILE'``) and machines without one (x86 ``pc``) give an error,
+followed from 10.0 by the hint QEMU's HMP prints (QMP leaves hints out).
 """
 
 from __future__ import annotations
 
+from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler
 from hmpbridge.model import Invocation, QMPCommand
 
@@ -36,7 +39,21 @@ def pmemsave(inv: Invocation, ctx: Context) -> HandlerResult:
 
 @handler("dumpdtb")
 def dumpdtb(inv: Invocation, ctx: Context) -> HandlerResult:
-    """``dumpdtb file`` -> ``dumpdtb``; success prints QEMU's info line."""
+    """``dumpdtb file`` -> ``dumpdtb``; success prints the release's line."""
     filename = inv.args["filename"]
-    yield QMPCommand("dumpdtb", {"filename": filename})
+    try:
+        yield QMPCommand("dumpdtb", {"filename": filename})
+    except QMPCommandError as err:
+        hint = NO_FDT_HINT if err.desc == NO_FDT and ctx.profile.since(10, 0) else ""
+        return f"Error: {err.desc}\n{hint}"
+    if ctx.profile.since(10, 0):
+        return f"DTB dumped to '{filename}'\n"
+    if ctx.profile.since(9, 1):
+        return f"dtb dumped to {filename}"
     return f"info: dtb dumped to {filename}\n"
+
+
+#: QEMU's error for a machine without a device tree, and the hint 10.0 adds.
+NO_FDT = "This machine doesn't have an FDT"
+NO_FDT_HINT = ("(Perhaps it doesn't support FDT at all, or perhaps you need to provide "
+               "an FDT with the -fdt option?)\n")

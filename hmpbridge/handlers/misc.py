@@ -89,10 +89,13 @@ def screendump(inv: Invocation, ctx: Context) -> HandlerResult:
 
 @handler("trace-event")
 def trace_event(inv: Invocation, ctx: Context) -> HandlerResult:
-    """``trace-event name on|off [vcpu]``; errors print without ``Error: ``."""
+    """``trace-event name on|off [vcpu]``; errors print without ``Error: ``.
+
+    From 8.1 HMP takes the vCPU argument and ignores it (QMP dropped it in 9.1).
+    """
     arguments: Dict[str, Any] = {"name": inv.args["name"], "enable": inv.args["option"],
                                  "ignore-unavailable": True}
-    if "vcpu" in inv.args:
+    if "vcpu" in inv.args and not ctx.profile.since(8, 1):
         vcpu = inv.args["vcpu"] & 0xFFFFFFFF
         if vcpu & 0x80000000:
             return "argument vcpu must be positive"  # QEMU prints no newline
@@ -123,7 +126,7 @@ def set_password(inv: Invocation, ctx: Context) -> HandlerResult:
         arguments["connected"] = connected
     if protocol == "vnc" and inv.args.get("display"):
         arguments["display"] = inv.args["display"]
-    return (yield from send("set_password", arguments))
+    return (yield from _vnc_send("set_password", arguments, ctx))
 
 
 @handler("expire_password")
@@ -136,6 +139,22 @@ def expire_password(inv: Invocation, ctx: Context) -> HandlerResult:
     if protocol == "vnc" and inv.args.get("display"):
         arguments["display"] = inv.args["display"]
     return (yield from send("expire_password", arguments))
+
+
+#: QEMU's error when ``set_password`` finds no VNC display, and the hint QEMU
+#: 11 adds to it (printed by HMP with no line end, absent from QMP's ``desc``).
+NO_VNC = "No VNC display is present"
+NO_VNC_HINT = "To enable it, use '-vnc ...'"
+
+
+def _vnc_send(name: str, arguments: Dict[str, Any], ctx: Context) -> HandlerResult:
+    """``name`` with ``arguments``; an error prints as ``Error: <desc>``, plus QEMU 11's hint."""
+    try:
+        yield QMPCommand(name, arguments)
+    except QMPCommandError as err:
+        hint = NO_VNC_HINT if err.desc == NO_VNC and ctx.profile.since(11, 0) else ""
+        return f"Error: {err.desc}\n{hint}"
+    return ""
 
 
 @handler("chardev-change")

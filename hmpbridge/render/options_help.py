@@ -17,11 +17,26 @@ NETDEV_HELP_ORDER = ("socket", "stream", "dgram", "hubport", "tap", "user", "l2t
                      "vmnet-bridged")
 
 
-def property_help(prop: Mapping[str, Any]) -> str:
+def _default_text(default: Any, plain: bool) -> str:
+    """A property's default as ``object_property_help()`` prints it.
+
+    Until 9.2 always JSON; from 10.0 a string is printed bare and a boolean
+    as ``on``/``off`` (anything else stays JSON).
+    """
+    if plain and isinstance(default, bool):
+        return "on" if default else "off"
+    if plain and isinstance(default, str):
+        return default
+    return to_json(default)
+
+
+def property_help(prop: Mapping[str, Any], plain_defaults: bool = False) -> str:
     """One ``ObjectPropertyInfo`` as ``object_property_help()`` writes it.
 
     ``  name=<type>``, padded to 24 columns when a description or a default
-    follows, then `` - description`` and `` (default: JSON)``.
+    follows, then `` - description`` and `` (default: ...)``.
+
+    :param plain_defaults: QEMU 10.0's form of the default (see :func:`_default_text`).
     """
     text = f"  {prop['name']}=<{prop['type']}>"
     description = prop.get("description")
@@ -31,13 +46,14 @@ def property_help(prop: Mapping[str, Any]) -> str:
     if description:
         text += description
     if default is not None:
-        text += f" (default: {to_json(default)})"
+        text += f" (default: {_default_text(default, plain_defaults)})"
     return text
 
 
-def properties_help(type_name: str, props: Iterable[Mapping[str, Any]]) -> str:
+def properties_help(type_name: str, props: Iterable[Mapping[str, Any]],
+                    plain_defaults: bool = False) -> str:
     """``TYPE options:`` and the sorted property lines, or that there are none."""
-    lines: List[str] = sorted(property_help(prop) for prop in props)
+    lines: List[str] = sorted(property_help(prop, plain_defaults) for prop in props)
     if not lines:
         return f"There are no options for {type_name}.\n"
     return f"{type_name} options:\n" + "".join(line + "\n" for line in lines)

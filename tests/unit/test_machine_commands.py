@@ -314,3 +314,75 @@ def test_chardev_logtimestamp_from_11_0() -> None:
     assert drive(HANDLERS["chardev-add"](inv, Context(profile=prof)),
                  lambda cmd: sent.append(cmd) or {}) == ""
     assert sent[0].arguments["backend"]["data"]["logtimestamp"] is True
+
+
+# --- texts that changed: device help defaults, trace-event vCPU, dumpdtb, VNC hint
+
+
+def run_on(key: str, args_type: str, args: Dict[str, Any], version, respond) -> str:
+    inv = Invocation(spec(key, args_type), args, key)
+    ctx = Context(profile=profile_for(qmp_greeting(version), None))
+    return drive(HANDLERS[key](inv, ctx), respond)
+
+
+E1000_PROPS = [{"name": "autonegotiation", "type": "bool", "default-value": True},
+               {"name": "romfile", "type": "str", "default-value": "efi-e1000.rom"},
+               {"name": "x-pcie-lnksta-dllla", "type": "uint32", "default-value": 1}]
+
+
+@pytest.mark.parametrize("version,lines", [
+    ((7, 2, 22), ["  autonegotiation=<bool> -  (default: true)",
+                  '  romfile=<str>          -  (default: "efi-e1000.rom")']),
+    ((10, 0, 2), ["  autonegotiation=<bool> -  (default: on)",
+                  "  romfile=<str>          -  (default: efi-e1000.rom)"]),
+])
+def test_device_help_defaults_per_release(version, lines: List[str]) -> None:
+    out = run_on("device_add", "device:O", {"device": {"driver": "e1000", "help": "on"}},
+                 version, lambda cmd: E1000_PROPS)
+    for line in lines:
+        assert line + "\n" in out
+    assert "(default: 1)" in out
+
+
+def test_trace_event_vcpu_ignored_from_8_1() -> None:
+    sent: List[QMPCommand] = []
+    args = {"name": "nosuch", "option": True, "vcpu": 0x80000000}
+
+    def respond(cmd: QMPCommand) -> Any:
+        sent.append(cmd)
+        raise QMPCommandError("GenericError", 'unknown event "nosuch"')
+
+    assert run_on("trace-event", "name:s,option:b,vcpu:i?", args, (7, 2, 22),
+                  respond) == "argument vcpu must be positive"
+    assert run_on("trace-event", "name:s,option:b,vcpu:i?", args, (10, 0, 2),
+                  respond) == 'unknown event "nosuch"\n'
+    assert "vcpu" not in sent[-1].arguments
+    out = run_on("info trace-events", "name:s?,vcpu:i?", {"name": "x", "vcpu": 3},
+                 (11, 1, 3), lambda cmd: sent.append(cmd) or [])
+    assert out == "" and sent[-1].arguments == {"name": "x"}
+
+
+NO_FDT = QMPCommandError("GenericError", "This machine doesn't have an FDT")
+
+
+@pytest.mark.parametrize("version,ok,fail", [
+    ((7, 2, 22), "info: dtb dumped to /x.dtb\n", "Error: This machine doesn't have an FDT\n"),
+    ((9, 1, 0), "dtb dumped to /x.dtb", "Error: This machine doesn't have an FDT\n"),
+    ((10, 0, 2), "DTB dumped to '/x.dtb'\n",
+     "Error: This machine doesn't have an FDT\n(Perhaps it doesn't support FDT at all, "
+     "or perhaps you need to provide an FDT with the -fdt option?)\n"),
+])
+def test_dumpdtb_per_release(version, ok: str, fail: str) -> None:
+    args = {"filename": "/x.dtb"}
+    assert run_on("dumpdtb", "filename:F", args, version, lambda cmd: {}) == ok
+    assert run_on("dumpdtb", "filename:F", args, version, raising(NO_FDT)) == fail
+
+
+def test_set_password_without_vnc_hint_on_11() -> None:
+    no_vnc = raising(QMPCommandError("GenericError", "No VNC display is present"))
+    args = {"protocol": "vnc", "password": "pw"}
+    key, args_type = "set_password", "protocol:s,password:s,display:-ds,connected:s?"
+    assert run_on(key, args_type, args, (10, 0, 2), no_vnc) == (
+        "Error: No VNC display is present\n")
+    assert run_on(key, args_type, args, (11, 1, 3), no_vnc) == (
+        "Error: No VNC display is present\nTo enable it, use '-vnc ...'")
