@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Mapping, Optional
 
-from hmpbridge.commands import CommandSpec
+from hmpbridge.commands import CommandSpec, CommandTable
 from hmpbridge.handlers import asks_for_help
 from hmpbridge.hmp_parser import parse_carried
 from hmpbridge.model import Invocation
@@ -151,15 +151,20 @@ def _save_limit(key: str, size: Any, policy: Policy) -> Optional[str]:
     return None
 
 
-def qmp_limit(message: Mapping[str, Any], role: str, policy: Policy) -> Optional[str]:
-    """Why a QMP ``message`` asks more of QEMU than ``policy`` lets ``role`` ask, or None."""
+def qmp_limit(message: Mapping[str, Any], role: str, policy: Policy,
+              table: Optional[CommandTable] = None) -> Optional[str]:
+    """Why a QMP ``message`` asks more of QEMU than ``policy`` lets ``role`` ask, or None.
+
+    An HMP line in a ``human-monitor-command`` is read with ``table`` (the
+    served QEMU's; QEMU 7.2's when None).
+    """
     name = str(message.get("execute") or message.get("exec-oob") or "")
     arguments = message.get("arguments")
     if not isinstance(arguments, Mapping):
         arguments = {}
     who = f"this client is {role}"
     if name == "human-monitor-command":
-        inv = parse_carried(message)
+        inv = parse_carried(message, table)
         return line_limit(inv, role, policy, who) if inv is not None else None
     if name in ("memsave", "pmemsave"):
         return _save_limit(name, arguments.get("size"), policy)
@@ -221,26 +226,29 @@ def hmp_denial(spec: CommandSpec, identity: Identity) -> str:
 
 
 def qmp_denial(message: Mapping[str, Any], role: str,
-               policy: Optional[Policy] = None) -> Optional[str]:
+               policy: Optional[Policy] = None,
+               table: Optional[CommandTable] = None) -> Optional[str]:
     """Why ``role`` may not send this QMP ``message``, or None when it may.
 
-    A ``human-monitor-command`` is judged by the command table entry of the
-    HMP line it carries; then the message is held to ``policy`` (the
-    default :class:`Policy` when None): dump and save sizes, secrets.
+    A ``human-monitor-command`` is judged by the entry of ``table`` (the
+    served QEMU's; QEMU 7.2's when None) for the HMP line it carries; then
+    the message is held to ``policy`` (the default :class:`Policy` when
+    None): dump and save sizes, secrets.
     """
-    denial = _role_denial(message, role)
+    denial = _role_denial(message, role, table)
     if denial is not None:
         return denial
-    return qmp_limit(message, role, policy or DEFAULT_POLICY)
+    return qmp_limit(message, role, policy or DEFAULT_POLICY, table)
 
 
-def _role_denial(message: Mapping[str, Any], role: str) -> Optional[str]:
+def _role_denial(message: Mapping[str, Any], role: str,
+                 table: Optional[CommandTable] = None) -> Optional[str]:
     """Why ``role`` may not send ``message`` at all, or None."""
     if role == OPERATOR:
         return None
     name = str(message.get("execute") or message.get("exec-oob") or "")
     if name == "human-monitor-command":
-        inv = parse_carried(message)
+        inv = parse_carried(message, table)
         if inv is not None and hmp_allowed(inv, role):
             return None
         what = f"'{inv.spec.key}'" if inv is not None else "this command line"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, FrozenSet, Mapping, Optional, Tuple
 
+from hmpbridge.commands import CommandTable
 from hmpbridge.errors import HMPBridgeError
 from hmpbridge.hmp_parser import parse, parse_carried
 from hmpbridge.qemu_opts import is_help_option
@@ -114,14 +115,16 @@ def _refusal(what: str, release: Optional[str]) -> str:
     return f"hmpbridge does not send {what}: it makes {_qemu(release)} abort"
 
 
-def needs_kvm_state(message: Mapping[str, Any], release: Optional[str]) -> bool:
+def needs_kvm_state(message: Mapping[str, Any], release: Optional[str],
+                    table: Optional[CommandTable] = None) -> bool:
     """Whether judging ``message`` needs to know if KVM is on (a dirty-rate mode)."""
     if release is not None and release not in DIRTY_RATE_ABORTS_WITHOUT_KVM:
         return False
-    return _dirty_rate_mode(message) is not None
+    return _dirty_rate_mode(message, table) is not None
 
 
-def _dirty_rate_mode(message: Mapping[str, Any]) -> Optional[str]:
+def _dirty_rate_mode(message: Mapping[str, Any],
+                     table: Optional[CommandTable] = None) -> Optional[str]:
     """``dirty-ring``/``dirty-bitmap`` when ``message`` measures the dirty rate so."""
     name = _name(message)
     arguments = message.get("arguments")
@@ -131,7 +134,7 @@ def _dirty_rate_mode(message: Mapping[str, Any]) -> Optional[str]:
         mode = arguments.get("mode")
         return mode if mode in ("dirty-ring", "dirty-bitmap") else None
     if name == "human-monitor-command":
-        inv = parse_carried(message)
+        inv = parse_carried(message, table)
         if inv is None or inv.spec.key != "calc_dirty_rate":
             return None
         if inv.args.get("dirty_ring"):
@@ -142,10 +145,12 @@ def _dirty_rate_mode(message: Mapping[str, Any]) -> Optional[str]:
 
 
 def abort_refusal(message: Mapping[str, Any], release: Optional[str],
-                  kvm: Optional[bool] = None) -> Optional[str]:
+                  kvm: Optional[bool] = None,
+                  table: Optional[CommandTable] = None) -> Optional[str]:
     """Why ``message`` must not reach QEMU ``release`` (it would abort), or None.
 
     :param kvm: whether KVM is on (None: not known, taken as off).
+    :param table: the command table HMP lines are read with (QEMU 7.2's when None).
     """
     name = _name(message)
     arguments = message.get("arguments")
@@ -162,20 +167,21 @@ def abort_refusal(message: Mapping[str, Any], release: Optional[str],
     elif name == "human-monitor-command":
         line = arguments.get("command-line")
         if isinstance(line, str):
-            refused = _line_refusal(line, release)
+            refused = _line_refusal(line, release, table)
             if refused is not None:
                 return refused
-    mode = _dirty_rate_mode(message)
+    mode = _dirty_rate_mode(message, table)
     if mode is not None and not kvm and (
             release is None or release in DIRTY_RATE_ABORTS_WITHOUT_KVM):
         return _refusal(f"calc-dirty-rate in mode {mode} without KVM", release)
     return None
 
 
-def _line_refusal(line: str, release: Optional[str]) -> Optional[str]:
+def _line_refusal(line: str, release: Optional[str],
+                  table: Optional[CommandTable] = None) -> Optional[str]:
     """Why HMP ``line`` would make QEMU abort, or None."""
     try:
-        inv = parse(line)
+        inv = parse(line, table)
     except HMPBridgeError:
         # QEMU may read a line hmpbridge cannot: refuse it if it names a hazard at all
         words = set(re.split(r"[\s,=]+", line))

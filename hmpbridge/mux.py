@@ -190,7 +190,7 @@ class QMPMultiplexer(Service):
         release = hazards.release_of(self._greeting)
 
         def judge(kvm: Optional[bool]) -> "Deferred[Any]":
-            refusal = hazards.abort_refusal(message, release, kvm)
+            refusal = hazards.abort_refusal(message, release, kvm, self._profile.table)
             if refusal is None:
                 return send()
             for fd in fds:
@@ -198,7 +198,8 @@ class QMPMultiplexer(Service):
             self._log.warn("Refused {command}: {refusal}", command=message.get(
                 "execute", message.get("exec-oob")), refusal=refusal)
             return refuse(refusal)
-        if self._kvm is None and hazards.needs_kvm_state(message, release):
+        if self._kvm is None and hazards.needs_kvm_state(message, release,
+                                                           self._profile.table):
             return self._kvm_state().addCallback(judge)
         return judge(self._kvm)
 

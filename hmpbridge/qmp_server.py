@@ -297,7 +297,8 @@ class QMPServerProtocol(Protocol):
             self._local(message, error_reply("CommandNotFound", _NEGOTIATE_FIRST, message),
                         None, started)
         else:
-            denial = qmp_denial(message, self.identity.role, self.policy)
+            denial = qmp_denial(message, self.identity.role, self.policy,
+                                self.mux.profile.table)
             if denial is not None:
                 self._log.warn("Denied {command} to {peer} on {listener}", command=name,
                                peer=self.identity.peer, listener=self.identity.listener)

@@ -9,6 +9,7 @@ from typing import Any, Callable, List, Mapping, Sequence, Tuple
 from twisted.internet.defer import Deferred
 from twisted.internet.testing import StringTransport
 
+from hmpbridge.profile import profile_for
 from hmpbridge.errors import QMPDisconnected
 from hmpbridge.qmp_server import CLIENT_WINDOW, MAX_BACKLOG, QMPServerFactory
 
@@ -21,6 +22,7 @@ class FakeMux:
 
     def __init__(self) -> None:
         self.greeting = GREETING
+        self.profile = profile_for(GREETING)
         self.connected = True
         self.oob = True
         self.forwarded: List[Tuple[dict, Tuple[int, ...], Deferred]] = []
