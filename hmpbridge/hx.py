@@ -115,7 +115,9 @@ _BASE: FrozenSet[str] = frozenset({
 #: ``CONFIG_XEN_EMU`` and ``CONFIG_PIXMAN`` only appear in the files from 8.0 and
 #: 9.0 on, so defining them for older releases changes nothing.  Checked against
 #: the ``help`` and ``info`` of Debian's 7.2.22, 10.0.2 (bookworm-backports) and
-#: 11.1.3 (``tests/fixtures/releases``).
+#: 11.1.3 (``tests/fixtures/releases``); the program of Debian 13's
+#: ``qemu-system-x86 1:10.0.13+ds-0+deb13u1`` holds the same 10.0 table
+#: (``python -m hmpbridge.tablegen --release 10.0 --deb ...``).
 DEBIAN_X86_64: Dict[Tuple[int, int], FrozenSet[str]] = {
     (7, 2): _BASE,
     (8, 0): _BASE,
