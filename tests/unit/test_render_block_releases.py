@@ -14,6 +14,8 @@ import time
 from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hmpbridge.commands import by_key
 from hmpbridge.handlers import HANDLERS, Context, _load_all, drive
@@ -278,3 +280,34 @@ def test_an_inactive_node_cannot_hold_the_vm_state() -> None:
     block["inserted"]["active"] = False
     assert render_snapshots(top_nodes([block]), (10, 0)) == (
         "no block device can store vmstate for snapshot\n")
+
+
+_COUNTER = st.integers(min_value=0, max_value=2 ** 63 - 1)
+_STATS_NAMES = ("rd_bytes", "rd_operations", "rd_total_time_ns", "rd_merged", "wr_bytes",
+                "wr_operations", "wr_total_time_ns", "wr_merged", "flush_operations",
+                "flush_total_time_ns", "idle_time_ns")
+
+
+@given(st.lists(st.fixed_dictionaries(
+    {"device": st.text(alphabet="abc0: ", max_size=6),
+     "stats": st.fixed_dictionaries({}, optional={k: _COUNTER for k in _STATS_NAMES})}),
+    max_size=4))
+def test_blockstats_table_reads_back(stats: List[Dict[str, Any]]) -> None:
+    """Whatever the counters, 11.1's table holds each one, and 7.2's line the same numbers."""
+    table = render_blockstats(stats, (11, 1))
+    blocks = table.split("\n\n") if table else []
+    assert len(blocks) == len(stats)
+    for entry, block in zip(stats, blocks):
+        lines = block.rstrip("\n").split("\n")
+        values = entry["stats"]
+        head = f"{entry['device']}: idle_time_ns="
+        assert lines[0] == head + str(values.get("idle_time_ns", 0))
+        read = [int(x) for x in lines[2].split()[1:]]
+        write = [int(x) for x in lines[3].split()[1:]]
+        flush = [int(x) for x in lines[4].split()[1:]]
+        assert read == [values.get(k, 0) for k in _STATS_NAMES[0:4]]
+        assert write == [values.get(k, 0) for k in _STATS_NAMES[4:8]]
+        assert flush == [values.get(k, 0) for k in _STATS_NAMES[8:10]]
+    old = render_blockstats(stats, (7, 2))
+    assert old == render_blockstats(stats, (11, 0))
+    assert old.count("\n") == len(stats)
