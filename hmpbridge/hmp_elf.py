@@ -169,27 +169,26 @@ class _Program:
         """
         entries: List[HxEntry] = []
         subs: List[int] = []
-        addr = start
+        base = start
         while True:
-            name = self.pointer(addr)
+            name = self.pointer(base)
             if not name:
                 return entries, subs
-            strings = [self.pointer(addr + o) for o in (8, 16, 24)]
+            strings = [self.pointer(base + o) for o in (8, 16, 24)]
             if not all(strings):
-                raise ElfError(f"entry at {addr:#x} has no .args_type, .params or .help")
-            flags = self.pointer(addr + 32)
-            sub = self.pointer(addr + layout.sub_table)
-            completion = self.pointer(addr + layout.command_completion)
+                raise ElfError(f"entry at {base:#x} has no .args_type, .params or .help")
+            flags = self.pointer(base + 32)
+            sub = self.pointer(base + layout.sub_table)
+            completion = self.pointer(base + layout.command_completion)
             if sub and sub in self.symbols:
-                raise ElfError(f"entry at {addr:#x}: .sub_table is a function")
+                raise ElfError(f"entry at {base:#x}: .sub_table is a function")
             if completion and completion not in self.symbols:
-                raise ElfError(f"entry at {addr:#x}: .command_completion is no function")
+                raise ElfError(f"entry at {base:#x}: .command_completion is no function")
             mask = 0
             if layout.targets is not None:
-                (mask,) = struct.unpack_from("<I", self.data, self.offset(addr + layout.targets))
+                (mask,) = struct.unpack_from("<I", self.data, self.offset(base + layout.targets))
             if mask >> len(target_names):
-                raise ElfError(f"entry at {addr:#x}: target mask {mask:#x} names no target")
-            addr += _ENTRY_SIZE
+                raise ElfError(f"entry at {base:#x}: target mask {mask:#x} names no target")
             args_type, params, help_ = (self.string(v) for v in strings)
             if sub:
                 subs.append(sub)
@@ -199,13 +198,14 @@ class _Program:
                 params=params,
                 help=help_,
                 flags=self.string(flags) if flags else "",
-                cmd=bool(self.pointer(addr - _ENTRY_SIZE + layout.cmd)),
-                cmd_info_hrt=bool(self.pointer(addr - _ENTRY_SIZE + layout.cmd_info_hrt)),
-                coroutine=self.data[self.offset(addr - _ENTRY_SIZE + layout.coroutine)] != 0,
+                cmd=bool(self.pointer(base + layout.cmd)),
+                cmd_info_hrt=bool(self.pointer(base + layout.cmd_info_hrt)),
+                coroutine=self.data[self.offset(base + layout.coroutine)] != 0,
                 command_completion=self.symbols[completion] if completion else None,
                 sub_table="hmp_info_cmds" if sub else None,
                 targets=tuple(t for bit, t in enumerate(target_names) if mask >> bit & 1),
             ))
+            base += _ENTRY_SIZE
 
     def target_names(self) -> List[str]:
         """The program's ``SysEmuTarget_lookup``: target *n* is bit *n* of a target mask."""
