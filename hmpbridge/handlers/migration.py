@@ -138,10 +138,28 @@ def migrate_continue(inv: Invocation, ctx: Context) -> HandlerResult:
     return ""
 
 
+#: The URI schemes QEMU's ``migrate_uri_parse`` knows (8.2 and later).
+URI_SCHEMES = ("exec:", "rdma:", "tcp:", "unix:", "vsock:", "fd:", "file:")
+
+
 @handler("migrate_incoming")
 def migrate_incoming(inv: Invocation, ctx: Context) -> HandlerResult:
-    """``migrate_incoming uri`` (after ``-incoming defer``)."""
-    return (yield from send("migrate-incoming", {"uri": inv.args["uri"]}))
+    """``migrate_incoming uri`` (after ``-incoming defer``).
+
+    Since 8.2 HMP parses the URI before QEMU looks at its state, so an
+    unknown scheme is named first; since 9.1 it asks QEMU not to exit when
+    the incoming migration fails (``exit-on-error`` false), where QMP's
+    default is to exit.
+    """
+    uri = inv.args["uri"]
+    if ctx.profile.since(8, 2) and not uri.startswith(URI_SCHEMES):
+        return f"Error: unknown migration protocol: {uri}\n"
+    args: Dict[str, Any] = {"uri": uri}
+    schema = ctx.profile.schema
+    if (ctx.profile.since(9, 1) and schema is not None
+            and schema.has_member(schema.arguments("migrate-incoming"), "exit-on-error")):
+        args["exit-on-error"] = False
+    return (yield from send("migrate-incoming", args))
 
 
 @handler("migrate_recover")

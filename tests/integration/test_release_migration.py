@@ -59,15 +59,17 @@ def _vm(program: str, machine: str = "pc") -> VM:
 class Pair:
     """VM A behind a bridge, its twin B, and one HMP session on the bridge."""
 
-    def __init__(self, program: str, machine: str = "pc", *bridge_args: str) -> None:
+    def __init__(self, program: str, machine: str = "pc", *bridge_args: str,
+                 twin: bool = True) -> None:
         self.a = _vm(program, machine)
-        self.b = _vm(program, machine)
+        self.b = _vm(program, machine) if twin else None
         self.bridge = Bridge(f"unix:path={self.a.path('bridge.sock')}", "--no-passthrough",
                              *bridge_args)
         self.session: HMPClient = self.bridge.session()
 
     def both(self, line: str) -> Tuple[str, str]:
         """``line`` through the bridge on A and through QEMU's own monitor on B."""
+        assert self.b is not None
         return self.session.cmd(line), self.b.qmp.hmp(line)
 
     def state(self, vm: VM) -> Dict[str, object]:
@@ -78,7 +80,8 @@ class Pair:
         self.session.close()
         self.bridge.close()
         self.a.close()
-        self.b.close()
+        if self.b is not None:
+            self.b.close()
 
 
 @pytest.fixture(scope="module", params=RELEASES)
@@ -188,6 +191,63 @@ def test_migrate_and_info_migrate_after_it(pair) -> None:
     assert ours == qemus
 
 
+def test_a_failed_incoming_migration_leaves_qemu_running(pair) -> None:
+    """``migrate_incoming`` asks QEMU not to exit when the stream is bad, as HMP does.
+
+    Twins started with ``-incoming defer`` both listen; each gets garbage;
+    both must still be there, and print the same ``info migrate`` status.
+    """
+    version, _ = pair
+    program = _program(version)
+    a = _incoming_vm(program)
+    b = _incoming_vm(program)
+    bridge = Bridge(f"unix:path={a.path('bridge.sock')}", "--no-passthrough")
+    session = bridge.session()
+    try:
+        assert session.cmd(f"migrate_incoming unix:{a.path('in.sock')}") == ""
+        assert b.qmp.hmp(f"migrate_incoming unix:{b.path('in.sock')}") == ""
+        for vm in (a, b):
+            _send_garbage(vm.path("in.sock"))
+        for vm in (a, b):
+            _wait_failed(vm)
+        assert a.proc.poll() is None and b.proc.poll() is None
+        assert session.cmd("info status") == b.qmp.hmp("info status")
+    finally:
+        session.close()
+        bridge.close()
+        a.close()
+        b.close()
+
+
+def _incoming_vm(program: str) -> VM:
+    return VM(base=[program, *BASE_ARGS[1:], "-incoming", "defer"], devices=lambda d: [
+        "-qmp", f"unix:{os.path.join(d, 'bridge.sock')},server=on,wait=off"])
+
+
+def _send_garbage(path: str) -> None:
+    import socket
+    deadline = time.monotonic() + 10
+    while not os.path.exists(path):
+        assert time.monotonic() < deadline, "QEMU did not listen"
+        time.sleep(0.02)
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(path)
+        sock.sendall(b"this is not a migration stream\n" * 4)
+
+
+def _wait_failed(vm: VM) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        assert vm.proc.poll() is None, "QEMU exited on the failed incoming migration"
+        try:
+            if vm.qmp.command("query-migrate").get("status") == "failed":
+                return
+        except (ConnectionError, OSError):
+            assert vm.proc.wait(5) is None, "QEMU exited on the failed incoming migration"
+        assert time.monotonic() < deadline, "the incoming migration did not fail"
+        time.sleep(0.05)
+
+
 def _has_hmp_version_option() -> bool:
     done = subprocess.run(bridge_command("--help"), cwd=ROOT, capture_output=True, text=True)
     return "--hmp-version" in done.stdout
@@ -198,7 +258,7 @@ def seven_two() -> Iterator[Tuple[Pair, VM]]:
     program = _program("11.1.3")
     if not _has_hmp_version_option():
         pytest.skip("this hmpbridge has no --hmp-version option")
-    newer = Pair(program, "pc-i440fx-7.2", "--hmp-version", "7.2")
+    newer = Pair(program, "pc-i440fx-7.2", "--hmp-version", "7.2", twin=False)
     system = shutil.which("qemu-system-x86_64") or "/usr/bin/qemu-system-x86_64"
     older = VM(base=[system, "-M", "pc-i440fx-7.2", *BASE_ARGS[3:]], devices=default_devices)
     try:

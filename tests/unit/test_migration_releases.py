@@ -294,3 +294,28 @@ def test_info_migrate_all_on_an_old_machine_type() -> None:
     snap = fixture("11.1", "migration-pc-i440fx-7.2.json")["states"]["migrated"]
     replies = dict(snap["replies"], **{"qom-get": "pc-i440fx-7.2-machine"})
     assert run_info("info migrate -a", replies, ctx_for("11.1")) == snap["hmp"]["info migrate -a"]
+
+
+# -- migrate_incoming --------------------------------------------------------------------------
+
+
+def test_migrate_incoming_names_an_unknown_scheme_first_since_8_2() -> None:
+    """Captured from QEMU 10.0.2 and 11.1.3 without -incoming: the URI is judged first."""
+    script = CannedReplies()
+    out = run_key("migrate_incoming", {"uri": "nosuch:x"}, script, ctx=ctx_for("10.0"))
+    assert (out, script.sent) == ("Error: unknown migration protocol: nosuch:x\n", [])
+    script = CannedReplies()
+    run_key("migrate_incoming", {"uri": "nosuch:x"}, script, ctx=ctx_for("7.2"))
+    assert script.sent == [QMPCommand("migrate-incoming", {"uri": "nosuch:x"})]
+
+
+@pytest.mark.parametrize("release, sent", [
+    ("7.2", {"uri": "tcp:127.0.0.1:1"}),
+    ("10.0", {"uri": "tcp:127.0.0.1:1", "exit-on-error": False}),
+    ("11.1", {"uri": "tcp:127.0.0.1:1", "exit-on-error": False}),
+])
+def test_migrate_incoming_does_not_exit_on_error_since_9_1(release: str, sent) -> None:
+    """HMP passes exit-on-error false where the schema has it; QMP's default is to exit."""
+    script = CannedReplies()
+    run_key("migrate_incoming", {"uri": "tcp:127.0.0.1:1"}, script, ctx=ctx_for(release))
+    assert script.sent == [QMPCommand("migrate-incoming", sent)]
