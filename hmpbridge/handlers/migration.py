@@ -130,9 +130,12 @@ def migrate_cancel(inv: Invocation, ctx: Context) -> HandlerResult:
 
 @handler("migrate_continue")
 def migrate_continue(inv: Invocation, ctx: Context) -> HandlerResult:
-    """``migrate_continue state``: the state is a MigrationStatus name."""
+    """``migrate_continue state``: the state is a MigrationStatus name (the live schema's)."""
     state = inv.args["state"]
-    if state not in MIGRATION_STATUSES:
+    schema = ctx.profile.schema
+    statuses = (schema.argument_names_or_values("migrate-continue", "state")
+                if schema is not None else []) or MIGRATION_STATUSES
+    if state not in statuses:
         return f"Error: invalid parameter value: {state}\n"
     yield QMPCommand("migrate-continue", {"state": state})
     return ""

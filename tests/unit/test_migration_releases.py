@@ -319,3 +319,16 @@ def test_migrate_incoming_does_not_exit_on_error_since_9_1(release: str, sent) -
     script = CannedReplies()
     run_key("migrate_incoming", {"uri": "tcp:127.0.0.1:1"}, script, ctx=ctx_for(release))
     assert script.sent == [QMPCommand("migrate-incoming", sent)]
+
+
+@pytest.mark.parametrize("release, known", [("7.2", False), ("10.0", True), ("11.1", True)])
+def test_migrate_continue_takes_the_schemas_statuses(release: str, known: bool) -> None:
+    """postcopy-recover-setup is a MigrationStatus since 9.1 (10.0's and 11.1's schemas)."""
+    script = CannedReplies()
+    out = run_key("migrate_continue", {"state": "postcopy-recover-setup"}, script,
+                  ctx=ctx_for(release))
+    if known:
+        assert script.sent == [QMPCommand("migrate-continue", {"state": "postcopy-recover-setup"})]
+    else:
+        assert (out, script.sent) == ("Error: invalid parameter value: postcopy-recover-setup\n",
+                                      [])
