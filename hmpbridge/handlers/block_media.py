@@ -2,20 +2,25 @@
 
 Every ``device`` here is a BlockBackend (drive) name, as in QEMU 7.2's HMP.
 ``change vnc password X`` is the VNC case of ``change``: it becomes
-``change-vnc-password``.
+``change-vnc-password``.  Its argument errors print bare up to 7.2 and with
+``Error: `` from 8.0 (``hmp_change_vnc``).  QEMU's refusals of the password
+come with a hint HMP prints and QMP replies drop: up to 11.0 the line
+:data:`VNC_NO_PASSWORD_AUTH` before "Could not set password" (when the
+display has no password auth); in 11.1 one after the error, without a line
+end (:data:`VNC_HINTS`).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler
 from hmpbridge.model import Invocation, QMPCommand
 
 __all__ = ["eject", "change", "block_resize", "lock_hint", "READ_ONLY_MODES",
-           "VNC_NO_PASSWORD_AUTH", "NO_PASSWORD_PROMPT"]
+           "VNC_NO_PASSWORD_AUTH", "NO_PASSWORD_PROMPT", "VNC_HINTS"]
 
 #: BlockdevChangeReadOnlyMode, in QEMU 7.2.
 READ_ONLY_MODES = ("retain", "read-only", "read-write")
@@ -23,6 +28,14 @@ READ_ONLY_MODES = ("retain", "read-only", "read-write")
 #: What QEMU prints (before the error) when VNC runs without password auth.
 VNC_NO_PASSWORD_AUTH = ("If you want use passwords please enable password auth using "
                         "'-vnc ${dpy},password'.\n")
+
+#: QEMU 11.1's refusals of ``change-vnc-password`` -> the hint HMP prints
+#: after them (``error_append_hint`` without a line end).
+VNC_HINTS = {
+    "No VNC display is present": "To enable it, use '-vnc ...'",
+    "VNC password authentication is disabled":
+        "To enable it, use '-vnc ...,password-secret=ID'",
+}
 
 #: What QEMU prints instead of the ``Password: `` prompt on a monitor that
 #: cannot prompt (the one ``human-monitor-command`` uses).
@@ -52,7 +65,7 @@ def change(inv: Invocation, ctx: Context) -> HandlerResult:
     arg = inv.args.get("arg")
     read_only = inv.args.get("read-only-mode")
     if device == "vnc":
-        return (yield from _change_vnc(target, arg, read_only))
+        return (yield from _change_vnc(target, arg, read_only, ctx.profile.release))
     if read_only is not None and read_only not in READ_ONLY_MODES:
         return f"Error: invalid parameter value: {read_only}\n"
     arguments: Dict[str, Any] = {"device": device, "filename": target}
@@ -78,18 +91,22 @@ def lock_hint(desc: str, filename: str) -> str:
     return ""
 
 
-def _change_vnc(target: str, password: Any, read_only: Any) -> HandlerResult:
+def _change_vnc(target: str, password: Any, read_only: Any,
+                release: Tuple[int, int]) -> HandlerResult:
     """``change vnc password [X]``, with HMP's own messages."""
+    prefix = "Error: " if release >= (8, 0) else ""
     if read_only is not None:
-        return "Parameter 'read-only-mode' is invalid for VNC\n"
+        return prefix + "Parameter 'read-only-mode' is invalid for VNC\n"
     if target not in ("passwd", "password"):
-        return "Expected 'password' after 'vnc'\n"
+        return prefix + "Expected 'password' after 'vnc'\n"
     if password is None:
         return NO_PASSWORD_PROMPT
     try:
         yield QMPCommand("change-vnc-password", {"password": password})
     except QMPCommandError as err:
         text = f"Error: {err.desc}\n"
+        if err.desc in VNC_HINTS:
+            return text + VNC_HINTS[err.desc]
         # QEMU also prints a hint, to the monitor only, when the first VNC
         # display has no password authentication.
         try:

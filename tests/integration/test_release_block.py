@@ -39,6 +39,10 @@ READ_LINES = [
     "nbd_server_start 127.0.0.1:0,to=x",
     "nbd_server_start 127.0.0.1:0,mptcp=maybe",
     "nbd_server_start [::1]:",
+    "change vnc foo",
+    "change vnc password pw retain",
+    "change vnc password pw",
+    "info block-jobs",
 ]
 
 #: Lines compared between 11.1.3 with ``--hmp-version 7.2`` and a 7.2 twin.
