@@ -286,14 +286,21 @@ def _without_kvm(seconds: int, pages: int, mode: str) -> HandlerResult:
 
 @handler("set_vcpu_dirty_limit")
 def set_vcpu_dirty_limit(inv: Invocation, ctx: Context) -> HandlerResult:
-    """``set_vcpu_dirty_limit dirty_rate [cpu_index]``."""
+    """``set_vcpu_dirty_limit dirty_rate [cpu_index]``.
+
+    Since 8.1 a negative rate is refused before QEMU is asked, and success
+    prints nothing.
+    """
     args: Dict[str, Any] = {}
+    rate = _int64(inv.args["dirty_rate"])
+    if ctx.profile.since(8, 1) and rate < 0:
+        return "Error: invalid dirty page limit %d\n" % rate
     cpu = _int64(inv.args.get("cpu_index", -1))
     if cpu != -1:
         args["cpu-index"] = cpu
-    args["dirty-rate"] = inv.args["dirty_rate"] & _U64
+    args["dirty-rate"] = rate & _U64
     yield QMPCommand("set-vcpu-dirty-limit", args)
-    return DIRTY_LIMIT_HINT
+    return "" if ctx.profile.since(8, 1) else DIRTY_LIMIT_HINT
 
 
 @handler("cancel_vcpu_dirty_limit")
@@ -335,7 +342,7 @@ def _globals(profile: QemuProfile) -> Generator[QMPCommand, Any, MigrationGlobal
 @handler("info dirty_rate")
 def info_dirty_rate(inv: Invocation, ctx: Context) -> HandlerResult:
     """``info dirty_rate``: the last measurement."""
-    return render_dirty_rate((yield QMPCommand("query-dirty-rate")))
+    return render_dirty_rate((yield QMPCommand("query-dirty-rate")), ctx.profile.release)
 
 
 @handler("info vcpu_dirty_limit")

@@ -257,12 +257,15 @@ def render_info_migrate(info: Obj, globals_: MigrationGlobals = MigrationGlobals
     return "".join(out)
 
 
-def render_dirty_rate(info: Obj) -> str:
-    """``info dirty_rate`` from ``query-dirty-rate``."""
-    out = [
-        "Status: %s\n" % info.get("status"),
-        "Start Time: %d (ms)\n" % info.get("start-time", 0),
-        "Sample Pages: %d (per GB)\n" % info.get("sample-pages", 0),
+def render_dirty_rate(info: Obj, release: Release = (7, 2)) -> str:
+    """``info dirty_rate`` from ``query-dirty-rate``.
+
+    Since 8.0 ``Sample Pages`` is printed only in the page-sampling mode.
+    """
+    out = ["Status: %s\n" % info.get("status"), "Start Time: %d (ms)\n" % info.get("start-time", 0)]
+    if release < (8, 0) or info.get("mode") == "page-sampling":
+        out.append("Sample Pages: %d (per GB)\n" % info.get("sample-pages", 0))
+    out += [
         "Period: %d (sec)\n" % info.get("calc-time", 0),
         "Mode: %s\n" % info.get("mode"),
     ]

@@ -332,3 +332,29 @@ def test_migrate_continue_takes_the_schemas_statuses(release: str, known: bool) 
     else:
         assert (out, script.sent) == ("Error: invalid parameter value: postcopy-recover-setup\n",
                                       [])
+
+
+# -- dirty rate and dirty limit ----------------------------------------------------------------
+
+MEASURED = {"status": "measured", "start-time": 1796311313, "calc-time": 1,
+            "calc-time-unit": "second", "sample-pages": 512, "mode": "dirty-bitmap",
+            "dirty-rate": 0}
+
+
+def test_info_dirty_rate_names_sample_pages_only_when_sampling_since_8_0() -> None:
+    """Captured from QEMU 10.0.2 after ``calc_dirty_rate -b 1``."""
+    assert run_info("info dirty_rate", {"query-dirty-rate": MEASURED}, ctx_for("10.0")) == (
+        "Status: measured\nStart Time: 1796311313 (ms)\nPeriod: 1 (sec)\n"
+        "Mode: dirty-bitmap\nDirty rate: 0 (MB/s)\n")
+    assert "Sample Pages: 512 (per GB)\n" in run_info(
+        "info dirty_rate", {"query-dirty-rate": MEASURED}, ctx_for("7.2"))
+
+
+def test_set_vcpu_dirty_limit_since_8_1() -> None:
+    """Captured from QEMU 10.0.2: a negative rate is refused; success prints nothing."""
+    script = CannedReplies()
+    out = run_key("set_vcpu_dirty_limit", {"dirty_rate": -5}, script, ctx=ctx_for("10.0"))
+    assert (out, script.sent) == ("Error: invalid dirty page limit -5\n", [])
+    script = CannedReplies()
+    assert run_key("set_vcpu_dirty_limit", {"dirty_rate": 10}, script, ctx=ctx_for("11.1")) == ""
+    assert script.sent == [QMPCommand("set-vcpu-dirty-limit", {"dirty-rate": 10})]
