@@ -5,7 +5,8 @@ backing chain; ``info snapshots`` uses :func:`snapshot_header` and
 :func:`snapshot_line`.  Each takes the release whose text to print
 (``block/qapi.c``):
 
-- 8.0: "Format specific information:" only when there is something under it;
+- 8.0: "Format specific information:" only when there is something under it
+  (7.2's text keeps it over empty data of the kinds 7.2 has, :data:`KINDS_7_2`);
 - 9.0: the snapshot table's wider columns (``VM_SIZE``, ``VM_CLOCK``), a
   four-digit hour and ``--`` for an unknown icount;
 - 10.2: "Block limits:" (``ImageInfo.limits``) after the backing file.
@@ -40,6 +41,12 @@ SNAPSHOT_HEADER = "%-10s%-17s%8s%20s%13s%11s" % (
 #: ``%-7s %-16s %8s %19s %15s %10s`` over the column names (9.0 on).
 SNAPSHOT_HEADER_9_0 = "%-7s %-16s %8s %19s %15s %10s" % (
     "ID", "TAG", "VM_SIZE", "DATE", "VM_CLOCK", "ICOUNT")
+
+
+#: The kinds of format-specific data QEMU 7.2 has; up to 7.2 their heading
+#: prints even over empty data.  Newer kinds (``file``, 8.0) print nothing in
+#: 7.2's text when empty: QEMU 7.2 had no such data.
+KINDS_7_2 = frozenset({"qcow2", "vmdk", "luks", "rbd"})
 
 
 def _wide_table(release: Release) -> bool:
@@ -134,8 +141,9 @@ def render_image_info(info: Obj, release: Release = OLDEST) -> str:
         for sn in info["snapshots"]:
             out.append(snapshot_line(sn, None, release) + "\n")
     if "format-specific" in info:
-        data = info["format-specific"].get("data", {})
-        if release < (8, 0) or _dumps_something(data):
+        spec = info["format-specific"]
+        data = spec.get("data", {})
+        if _dumps_something(data) or (release < (8, 0) and spec.get("type") in KINDS_7_2):
             out.append("Format specific information:\n")
             out.append(render_format_specific(data))
     return "".join(out)

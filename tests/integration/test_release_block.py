@@ -46,8 +46,8 @@ READ_LINES = [
 ]
 
 #: Lines compared between 11.1.3 with ``--hmp-version 7.2`` and a 7.2 twin.
-SEVEN_TWO_LINES = ["info block", "info block -v", "info block -v disk0", "info blockstats",
-                   "info snapshots", "nbd_server_start :"]
+SEVEN_TWO_LINES = ["info block", "info block -v", "info block -v disk0", "info block -n -v",
+                   "info blockstats", "info snapshots", "nbd_server_start :"]
 
 
 def _release(name: str) -> QemuRelease:

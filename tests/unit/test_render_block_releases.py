@@ -203,13 +203,20 @@ def test_image_dump_10_0_and_7_2_from_11_1_data() -> None:
 
 
 def test_empty_limits_and_format_data() -> None:
-    """When limits or format data are empty, 8.0 and later print no heading; 7.2 does."""
+    """When limits or format data are empty, 8.0 and later print no heading; 7.2 does for its kinds."""
     info = {"filename": "f", "format": "raw", "virtual-size": 512, "limits": {},
-            "format-specific": {"type": "file", "data": {}}}
+            "format-specific": {"type": "rbd", "data": {}}}
     head = "image: f\nfile format: raw\nvirtual size: 512 B (512 bytes)\ndisk size: unavailable\n"
     assert render_image_info(info, (11, 1)) == head
     assert render_image_info(info, (8, 0)) == head
     assert render_image_info(info, (7, 2)) == head + "Format specific information:\n"
+
+
+def test_file_nodes_empty_data_is_not_shown_in_7_2_text() -> None:
+    """When 10.0's file node has empty format data (a kind 8.0 added), 7.2's text shows none."""
+    info = {"filename": "/t/disk0.qcow2", "format": "file", "virtual-size": 328192,
+            "actual-size": 208896, "format-specific": {"type": "file", "data": {}}}
+    assert "Format specific" not in render_image_info(info, (7, 2))
 
 
 def test_snapshot_rows_since_9_0() -> None:
