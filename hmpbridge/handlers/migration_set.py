@@ -243,6 +243,29 @@ def _quoted(text: str, start: int, word: List[str]) -> int:
                     f"(The text was \u201c{text}\u201d)")
 
 
+#: QEMU 8.2 and 9.0 warn when these parameters are set (``migrate_params_apply``).
+_DEPRECATED_PARAMETERS = {
+    **dict.fromkeys(("compress-level", "compress-threads", "compress-wait-thread",
+                     "decompress-threads"),
+                    "warning: old compression is deprecated; use multifd compression "
+                    "methods instead"),
+    "block-incremental": "warning: block migration is deprecated; use blockdev-mirror "
+                         "with NBD instead",
+}
+
+#: Capabilities whose being on in the new set makes ``migrate_caps_check`` warn, by release.
+_DEPRECATED_CAPABILITIES: Tuple[Tuple[Release, Release, str, str], ...] = (
+    ((8, 2), (9, 1), "block",
+     "warning: block migration is deprecated; use blockdev-mirror with NBD instead"),
+    ((8, 2), (9, 1), "compress",
+     "warning: old compression method is deprecated; use multifd compression methods instead"),
+    ((9, 2), (11, 0), "zero-blocks", "warning: zero-blocks capability is deprecated"),
+)
+
+#: QERR_MIGRATION_ACTIVE: refused before the capabilities are checked (no warning then).
+MIGRATION_ACTIVE = "There's a migration process in progress"
+
+
 @handler("migrate_set_parameter")
 def migrate_set_parameter(inv: Invocation, ctx: Context) -> HandlerResult:
     """``migrate_set_parameter name value`` -> ``migrate-set-parameters {name: value}``."""
@@ -258,6 +281,8 @@ def migrate_set_parameter(inv: Invocation, ctx: Context) -> HandlerResult:
         yield QMPCommand("migrate-set-parameters", {name: value})
     except QMPCommandError as err:
         return _lines(warnings) + f"Error: {err.desc}\n"
+    if (8, 2) <= ctx.profile.release < (9, 1) and name in _DEPRECATED_PARAMETERS:
+        warnings.append(_DEPRECATED_PARAMETERS[name])
     return _lines(warnings)
 
 
@@ -267,31 +292,31 @@ def _lines(lines: List[str]) -> str:
 
 @handler("migrate_set_capability")
 def migrate_set_capability(inv: Invocation, ctx: Context) -> HandlerResult:
-    """``migrate_set_capability cap on|off``; the name is checked first, as HMP does."""
+    """``migrate_set_capability cap on|off``; the name is checked first, as HMP does.
+
+    QEMU checks the whole new set of capabilities (the current ones with this
+    change) and warns of each deprecated one that is on in it, in the
+    releases that deprecated it, before its other checks.
+    """
     cap = inv.args["capability"]
     state = bool(inv.args["state"])
     names = capability_names(ctx.profile)
     known = MIGRATION_CAPABILITIES if names is None else names
     if cap not in known:
         return f"Error: invalid parameter value: {cap}\n"
-    warning = ""
-    if _warns_of_zero_blocks(ctx.profile) and "zero-blocks" in known:
-        if cap == "zero-blocks":
-            zero_blocks = state
-        else:
-            caps = yield QMPCommand("query-migrate-capabilities")
-            zero_blocks = any(c.get("capability") == "zero-blocks" and c.get("state")
-                              for c in caps)
-        if zero_blocks:
-            warning = "warning: zero-blocks capability is deprecated\n"
+    watched = [(name, text) for since, until, name, text in _DEPRECATED_CAPABILITIES
+               if since <= ctx.profile.release < until and name in known]
+    on: Dict[str, bool] = {}
+    if any(name != cap for name, _ in watched):
+        caps = yield QMPCommand("query-migrate-capabilities")
+        on = {str(c.get("capability")): bool(c.get("state")) for c in caps}
+    on[cap] = state
+    warning = "".join(text + "\n" for name, text in watched if on.get(name))
     try:
         yield QMPCommand("migrate-set-capabilities",
                          {"capabilities": [{"capability": cap, "state": state}]})
     except QMPCommandError as err:
+        if err.desc == MIGRATION_ACTIVE:
+            warning = ""
         return warning + f"Error: {err.desc}\n"
     return warning
-
-
-def _warns_of_zero_blocks(profile: QemuProfile) -> bool:
-    """QEMU 9.2 to 10.2 warn on every capability change that leaves zero-blocks on."""
-    return (9, 2) <= profile.release < (11, 0)

@@ -358,3 +358,37 @@ def test_set_vcpu_dirty_limit_since_8_1() -> None:
     script = CannedReplies()
     assert run_key("set_vcpu_dirty_limit", {"dirty_rate": 10}, script, ctx=ctx_for("11.1")) == ""
     assert script.sent == [QMPCommand("set-vcpu-dirty-limit", {"dirty-rate": 10})]
+
+
+# -- 8.2 and 9.0 deprecation warnings (from QEMU's sources: migration/options.c) ----------------
+
+
+def test_8_2_warns_of_old_compression_parameters_once_set() -> None:
+    ctx = Context(profile=profile_for(qmp_greeting((8, 2, 2))))
+    script = CannedReplies()
+    out = run_key("migrate_set_parameter", {"parameter": "compress-threads", "value": "4"},
+                  script, ctx=ctx)
+    assert out == ("warning: old compression is deprecated; use multifd compression methods "
+                   "instead\n")
+    assert script.sent == [QMPCommand("migrate-set-parameters", {"compress-threads": 4})]
+
+
+def test_9_0_warns_of_each_deprecated_capability_on_in_the_new_set() -> None:
+    ctx = Context(profile=profile_for(qmp_greeting((9, 0, 0))))
+    caps = [{"capability": "compress", "state": True}, {"capability": "block", "state": False}]
+    script = CannedReplies({"query-migrate-capabilities": caps})
+    out = run_key("migrate_set_capability", {"capability": "block", "state": True}, script,
+                  ctx=ctx)
+    assert out == ("warning: block migration is deprecated; use blockdev-mirror with NBD "
+                   "instead\nwarning: old compression method is deprecated; use multifd "
+                   "compression methods instead\n")
+
+
+def test_no_warning_when_a_migration_runs() -> None:
+    """QEMU refuses before it checks (and warns of) the capabilities."""
+    from hmpbridge.testing import generic_error
+    script = CannedReplies({"migrate-set-capabilities": generic_error(
+        "There's a migration process in progress")})
+    out = run_key("migrate_set_capability", {"capability": "zero-blocks", "state": True},
+                  script, ctx=ctx_for("10.0"))
+    assert out == "Error: There's a migration process in progress\n"
