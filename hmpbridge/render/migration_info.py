@@ -108,7 +108,8 @@ def _blocktime(info: Obj) -> List[str]:
     if "postcopy-blocktime" in info:
         out.append("Postcopy Blocktime (ms): %d\n" % info["postcopy-blocktime"])
     if "postcopy-vcpu-blocktime" in info:
-        out.append("Postcopy vCPU Blocktime (ms):\n" + _list_by_ten(info["postcopy-vcpu-blocktime"]))
+        out.append("Postcopy vCPU Blocktime (ms):\n"
+                   + _list_by_ten(info["postcopy-vcpu-blocktime"]))
     if "postcopy-latency" in info:
         out.append("Postcopy Latency (ns): %d\n" % info["postcopy-latency"])
     if "postcopy-non-vcpu-latency" in info:

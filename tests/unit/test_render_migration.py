@@ -39,3 +39,40 @@ def test_capabilities() -> None:
     """When capabilities are listed, each is on or off in QMP order."""
     caps = [{"capability": "xbzrle", "state": False}, {"capability": "events", "state": True}]
     assert render_migrate_capabilities(caps) == "xbzrle: off\nevents: on\n"
+
+
+def test_info_migrate_all_of_10_1_with_every_figure() -> None:
+    """10.1's -a figures, in the layout of hmp_info_migrate (migration-hmp-cmds.c, 10.1 to 11.0)."""
+    from hmpbridge.render.migration_info import render_info_migrate_101
+    from hmpbridge.render.migration_status import MigrationGlobals
+    info = {
+        "status": "postcopy-paused", "error-desc": "lost", "total-time": 5,
+        "xbzrle-cache": {"cache-size": 64, "bytes": 1, "pages": 2, "cache-miss": 3,
+                         "cache-miss-rate": 0.5, "encoding-rate": 1.25, "overflow": 4},
+        "cpu-throttle-percentage": 20, "dirty-limit-throttle-time-per-round": 7,
+        "dirty-limit-ring-full-time": 8, "postcopy-blocktime": 9,
+        "postcopy-vcpu-blocktime": list(range(1, 13)), "postcopy-latency": 10,
+        "postcopy-latency-dist": [0, 5, 1],
+    }
+    text = render_info_migrate_101(info, True, MigrationGlobals(decompress_error_check=None,
+                                                                send_switchover_start=True))
+    assert text == (
+        "Status: \t\tpostcopy-paused (lost)\n"
+        "Time (ms): \t\ttotal=5\n"
+        "Globals:\n  store-global-state: on\n  only-migratable: off\n"
+        "  send-configuration: on\n  send-section-footer: on\n"
+        "  send-switchover-start: on\n  clear-bitmap-shift: 18\n"
+        "XBZRLE: size=64, transferred=1, pages=2, miss=3\n"
+        "  miss_rate=0.50, encode_rate=1.25, overflow=4\n"
+        "CPU Throttle (%): 20\n"
+        "Dirty-limit Throttle (us): 7\n"
+        "Dirty-limit Ring Full (us): 8\n"
+        "Postcopy Blocktime (ms): 9\n"
+        "Postcopy vCPU Blocktime (ms):\n [1, 2, 3, 4, 5, 6, 7, 8, 9, 10,\n  11, 12]\n"
+        "Postcopy Latency (ns): 10\n"
+        "Postcopy Latency Distribution:\n"
+        "  [     1 us -     2 us ]:          0\n"
+        "  [     2 us -     4 us ]:          5\n"
+        "  [     4 us -     8 us ]:          1\n")
+    assert render_info_migrate_101(info) == (
+        "Status: \t\tpostcopy-paused (lost)\nTime (ms): \t\ttotal=5\n")
