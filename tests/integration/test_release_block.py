@@ -221,12 +221,9 @@ _ADDRESS_PIECES = st.sampled_from(
      "?", "addr", "no", "tcp:", "65536", "-1"])
 
 
-@pytest.mark.parametrize("version", NEWER)
-def test_fuzzed_nbd_addresses_print_what_qemu_prints(image: str, version: str) -> None:
+def test_fuzzed_nbd_addresses_print_what_qemu_prints(served: Tuple[str, VM, HMPClient]) -> None:
     """Whatever TCP address nbd_server_start gets, the bridge prints what that QEMU prints."""
-    release = _release(version)
-    assert release.program is not None
-    vm, bridge, session = _serve(release.program, image)
+    _, vm, session = served
 
     @settings(max_examples=int(os.environ.get("HMPBRIDGE_LIVE_EXAMPLES", "40")),
               derandomize=True, deadline=None, database=None,
@@ -240,7 +237,4 @@ def test_fuzzed_nbd_addresses_print_what_qemu_prints(image: str, version: str) -
         vm.qmp.hmp("nbd_server_stop")
         assert got == want
 
-    try:
-        check()
-    finally:
-        _close(vm, bridge, session)
+    check()
