@@ -392,3 +392,17 @@ def test_no_warning_when_a_migration_runs() -> None:
     out = run_key("migrate_set_capability", {"capability": "zero-blocks", "state": True},
                   script, ctx=ctx_for("10.0"))
     assert out == "Error: There's a migration process in progress\n"
+
+
+def test_hmp_version_7_2_info_migrate_after_a_migration_has_7_2s_lines() -> None:
+    """After a migrate, 11.1.3's figures in 7.2's lines: the same labels as QEMU 7.2 printed
+    after its own migrate, less ``skipped`` and ``decompress-error-check`` (11.1 has neither)."""
+    newer = fixture("11.1", "migration-pc-i440fx-7.2.json")["states"]["migrated"]
+    older = fixture("7.2")["states"]["migrated"]["hmp"]["info migrate"]
+
+    def labels(text: str) -> List[str]:
+        return [line.split(":", 1)[0] for line in text.splitlines()]
+
+    got = run_info("info migrate", newer["replies"], ctx_for("11.1", (7, 2)))
+    assert labels(got) == [label for label in labels(older)
+                           if label not in ("skipped", "decompress-error-check")]
