@@ -5,12 +5,15 @@ Each release's QEMU is started with the golden VMs' command line; the bridge
 connects to it, greets with its version, and answers the lines whose text
 did not change between releases as that QEMU's own monitor does.  The
 measured table of requests that kill each release is held to live: QEMU
-stays up.
+stays up.  Both programs of each release (``qemu-system-x86_64`` and
+``qemu-storage-daemon``) are the ones of the packages
+``scripts/qemu-pins/<version>.sha256`` pins.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 from typing import Iterator, List, Tuple
 
 import pytest
@@ -18,7 +21,10 @@ import pytest
 from hmpbridge import hazards
 from tests.golden.recorder import QMPClient
 from tests.golden.vm import BASE_ARGS, VM, default_devices
-from tests.integration.conftest import NEWER_RELEASES, Bridge, QemuRelease, qemu_releases
+from tests.integration.conftest import (NEWER_RELEASES, ROOT, Bridge, QemuRelease,
+                                        qemu_releases)
+
+PINS = os.path.join(ROOT, "scripts", "qemu-pins")
 
 #: Lines whose text is the same in 7.2 and the newer releases.
 STABLE_LINES = ["info status", "info version", "info name", "info uuid", "info kvm"]
@@ -84,3 +90,27 @@ def test_the_measured_aborts_are_refused_and_qemu_lives(release) -> None:
         assert vm.qmp.command("query-version")["qemu"]["major"] == int(version.split(".")[0])
     finally:
         client.close()
+
+
+def pinned_version(version: str, package: str) -> str:
+    """The Debian version of ``package`` that ``scripts/qemu-pins/<version>.sha256`` pins."""
+    with open(os.path.join(PINS, f"{version}.sha256")) as f:
+        for line in f:
+            name = line.split()[1]
+            if name.startswith(package + "_"):
+                return name.split("_")[1].replace("%3a", ":")
+    raise LookupError(f"{package} is not pinned for {version}")
+
+
+@pytest.mark.parametrize("qemu", newer_releases())
+def test_the_unpacked_programs_are_the_pinned_packages(qemu: QemuRelease) -> None:
+    """When a release is unpacked, its programs are the pinned packages' (both launchers)."""
+    assert qemu.program is not None and qemu.storage_daemon is not None, qemu
+    debian = pinned_version(qemu.name, "qemu-system-x86")
+    assert pinned_version(qemu.name, "qemu-utils") == debian
+    system = subprocess.run([qemu.program, "--version"], capture_output=True, text=True,
+                            check=True, timeout=30).stdout.splitlines()[0]
+    daemon = subprocess.run([qemu.storage_daemon, "--version"], capture_output=True, text=True,
+                            check=True, timeout=30).stdout.splitlines()[0]
+    assert system == f"QEMU emulator version {qemu.name} (Debian {debian})"
+    assert daemon == f"qemu-storage-daemon version {qemu.name} (Debian {debian})"
