@@ -1,4 +1,7 @@
-"""Accelerator commands whose name changed: ``singlestep`` became ``one-insn-per-tb``.
+"""Accelerator commands whose name or text changed after 7.2.
+
+``singlestep`` became ``one-insn-per-tb``, and ``info jit`` begins with
+"Accelerator settings:" from 8.1.
 
 QEMU 8.1 added ``one-insn-per-tb [on|off]`` and 9.0 removed ``singlestep``;
 both set the TCG accelerator's ``one-insn-per-tb`` property, which no QMP
@@ -12,13 +15,16 @@ where the accelerator is not TCG (7.2's ``singlestep`` said nothing).
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
+from typing import Optional
 
 from hmpbridge.handlers import Context, HandlerResult, handler
 from hmpbridge.handlers.passthrough import passthrough
-from hmpbridge.model import Invocation
+from hmpbridge.model import Invocation, QMPCommand
 
-__all__ = ["singlestep", "successor_line", "hmp_quoted"]
+__all__ = ["singlestep", "successor_line", "hmp_quoted", "info_jit", "one_insn_per_tb",
+           "ACCEL_SETTINGS"]
 
 #: The first QEMU release with ``one-insn-per-tb``.
 ONE_INSN_PER_TB_SINCE = (8, 1)
@@ -45,3 +51,23 @@ def singlestep(inv: Invocation, ctx: Context) -> HandlerResult:
     if ctx.profile.qemu[:2] >= ONE_INSN_PER_TB_SINCE:
         inv = replace(inv, line=successor_line(inv))
     return (yield from passthrough(inv, ctx))
+
+
+#: What ``x-query-jit`` puts before the translation buffer state from 8.1.
+ACCEL_SETTINGS = re.compile(r"\AAccelerator settings:\none-insn-per-tb: (on|off)\n\n")
+
+
+def one_insn_per_tb(jit_text: str) -> Optional[bool]:
+    """The ``one-insn-per-tb`` setting ``x-query-jit``'s text shows (8.1+), or None."""
+    found = ACCEL_SETTINGS.match(jit_text)
+    return None if found is None else found.group(1) == "on"
+
+
+@handler("info jit")
+def info_jit(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info jit``: ``x-query-jit``'s text; before 8.1 without the accelerator settings."""
+    reply = yield QMPCommand("x-query-jit")
+    text = str(reply["human-readable-text"]).replace("\r\n", "\n")
+    if not ctx.profile.since(8, 1):
+        text = ACCEL_SETTINGS.sub("", text, count=1)
+    return text

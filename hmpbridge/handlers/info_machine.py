@@ -14,6 +14,7 @@ from typing import Any, Dict, Mapping
 
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler
+from hmpbridge.handlers.accel import one_insn_per_tb
 from hmpbridge.model import Invocation, QMPCommand
 from hmpbridge.render import machine
 from hmpbridge.render.pci import PCI_NOT_SUPPORTED, render_pci
@@ -27,9 +28,25 @@ __all__ = [
 
 @handler("info status")
 def info_status(inv: Invocation, ctx: Context) -> HandlerResult:
-    """``info status``: the run state."""
-    return machine.render_status((yield QMPCommand("query-status")),
-                                 single_step_suffix=not ctx.profile.since(8, 1))
+    """``info status``: the run state.
+
+    A session printing 8.0's text or older shows `` (single step mode)``;
+    over QEMU 9.0 and later, whose ``query-status`` no longer says, the
+    setting is read from ``x-query-jit`` (TCG only; no suffix otherwise).
+    """
+    status = yield QMPCommand("query-status")
+    if ctx.profile.since(8, 1):
+        return machine.render_status(status, single_step_suffix=False)
+    if "singlestep" not in status and ctx.profile.qemu[:2] >= (8, 1) \
+            and ctx.profile.has_qmp("x-query-jit"):
+        # 9.0 dropped the member; the TCG setting it showed is in x-query-jit's text
+        try:
+            jit = yield QMPCommand("x-query-jit")
+        except QMPCommandError:
+            jit = {}
+        step = one_insn_per_tb(str(jit.get("human-readable-text", "")))
+        status = {**status, "singlestep": bool(step)}
+    return machine.render_status(status)
 
 
 @handler("info version")

@@ -184,6 +184,21 @@ def test_hmp_version_7_2_prints_what_7_2_prints(seven_two: Tuple[Pair, HMPClient
     assert _same(pair.session.cmd(line)) == _same(twin.qmp.hmp(line))
 
 
+def test_hmp_version_7_2_single_step_mode(seven_two: Tuple[Pair, HMPClient, VM]) -> None:
+    """7.2's ``(single step mode)`` from 11.1's one-insn-per-tb, read through x-query-jit."""
+    pair, _, twin = seven_two
+    pair.vm.qmp.hmp("one-insn-per-tb on")
+    twin.qmp.hmp("singlestep on")
+    try:
+        assert pair.session.cmd("info status") == twin.qmp.hmp("info status") == (
+            "VM status: paused (single step mode) (prelaunch)\n")
+        head = twin.qmp.hmp("info jit").splitlines()[0]
+        assert pair.session.cmd("info jit").splitlines()[0] == head
+    finally:
+        pair.vm.qmp.hmp("one-insn-per-tb off")
+        twin.qmp.hmp("singlestep off")
+
+
 def test_hmp_version_7_2_reconnect_becomes_reconnect_ms(
         seven_two: Tuple[Pair, HMPClient, VM]) -> None:
     pair, session, _ = seven_two

@@ -386,3 +386,37 @@ def test_set_password_without_vnc_hint_on_11() -> None:
         "Error: No VNC display is present\n")
     assert run_on(key, args_type, args, (11, 1, 3), no_vnc) == (
         "Error: No VNC display is present\nTo enable it, use '-vnc ...'")
+
+
+# --- info jit, and info status's single-step suffix from x-query-jit -------
+
+JIT_11 = ("Accelerator settings:\none-insn-per-tb: on\n\nTranslation buffer state:\n"
+          "gen code size       0/1073736704\n")
+
+
+def test_info_jit_drops_accelerator_settings_before_8_1() -> None:
+    reply = {"human-readable-text": JIT_11}
+    assert run_on("info jit", "", {}, (11, 1, 3), lambda cmd: reply) == JIT_11
+    inv = Invocation(spec("info jit"), {}, "info jit")
+    ctx = Context(profile=profile_for(qmp_greeting((11, 1, 3)), None, (7, 2)))
+    assert drive(HANDLERS["info jit"](inv, ctx), lambda cmd: reply) == (
+        "Translation buffer state:\ngen code size       0/1073736704\n")
+
+
+@pytest.mark.parametrize("jit,suffix", [(JIT_11, " (single step mode)"),
+                                        (JIT_11.replace(": on", ": off"), ""),
+                                        (None, "")])
+def test_info_status_7_2_over_11_1_reads_one_insn_per_tb(jit: Optional[str], suffix: str) -> None:
+    schema = [{"name": "x-query-jit", "meta-type": "command", "arg-type": "0", "ret-type": "0"}]
+    ctx = Context(profile=profile_for(qmp_greeting((11, 1, 3)), schema, (7, 2)))
+
+    def respond(cmd: QMPCommand) -> Any:
+        if cmd.execute == "query-status":
+            return {"status": "running", "running": True}
+        if jit is None:
+            raise QMPCommandError("GenericError",
+                                  "JIT information is only available with accel=tcg")
+        return {"human-readable-text": jit}
+
+    inv = Invocation(spec("info status"), {}, "info status")
+    assert drive(HANDLERS["info status"](inv, ctx), respond) == f"VM status: running{suffix}\n"
