@@ -1,4 +1,4 @@
-"""Write ``docs/commands.md`` from the command table.
+"""Write ``docs/commands.md`` from the command tables of every release.
 
     python -m hmpbridge.commands_doc > docs/commands.md
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from typing import Iterable, List
+from typing import Dict, List, Tuple
 
-from hmpbridge.commands import (COMMANDS, NATIVE, PASSTHROUGH, SESSION, XQUERY,
-                                CommandSpec)
+from hmpbridge.commands import (NATIVE, PASSTHROUGH, SESSION, XQUERY, CommandSpec,
+                                releases, table_for)
 
 __all__ = ["render", "main"]
 
@@ -29,30 +29,65 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ").strip()
 
 
-def _rows(specs: Iterable[CommandSpec]) -> List[str]:
-    rows = ["| command | arguments | strategy | QMP | changes state |",
-            "| --- | --- | --- | --- | --- |"]
-    for spec in sorted(specs, key=lambda s: s.name):
+Release = Tuple[int, int]
+
+
+def _text(release: Release) -> str:
+    return f"{release[0]}.{release[1]}"
+
+
+def _span(seen: List[Release], known: Tuple[Release, ...]) -> str:
+    """``7.2–``, ``8.1–8.2``, ``7.2–8.0, 9.1–`` (``–`` open: still in the newest)."""
+    runs: List[Tuple[Release, Release]] = []
+    for release in seen:
+        if runs and known.index(release) == known.index(runs[-1][1]) + 1:
+            runs[-1] = (runs[-1][0], release)
+        else:
+            runs.append((release, release))
+    return ", ".join(_text(first) + "–" + ("" if last == known[-1] else _text(last))
+                     for first, last in runs)
+
+
+def commands_by_key(info: bool) -> Dict[str, Tuple[CommandSpec, List[Release]]]:
+    """Every key any release lists: its newest entry and the releases that list it."""
+    found: Dict[str, Tuple[CommandSpec, List[Release]]] = {}
+    for release in releases():
+        for spec in table_for(release).listed(info):
+            seen = found.get(spec.key, (spec, []))[1]
+            found[spec.key] = (spec, seen + [release])
+    return found
+
+
+def _rows(found: Dict[str, Tuple[CommandSpec, List[Release]]]) -> List[str]:
+    known = releases()
+    rows = ["| command | arguments | releases | strategy | QMP | changes state |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    for spec, seen in sorted(found.values(), key=lambda item: item[0].name):
         qmp = ", ".join(f"`{name}`" for name in spec.qmp) or "—"
         params = _cell(spec.params)
         rows.append(f"| `{_cell(spec.name)}` | {params and '`' + params + '`'} | "
-                    f"{spec.strategy} | {qmp} | {'no' if spec.reads_only else 'yes'} |")
+                    f"{_span(seen, known)} | {spec.strategy} | {qmp} | "
+                    f"{'no' if spec.reads_only else 'yes'} |")
     return rows
 
 
 def render() -> str:
     """The whole document."""
-    top = [spec for spec in COMMANDS if not spec.is_info]
-    info = [spec for spec in COMMANDS if spec.is_info]
-    counts = Counter(spec.strategy for spec in COMMANDS)
+    known = releases()
+    top, info = commands_by_key(False), commands_by_key(True)
+    counts = Counter(spec.strategy for spec, _ in [*top.values(), *info.values()])
     lines = [
         "# HMP commands",
         "",
-        "Generated from `hmpbridge/commands.py` by `python -m hmpbridge.commands_doc`;",
-        "do not edit by hand.",
+        "Generated from `hmpbridge/commands.py` and the release tables in",
+        "`hmpbridge/tables/` by `python -m hmpbridge.commands_doc`; do not edit by hand.",
         "",
-        f"QEMU 7.2 lists {len(top)} commands in `help` and {len(info)}"
-        " subcommands in `info`. Each has one strategy:",
+        f"QEMU {_text(known[0])} to {_text(known[-1])} list {len(top)} commands in `help` and"
+        f" {len(info)} subcommands in `info`",
+        "between them (x86_64 builds); *releases* says which list each (`8.1–`: 8.1 and",
+        "every later one). Arguments and help are the",
+        "newest release's; `help CMD` prints the connected release's own. Each command has",
+        "one strategy:",
         "",
     ]
     for strategy in (NATIVE, XQUERY, PASSTHROUGH, SESSION):
@@ -62,7 +97,9 @@ def render() -> str:
     lines += ["", "## Forms of native commands left to QEMU's monitor", "",
               "These go through `human-monitor-command`, so `--no-passthrough` (and",
               "qemu-storage-daemon) refuses them with a one-line error.", ""]
-    lines += [f"- {form}." for spec in COMMANDS for form in spec.monitor_forms]
+    lines += [f"- {form}." for spec, _ in sorted([*top.values(), *info.values()],
+                                                  key=lambda item: item[0].name)
+              for form in spec.monitor_forms]
     return "\n".join(lines) + "\n"
 
 

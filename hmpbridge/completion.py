@@ -112,7 +112,7 @@ def _complete_words(words: List[str], table: Mapping[str, CommandSpec],
                     ctx: CompletionContext) -> CompletionResult:
     top = ctx.table.top
     if len(words) <= 1:
-        return _matching(words[0] if words else "", table)
+        return _matching(words[0] if words else "", table, ctx.table.target)
     spec = table.get(words[0])
     if spec is None:
         return Completion()
@@ -139,8 +139,9 @@ def _complete_words(words: List[str], table: Mapping[str, CommandSpec],
     return Completion(tuple(n for n in names if n.startswith(word)), len(_enc(word)))
 
 
-def _matching(word: str, table: Mapping[str, CommandSpec]) -> Completion:
-    return Completion(tuple(sorted(n for n in table if n.startswith(word))), len(_enc(word)))
+def _matching(word: str, table: Mapping[str, CommandSpec], target: str) -> Completion:
+    return Completion(tuple(sorted(n for n, spec in table.items() if n.startswith(word)
+                                   and spec.available_on(target))), len(_enc(word)))
 
 
 def _enc(text: str) -> bytes:

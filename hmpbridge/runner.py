@@ -195,6 +195,11 @@ class CommandRunner:
         if inv is None:
             job.outcome = "empty"
             return succeed("")
+        if not inv.spec.available_on(profile.table.target):
+            # QEMU finds another target's command and refuses it so
+            job.outcome = "unavailable"
+            return succeed(f"Command '{inv.spec.name}' not available until machine "
+                           "initialization has completed.\n")
         identity = state.identity
         if identity is not None and not hmp_allowed(inv, identity.role):
             job.outcome = "denied"

@@ -28,7 +28,7 @@ def _sorted(specs: Iterable[CommandSpec]) -> List[CommandSpec]:
 
 def help_listing(table: CommandTable, info: bool) -> str:
     """Every top-level command, or every info subcommand, one help line each."""
-    specs = _sorted(s for s in table if s.is_info == info)
+    specs = _sorted(table.listed(info))
     return "".join(s.help_line + "\n" for s in specs)
 
 
@@ -45,14 +45,14 @@ def help_text(table: CommandTable, name: Optional[str]) -> str:
     if words == ["log"]:
         return _help_log()
     spec = table.lookup(words[0])
-    if spec is None:
+    if spec is None or not spec.available_on(table.target):
         return f"unknown command: '{words[0]}'\n"
     if spec.key != "info":
         return spec.help_line + "\n"
     if len(words) < 2:
         return help_listing(table, info=True)
     sub = table.lookup_info(words[1])
-    if sub is None:
+    if sub is None or not sub.available_on(table.target):
         return f"unknown command: 'info {words[1]}'\n"
     return sub.help_line + "\n"
 
@@ -74,6 +74,17 @@ def help_command(inv: Invocation, ctx: Context) -> HandlerResult:
 def info_listing(inv: Invocation, ctx: Context) -> HandlerResult:
     """``info`` alone prints the info table, like ``help info``."""
     return help_listing(ctx.profile.table, info=True)
+    yield  # pragma: no cover
+
+
+#: What ``clear`` writes: VT100's cursor home, erase display, erase scrollback.
+CLEAR_SCREEN = "\x1b[H\x1b[2J\x1b[3J"
+
+
+@handler("clear")
+def clear(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``clear`` (11.1): clear the terminal, as QEMU's monitor does."""
+    return CLEAR_SCREEN
     yield  # pragma: no cover
 
 

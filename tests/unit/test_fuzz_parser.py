@@ -23,7 +23,7 @@ from typing import Callable, List
 from hypothesis import given, strategies as st
 from twisted.internet.task import Clock
 
-from hmpbridge.commands import INFO_COMMANDS, TOP_COMMANDS
+from hmpbridge.commands import table_for
 from hmpbridge.errors import ParseError
 from hmpbridge.hmp_parser import parse
 from hmpbridge.model import Invocation, SessionState
@@ -54,7 +54,8 @@ def corpus_lines() -> List[str]:
 CORPUS = corpus_lines()
 
 #: Every command name and alias, ``info`` subcommands included.
-COMMAND_NAMES = sorted(TOP_COMMANDS) + sorted(f"info {name}" for name in INFO_COMMANDS)
+COMMAND_NAMES = sorted(table_for((7, 2)).top) + sorted(
+    f"info {name}" for name in table_for((7, 2)).info)
 
 #: Pieces QEMU's argument reader finds hard: numbers past 64 bits, shifts past
 #: the word size, unbalanced quotes and brackets, odd ``/fmt`` and ``.index``

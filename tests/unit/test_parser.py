@@ -12,7 +12,6 @@ from typing import Any, Dict, List
 
 import pytest
 
-from hmpbridge.commands import COMMANDS
 from hmpbridge.errors import ParseError
 from hmpbridge.commands import table_for
 from hmpbridge.grammar_gen import generate
