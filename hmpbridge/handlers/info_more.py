@@ -62,7 +62,8 @@ def info_memory_devices(inv: Invocation, ctx: Context) -> HandlerResult:
 @handler("info hotpluggable-cpus")
 def info_hotpluggable_cpus(inv: Invocation, ctx: Context) -> HandlerResult:
     """``info hotpluggable-cpus``: every CPU slot, free ones with no QOM path."""
-    return r.render_hotpluggable_cpus((yield QMPCommand("query-hotpluggable-cpus")))
+    return r.render_hotpluggable_cpus((yield QMPCommand("query-hotpluggable-cpus")),
+                                      r.cpu_props_of(ctx.profile.release))
 
 
 @handler("info vm-generation-id")

@@ -177,8 +177,22 @@ _CPU_PROPS = ("node-id", "drawer-id", "book-id", "socket-id", "die-id", "cluster
               "module-id", "core-id", "thread-id")
 
 
-def render_hotpluggable_cpus(slots: Sequence[Mapping[str, Any]]) -> str:
-    """``info hotpluggable-cpus`` from ``query-hotpluggable-cpus``."""
+#: CPU topology ids ``info hotpluggable-cpus`` prints from a release on:
+#: ``drawer-id`` and ``book-id`` from 8.2, ``module-id`` from 9.1.
+CPU_PROPS_SINCE = {"drawer-id": (8, 2), "book-id": (8, 2), "module-id": (9, 1)}
+
+
+def cpu_props_of(release: Tuple[int, int]) -> Tuple[str, ...]:
+    """The topology ids release ``release`` prints, in its order."""
+    return tuple(name for name in _CPU_PROPS if release >= CPU_PROPS_SINCE.get(name, (0, 0)))
+
+
+def render_hotpluggable_cpus(slots: Sequence[Mapping[str, Any]],
+                             props_shown: Tuple[str, ...] = _CPU_PROPS) -> str:
+    """``info hotpluggable-cpus`` from ``query-hotpluggable-cpus``.
+
+    :param props_shown: the topology ids the release prints (:func:`cpu_props_of`).
+    """
     out = ["Hotpluggable CPUs:\n"]
     for slot in slots:
         out.append(f"  type: \"{slot.get('type')}\"\n")
@@ -187,7 +201,7 @@ def render_hotpluggable_cpus(slots: Sequence[Mapping[str, Any]]) -> str:
             out.append(f"  qom_path: \"{slot['qom-path']}\"\n")
         out.append("  CPUInstance Properties:\n")
         props = slot.get("props") or {}
-        for name in _CPU_PROPS:
+        for name in props_shown:
             if name in props:
                 out.append(f"    {name}: \"{props[name]}\"\n")
     return "".join(out)

@@ -420,3 +420,14 @@ def test_info_status_7_2_over_11_1_reads_one_insn_per_tb(jit: Optional[str], suf
 
     inv = Invocation(spec("info status"), {}, "info status")
     assert drive(HANDLERS["info status"](inv, ctx), respond) == f"VM status: running{suffix}\n"
+
+
+def test_hotpluggable_cpus_topology_ids_per_release() -> None:
+    slot = {"type": "qemu64-x86_64-cpu", "vcpus-count": 1,
+            "props": {"socket-id": 0, "module-id": 0, "core-id": 1, "thread-id": 0}}
+    new = run_on("info hotpluggable-cpus", "", {}, (11, 1, 3), lambda cmd: [slot])
+    assert '    module-id: "0"\n' in new
+    inv = Invocation(spec("info hotpluggable-cpus"), {}, "")
+    ctx = Context(profile=profile_for(qmp_greeting((11, 1, 3)), None, (7, 2)))
+    old = drive(HANDLERS["info hotpluggable-cpus"](inv, ctx), lambda cmd: [slot])
+    assert old == new.replace('    module-id: "0"\n', "")
