@@ -155,7 +155,10 @@ def info_trace_events(inv: Invocation, ctx: Context) -> HandlerResult:
         vcpu = _c_int(inv.args["vcpu"])
         if vcpu < 0:
             return "argument vcpu must be positive"
-        arguments["vcpu"] = vcpu
+        schema = ctx.profile.schema
+        if schema is None or schema.has_member(schema.arguments("trace-event-get-state"),
+                                               "vcpu"):
+            arguments["vcpu"] = vcpu
     try:
         events = yield QMPCommand("trace-event-get-state", arguments)
     except QMPCommandError as err:

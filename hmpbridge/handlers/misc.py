@@ -99,8 +99,19 @@ def trace_event(inv: Invocation, ctx: Context) -> HandlerResult:
         vcpu = inv.args["vcpu"] & 0xFFFFFFFF
         if vcpu & 0x80000000:
             return "argument vcpu must be positive"  # QEMU prints no newline
-        arguments["vcpu"] = vcpu
+        if _takes_vcpu(ctx, "trace-event-set-state"):
+            arguments["vcpu"] = vcpu
     return (yield from send_bare("trace-event-set-state", arguments))
+
+
+def _takes_vcpu(ctx: Context, command: str) -> bool:
+    """Whether ``command`` has a ``vcpu`` argument (until 9.0); True when unknown.
+
+    An older release's text over a newer QEMU checks the vCPU as that release
+    did but cannot name it: the event is set or read for every vCPU.
+    """
+    schema = ctx.profile.schema
+    return schema is None or schema.has_member(schema.arguments(command), "vcpu")
 
 
 @handler("watchdog_action")

@@ -431,3 +431,26 @@ def test_hotpluggable_cpus_topology_ids_per_release() -> None:
     ctx = Context(profile=profile_for(qmp_greeting((11, 1, 3)), None, (7, 2)))
     old = drive(HANDLERS["info hotpluggable-cpus"](inv, ctx), lambda cmd: [slot])
     assert old == new.replace('    module-id: "0"\n', "")
+
+
+def test_trace_event_7_2_over_11_1_checks_but_does_not_send_the_vcpu() -> None:
+    """QEMU 9.1 dropped the vcpu argument: 7.2's text checks it, the event is set for all."""
+    schema = [{"name": "trace-event-set-state", "meta-type": "command", "arg-type": "1",
+               "ret-type": "0"},
+              {"name": "trace-event-get-state", "meta-type": "command", "arg-type": "2",
+               "ret-type": "0"},
+              {"name": "1", "meta-type": "object", "members": [
+                  {"name": "name", "type": "str"}, {"name": "enable", "type": "bool"},
+                  {"name": "ignore-unavailable", "type": "bool"}]},
+              {"name": "2", "meta-type": "object", "members": [{"name": "name", "type": "str"}]}]
+    ctx = Context(profile=profile_for(qmp_greeting((11, 1, 3)), schema, (7, 2)))
+    sent: List[QMPCommand] = []
+    for key, args_type, args in (
+            ("trace-event", "name:s,option:b,vcpu:i?", {"name": "e", "option": True, "vcpu": 0}),
+            ("info trace-events", "name:s?,vcpu:i?", {"name": "e", "vcpu": 0})):
+        inv = Invocation(spec(key, args_type), args, key)
+        drive(HANDLERS[key](inv, ctx), lambda cmd: sent.append(cmd) or [])
+        inv = Invocation(spec(key, args_type), {**args, "vcpu": -1}, key)
+        assert drive(HANDLERS[key](inv, ctx), lambda cmd: []) == (
+            "argument vcpu must be positive")
+    assert all("vcpu" not in (cmd.arguments or {}) for cmd in sent) and len(sent) == 2
