@@ -44,8 +44,11 @@ def dumpdtb(inv: Invocation, ctx: Context) -> HandlerResult:
     try:
         yield QMPCommand("dumpdtb", {"filename": filename})
     except QMPCommandError as err:
-        hint = NO_FDT_HINT if err.desc == NO_FDT and ctx.profile.since(10, 0) else ""
-        return f"Error: {err.desc}\n{hint}"
+        if err.desc != NO_FDT:
+            return f"Error: {err.desc}\n"
+        if ctx.profile.since(10, 0):
+            return f"Error: {NO_FDT}\n{NO_FDT_HINT}"
+        return f"Error: {NO_FDT_BEFORE_10}\n"
     if ctx.profile.since(10, 0):
         return f"DTB dumped to '{filename}'\n"
     if ctx.profile.since(9, 1):
@@ -53,7 +56,9 @@ def dumpdtb(inv: Invocation, ctx: Context) -> HandlerResult:
     return f"info: dtb dumped to {filename}\n"
 
 
-#: QEMU's error for a machine without a device tree, and the hint 10.0 adds.
+#: QEMU's error for a machine without a device tree, and the hint 10.0 adds;
+#: until 9.2 the error said "a FDT".
 NO_FDT = "This machine doesn't have an FDT"
+NO_FDT_BEFORE_10 = "This machine doesn't have a FDT"
 NO_FDT_HINT = ("(Perhaps it doesn't support FDT at all, or perhaps you need to provide "
                "an FDT with the -fdt option?)\n")

@@ -152,10 +152,12 @@ def expire_password(inv: Invocation, ctx: Context) -> HandlerResult:
     return (yield from send("expire_password", arguments))
 
 
-#: QEMU's error when ``set_password`` finds no VNC display, and the hint QEMU
-#: 11 adds to it (printed by HMP with no line end, absent from QMP's ``desc``).
+#: QEMU 11's error when ``set_password`` finds no VNC display, and the hint it
+#: adds (printed by HMP with no line end, absent from QMP's ``desc``).
 NO_VNC = "No VNC display is present"
 NO_VNC_HINT = "To enable it, use '-vnc ...'"
+#: What ``set_password`` said for the same failure until 10.2.
+NO_VNC_BEFORE_11 = "Could not set password"
 
 
 def _vnc_send(name: str, arguments: Dict[str, Any], ctx: Context) -> HandlerResult:
@@ -163,8 +165,11 @@ def _vnc_send(name: str, arguments: Dict[str, Any], ctx: Context) -> HandlerResu
     try:
         yield QMPCommand(name, arguments)
     except QMPCommandError as err:
-        hint = NO_VNC_HINT if err.desc == NO_VNC and ctx.profile.since(11, 0) else ""
-        return f"Error: {err.desc}\n{hint}"
+        if err.desc != NO_VNC:
+            return f"Error: {err.desc}\n"
+        if ctx.profile.since(11, 0):
+            return f"Error: {NO_VNC}\n{NO_VNC_HINT}"
+        return f"Error: {NO_VNC_BEFORE_11}\n"
     return ""
 
 

@@ -55,8 +55,11 @@ CHANGE_LINES = [
 ]
 
 #: Lines compared between 11.1.3 with ``--hmp-version 7.2`` and a 7.2 twin.
-SEVEN_TWO_LINES = ["info status", "info cpus", "info pci",
-                   "chardev-add socket,id=c1,host=127.0.0.1,port=1,reconnect=1"]
+SEVEN_TWO_LINES = ["info status", "info cpus", "info pci", "info kvm", "info hotpluggable-cpus",
+                   "chardev-add socket,id=c1,host=127.0.0.1,port=1,reconnect=1",
+                   "device_add virtio-rng-pci,id=r1,max-bytes=abc",
+                   "trace-event nosuch on 0", "dumpdtb /nonexistent/x.dtb",
+                   "set_password vnc pw"]
 
 THREAD_IDS = re.compile(r"(thread_id=)\d+")
 

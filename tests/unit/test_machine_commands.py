@@ -366,8 +366,8 @@ NO_FDT = QMPCommandError("GenericError", "This machine doesn't have an FDT")
 
 
 @pytest.mark.parametrize("version,ok,fail", [
-    ((7, 2, 22), "info: dtb dumped to /x.dtb\n", "Error: This machine doesn't have an FDT\n"),
-    ((9, 1, 0), "dtb dumped to /x.dtb", "Error: This machine doesn't have an FDT\n"),
+    ((7, 2, 22), "info: dtb dumped to /x.dtb\n", "Error: This machine doesn't have a FDT\n"),
+    ((9, 1, 0), "dtb dumped to /x.dtb", "Error: This machine doesn't have a FDT\n"),
     ((10, 0, 2), "DTB dumped to '/x.dtb'\n",
      "Error: This machine doesn't have an FDT\n(Perhaps it doesn't support FDT at all, "
      "or perhaps you need to provide an FDT with the -fdt option?)\n"),
@@ -383,7 +383,7 @@ def test_set_password_without_vnc_hint_on_11() -> None:
     args = {"protocol": "vnc", "password": "pw"}
     key, args_type = "set_password", "protocol:s,password:s,display:-ds,connected:s?"
     assert run_on(key, args_type, args, (10, 0, 2), no_vnc) == (
-        "Error: No VNC display is present\n")
+        "Error: Could not set password\n")
     assert run_on(key, args_type, args, (11, 1, 3), no_vnc) == (
         "Error: No VNC display is present\nTo enable it, use '-vnc ...'")
 
@@ -454,3 +454,16 @@ def test_trace_event_7_2_over_11_1_checks_but_does_not_send_the_vcpu() -> None:
         assert drive(HANDLERS[key](inv, ctx), lambda cmd: []) == (
             "argument vcpu must be positive")
     assert all("vcpu" not in (cmd.arguments or {}) for cmd in sent) and len(sent) == 2
+
+
+def test_old_release_wording_over_11_1() -> None:
+    """Errors whose wording changed print an older release's words under --hmp-version."""
+    ctx = Context(profile=profile_for(qmp_greeting((11, 1, 3)), None, (7, 2)))
+    inv = Invocation(spec("dumpdtb", "filename:F"), {"filename": "/x"}, "")
+    assert drive(HANDLERS["dumpdtb"](inv, ctx), raising(NO_FDT)) == (
+        "Error: This machine doesn't have a FDT\n")
+    inv = Invocation(spec("set_password", "protocol:s,password:s"),
+                     {"protocol": "vnc", "password": "pw"}, "")
+    assert drive(HANDLERS["set_password"](inv, ctx), raising(
+        QMPCommandError("GenericError", "No VNC display is present"))) == (
+        "Error: Could not set password\n")
