@@ -13,7 +13,13 @@ from hmpbridge.render.block import (
     render_blockstats,
     render_node_list,
 )
-from hmpbridge.render.snapshots import needs_named_nodes, no_vmstate, render_snapshots, top_nodes
+from hmpbridge.render.snapshots import (
+    needs_named_nodes,
+    no_vmstate,
+    reaches_owned_after_roots,
+    render_snapshots,
+    top_nodes,
+)
 
 __all__ = ["info_block", "info_blockstats", "info_block_jobs", "info_snapshots", "BLOCK_GRAPH",
            "snapshot_nodes"]
@@ -71,7 +77,7 @@ def snapshot_nodes(ctx: Context) -> Any:
             graph = None
     if graph is not None and needs_named_nodes(blocks, graph):
         named = yield QMPCommand("query-named-block-nodes")
-    return top_nodes(blocks, graph, named)
+    return top_nodes(blocks, graph, named, reaches_owned_after_roots(ctx.profile.qemu))
 
 
 #: Run states in which QEMU has handed its disks to a migration: they are

@@ -13,7 +13,10 @@ picture comes from QMP:
   monitor-owned nodes); it is only needed when the graph has such nodes.
 
 The "top-level" nodes, in QEMU's ``bdrv_next`` order, are the roots of the
-BlockBackends and then the monitor-owned nodes without a parent.  Those that
+BlockBackends and then the monitor-owned nodes without a parent.  QEMU 9.0
+to 11.0 never reach the latter once a BlockBackend root was returned
+(``bdrv_next`` goes on from that root's place in the monitor's list, where
+a ``-drive`` node is not; see :func:`top_nodes`).  Those that
 are writable take part in snapshots; the vmstate node is the first of them
 whose driver can snapshot.
 
@@ -36,6 +39,7 @@ __all__ = [
     "render_snapshots",
     "NO_VMSTATE",
     "no_vmstate",
+    "reaches_owned_after_roots",
     "NO_SNAPSHOT",
     "SNAPSHOT_DRIVERS",
     "FILTER_DRIVERS",
@@ -138,12 +142,19 @@ def needs_named_nodes(blocks: Sequence[Obj], graph: Obj) -> bool:
 
 
 def top_nodes(blocks: Sequence[Obj], graph: Optional[Obj] = None,
-              named: Optional[Sequence[Obj]] = None) -> List[TopNode]:
+              named: Optional[Sequence[Obj]] = None,
+              owned_after_roots: bool = True) -> List[TopNode]:
     """The top-level nodes in QEMU's ``bdrv_next`` order.
 
     :param blocks: the ``query-block`` reply.
     :param graph: the ``x-debug-query-block-graph`` reply, if available.
     :param named: the ``query-named-block-nodes`` reply, if fetched.
+    :param owned_after_roots: whether the parentless nodes follow the
+        BlockBackend roots (see :func:`reaches_owned_after_roots`); when not,
+        they come only when no BlockBackend has a root.  (Exact when the last
+        root is a ``-drive`` node; when it is a ``blockdev-add`` node, QEMU
+        would still reach those added after it, which the queries do not
+        tell apart.)
     """
     if graph is None:
         tops: List[TopNode] = []
@@ -180,11 +191,24 @@ def top_nodes(blocks: Sequence[Obj], graph: Optional[Obj] = None,
                 nodes[root] = node
     order = sorted((r for r in position if r in nodes), key=lambda r: position[r])
     tops = [TopNode(names.get(r, ""), nodes[r], not nodes[r].get("ro")) for r in order]
+    if tops and not owned_after_roots:
+        return tops
     for orphan in orphans:
         node = by_name.get(orphan.get("name"))
         if node is not None:
             tops.append(TopNode("", node, not node.get("ro")))
     return tops
+
+
+def reaches_owned_after_roots(qemu: Tuple[int, ...]) -> bool:
+    """Whether QEMU ``qemu``'s ``bdrv_next`` reaches parentless nodes after BlockBackend roots.
+
+    Not from 9.0 (f6d38c9f6d keeps the last root as the place to go on from
+    in the monitor's list) to 11.0 (qemu.git of 2026-02 still does; QEMU
+    11.1.3 reaches them again, measured).  This is what QEMU does, not how
+    it prints: it follows the real QEMU, whatever ``--hmp-version`` says.
+    """
+    return not (9, 0) <= tuple(qemu[:2]) < (11, 1)
 
 
 def render_snapshots(tops: Sequence[TopNode], release: Release = OLDEST) -> str:

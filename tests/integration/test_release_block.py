@@ -136,6 +136,26 @@ def test_inactive_node(served: Tuple[str, VM, HMPClient]) -> None:
         vm.qmp.command("blockdev-set-active", {"node-name": node, "active": True})
 
 
+def test_parentless_node_with_snapshots(served: Tuple[str, VM, HMPClient]) -> None:
+    """When a blockdev-add node has a snapshot of its own, info snapshots lists it as that QEMU does.
+
+    QEMU 10.0.2 never reaches such a node once a drive's root was listed;
+    11.1.3 lists it as partial.
+    """
+    version, vm, session = served
+    path = vm.path("extra.qcow2")
+    qemu_img("create", "-q", "-f", "qcow2", path, "8M")
+    vm.qmp.command("blockdev-add", {"driver": "qcow2", "node-name": "extra0",
+                                    "file": {"driver": "file", "filename": path}})
+    try:
+        vm.qmp.command("blockdev-snapshot-internal-sync", {"device": "extra0", "name": "onlyx"})
+        text = session.cmd("info snapshots")
+        assert text == vm.qmp.hmp("info snapshots")
+        assert ("onlyx" in text) is (version != "10.0.2")
+    finally:
+        vm.qmp.command("blockdev-del", {"node-name": "extra0"})
+
+
 def _normal(text: str, vm: VM) -> str:
     return re.sub(r"#block\d+", "#blockN", text.replace(vm.dir, "{dir}"))
 

@@ -23,6 +23,7 @@ from hmpbridge.model import Invocation, QMPCommand
 from hmpbridge.profile import profile_for
 from hmpbridge.render.block import render_block_entry, render_blockstats
 from hmpbridge.render.image import render_image_info, snapshot_header, snapshot_line
+from hmpbridge.handlers.info_block import snapshot_nodes
 from hmpbridge.render.snapshots import no_vmstate, render_snapshots, top_nodes
 from hmpbridge.testing import qmp_greeting
 
@@ -318,3 +319,47 @@ def test_blockstats_table_reads_back(stats: List[Dict[str, Any]]) -> None:
     old = render_blockstats(stats, (7, 2))
     assert old == render_blockstats(stats, (11, 0))
     assert old.count("\n") == len(stats)
+
+
+def _owned_fixture(release: str) -> Dict[str, Any]:
+    """The recorded replies of the ``owned`` golden scenario (a blockdev-add node, extra0)."""
+    import json
+    path = os.path.join(os.path.dirname(__file__), "..", "golden", "fixtures", release,
+                        "owned-snapshots.json")
+    with open(path) as f:
+        fixture = json.load(f)
+    return {ex[0]["execute"]: ex[1]["return"] for ex in fixture["exchanges"]}
+
+
+@pytest.mark.parametrize("qemu,skipped", [((7, 2, 0), False), ((8, 2, 2), False),
+                                          ((9, 0, 0), True), ((10, 0, 2), True),
+                                          ((11, 1, 3), False)])
+def test_parentless_nodes_after_backends_per_qemu(qemu: Tuple[int, int, int],
+                                                  skipped: bool) -> None:
+    """When a BlockBackend root exists, QEMU 9.0 to 11.0 never reach the parentless nodes."""
+    replies = _owned_fixture("10.0")
+    ctx = Context(profile=profile_for(qmp_greeting(qemu), None))
+
+    def respond(cmd: QMPCommand) -> object:
+        return replies[cmd.execute]
+
+    names = [t.node.get("node-name") for t in
+             drive(snapshot_nodes(ctx), respond)]
+    assert ("extra0" not in names) is skipped
+    assert names[:2] == ["#block103", "anon1"]
+
+
+def test_owned_snapshots_as_10_0_prints_them() -> None:
+    """When QEMU 10.0.2 skips extra0, its snapshot is neither global-breaking nor listed."""
+    replies = _owned_fixture("10.0")
+    ctx = Context(profile=profile_for(qmp_greeting((10, 0, 2)), None))
+
+    def respond(cmd: QMPCommand) -> object:
+        return replies[cmd.execute]
+
+    inv = Invocation(by_key("info snapshots"), {}, "info snapshots")
+    text = drive(HANDLERS["info snapshots"](inv, ctx), respond)
+    assert text.startswith("List of snapshots present on all disks:\n"
+                           "ID      TAG               VM_SIZE                DATE        "
+                           "VM_CLOCK     ICOUNT\n--      s1    ")
+    assert "onlyx" not in text and "onlya" in text
