@@ -9,7 +9,7 @@ key number.  :data:`KEY_NAMES` is the enumeration in QEMU's order (as
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import AbstractSet, Any, Dict, List, Optional, Tuple
 
 __all__ = ["KEY_NAMES", "KeyNameError", "parse_keys"]
 
@@ -51,19 +51,22 @@ def _number(token: str) -> int:
     return value - (1 << 32) if value & 0x80000000 else value
 
 
-def parse_keys(keys: str) -> List[Dict[str, Any]]:
+def parse_keys(keys: str, known: Optional[AbstractSet[str]] = None) -> List[Dict[str, Any]]:
     """The ``KeyValue`` list of ``send-key`` for a ``sendkey`` argument.
 
+    :param known: the key names of the QEMU at hand (its schema's
+        ``QKeyCode``: 8.0 added ``f13`` to ``f24``); 7.2's by default.
     :raises KeyNameError: for the first token that is neither a key name nor
         a ``0x`` number (``''`` for an empty one, as in ``ctrl-``).
     """
+    names = _KNOWN if known is None else known
     out: List[Dict[str, Any]] = []
     for token in keys.split("-"):
         if token == "<":
             token = "less"
         if token.startswith("0x"):
             out.append({"type": "number", "data": _number(token)})
-        elif token in _KNOWN:
+        elif token in names:
             out.append({"type": "qcode", "data": token})
         else:
             raise KeyNameError(token)

@@ -1,7 +1,8 @@
 """Keyboard and mouse input: ``sendkey``, ``mouse_move``, ``mouse_button``.
 
 ``sendkey`` becomes ``send-key``; a key name QEMU does not know prints
-``invalid parameter: <name>`` (no ``Error:``) and nothing is sent.
+``invalid parameter: <name>`` (no ``Error:``) and nothing is sent.  The
+names are the live schema's ``QKeyCode`` (8.0 added ``f13`` to ``f24``).
 
 ``mouse_move`` and ``mouse_button`` queue input events in QEMU and print
 nothing, whatever happens; here they become ``input-send-event``, one call
@@ -16,13 +17,14 @@ says).
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List
+from typing import Any, Dict, FrozenSet, List, Optional
 
 from hmpbridge.handlers import Context, HandlerResult, handler, send_quietly
 from hmpbridge.keys import KeyNameError, parse_keys
 from hmpbridge.model import Invocation, QMPCommand
+from hmpbridge.qapi_schema import Schema
 
-__all__ = ["sendkey", "mouse_move", "mouse_button", "strtol_int", "BUTTON_BITS"]
+__all__ = ["sendkey", "mouse_move", "mouse_button", "strtol_int", "BUTTON_BITS", "key_names"]
 
 #: ``mouse_button`` bits, in the order QEMU walks its buttons.
 BUTTON_BITS = (("left", 0x01), ("middle", 0x04), ("right", 0x02))
@@ -50,7 +52,7 @@ def strtol_int(text: str) -> int:
 def sendkey(inv: Invocation, ctx: Context) -> HandlerResult:
     """``sendkey keys [hold_ms]`` -> ``send-key``; a bad key name prints QEMU's line."""
     try:
-        keys = parse_keys(inv.args["keys"])
+        keys = parse_keys(inv.args["keys"], key_names(ctx.profile.schema))
     except KeyNameError as err:
         return f"invalid parameter: {err}\n"
     arguments: Dict[str, Any] = {"keys": keys}
@@ -58,6 +60,20 @@ def sendkey(inv: Invocation, ctx: Context) -> HandlerResult:
         arguments["hold-time"] = inv.args["hold-time"]
     yield QMPCommand("send-key", arguments)
     return ""
+
+
+def key_names(schema: Optional[Schema]) -> Optional[FrozenSet[str]]:
+    """The live schema's ``QKeyCode`` values (``send-key``'s qcode keys), or None."""
+    if schema is None:
+        return None
+    key_value = schema.member_type(schema.arguments("send-key"), "keys")
+    variant = next((v for v in key_value.get("variants", ()) if v.get("case") == "qcode"),
+                   None)
+    if variant is None:
+        return None
+    codes = schema.member_type(schema.entity(variant.get("type")), "data")
+    values = schema.enum_values(codes)
+    return frozenset(values) if values else None
 
 
 def _send(events: List[Dict[str, Any]]) -> HandlerResult:

@@ -467,3 +467,27 @@ def test_old_release_wording_over_11_1() -> None:
     assert drive(HANDLERS["set_password"](inv, ctx), raising(
         QMPCommandError("GenericError", "No VNC display is present"))) == (
         "Error: Could not set password\n")
+
+
+# --- sendkey: key names from the live schema (f13..f24 since 8.0) ----------
+
+def sendkey_schema(names: List[str]) -> List[Dict[str, Any]]:
+    return [{"name": "send-key", "meta-type": "command", "arg-type": "1", "ret-type": "0"},
+            {"name": "1", "meta-type": "object", "members": [{"name": "keys", "type": "[2]"}]},
+            {"name": "[2]", "meta-type": "array", "element-type": "2"},
+            {"name": "2", "meta-type": "object", "tag": "type",
+             "members": [{"name": "type", "type": "3"}],
+             "variants": [{"case": "number", "type": "4"}, {"case": "qcode", "type": "5"}]},
+            {"name": "5", "meta-type": "object", "members": [{"name": "data", "type": "6"}]},
+            {"name": "6", "meta-type": "enum", "values": names}]
+
+
+def test_sendkey_names_from_the_live_schema() -> None:
+    sent: List[QMPCommand] = []
+    inv = Invocation(spec("sendkey", "keys:s,hold-time:i?"), {"keys": "ctrl-f13"}, "")
+    new = Context(profile=profile_for(qmp_greeting((11, 1, 3)),
+                                      sendkey_schema(["ctrl", "f12", "f13"])))
+    assert drive(HANDLERS["sendkey"](inv, new), lambda cmd: sent.append(cmd) or {}) == ""
+    assert sent[0].arguments["keys"][1] == {"type": "qcode", "data": "f13"}
+    old = Context(profile=profile_for(qmp_greeting((7, 2, 22)), None))
+    assert drive(HANDLERS["sendkey"](inv, old), lambda cmd: {}) == "invalid parameter: f13\n"
