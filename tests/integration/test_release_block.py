@@ -152,8 +152,20 @@ def test_parentless_node_with_snapshots(served: Tuple[str, VM, HMPClient]) -> No
         text = session.cmd("info snapshots")
         assert text == vm.qmp.hmp("info snapshots")
         assert ("onlyx" in text) is (version != "10.0.2")
+        assert session.cmd("savevm viabridge") == vm.qmp.hmp("savevm viaqemu") == ""
+        assert _holding("viabridge", vm) == _holding("viaqemu", vm)
+        assert ("extra0" in _holding("viabridge", vm)) is (version != "10.0.2")
+        vm.qmp.hmp("delvm viabridge")
+        vm.qmp.hmp("delvm viaqemu")
     finally:
         vm.qmp.command("blockdev-del", {"node-name": "extra0"})
+
+
+def _holding(tag: str, vm: VM) -> List[str]:
+    """The named nodes holding snapshot ``tag``, automatic names left out."""
+    return sorted(str(node["node-name"]) for node in vm.qmp.command("query-named-block-nodes")
+                  if not str(node["node-name"]).startswith("#")
+                  and any(sn["name"] == tag for sn in node["image"].get("snapshots", [])))
 
 
 def _normal(text: str, vm: VM) -> str:
