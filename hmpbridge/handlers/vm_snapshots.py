@@ -4,7 +4,9 @@ QEMU 7.2's HMP calls ``save_snapshot``, ``load_snapshot`` and
 ``delete_snapshot`` (``migration/savevm.c``) on every block node that takes
 part in snapshots: the writable, inserted top-level nodes (BlockBackend roots
 and parentless monitor-owned nodes), with the VM state going to the first of
-them that can snapshot.  The QMP jobs ``snapshot-save``, ``snapshot-load``
+them that can snapshot (QEMU 9.0 to 11.0 leave out the parentless nodes
+once a drive's root was found: :func:`~hmpbridge.render.snapshots.reaches_owned_after_roots`).
+The QMP jobs ``snapshot-save``, ``snapshot-load``
 and ``snapshot-delete`` run the same functions on an explicit node list, so
 the list is rebuilt here the way ``info snapshots`` finds it; each job is
 polled with ``query-jobs`` until it concludes, its error (if any) printed as
