@@ -9,8 +9,9 @@ HMP does not print, is taken off.  ``chardev-add help`` lists the backends
 from ``query-chardev-backends``.
 
 The options follow the release whose text the session prints
-(:func:`chardev_options`): ``reconnect-ms`` came in 9.2 and ``reconnect``
-went in 10.2, ``logtimestamp`` came in 11.0.  The socket backend's QMP
+(:func:`chardev_options`): ``reconnect-ms`` and ``input-path`` came in 9.2,
+``chardevs.0`` to ``.3`` (the ``hub`` backend) in 10.0, ``reconnect`` went in
+10.2, ``logtimestamp`` came in 11.0; the backends are the live schema's.  The socket backend's QMP
 members are read from the live schema: where QEMU no longer has
 ``reconnect`` (10.2), an older release's ``reconnect=N`` is sent as
 ``reconnect-ms`` (N * 1000), as 9.2's QEMU itself read it.
@@ -19,7 +20,7 @@ members are read from the live schema: where QEMU no longer has
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, FrozenSet, Generator, List, Optional, Set, Tuple
+from typing import AbstractSet, Any, Dict, FrozenSet, Generator, List, Optional, Set, Tuple
 
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler, help_form
@@ -30,7 +31,7 @@ from hmpbridge.render.options_help import chardev_types_help
 
 __all__ = ["CHARDEV_OPTIONS", "BACKENDS", "ChardevError", "chardev_backend", "chardev_add",
            "chardev_remove", "PARSE_FAILED", "reset_alias_warnings", "chardev_options",
-           "socket_members", "fit_socket"]
+           "socket_members", "fit_socket", "backend_kinds"]
 
 #: The ``-chardev`` options of QEMU 7.2 (``query-command-line-options``).
 CHARDEV_OPTIONS: Dict[str, str] = {
@@ -47,6 +48,11 @@ CHARDEV_OPTIONS: Dict[str, str] = {
 
 #: Options added to ``-chardev`` after 7.2: release, name, type, the option it follows.
 _ADDED_OPTIONS = (((9, 2), "reconnect-ms", "number", "reconnect"),
+                  ((9, 2), "input-path", "string", "path"),
+                  ((10, 0), "chardevs.0", "string", "chardev"),
+                  ((10, 0), "chardevs.1", "string", "chardevs.0"),
+                  ((10, 0), "chardevs.2", "string", "chardevs.1"),
+                  ((10, 0), "chardevs.3", "string", "chardevs.2"),
                   ((11, 0), "logtimestamp", "bool", "logappend"))
 #: Options removed: release, name.
 _REMOVED_OPTIONS = (((10, 2), "reconnect"),)
@@ -77,6 +83,15 @@ def socket_members(schema: Optional[Schema]) -> Optional[FrozenSet[str]]:
         return None
     wrapper = schema.entity(variant.get("type"))
     return frozenset(schema.member_names(schema.member_type(wrapper, "data")))
+
+
+def backend_kinds(schema: Optional[Schema]) -> Optional[FrozenSet[str]]:
+    """The backend names of the live schema's ChardevBackend (``hub`` from 10.0), or None."""
+    if schema is None:
+        return None
+    backend = schema.member_type(schema.arguments("chardev-add"), "backend")
+    kinds = frozenset(schema.enum_values(schema.member_type(backend, "type")))
+    return kinds or None
 
 
 def fit_socket(data: Dict[str, Any], members: Optional[FrozenSet[str]]) -> Optional[str]:
@@ -199,7 +214,18 @@ def _backend_data(backend: str, opts: ParsedOpts) -> Dict[str, Any]:
         return _udp(opts)
     if backend == "file":
         path = _needs(opts, "path", "chardev: file: no filename given")
-        return {**_common(opts), "out": path, "append": opts.get("append", False)}
+        data = {**_common(opts), "out": path}
+        if opts.has("input-path"):  # 9.2
+            data["in"] = opts.get("input-path")
+        data["append"] = opts.get("append", False)
+        return data
+    if backend == "hub":  # 10.0: chardevs.0 .. chardevs.3, up to the first missing
+        chardevs = []
+        for index in range(4):
+            if not opts.has(f"chardevs.{index}"):
+                break
+            chardevs.append(opts.get(f"chardevs.{index}"))
+        return {**_common(opts), "chardevs": chardevs}
     if backend in ("pipe", "serial", "parallel"):
         label = {"pipe": "pipe", "serial": "serial/tty", "parallel": "parallel"}[backend]
         path = _needs(opts, "path", f"chardev: {label}: no device path given")
@@ -234,10 +260,13 @@ def _backend_data(backend: str, opts: ParsedOpts) -> Dict[str, Any]:
     return _common(opts)  # null, pty, msmouse, braille, testdev, wctablet
 
 
-def chardev_backend(opts: ParsedOpts, warnings: List[str]) -> Tuple[str, Dict[str, Any]]:
+def chardev_backend(opts: ParsedOpts, warnings: List[str],
+                    backends: Optional[AbstractSet[str]] = None) -> Tuple[str, Dict[str, Any]]:
     """(type, data) for parsed ``-chardev`` options, as ``qemu_chr_parse_opts()``.
 
     :param warnings: QEMU's deprecation warnings are appended to it.
+    :param backends: the backend names this QEMU has (:func:`backend_kinds`);
+        7.2's :data:`BACKENDS` by default.
     :raises ChardevError: QEMU's message for a missing backend, an unknown
         one, or options the backend refuses.
     """
@@ -250,7 +279,7 @@ def chardev_backend(opts: ParsedOpts, warnings: List[str]) -> Tuple[str, Dict[st
         name = _ALIASES[name]
     if name is None:
         raise ChardevError(f'chardev: "{opts.id}" missing backend')
-    if name not in BACKENDS:
+    if name not in (BACKENDS if backends is None else backends):
         raise ChardevError(f"'{name}' is not a valid char driver name")
     return name, _backend_data(name, opts)
 
@@ -350,15 +379,18 @@ def read_chardev_opts(text: str, held: FrozenSet[str] = frozenset(),
     return opts, out
 
 
-def read_backend(opts: ParsedOpts) -> Tuple[Optional[Tuple[str, Dict[str, Any]]], str]:
+def read_backend(opts: ParsedOpts, backends: Optional[AbstractSet[str]] = None
+                 ) -> Tuple[Optional[Tuple[str, Dict[str, Any]]], str]:
     """The ChardevBackend of ``opts`` and the warnings text.
+
+    ``backends``: the backend names this QEMU has (7.2's by default).
 
     :returns: ``((type, data), warnings_text)``, or ``(None, text_to_print)``
         when QEMU would refuse the options.
     """
     warnings: List[str] = []
     try:
-        backend = chardev_backend(opts, warnings)
+        backend = chardev_backend(opts, warnings, backends)
     except ChardevError as err:
         return None, "".join(w + "\n" for w in warnings) + f"Error: {err}\n"
     return backend, "".join(w + "\n" for w in warnings)
@@ -384,7 +416,7 @@ def chardev_add(inv: Invocation, ctx: Context) -> HandlerResult:
         return out + chardev_types_help((yield QMPCommand("query-chardev-backends")))
     if opts.id is None:
         return out + "Error: chardev: no id specified\n"
-    chosen, text = read_backend(opts)
+    chosen, text = read_backend(opts, backend_kinds(ctx.profile.schema))
     out += text
     if chosen is None:
         return out

@@ -18,8 +18,9 @@ from typing import Any, Dict
 
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler, send, send_bare
-from hmpbridge.handlers.chardev import (chardev_options, fit_socket, held_chardev_ids,
-                                        read_backend, read_chardev_opts, socket_members)
+from hmpbridge.handlers.chardev import (backend_kinds, chardev_options, fit_socket,
+                                        held_chardev_ids, read_backend, read_chardev_opts,
+                                        socket_members)
 from hmpbridge.model import Invocation, QMPCommand
 from hmpbridge.render.misc import ringbuf_text
 
@@ -184,7 +185,7 @@ def chardev_change(inv: Invocation, ctx: Context) -> HandlerResult:
         return out + "Error: Unexpected 'id' parameter\n"
     if opts.get("backend") is None:
         return out + 'Error: chardev: "(null)" missing backend\n'
-    chosen, text = read_backend(opts)
+    chosen, text = read_backend(opts, backend_kinds(ctx.profile.schema))
     out += text
     if chosen is None:
         return out

@@ -491,3 +491,35 @@ def test_sendkey_names_from_the_live_schema() -> None:
     assert sent[0].arguments["keys"][1] == {"type": "qcode", "data": "f13"}
     old = Context(profile=profile_for(qmp_greeting((7, 2, 22)), None))
     assert drive(HANDLERS["sendkey"](inv, old), lambda cmd: {}) == "invalid parameter: f13\n"
+
+
+def test_chardev_options_per_release() -> None:
+    from hmpbridge.handlers.chardev import chardev_options
+    old, new = chardev_options((7, 2)), chardev_options((11, 1))
+    assert "reconnect" in old and "reconnect-ms" not in old and "input-path" not in old
+    assert "reconnect" not in new and "chardevs.3" in new and "logtimestamp" in new
+    keys = list(chardev_options((10, 0)))
+    assert keys.index("reconnect-ms") == keys.index("reconnect") + 1
+    assert keys.index("input-path") == keys.index("path") + 1
+
+
+def test_chardev_hub_and_input_path_from_10_0() -> None:
+    schema = chardev_schema(SOCKET_100)
+    schema[2]["variants"] += [{"case": "hub", "type": "6"}, {"case": "file", "type": "6"},
+                              {"case": "null", "type": "6"}]
+    schema.append({"name": "3", "meta-type": "enum",
+                   "values": ["socket", "hub", "file", "null"]})
+    sent: List[QMPCommand] = []
+    prof = profile_for(qmp_greeting((10, 0, 2)), schema)
+    for line in ("hub,id=h1,chardevs.0=a,chardevs.1=b,chardevs.3=d",
+                 "file,id=f1,path=/o,input-path=/i"):
+        inv = Invocation(spec("chardev-add", "args:s"), {"args": line}, "")
+        assert drive(HANDLERS["chardev-add"](inv, Context(profile=prof)),
+                     lambda cmd: sent.append(cmd) or {}) == ""
+    assert sent[0].arguments["backend"] == {"type": "hub", "data": {
+        "logappend": False, "chardevs": ["a", "b"]}}
+    assert sent[1].arguments["backend"]["data"]["in"] == "/i"
+    inv = Invocation(spec("chardev-add", "args:s"), {"args": "hub,id=h2,chardevs.0=a"}, "")
+    old = Context(profile=profile_for(qmp_greeting((7, 2, 22)), None))
+    assert drive(HANDLERS["chardev-add"](inv, old), lambda cmd: {}) == (
+        "Invalid parameter 'chardevs.0'\nError: Parsing chardev args failed\n")
