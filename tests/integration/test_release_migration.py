@@ -164,9 +164,10 @@ def test_calc_dirty_rate_refusals_are_that_qemus_own(pair, line: str) -> None:
     assert ours == qemus
 
 
-def _wait_done(vm: VM) -> None:
+def _wait_postmigrate(vm: VM) -> None:
+    """Until QEMU has finished with a completed migration (its run state says so)."""
     deadline = time.monotonic() + 30
-    while vm.qmp.command("query-migrate").get("status") in (None, "setup", "active"):
+    while vm.qmp.command("query-status").get("status") != "postmigrate":
         assert time.monotonic() < deadline, "the migration did not end"
         time.sleep(0.05)
 
@@ -184,10 +185,10 @@ def test_migrate_and_info_migrate_after_it(pair) -> None:
     for line in lines:
         assert twins.session.cmd(line) == twins.a.qmp.hmp(line)
     # Once paused by a migration, QEMU refuses another; both twins say so in the same words.
-    ours, qemus = twins.session.cmd("migrate -d exec:cat>/dev/null"), None
     twins.b.qmp.command("migrate", {"uri": "exec:cat>/dev/null"})
-    _wait_done(twins.b)
-    qemus = twins.b.qmp.hmp("migrate -d exec:cat>/dev/null")
+    for vm in (twins.a, twins.b):
+        _wait_postmigrate(vm)
+    ours, qemus = twins.both("migrate -d exec:cat>/dev/null")
     assert ours == qemus
 
 
@@ -227,12 +228,16 @@ def _incoming_vm(program: str) -> VM:
 def _send_garbage(path: str) -> None:
     import socket
     deadline = time.monotonic() + 10
-    while not os.path.exists(path):
-        assert time.monotonic() < deadline, "QEMU did not listen"
-        time.sleep(0.02)
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.connect(path)
-        sock.sendall(b"this is not a migration stream\n" * 4)
+    while True:
+        with socket.socket(socket.AF_UNIX) as sock:
+            try:
+                sock.connect(path)
+            except (FileNotFoundError, ConnectionRefusedError):
+                assert time.monotonic() < deadline, "QEMU did not listen"
+                time.sleep(0.02)
+                continue
+            sock.sendall(b"this is not a migration stream\n" * 4)
+            return
 
 
 def _wait_failed(vm: VM) -> None:
