@@ -82,11 +82,11 @@ def add_typed(driver: str, arguments: Dict[str, Any]) -> HandlerResult:
             if (name in _NOT_PROPERTIES or name in converted
                     or not isinstance(arguments.get(name), str)):
                 raise
-            if prop_types is None:
+            if prop_types is None and kind == "uint64":  # only sizes read differently
                 prop_types = yield from _property_types(driver)
             try:
                 arguments[name] = device_props.keyval_value(
-                    kind, prop_types.get(name), name, arguments[name])
+                    kind, (prop_types or {}).get(name), name, arguments[name])
             except device_props.PropertyValueError as bad:
                 return f"Error: {bad}\n"
             converted.add(name)
