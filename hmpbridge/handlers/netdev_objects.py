@@ -27,13 +27,13 @@ their nested socket addresses); their lines get QEMU's errors and send nothing.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Generator, List, Mapping, Tuple
+from typing import Any, Dict, Generator, List, Mapping, Optional, Tuple
 
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler, help_form
 from hmpbridge.glib_order import StrHashTable, qdict_order
 from hmpbridge.model import Invocation, QMPCommand
-from hmpbridge.qapi_schema import argument_names_or_values
+from hmpbridge.qapi_schema import Schema, argument_names_or_values
 from hmpbridge.qemu_opts import OptsError, bool_parse, is_help_option, strtosz
 from hmpbridge.render.options_help import netdev_types_help
 
@@ -140,7 +140,12 @@ def _member(name: str, kind: str, text: str) -> Any:
     return _integer(name, kind, text)
 
 
-def _ipv6_net(opts: Dict[str, str]) -> None:
+#: The release whose ``ipv6-net`` error names the option given (``net: Fix a
+#: misleading error message``).
+IPV6_NET_MESSAGE_SINCE = (8, 2)
+
+
+def _ipv6_net(opts: Dict[str, str], release: Tuple[int, int] = (7, 2)) -> None:
     """``ipv6-net=ADDR[/LEN]`` becomes ``ipv6-prefix`` and ``ipv6-prefixlen`` (LEN 64)."""
     prefix, slash, length = opts.pop("ipv6-net").partition("/")
     if not prefix and not slash:
@@ -149,7 +154,9 @@ def _ipv6_net(opts: Dict[str, str]) -> None:
     if slash:
         match = re.match(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)\Z", length)
         if not match or int(match.group(2)) > (1 << 64) - 1:
-            raise NetdevError("Parameter 'ipv6-prefixlen' expects a number")
+            raise NetdevError("parameter 'ipv6-net' expects a number after '/'"
+                              if release >= IPV6_NET_MESSAGE_SINCE
+                              else "Parameter 'ipv6-prefixlen' expects a number")
         number = int(match.group(2))
         number = (-number if match.group(1) == "-" else number) & ((1 << 64) - 1)
         number = number - (1 << 64) if number >= 1 << 63 else number
@@ -185,27 +192,72 @@ def _first_unused(keys: List[str], visited: List[str]) -> str:
     return next(iter(unused))
 
 
-def netdev_arguments(options: Mapping[str, Any]) -> Dict[str, Any]:
+def netdev_members(kind: str, schema: Optional[Schema]) -> Tuple[Tuple[str, str, bool], ...]:
+    """The members of netdev ``kind``: (name, QAPI type, required), in schema order.
+
+    From the live schema where there is one (members come and go between
+    releases); introspection names every integer type ``int``, so a member
+    :data:`NETDEV_MEMBERS` knows keeps its exact width (and QEMU's error
+    for a value out of it).
+    """
+    if schema is None:
+        return NETDEV_MEMBERS.get(kind, ())
+    union = schema.arguments("netdev_add")
+    variant = next((v for v in union.get("variants", ()) if v.get("case") == kind), None)
+    if variant is None:
+        return NETDEV_MEMBERS.get(kind, ())
+    known = {name: kind_ for name, kind_, _ in NETDEV_MEMBERS.get(kind, ())}
+    members = []
+    for member in schema.entity(variant.get("type")).get("members", ()):
+        name = str(member["name"])
+        members.append((name, known.get(name) or _json_kind(schema, member),
+                        "default" not in member))
+    return tuple(members)
+
+
+def _json_kind(schema: Schema, member: Mapping[str, Any]) -> str:
+    """The visitor's type of a member :data:`NETDEV_MEMBERS` does not know."""
+    kind = schema.entity(member.get("type"))
+    meta = kind.get("meta-type")
+    if meta == "array":
+        return "strlist"
+    if meta == "builtin":
+        return {"boolean": "bool", "int": "int"}.get(str(kind.get("json-type")), "str")
+    return "str"
+
+
+def netdev_drivers(schema: Optional[Schema]) -> Tuple[str, ...]:
+    """The values ``netdev_add``'s ``type`` takes (the live schema's, else QEMU 7.2's)."""
+    if schema is None:
+        return _DRIVERS
+    found = schema.enum_values(schema.member_type(schema.arguments("netdev_add"), "type"))
+    return tuple(found) or _DRIVERS
+
+
+def netdev_arguments(options: Mapping[str, Any], schema: Optional[Schema] = None,
+                     release: Tuple[int, int] = (7, 2)) -> Dict[str, Any]:
     """QMP ``netdev_add`` arguments for HMP's parsed options (``type``, ``id``, ...).
 
+    :param schema: the served QEMU's schema (its netdev types and members).
+    :param release: the release whose error texts to use.
     :raises NetdevError: QEMU's message for the first member it refuses.
     """
     opts = {key: str(value) for key, value in options.items()}
     keys = list(opts)
     if "ipv6-net" in opts:
-        _ipv6_net(opts)
+        _ipv6_net(opts, release)
     if "id" not in opts:
         raise NetdevError("Parameter 'id' is missing")
     if "type" not in opts:
         raise NetdevError("Parameter 'type' is missing")
     kind = opts["type"]
-    if kind not in _DRIVERS:
+    if kind not in netdev_drivers(schema):
         raise NetdevError(f"Parameter 'type' does not accept value '{kind}'")
     arguments: Dict[str, Any] = {"id": opts.pop("id"), "type": opts.pop("type")}
     visited = ["id", "type"]
     if kind in _NESTED_TYPES:
         raise _nested_address_error(kind, opts, keys)
-    for name, member_type, required in NETDEV_MEMBERS[kind]:
+    for name, member_type, required in netdev_members(kind, schema):
         if name in opts:
             arguments[name] = _member(name, member_type, opts.pop(name))
             visited.append(name)
@@ -256,7 +308,7 @@ def netdev_add(inv: Invocation, ctx: Context) -> HandlerResult:
     if "id" in options and (yield from _has_its_options(str(options["id"]))):
         return f'Try "help {inv.spec.label}" for more information\n'
     try:
-        arguments = netdev_arguments(options)
+        arguments = netdev_arguments(options, ctx.profile.schema, ctx.profile.release)
     except NetdevError as err:
         return f"Error: {err}\n"
     yield QMPCommand("netdev_add", arguments)

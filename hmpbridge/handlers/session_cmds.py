@@ -12,7 +12,7 @@ import functools
 import importlib.resources
 import shlex
 from dataclasses import dataclass
-from typing import Iterable, List, Mapping, Optional
+from typing import Iterable, List, Mapping, Optional, Tuple
 
 from hmpbridge.commands import CommandSpec, CommandTable
 from hmpbridge.handlers import Context, HandlerResult, handler
@@ -43,7 +43,7 @@ def help_text(table: CommandTable, name: Optional[str]) -> str:
     if not words:
         return help_listing(table, info=False)
     if words == ["log"]:
-        return _help_log()
+        return help_log(table.release)
     spec = table.lookup(words[0])
     if spec is None or not spec.available_on(table.target):
         return f"unknown command: '{words[0]}'\n"
@@ -57,10 +57,23 @@ def help_text(table: CommandTable, name: Optional[str]) -> str:
     return sub.help_line + "\n"
 
 
+def _captured_logs() -> List[Tuple[int, int]]:
+    names = (item.name for item in importlib.resources.files("hmpbridge.help_log").iterdir())
+    return sorted(tuple(int(part) for part in name[:-len(".txt")].split("."))  # type: ignore
+                  for name in names if name.endswith(".txt"))
+
+
 @functools.lru_cache(maxsize=None)
-def _help_log() -> str:
-    """QEMU's ``help log`` table (its log items), as captured from QEMU 7.2.22."""
-    return (importlib.resources.files("hmpbridge") / "help-log.txt").read_text()
+def help_log(release: Tuple[int, int]) -> str:
+    """QEMU's ``help log`` table (its log items) for ``release``.
+
+    Captured from the QEMUs tested live (``hmpbridge/help_log/X.Y.txt``: 7.2.22,
+    10.0.2, whose table 11.1.3 prints too); a release between two captures
+    gets the older one's.
+    """
+    captured = [r for r in _captured_logs() if r <= release] or _captured_logs()[:1]
+    major, minor = captured[-1]
+    return (importlib.resources.files("hmpbridge.help_log") / f"{major}.{minor}.txt").read_text()
 
 
 @handler("help")

@@ -9,12 +9,13 @@ from hmpbridge.qjson import to_json
 __all__ = ["property_help", "properties_help", "netdev_types_help", "chardev_types_help",
            "object_types_help", "NETDEV_HELP_ORDER"]
 
-#: The backends ``netdev_add help`` may list, in QEMU 7.2's order; each one
-#: that this QEMU was built with.  ``netmap`` is left out: only a build with
-#: the netmap headers has it, and the schema names it either way.
-NETDEV_HELP_ORDER = ("socket", "stream", "dgram", "hubport", "tap", "user", "l2tpv3", "vde",
-                     "bridge", "vhost-user", "vhost-vdpa", "vmnet-host", "vmnet-shared",
-                     "vmnet-bridged")
+#: The backends ``netdev_add help`` may list, in QEMU's order (``show_netdevs``;
+#: ``passt`` from 10.1, ``af-xdp`` from 8.2); each one this QEMU was built
+#: with, as its schema's netdev types say.  ``netmap`` is left out: only a
+#: build with the netmap headers has it, and the schema names it either way.
+NETDEV_HELP_ORDER = ("socket", "stream", "dgram", "hubport", "tap", "passt", "user", "l2tpv3",
+                     "vde", "bridge", "af-xdp", "vhost-user", "vhost-vdpa", "vmnet-host",
+                     "vmnet-shared", "vmnet-bridged")
 
 
 def _default_text(default: Any, plain: bool) -> str:

@@ -117,3 +117,14 @@ def test_print_sequence_matches_qemu() -> None:
         letter = session_cmds.resolve_format(inv.args.get("fmt"), defaults)
         if inv.spec.key == "print" and not inv.needs_registers:
             assert session_cmds.format_print(inv.args["val"], letter) == qemu, line
+
+
+def test_help_log_is_that_of_the_served_release() -> None:
+    """help log prints the log items of the release served, as captured from it."""
+    from hmpbridge.commands import table_for
+    from hmpbridge.handlers.session_cmds import help_text
+
+    seven, ten = help_text(table_for((7, 2)), "log"), help_text(table_for((10, 0)), "log")
+    assert "op_plugin" not in seven and "op_plugin       show micro ops before plugin" in ten
+    assert help_text(table_for((11, 1)), "log") == ten
+    assert help_text(table_for((8, 0)), "log") == seven  # no capture of its own: 7.2's
