@@ -26,9 +26,9 @@ from typing import (Any, Callable, Dict, FrozenSet, Generator, Iterable, List, M
 
 from hmpbridge.commands import ArgItem, CommandSpec, CommandTable, table_for
 from hmpbridge.errors import QMPError
-from hmpbridge.keys import KEY_NAMES
+from hmpbridge.keys import KEY_NAMES, qkeycode_values
 from hmpbridge.model import QMPCommand
-from hmpbridge.qapi_schema import argument_names_or_values
+from hmpbridge.qapi_schema import Schema, argument_names_or_values
 
 __all__ = ["Completion", "CompletionContext", "CompletionResult", "complete", "COMPLETERS",
            "parse_network_clients"]
@@ -61,11 +61,13 @@ class CompletionContext:
     :ivar listdir: names in a directory (file name completion).
     :ivar isdir: whether a path is a directory.
     :ivar table: the command table of the QEMU served (whose names complete).
+    :ivar schema: the served QEMU's QMP schema, if known (its key names).
     """
 
     schema_commands: Optional[FrozenSet[str]] = None
     passthrough: bool = True
     table: CommandTable = field(default_factory=lambda: table_for((7, 2)))
+    schema: Optional[Schema] = None
     listdir: Callable[[str], Iterable[str]] = _no_files
     isdir: Callable[[str], bool] = lambda path: False
 
@@ -231,7 +233,13 @@ def _info_names(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) 
 
 
 _constant("on_off", ["on", "off"])
-_constant("key_name", KEY_NAMES)
+
+
+@completer("key_name")
+def _key_names(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
+    """``QKeyCode``: the live schema's values (QEMU 10.0 added f13-f24), else 7.2's."""
+    return list(qkeycode_values(ctx.schema) or KEY_NAMES)
+    yield  # a generator that asks nothing
 
 
 @completer("block_device")

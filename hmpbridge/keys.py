@@ -9,9 +9,12 @@ key number.  :data:`KEY_NAMES` is the enumeration in QEMU's order (as
 
 from __future__ import annotations
 
-from typing import AbstractSet, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, AbstractSet, Any, Dict, List, Optional, Tuple
 
-__all__ = ["KEY_NAMES", "KeyNameError", "parse_keys"]
+if TYPE_CHECKING:
+    from hmpbridge.qapi_schema import Schema
+
+__all__ = ["KEY_NAMES", "KeyNameError", "parse_keys", "qkeycode_values"]
 
 #: ``QKeyCode`` of QEMU 7.2, in enumeration order.
 KEY_NAMES: Tuple[str, ...] = (
@@ -32,6 +35,25 @@ KEY_NAMES: Tuple[str, ...] = (
     "mediaselect", "mail", "calculator", "computer", "ac_home", "ac_back", "ac_forward",
     "ac_refresh", "ac_bookmarks", "lang1", "lang2",
 )
+
+
+
+def qkeycode_values(schema: Optional["Schema"]) -> Tuple[str, ...]:
+    """``QKeyCode`` of a live schema, in enumeration order (``()`` when unknown).
+
+    It is reached through ``send-key``'s ``keys``: the ``KeyValue`` union's
+    ``qcode`` case wraps one.
+    """
+    if schema is None:
+        return ()
+    key_value = schema.member_type(schema.arguments("send-key"), "keys")
+    variant = next((v for v in key_value.get("variants", ()) if v.get("case") == "qcode"),
+                   None)
+    if variant is None:
+        return ()
+    return tuple(schema.enum_values(schema.member_type(schema.entity(variant.get("type")),
+                                                       "data")))
+
 
 _KNOWN = frozenset(KEY_NAMES)
 _HEX = frozenset("0123456789abcdefABCDEF")

@@ -401,6 +401,7 @@ class HMPSession(TelnetProtocol):
             schema_commands=executor.schema_commands if executor is not None else None,
             passthrough=bool(getattr(self.runner, "_passthrough", True)),
             table=executor.profile.table if executor is not None else table_for((7, 2)),
+            schema=executor.profile.schema if executor is not None else None,
             listdir=_listdir, isdir=os.path.isdir)
         gen = complete(text, ctx)
         value: Any = None

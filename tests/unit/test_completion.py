@@ -272,3 +272,21 @@ def test_device_types_come_from_device_add_help() -> None:
     assert run_help("device_add virtio-n").candidates == ("virtio-net-pci",)
     assert run_help("device_add e1000,id=n1 ").candidates == ()
     assert run_help("device_add ", CompletionContext(passthrough=False)).candidates == ()
+
+
+def test_key_names_are_the_served_qemus() -> None:
+    """sendkey completes the live schema's QKeyCode: QEMU 10.0 has f13 to f24."""
+    import json
+    import os
+
+    from hmpbridge.completion import CompletionContext, complete
+    from hmpbridge.handlers import drive
+    from hmpbridge.qapi_schema import Schema
+
+    path = os.path.join(os.path.dirname(__file__), "..", "fixtures", "releases", "10.0",
+                        "schema.json")
+    with open(path) as f:
+        ten = Schema(json.load(f))
+    old = drive(complete("sendkey f1"), lambda cmd: None)
+    new = drive(complete("sendkey f1", CompletionContext(schema=ten)), lambda cmd: None)
+    assert "f13" not in old.candidates and {"f13", "f19"} <= set(new.candidates)
