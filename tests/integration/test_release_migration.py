@@ -93,11 +93,6 @@ def pair(request: pytest.FixtureRequest) -> Iterator[Tuple[str, Pair]]:
         twins.close()
 
 
-def _takes_all_flag(pair_: Pair) -> bool:
-    """Whether the bridge's command table for this QEMU has 10.1's ``info migrate -a``."""
-    return "-a" in pair_.session.cmd("help info migrate")
-
-
 @pytest.mark.parametrize("line", ["info migrate_parameters", "info migrate_capabilities",
                                   "info migrate"])
 def test_info_lines_are_that_qemus_own(pair, line: str) -> None:
@@ -181,7 +176,9 @@ def test_migrate_and_info_migrate_after_it(pair) -> None:
     _, twins = pair
     assert twins.session.cmd("migrate exec:cat>/dev/null") == ""
     assert twins.a.qmp.command("query-migrate")["status"] == "completed"
-    lines = ["info migrate"] + (["info migrate -a"] if _takes_all_flag(twins) else [])
+    version, _ = pair
+    lines = ["info migrate"] + (["info migrate -a"]
+                                if tuple(map(int, version.split("."))) >= (10, 1) else [])
     for line in lines:
         assert twins.session.cmd(line) == twins.a.qmp.hmp(line)
     # Once paused by a migration, QEMU refuses another; both twins say so in the same words.
