@@ -173,10 +173,9 @@ def test_migrate_and_info_migrate_after_it(pair) -> None:
     Without ``-d`` the bridge holds the prompt until the migration has
     ended, as QEMU does: it is over when the prompt comes back.
     """
-    _, twins = pair
+    version, twins = pair
     assert twins.session.cmd("migrate exec:cat>/dev/null") == ""
     assert twins.a.qmp.command("query-migrate")["status"] == "completed"
-    version, _ = pair
     lines = ["info migrate"] + (["info migrate -a"]
                                 if tuple(map(int, version.split("."))) >= (10, 1) else [])
     for line in lines:
