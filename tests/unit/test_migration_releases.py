@@ -406,3 +406,17 @@ def test_hmp_version_7_2_info_migrate_after_a_migration_has_7_2s_lines() -> None
     got = run_info("info migrate", newer["replies"], ctx_for("11.1", (7, 2)))
     assert labels(got) == [label for label in labels(older)
                            if label not in ("skipped", "decompress-error-check")]
+
+
+def test_hmp_version_10_0_over_11_1_prints_the_flat_form() -> None:
+    """11.1.3's figures in 10.0's lines and parameter list (10.0.2's own text, same labels),
+    less the zero-blocks capability that 11.0 removed."""
+    def labels(text: str) -> List[str]:
+        return [line.split(":", 1)[0] for line in text.splitlines()]
+
+    newer = fixture("11.1")["states"]["migrated"]
+    older = fixture("10.0")["states"]["migrated"]["hmp"]
+    for line in ("info migrate", "info migrate_parameters", "info migrate_capabilities"):
+        got = run_info(line, newer["replies"], ctx_for("11.1", (10, 0)))
+        assert labels(got) == [label for label in labels(older[line])
+                               if label != "zero-blocks"], line
