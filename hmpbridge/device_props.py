@@ -25,7 +25,8 @@ from typing import Any, Optional, Tuple
 
 from hmpbridge.qemu_opts import OptsError, bool_parse, strtoi64, strtosz, strtou64
 
-__all__ = ["TypeRefusal", "type_refusal", "keyval_value", "PropertyValueError"]
+__all__ = ["TypeRefusal", "type_refusal", "keyval_value", "PropertyValueError",
+           "same_as_size"]
 
 #: A property QEMU refused a string for: its name and the JSON kind it wanted
 #: (``boolean``, ``integer``, ``uint64`` or ``number``).
@@ -46,6 +47,18 @@ def type_refusal(desc: str) -> Optional[TypeRefusal]:
     if match is None:
         return None
     return match.group("name"), match.group("kind")
+
+
+_PLAIN_DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
+
+
+def same_as_size(text: str) -> bool:
+    """Whether an unsigned property and a size property read ``text`` alike.
+
+    A plain decimal below 10^19 means the same number to both; anything else
+    (suffixes, ``0x``, octal, a sign) needs the property's type.
+    """
+    return _PLAIN_DECIMAL.fullmatch(text) is not None
 
 
 def _strtod_finite(text: str) -> float:

@@ -82,7 +82,9 @@ def add_typed(driver: str, arguments: Dict[str, Any]) -> HandlerResult:
             if (name in _NOT_PROPERTIES or name in converted
                     or not isinstance(arguments.get(name), str)):
                 raise
-            if prop_types is None and kind == "uint64":  # only sizes read differently
+            if prop_types is None and kind == "uint64" \
+                    and not device_props.same_as_size(arguments[name]):
+                # only sizes read differently (suffixes, no octal, no minus)
                 prop_types = yield from _property_types(driver)
             try:
                 arguments[name] = device_props.keyval_value(

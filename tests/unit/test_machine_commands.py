@@ -523,3 +523,12 @@ def test_chardev_hub_and_input_path_from_10_0() -> None:
     old = Context(profile=profile_for(qmp_greeting((7, 2, 22)), None))
     assert drive(HANDLERS["chardev-add"](inv, old), lambda cmd: {}) == (
         "Invalid parameter 'chardevs.0'\nError: Parsing chardev args failed\n")
+
+
+def test_device_add_plain_unsigned_needs_no_property_lookup() -> None:
+    qemu = StrictQEMU(RNG)
+    assert device_add({"driver": "virtio-rng-pci", "max-bytes": "1024"}, qemu) == ""
+    assert [cmd.execute for cmd in qemu.sent] == ["device_add", "device_add"]
+    qemu = StrictQEMU({"cache": "size"})
+    assert device_add({"driver": "x", "cache": "010"}, qemu) == ""
+    assert qemu.added[0]["cache"] == 10  # a size reads 010 as decimal, not octal
