@@ -84,11 +84,20 @@ class Pair:
         self.bridges: List[Bridge] = []
         try:
             self.bridges.append(Bridge(f"unix:path={self.vm.path('bridge.sock')}",
-                                       "--no-passthrough", *bridge_args))
+                                       "--no-passthrough", *bridge_args, wait=False))
+        except BaseException:
+            self.close()
+            raise
+
+    def ready(self) -> HMPClient:
+        """Wait for the bridge (started without waiting, while other VMs start)."""
+        try:
+            self.bridges[0].ready()
             self.session: HMPClient = self.bridges[0].session()
         except BaseException:
             self.close()
             raise
+        return self.session
 
     def close(self) -> None:
         for bridge in self.bridges:
@@ -101,9 +110,14 @@ def twins(request: pytest.FixtureRequest) -> Iterator[Tuple[QemuRelease, Pair, V
     release = _release(request.param)
     assert release.program is not None
     pair = Pair(release.program)
-    oracle = VM(base=[release.program, *BASE_ARGS[1:]],
-                devices=lambda d: default_devices(d) + EXTRA)
     try:
+        oracle = VM(base=[release.program, *BASE_ARGS[1:]],
+                    devices=lambda d: default_devices(d) + EXTRA)
+    except BaseException:
+        pair.close()
+        raise
+    try:
+        pair.ready()
         yield release, pair, oracle
     finally:
         oracle.close()
@@ -153,12 +167,8 @@ def test_both_vms_hold_the_same_devices_and_chardevs(
 
 
 @pytest.fixture(scope="module")
-def seven_two() -> Iterator[Tuple[Pair, HMPClient, VM]]:
-    """11.1.3 on pc-i440fx-7.2 behind ``--hmp-version 7.2``, and a QEMU 7.2 twin.
-
-    A second bridge, allowed QEMU's monitor, serves ``singlestep`` (which no
-    QMP command expresses).
-    """
+def seven_two() -> Iterator[Tuple[Pair, VM]]:
+    """11.1.3 on pc-i440fx-7.2 behind ``--hmp-version 7.2``, and a QEMU 7.2 twin."""
     newest = _release("11.1.3")
     oldest = next((r for r in RELEASES.values() if r.release == (7, 2)), None)
     if oldest is None or oldest.program is None:
@@ -166,30 +176,29 @@ def seven_two() -> Iterator[Tuple[Pair, HMPClient, VM]]:
     assert newest.program is not None
     pair = Pair(newest.program, "--hmp-version", "7.2", machine="pc-i440fx-7.2")
     try:
-        pair.bridges.append(Bridge(f"unix:path={pair.vm.path('bridge2.sock')}",
-                                   "--hmp-version", "7.2"))
         twin = VM(base=[oldest.program, *BASE_ARGS[1:]],
                   devices=lambda d: default_devices(d) + EXTRA)
     except BaseException:
         pair.close()
         raise
     try:
-        yield pair, pair.bridges[1].session(), twin
+        pair.ready()
+        yield pair, twin
     finally:
         twin.close()
         pair.close()
 
 
 @pytest.mark.parametrize("line", SEVEN_TWO_LINES)
-def test_hmp_version_7_2_prints_what_7_2_prints(seven_two: Tuple[Pair, HMPClient, VM],
+def test_hmp_version_7_2_prints_what_7_2_prints(seven_two: Tuple[Pair, VM],
                                                line: str) -> None:
-    pair, _, twin = seven_two
+    pair, twin = seven_two
     assert _same(pair.session.cmd(line)) == _same(twin.qmp.hmp(line))
 
 
-def test_hmp_version_7_2_single_step_mode(seven_two: Tuple[Pair, HMPClient, VM]) -> None:
+def test_hmp_version_7_2_single_step_mode(seven_two: Tuple[Pair, VM]) -> None:
     """7.2's ``(single step mode)`` from 11.1's one-insn-per-tb, read through x-query-jit."""
-    pair, _, twin = seven_two
+    pair, twin = seven_two
     pair.vm.qmp.hmp("one-insn-per-tb on")
     twin.qmp.hmp("singlestep on")
     try:
@@ -203,20 +212,23 @@ def test_hmp_version_7_2_single_step_mode(seven_two: Tuple[Pair, HMPClient, VM])
 
 
 def test_hmp_version_7_2_reconnect_becomes_reconnect_ms(
-        seven_two: Tuple[Pair, HMPClient, VM]) -> None:
-    pair, session, _ = seven_two
-    session.cmd("chardev-add socket,id=c7,host=127.0.0.1,port=1,reconnect=1")
+        seven_two: Tuple[Pair, VM]) -> None:
+    pair, _ = seven_two
+    pair.session.cmd("chardev-add socket,id=c7,host=127.0.0.1,port=1,reconnect=1")
     labels = {c["label"]: c["filename"] for c in pair.vm.qmp.command("query-chardev")}
     assert labels["c7"] == "disconnected:tcp:127.0.0.1:1"
 
 
-def test_hmp_version_7_2_singlestep_sets_one_insn_per_tb(
-        seven_two: Tuple[Pair, HMPClient, VM]) -> None:
-    pair, session, twin = seven_two
+def test_hmp_version_7_2_singlestep_sets_one_insn_per_tb(seven_two: Tuple[Pair, VM]) -> None:
+    """``singlestep`` (no QMP command expresses it) through a bridge allowed QEMU's monitor."""
+    pair, twin = seven_two
     entry = table_for((7, 2)).get("singlestep")
     if entry is not None and entry.strategy == PASSTHROUGH:
         pytest.skip("the 7.2 command table marks singlestep passthrough, so the runner "
                     "sends the line as typed instead of calling its handler")
+    pair.bridges.append(Bridge(f"unix:path={pair.vm.path('bridge2.sock')}",
+                               "--hmp-version", "7.2"))
+    session = pair.bridges[-1].session()
     for line in ("singlestep foo", "singlestep on"):
         assert session.cmd(line) == twin.qmp.hmp(line)
     jit = pair.vm.qmp.command("x-query-jit")["human-readable-text"]
