@@ -36,6 +36,9 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
+from hmpbridge.commands import table_for
+from hmpbridge.errors import ParseError
+from hmpbridge.hmp_parser import parse
 from tests.integration.conftest import Bridge, HMPClient, QemuRelease, Twin, qemu_releases
 from tests.integration.corpus import (CORPUS_DIR, Corpus, read_corpus,
                                       read_known_differences)
@@ -215,12 +218,19 @@ def state(twin: Twin) -> Dict[str, str]:
     """The twin's state by the probes; once its guest has run, not what the guest drives.
 
     Firmware programs PCI BARs and works the CD-ROM tray at its own pace, so
-    after a ``cont`` the two twins may stop at different points of it.
+    after a ``cont`` the two twins may stop at different points of it.  It
+    also resets the machine itself while rebooting (SeaBIOS after a
+    ``system_reset``): a ``stop`` that comes while such a reset is pending
+    leaves QEMU ``paused (prelaunch)`` instead of ``paused``, as the guest's
+    timing has it.
     """
     if "running" in twin.hmp("info status"):
         twin.guest_ran = True
-    return {probe: normalize(twin.hmp(probe), twin.dir) for probe in STATE_PROBES
-            if not (twin.guest_ran and probe in GUEST_DRIVEN)}
+    found = {probe: normalize(twin.hmp(probe), twin.dir) for probe in STATE_PROBES
+             if not (twin.guest_ran and probe in GUEST_DRIVEN)}
+    if twin.guest_ran:
+        found["info status"] = found["info status"].replace("paused (prelaunch)", "paused")
+    return found
 
 
 #: query-migrate statuses from which a migration moves on by itself.
@@ -233,12 +243,28 @@ def migrating(twin: Twin) -> bool:
     return twin.qmp.command("query-migrate").get("status") in MIGRATION_MOVING
 
 
+def changes_nothing(line: str, release: Tuple[int, int]) -> bool:
+    """Whether ``line``, once it printed what QEMU prints, cannot have changed the VM.
+
+    So by that release's command table: a command that only reads, or a line
+    that does not parse (the bridge sent nothing; QEMU printed the same parse
+    error, so it ran nothing either).
+    """
+    try:
+        inv = parse(line, table_for(release))
+    except ParseError:
+        return True
+    return inv is not None and inv.spec.reads_only
+
+
 def test_line_matches_qemu(corpus: CorpusRig, line: Tuple[str, int, str]) -> None:
     _, _, line = line  # type: ignore[assignment]
     a, b = corpus.a, corpus.b
     want = normalize(b.hmp(line.format(media=corpus.media, dir=b.dir)), b.dir)
     got = normalize(corpus.session.cmd(line.format(media=corpus.media, dir=a.dir)), a.dir)
     assert got == want
+    if changes_nothing(line, corpus.key.release.release):
+        return  # the state was compared after the line before
     # a running guest (after cont) may need a moment to reach the same point
     # on both twins, and a migration started with -d a moment to finish
     deadline = time.monotonic() + 30
