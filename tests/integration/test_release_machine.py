@@ -91,16 +91,13 @@ class Pair:
 
     def ready(self) -> HMPClient:
         """Wait for the bridge (started without waiting, while other VMs start)."""
-        try:
-            self.bridges[0].ready()
-            self.session: HMPClient = self.bridges[0].session()
-        except BaseException:
-            self.close()
-            raise
+        self.bridges[0].ready()
+        self.session: HMPClient = self.bridges[0].session()
         return self.session
 
     def close(self) -> None:
-        for bridge in self.bridges:
+        bridges, self.bridges = self.bridges, []
+        for bridge in bridges:
             bridge.close()
         self.vm.close()
 
