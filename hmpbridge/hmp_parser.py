@@ -36,6 +36,7 @@ from hmpbridge.commands import CommandSpec, CommandTable, table_for
 from hmpbridge.errors import HMPBridgeError, ParseError
 from hmpbridge.grammar_gen import generate, start_symbols
 from hmpbridge.model import Invocation
+from hmpbridge.qemu_opts import hex_suffix_taken
 from hmpbridge.transformer import (
     REGISTER,
     HMPTransformer,
@@ -81,6 +82,7 @@ class HMPParser:
         self.table = table
         self._lark: Optional[Lark] = None
         self._recent: Dict[str, Tuple[CommandSpec, _Verdict, bool]] = {}
+        self._hex_suffix = hex_suffix_taken(table.release)
 
     @property
     def lark(self) -> Lark:
@@ -162,7 +164,7 @@ class HMPParser:
             # the command's rule (HMPTransformer.__default__), not the Tree lark declares
             _rule, children = cast(Tuple[str, List[Any]],
                                    self.lark.parse(line, start=spec.rule))
-            args = convert_items(spec, children, items)
+            args = convert_items(spec, children, items, self._hex_suffix)
         except ItemError as err:
             return _error(spec, line, name_end, _item_message(spec, err.kind, err.detail))
         except UnexpectedInput as err:

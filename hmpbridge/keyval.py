@@ -260,18 +260,20 @@ def _integer(kind: str, text: str, full: str, name: str) -> int:
     return number
 
 
-def _value(spec: TypeSpec, value: Any, full: str, name: str, warnings: List[str]) -> Any:
+def _value(spec: TypeSpec, value: Any, full: str, name: str, warnings: List[str],
+           hex_suffix: bool = True) -> Any:
     """The typed value of one member (``name`` is ``null`` for list elements)."""
     if isinstance(spec, Struct):
         if not isinstance(value, dict):
             raise KeyvalError(f"Invalid parameter type for '{full}', expected: object")
-        _struct(spec, value, full, warnings)
+        _struct(spec, value, full, warnings, hex_suffix)
         return value
     if isinstance(spec, ListOf):
         if not isinstance(value, list):
             raise KeyvalError(f"Invalid parameter type for '{full}', expected: array")
         for index, element in enumerate(value):
-            value[index] = _value(spec.element, element, f"{full}.{index}", "null", warnings)
+            value[index] = _value(spec.element, element, f"{full}.{index}", "null", warnings,
+                                  hex_suffix)
         return value
     text = _scalar(value, full)
     if spec == "str":
@@ -287,14 +289,14 @@ def _value(spec: TypeSpec, value: Any, full: str, name: str, warnings: List[str]
             raise KeyvalError(err.message) from None
     if spec == "size":
         try:
-            return strtosz(text, "B", warnings)
+            return strtosz(text, "B", warnings, hex_suffix)
         except OptsError:
             raise KeyvalError(f"Parameter '{full}' expects size") from None
     return _integer(spec, text, full, name)
 
 
 def _members(members: Tuple[Tuple[str, TypeSpec, bool], ...], tree: Tree, prefix: str,
-             seen: List[str], warnings: List[str]) -> None:
+             seen: List[str], warnings: List[str], hex_suffix: bool = True) -> None:
     for name, spec, required in members:
         full = prefix + name
         if name not in tree:
@@ -302,32 +304,34 @@ def _members(members: Tuple[Tuple[str, TypeSpec, bool], ...], tree: Tree, prefix
                 raise KeyvalError(f"Parameter '{full}' is missing")
             continue
         seen.append(name)
-        tree[name] = _value(spec, tree[name], full, name, warnings)
+        tree[name] = _value(spec, tree[name], full, name, warnings, hex_suffix)
 
 
-def _struct(spec: Struct, tree: Tree, full: str, warnings: List[str]) -> None:
+def _struct(spec: Struct, tree: Tree, full: str, warnings: List[str],
+            hex_suffix: bool = True) -> None:
     """Members in schema order, then the variant's, then no member may be left."""
     prefix = f"{full}." if full else ""
     seen: List[str] = []
-    _members(spec.members, tree, prefix, seen, warnings)
+    _members(spec.members, tree, prefix, seen, warnings, hex_suffix)
     if spec.tag is not None:
         variant = spec.variants.get(tree[spec.tag])
         if variant is not None:
-            _members(variant.members, tree, prefix, seen, warnings)
+            _members(variant.members, tree, prefix, seen, warnings, hex_suffix)
     if any(key not in seen for key in tree):
         raise _Stop()
 
 
-def visit(spec: Struct, tree: Tree, warnings: List[str]) -> bool:
+def visit(spec: Struct, tree: Tree, warnings: List[str], hex_suffix: bool = True) -> bool:
     """Convert ``tree`` in place to the types of ``spec``, as the keyval visitor does.
 
-    QEMU's warnings (a size in hex with a suffix) are appended to ``warnings``.
+    QEMU's warnings (a size in hex with a suffix) are appended to ``warnings``;
+    such a size is refused instead when ``hex_suffix`` is false (QEMU 8.0 on).
     :returns: True when every member was converted; False when a struct
         holds a member its type lacks, and the walk stopped there.
     :raises KeyvalError: QEMU's message for the first value it refuses.
     """
     try:
-        _struct(spec, tree, "", warnings)
+        _struct(spec, tree, "", warnings, hex_suffix)
     except _Stop:
         return False
     return True

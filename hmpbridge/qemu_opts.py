@@ -26,6 +26,8 @@ __all__ = [
     "ParsedOpts",
     "parse_opts",
     "strtosz",
+    "hex_suffix_taken",
+    "HEX_SUFFIX_REFUSED_SINCE",
     "parse_option_size",
     "strtoi64",
     "strtou64",
@@ -136,13 +138,23 @@ _SUFFIXES = "BKMGTPE"
 _FRACTION_RE = re.compile(r"\.[0-9]+(?:[eE][+-]?[0-9]+)?")
 
 
+#: The first release that refuses a suffix after a hex size (QEMU 7.2 warned).
+HEX_SUFFIX_REFUSED_SINCE = (8, 0)
+
+
+def hex_suffix_taken(release: Tuple[int, int]) -> bool:
+    """Whether ``release`` still takes a multiplier suffix after a hex size."""
+    return release < HEX_SUFFIX_REFUSED_SINCE
+
+
 def strtosz(text: str, default_suffix: str = "B",
-            warnings: Optional[List[str]] = None) -> int:
+            warnings: Optional[List[str]] = None, hex_suffix: bool = True) -> int:
     """``qemu_strtosz()`` (``default_suffix`` ``M`` for ``qemu_strtosz_MiB()``).
 
     Decimal with an optional fraction and a B/K/M/G/T/P/E suffix (any case,
     powers of 1024), or ``0x`` hex with no fraction; a suffix after hex is
-    taken with QEMU 7.2's deprecation warning, appended to ``warnings``.
+    taken with QEMU 7.2's deprecation warning, appended to ``warnings``, or
+    refused as 8.0 and later do when ``hex_suffix`` is false.
     :raises OptsError: ``kind`` is ``erange`` on overflow, else ``einval``.
     """
     number, end, overflow = _strtoull(text, 10)
@@ -159,7 +171,7 @@ def strtosz(text: str, default_suffix: str = "B",
         if overflow:
             raise OptsError("out of range", kind="erange")
         rest = text[end:]
-        if rest[:1] == ".":
+        if rest[:1] == "." or (not hex_suffix and rest[:1] and rest[0].upper() in _SUFFIXES):
             raise OptsError("invalid size")
         if rest[:1] and rest[0].upper() in _SUFFIXES and warnings is not None:
             warnings.append("warning: Using a multiplier suffix on hex numbers "

@@ -198,13 +198,14 @@ def _unquote(token: Any, kind: str) -> str:
 _SIZE_MAX = (1 << 63) - 1
 
 
-def parse_size(text: str, default_unit: str = "M") -> int:
+def parse_size(text: str, default_unit: str = "M", hex_suffix: bool = True) -> int:
     """An ``o`` item: ``qemu_strtosz_MiB()``; raises ``ItemError("size")`` if invalid.
 
     :param default_unit: the suffix assumed when none is given.
+    :param hex_suffix: whether a suffix after a hex number is taken (until 7.2).
     """
     try:
-        value = strtosz(text, default_unit.upper())
+        value = strtosz(text, default_unit.upper(), hex_suffix=hex_suffix)
     except OptsError:
         raise ItemError("size") from None
     if value > _SIZE_MAX:
@@ -241,7 +242,7 @@ def parse_format(text: str) -> Dict[str, Optional[int | str]]:
 _WORD_KINDS = {"s": "string", "F": "filename", "B": "blockdev", "O": "opts"}
 
 
-def _convert(item: ArgItem, spec: CommandSpec, raw: Any) -> Any:
+def _convert(item: ArgItem, spec: CommandSpec, raw: Any, hex_suffix: bool = True) -> Any:
     """Convert the child of one non-flag item; None when the item was absent."""
     if raw is None:
         return None
@@ -261,13 +262,14 @@ def _convert(item: ArgItem, spec: CommandSpec, raw: Any) -> Any:
             raise ItemError("onoff")
         return str(raw) == "on"
     if typ == "o":
-        return parse_size(str(raw))
+        return parse_size(str(raw), hex_suffix=hex_suffix)
     # i, l, M and i. were converted by the transformer as they were read.
     return int(raw) if isinstance(raw, DotIndex) else raw
 
 
 def convert_items(spec: CommandSpec, children: Sequence[Any],
-                  items: Optional[Sequence[ArgItem]] = None) -> Dict[str, Any]:
+                  items: Optional[Sequence[ArgItem]] = None,
+                  hex_suffix: bool = True) -> Dict[str, Any]:
     """Build the argument dict of ``spec`` from its rule's children.
 
     Flags, ``/fmt`` and ``.index`` are recognised by their type (they leave
@@ -276,6 +278,7 @@ def convert_items(spec: CommandSpec, children: Sequence[Any],
     out, as QEMU leaves them out of its QDict.
 
     :param items: ``spec.items``, when the caller already has them.
+    :param hex_suffix: whether sizes take a suffix after a hex number (QEMU 7.2).
     """
     args: Dict[str, Any] = {}
     queue = list(children)
@@ -306,7 +309,7 @@ def convert_items(spec: CommandSpec, children: Sequence[Any],
                 queue.pop(0)
                 args[item.key] = REGISTER
             continue
-        value = _convert(item, spec, queue.pop(0) if queue else None)
+        value = _convert(item, spec, queue.pop(0) if queue else None, hex_suffix)
         if value is not None:
             args[item.key] = value
     return args

@@ -34,7 +34,8 @@ from hmpbridge.handlers import Context, HandlerResult, handler, help_form
 from hmpbridge.glib_order import StrHashTable, qdict_order
 from hmpbridge.model import Invocation, QMPCommand
 from hmpbridge.qapi_schema import Schema, argument_names_or_values
-from hmpbridge.qemu_opts import OptsError, bool_parse, is_help_option, strtosz
+from hmpbridge.qemu_opts import (OptsError, bool_parse, hex_suffix_taken, is_help_option,
+                                 strtosz)
 from hmpbridge.render.options_help import netdev_types_help
 
 __all__ = ["NETDEV_MEMBERS", "NetdevError", "netdev_arguments", "netdev_add", "netdev_del",
@@ -121,7 +122,7 @@ def _integer(name: str, kind: str, text: str) -> int:
     return value
 
 
-def _member(name: str, kind: str, text: str) -> Any:
+def _member(name: str, kind: str, text: str, hex_suffix: bool = True) -> Any:
     """The JSON value of one member, as the options visitor converts it."""
     if kind == "str":
         return text
@@ -134,7 +135,7 @@ def _member(name: str, kind: str, text: str) -> Any:
             raise NetdevError(err.message) from None
     if kind == "size":
         try:
-            return strtosz(text)
+            return strtosz(text, hex_suffix=hex_suffix)
         except OptsError:
             raise NetdevError(f"Parameter '{name}' expects a size value") from None
     return _integer(name, kind, text)
@@ -259,7 +260,8 @@ def netdev_arguments(options: Mapping[str, Any], schema: Optional[Schema] = None
         raise _nested_address_error(kind, opts, keys)
     for name, member_type, required in netdev_members(kind, schema):
         if name in opts:
-            arguments[name] = _member(name, member_type, opts.pop(name))
+            arguments[name] = _member(name, member_type, opts.pop(name),
+                                      hex_suffix_taken(release))
             visited.append(name)
         elif required:
             raise NetdevError(f"Parameter '{name}' is missing")

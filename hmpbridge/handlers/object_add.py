@@ -41,7 +41,7 @@ from hmpbridge.handlers.passthrough import can_pass_through, passthrough
 from hmpbridge.keyval import (Enum, KeyvalError, ListOf, Struct, TypeSpec, is_help_option,
                               keyval_parse, visit)
 from hmpbridge.model import Invocation, QMPCommand
-from hmpbridge.qemu_opts import ID_HINT
+from hmpbridge.qemu_opts import ID_HINT, hex_suffix_taken
 from hmpbridge.render.options_help import object_types_help
 
 __all__ = ["OBJECT_OPTIONS", "object_add"]
@@ -201,7 +201,7 @@ def object_add(inv: Invocation, ctx: Context) -> HandlerResult:
         return (yield from passthrough(inv, ctx))
     warnings: List[str] = []
     try:
-        visit(OBJECT_OPTIONS, options, warnings)
+        visit(OBJECT_OPTIONS, options, warnings, hex_suffix_taken(ctx.profile.release))
     except KeyvalError as err:
         return "".join(f"{line}\n" for line in warnings) + err.text()
     printed = "".join(f"{line}\n" for line in warnings)
