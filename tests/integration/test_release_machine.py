@@ -201,8 +201,9 @@ def test_hmp_version_7_2_single_step_mode(seven_two: Tuple[Pair, VM]) -> None:
     try:
         assert pair.session.cmd("info status") == twin.qmp.hmp("info status") == (
             "VM status: paused (single step mode) (prelaunch)\n")
-        head = twin.qmp.hmp("info jit").splitlines()[0]
-        assert pair.session.cmd("info jit").splitlines()[0] == head
+        numbers = re.compile(r"\d+")
+        assert numbers.sub("N", pair.session.cmd("info jit")) == numbers.sub(
+            "N", twin.qmp.hmp("info jit"))
     finally:
         pair.vm.qmp.hmp("one-insn-per-tb off")
         twin.qmp.hmp("singlestep off")

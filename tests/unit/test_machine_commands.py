@@ -532,3 +532,28 @@ def test_device_add_plain_unsigned_needs_no_property_lookup() -> None:
     qemu = StrictQEMU({"cache": "size"})
     assert device_add({"driver": "x", "cache": "010"}, qemu) == ""
     assert qemu.added[0]["cache"] == 10  # a size reads 010 as decimal, not octal
+
+
+#: x-query-jit of QEMU 11.1.3 (paused, -M pc-i440fx-7.2) and QEMU 7.2.22's info jit.
+JIT_11_1 = ("Accelerator settings:\none-insn-per-tb: off\n\nTranslation buffer state:\n"
+            "gen code size       0/1073736704\nTB count            0\n"
+            "TB hash buckets     0/8192 (0.00% head buckets used)\n"
+            "TB hash occupancy   0.00% avg chain occ. Histogram: [0.0,0.0)%|█|[0.0,0.0]%\n"
+            "\nStatistics:\nTB flush count      0\nTLB elided flushes  3584\n")
+JIT_7_2 = ("Translation buffer state:\n"
+           "gen code size       0/1073736704\nTB count            0\n"
+           "TB hash buckets     0/8192 (0.00% head buckets used)\n"
+           "TB hash occupancy   0.00% avg chain occ. Histogram: [0.0,0.0)%|█|[0.0,0.0]%\n"
+           "TB hash avg chain   nan buckets. Histogram: (empty)\n"
+           "\nStatistics:\nTB flush count      0\nTLB elided flushes  3584\n"
+           "[TCG profiler not compiled]\n")
+
+
+def test_info_jit_of_7_2_from_11_1() -> None:
+    inv = Invocation(spec("info jit"), {}, "info jit")
+    ctx = Context(profile=profile_for(qmp_greeting((11, 1, 3)), None, (7, 2)))
+    reply = {"human-readable-text": JIT_11_1}
+    assert drive(HANDLERS["info jit"](inv, ctx), lambda cmd: reply) == JIT_7_2
+    ten = Context(profile=profile_for(qmp_greeting((11, 1, 3)), None, (10, 0)))
+    assert drive(HANDLERS["info jit"](inv, ten), lambda cmd: reply) == (
+        "Accelerator settings:\none-insn-per-tb: off\n\n" + JIT_7_2)
