@@ -8,13 +8,32 @@ commands call QEMU's ``x-query-*`` command, which returns the text itself.
 
 from __future__ import annotations
 
+from typing import Dict, Tuple
+
 from hmpbridge.commands import XQUERY
 from hmpbridge.handlers import Context, HandlerResult, strategy_handler
 from hmpbridge.model import Invocation, QMPCommand
 
-__all__ = ["passthrough", "can_pass_through", "xquery", "HMC"]
+__all__ = ["passthrough", "can_pass_through", "xquery", "HMC", "older_text"]
 
 HMC = "human-monitor-command"
+
+#: Passthrough commands whose errors QEMU 10.2 began to print as ``Error: ...``
+#: (block/monitor's hmp_handle_error); older releases print them bare.
+ERROR_PREFIX_SINCE: Dict[str, Tuple[int, int]] = {
+    "drive_add": (10, 2), "drive_del": (10, 2), "commit": (10, 2)}
+
+
+def older_text(key: str, text: str, release: Tuple[int, int], qemu: Tuple[int, int]) -> str:
+    """QEMU's own answer to a passthrough line, as ``release`` printed it.
+
+    Over a newer QEMU (``--hmp-version``), an error that gained an ``Error: ``
+    prefix loses it again; everything else is QEMU's text as it comes.
+    """
+    since = ERROR_PREFIX_SINCE.get(key)
+    if since is not None and release < since <= qemu and text.startswith("Error: "):
+        return text[len("Error: "):]
+    return text
 
 
 def can_pass_through(ctx: Context) -> bool:
@@ -31,7 +50,8 @@ def passthrough(inv: Invocation, ctx: Context) -> HandlerResult:
         return (f"Error: '{inv.spec.key}' needs QEMU's human monitor, "
                 "and this QEMU has no human-monitor-command\n")
     text = yield QMPCommand(HMC, {"command-line": inv.line, "cpu-index": ctx.state.cpu_index})
-    return str(text).replace("\r\n", "\n")
+    return older_text(inv.spec.key, str(text).replace("\r\n", "\n"), ctx.profile.release,
+                      ctx.profile.qemu[:2])
 
 
 @strategy_handler(XQUERY)

@@ -42,3 +42,17 @@ def test_hmp_size_argument_by_release() -> None:
     with pytest.raises(ParseError) as info:
         run_line("block_resize d0 0x10M", lambda cmd: {}, context((10, 0, 2)))
     assert info.value.text == 'invalid size\nTry "help block_resize" for more information\n'
+
+
+def test_passthrough_errors_lose_the_prefix_7_2_did_not_print() -> None:
+    """drive_del's error gained 'Error: ' in 10.2; 7.2's text over 11.1 prints it bare."""
+    from hmpbridge.profile import profile_for as profile
+
+    def answer(cmd):  # type: ignore[no-untyped-def]
+        return "Error: Device 'nosuch' not found\r\n"
+
+    own = Context(profile=profile(qmp_greeting((11, 1, 3))))
+    old = Context(profile=profile(qmp_greeting((11, 1, 3)), hmp_version=(7, 2)))
+    assert run_line("drive_del nosuch", answer, own) == "Error: Device 'nosuch' not found\n"
+    assert run_line("drive_del nosuch", answer, old) == "Device 'nosuch' not found\n"
+    assert run_line("info mtree", answer, old) == "Error: Device 'nosuch' not found\n"
