@@ -20,7 +20,7 @@ import re
 from typing import Any, Dict, FrozenSet, List, Optional
 
 from hmpbridge.handlers import Context, HandlerResult, handler, send_quietly
-from hmpbridge.keys import KeyNameError, parse_keys
+from hmpbridge.keys import KEY_NAMES, KeyNameError, parse_keys
 from hmpbridge.model import Invocation, QMPCommand
 from hmpbridge.qapi_schema import Schema
 
@@ -52,7 +52,7 @@ def strtol_int(text: str) -> int:
 def sendkey(inv: Invocation, ctx: Context) -> HandlerResult:
     """``sendkey keys [hold_ms]`` -> ``send-key``; a bad key name prints QEMU's line."""
     try:
-        keys = parse_keys(inv.args["keys"], key_names(ctx.profile.schema))
+        keys = parse_keys(inv.args["keys"], _release_key_names(ctx))
     except KeyNameError as err:
         return f"invalid parameter: {err}\n"
     arguments: Dict[str, Any] = {"keys": keys}
@@ -74,6 +74,14 @@ def key_names(schema: Optional[Schema]) -> Optional[FrozenSet[str]]:
     codes = schema.member_type(schema.entity(variant.get("type")), "data")
     values = schema.enum_values(codes)
     return frozenset(values) if values else None
+
+
+def _release_key_names(ctx: Context) -> Optional[FrozenSet[str]]:
+    """The names ``sendkey`` takes: the live schema's, less 8.0's for 7.2's text."""
+    names = key_names(ctx.profile.schema)
+    if names is not None and not ctx.profile.since(8, 0):
+        names = names & frozenset(KEY_NAMES)
+    return names
 
 
 def _send(events: List[Dict[str, Any]]) -> HandlerResult:

@@ -557,3 +557,10 @@ def test_info_jit_of_7_2_from_11_1() -> None:
     ten = Context(profile=profile_for(qmp_greeting((11, 1, 3)), None, (10, 0)))
     assert drive(HANDLERS["info jit"](inv, ten), lambda cmd: reply) == (
         "Accelerator settings:\none-insn-per-tb: off\n\n" + JIT_7_2)
+
+
+def test_sendkey_7_2_text_over_11_1_takes_7_2s_names() -> None:
+    inv = Invocation(spec("sendkey", "keys:s,hold-time:i?"), {"keys": "f13"}, "")
+    ctx = Context(profile=profile_for(qmp_greeting((11, 1, 3)),
+                                      sendkey_schema(["ctrl", "f12", "f13"]), (7, 2)))
+    assert drive(HANDLERS["sendkey"](inv, ctx), lambda cmd: {}) == "invalid parameter: f13\n"
