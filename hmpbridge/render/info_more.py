@@ -161,6 +161,12 @@ def _memory_device(kind: str, data: Mapping[str, Any]) -> List[str]:
                 f"  size: {data.get('size')}\n",
                 f"  node: {data.get('node')}\n",
                 f"  memdev: {data.get('memdev')}\n"]
+    elif kind == "hv-balloon":  # 8.2: address and backend only once there are
+        if "memaddr" in data:
+            out.append(f"  memaddr: {_hex(data['memaddr'])}\n")
+        out.append(f"  max-size: {data.get('max-size')}\n")
+        if data.get("memdev") is not None:
+            out.append(f"  memdev: {data['memdev']}\n")
     return out
 
 

@@ -564,3 +564,15 @@ def test_sendkey_7_2_text_over_11_1_takes_7_2s_names() -> None:
     ctx = Context(profile=profile_for(qmp_greeting((11, 1, 3)),
                                       sendkey_schema(["ctrl", "f12", "f13"]), (7, 2)))
     assert drive(HANDLERS["sendkey"](inv, ctx), lambda cmd: {}) == "invalid parameter: f13\n"
+
+
+def test_info_memory_devices_hv_balloon() -> None:
+    """``hv-balloon`` (8.2), as ``hmp_info_memory_devices`` prints it."""
+    from hmpbridge.render.info_more import render_memory_devices
+    assert render_memory_devices([
+        {"type": "hv-balloon", "data": {"id": "hvb", "max-size": 1073741824}},
+        {"type": "hv-balloon", "data": {"memaddr": 4294967296, "max-size": 2,
+                                        "memdev": "/objects/m"}}]) == (
+        'Memory device [hv-balloon]: "hvb"\n  max-size: 1073741824\n'
+        'Memory device [hv-balloon]: ""\n  memaddr: 0x100000000\n  max-size: 2\n'
+        '  memdev: /objects/m\n')
