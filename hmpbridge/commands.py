@@ -291,7 +291,7 @@ COLUMNS: Dict[str, Columns] = {
     'migrate_pause': _col(NATIVE, qmp=('migrate-pause',)),
     'migrate_set_capability': _col(
         NATIVE,
-        qmp=('migrate-set-capabilities',),
+        qmp=('migrate-set-capabilities', 'query-migrate-capabilities'),
         completers={'capability': 'migrate_capability'},
     ),
     'migrate_set_parameter': _col(
@@ -421,7 +421,7 @@ COLUMNS: Dict[str, Columns] = {
     'info name': _col(NATIVE, qmp=('query-name',), reads_only=True),
     'info uuid': _col(NATIVE, qmp=('query-uuid',), reads_only=True),
     'info usernet': _col(PASSTHROUGH, reads_only=True),
-    'info migrate': _col(NATIVE, qmp=('query-migrate',), reads_only=True),
+    'info migrate': _col(NATIVE, qmp=('query-migrate', 'qom-get'), reads_only=True),
     'info migrate_capabilities': _col(
         NATIVE,
         qmp=('query-migrate-capabilities',),
