@@ -112,15 +112,21 @@ def qemu_releases() -> Tuple[QemuRelease, ...]:
 class Twin:
     """A VM with two QMP sockets (one for the bridge, one for probing)."""
 
-    def __init__(self, extra: Sequence[str] = (), qemu: Optional[str] = None) -> None:
+    def __init__(self, extra: Sequence[str] = (), qemu: Optional[str] = None,
+                 machine: Optional[str] = None) -> None:
         """:param extra: more QEMU arguments; ``{dir}`` stands for the VM's directory.
         :param qemu: the ``qemu-system-x86_64`` to run (default: :data:`tests.golden.vm.QEMU`).
+        :param machine: the machine type (default: ``pc``).
         """
+        base = list(BASE_ARGS)
+        if qemu is not None:
+            base[0] = qemu
+        if machine is not None:
+            base[base.index("-M") + 1] = machine
         self.vm = VM(devices=lambda d: default_devices(d) + [
             "-qmp", f"unix:{os.path.join(d, 'bridge.sock')},server=on,wait=off",
             "-monitor", f"tcp:127.0.0.1:{self._hmp_port()},server=on,wait=off"]
-            + [arg.replace("{dir}", d) for arg in extra],
-            base=None if qemu is None else [qemu, *BASE_ARGS[1:]])
+            + [arg.replace("{dir}", d) for arg in extra], base=base)
         self.bridge_socket = self.vm.path("bridge.sock")
         #: whether this VM's guest has run (set by tests that watch its state)
         self.guest_ran = False

@@ -11,7 +11,8 @@ this reads, and the unit tests check the format.
 - other lines starting with ``#`` and blank lines are comments; every other
   line is an HMP line, numbered from 0 in file order whichever releases run it.
 
-``known-differences.txt``: ``X.Y corpus:NNN reason`` per line, ``#`` comments.
+``known-differences.txt``: ``X.Y corpus:NNN reason`` per line (``X.Y`` may be
+``11.1-as-7.2``: QEMU 11.1 behind ``--hmp-version 7.2``), ``#`` comments.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Dict, List, Tuple
 
 __all__ = ["CORPUS_DIR", "KNOWN_DIFFERENCES", "Release", "Condition", "parse_conditions",
            "in_range", "CorpusLine", "Corpus", "read_corpus", "parse_corpus",
-           "read_known_differences", "parse_known_differences"]
+           "read_known_differences", "parse_known_differences", "label_release"]
 
 CORPUS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "corpus")
 KNOWN_DIFFERENCES = os.path.join(CORPUS_DIR, "known-differences.txt")
@@ -121,7 +122,7 @@ def parse_corpus(path: str, text: str) -> Corpus:
     return Corpus(path, tuple(qemu_args), conditions, tuple(lines))
 
 
-def read_known_differences(path: str = KNOWN_DIFFERENCES) -> Dict[Tuple[Release, str], str]:
+def read_known_differences(path: str = KNOWN_DIFFERENCES) -> Dict[Tuple[str, str], str]:
     """The list at ``path`` (none if there is no such file)."""
     if not os.path.exists(path):
         return {}
@@ -130,18 +131,27 @@ def read_known_differences(path: str = KNOWN_DIFFERENCES) -> Dict[Tuple[Release,
 
 
 def parse_known_differences(text: str, path: str = "known-differences.txt"
-                            ) -> Dict[Tuple[Release, str], str]:
-    """``(release, "core:014") -> reason`` from lines ``X.Y corpus:NNN reason``."""
-    known: Dict[Tuple[Release, str], str] = {}
+                            ) -> Dict[Tuple[str, str], str]:
+    """``("10.0", "core:014") -> reason`` from lines ``X.Y corpus:NNN reason``.
+
+    The first word is the release (``10.0``), or a release printing an older
+    one's text (``11.1-as-7.2``: QEMU 11.1 behind ``--hmp-version 7.2``).
+    """
+    known: Dict[Tuple[str, str], str] = {}
     for number, raw in enumerate(text.splitlines(), 1):
         if not raw.strip() or raw.lstrip().startswith("#"):
             continue
         words = raw.split(None, 2)
-        if len(words) < 3 or not re.fullmatch(r"\d+\.\d+", words[0]) \
+        if len(words) < 3 or not re.fullmatch(r"\d+\.\d+(-as-\d+\.\d+)?", words[0]) \
                 or not re.fullmatch(r"[\w-]+:\d{3}", words[1]):
             raise ValueError(f"{path}:{number}: want 'X.Y corpus:NNN reason': {raw!r}")
-        major, minor = words[0].split(".")
-        known[(int(major), int(minor)), words[1]] = words[2].strip()
+        known[words[0], words[1]] = words[2].strip()
     return known
+
+
+def label_release(label: str) -> Release:
+    """The release whose lines and text a list's first word stands for (``11.1-as-7.2``: 7.2)."""
+    major, minor = label.split("-as-")[-1].split(".")
+    return int(major), int(minor)
 
 

@@ -40,8 +40,8 @@ from hmpbridge.commands import table_for
 from hmpbridge.errors import ParseError
 from hmpbridge.hmp_parser import parse
 from tests.integration.conftest import Bridge, HMPClient, QemuRelease, Twin, qemu_releases
-from tests.integration.corpus import (CORPUS_DIR, Corpus, read_corpus,
-                                      read_known_differences)
+from tests.integration.corpus import (CORPUS_DIR, Corpus, CorpusLine, Release,
+                                      label_release, read_corpus, read_known_differences)
 
 CORPORA = sorted(glob.glob(os.path.join(CORPUS_DIR, "*.hmp")))
 
@@ -65,18 +65,86 @@ TWIN_DIFFERENCES = [
     (re.compile(r"^compat_monitor\d+: .*\n", re.M), ""),
 ]
 
-def selected(release: QemuRelease) -> bool:
-    """Whether ``HMPBRIDGE_FIDELITY_RELEASES`` (``"10.0,11.1"``; all when unset) names it."""
-    wanted = os.environ.get("HMPBRIDGE_FIDELITY_RELEASES", "").replace(",", " ").split()
-    return not wanted or any(release.name == w or release.name.startswith(w + ".")
-                             for w in wanted)
+#: The probes whose text is the same in every release, for twins of two releases.
+CROSS_RELEASE_PROBES = {"info status", "info chardev", "info balloon",
+                        "qom-list /machine/peripheral"}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What the twins run: twin A's QEMU behind the bridge, and oracle B's QEMU.
+
+    Plain, both are one release.  Or A is a newer QEMU behind
+    ``--hmp-version X.Y`` and B is QEMU X.Y, both with X.Y's machine type:
+    the bridge must print what X.Y's own monitor prints.  Each twin gets the
+    ``#!qemu`` options of its own release, and a line runs when its release
+    markers hold for both.
+    """
+
+    served: QemuRelease
+    oracle: QemuRelease
+    hmp_version: Optional[str] = None
+    machine: Optional[str] = None
+
+    @property
+    def name(self) -> str:
+        """Test ids start with it: ``10.0.2``, ``11.1.3-as-7.2``."""
+        return self.served.name + (f"-as-{self.hmp_version}" if self.hmp_version else "")
+
+    @property
+    def label(self) -> str:
+        """Its name in ``known-differences.txt``: ``10.0``, ``11.1-as-7.2``."""
+        major, minor = self.served.release
+        return f"{major}.{minor}" + (f"-as-{self.hmp_version}" if self.hmp_version else "")
+
+    @property
+    def release(self) -> Release:
+        """The release whose lines run and whose text is printed."""
+        return self.oracle.release
+
+    @property
+    def missing(self) -> str:
+        return self.served.missing or self.oracle.missing
+
+    @property
+    def probes(self) -> List[str]:
+        """The state probes both twins answer alike."""
+        if self.hmp_version is None:
+            return STATE_PROBES
+        return [probe for probe in STATE_PROBES if probe in CROSS_RELEASE_PROBES]
+
+    def lines(self, corpus: Corpus) -> List[CorpusLine]:
+        """The corpus lines whose release markers hold for both twins' QEMUs."""
+        served = {line.number for line in corpus.lines_for(self.served.release)}
+        return [line for line in corpus.lines_for(self.oracle.release) if line.number in served]
+
+    def selected(self) -> bool:
+        """Whether ``HMPBRIDGE_FIDELITY_RELEASES`` (``"10.0,11.1-as-7.2"``; all when unset)
+        names it (``11.1`` names 11.1.3 itself, not 11.1.3 as 7.2)."""
+        wanted = os.environ.get("HMPBRIDGE_FIDELITY_RELEASES", "").replace(",", " ").split()
+        if not wanted:
+            return True
+        if self.hmp_version:
+            return any(w in (self.name, self.label) for w in wanted)
+        return any(self.name == w or self.name.startswith(w + ".") for w in wanted)
+
+
+def variants() -> List[Variant]:
+    """Each release on its own; and the newest behind ``--hmp-version 7.2`` against 7.2."""
+    releases = qemu_releases()
+    found = [Variant(release, release) for release in releases]
+    old = [release for release in releases if release.release == (7, 2)]
+    newest = releases[-1] if releases else None
+    if old and newest is not None and newest.release > (7, 2):
+        found.append(Variant(newest, old[0], "7.2", "pc-i440fx-7.2"))
+    return found
 
 
 @dataclass(frozen=True)
 class RigKey:
-    """What one pair of twins serves: a corpus on a release."""
+    """What one pair of twins serves: a corpus on a variant."""
 
-    release: QemuRelease
+    variant: Variant
     corpus: Corpus
 
 
@@ -86,26 +154,26 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     known = read_known_differences()
     corpora = [read_corpus(path) for path in CORPORA]
     cases = []
-    for release in qemu_releases():
-        if not selected(release):
+    for variant in variants():
+        if not variant.selected():
             continue
-        if release.program is None:
-            cases.append(pytest.param(None, None, id=f"{release.name}/not-installed",
-                                      marks=pytest.mark.skip(reason=release.missing)))
+        if variant.missing:
+            cases.append(pytest.param(None, None, id=f"{variant.name}/not-installed",
+                                      marks=pytest.mark.skip(reason=variant.missing)))
             continue
         for corpus in corpora:
-            key = RigKey(release, corpus)
-            for line in corpus.lines_for(release.release):
+            key = RigKey(variant, corpus)
+            for line in variant.lines(corpus):
                 where = f"{corpus.name}:{line.number:03d}"
-                reason = known.get((release.release, where))
+                reason = known.get((variant.label, where))
                 listed = f"{reason} [fixed? take it off tests/corpus/known-differences.txt]"
                 marks = [pytest.mark.xfail(strict=True, reason=listed)] if reason else []
-                # (release, number, line): values must be unique, or pytest's
+                # (variant, number, line): values must be unique, or pytest's
                 # grouping of module-scoped parameters would run a line repeated
                 # in a file, or the same line of another release, out of order
-                cases.append(pytest.param(key, (release.name, line.number, line.text),
+                cases.append(pytest.param(key, (variant.name, line.number, line.text),
                                           marks=marks,
-                                          id=f"{release.name}/{where} {line.text}"))
+                                          id=f"{variant.name}/{where} {line.text}"))
     metafunc.parametrize(["corpus", "line"], cases, indirect=["corpus"], scope="module")
 
 
@@ -119,15 +187,19 @@ class CorpusRig:
     def __init__(self, key: RigKey, media: str) -> None:
         self.key = key
         self.media = media
-        args = key.corpus.args_for(key.release.release)
+        variant = key.variant
         self.a = self.b = None  # type: Optional[Twin]
         self.bridge = None  # type: Optional[Bridge]
         self.session = None  # type: Optional[HMPClient]
         try:
-            self.a = Twin(args, key.release.program)
-            self.b = Twin(args, key.release.program)
+            # each twin with the options its own QEMU spells them with
+            self.a = Twin(key.corpus.args_for(variant.served.release), variant.served.program,
+                          variant.machine)
+            self.b = Twin(key.corpus.args_for(variant.oracle.release), variant.oracle.program,
+                          variant.machine)
+            extra = ["--hmp-version", variant.hmp_version] if variant.hmp_version else []
             self.bridge = Bridge(f"unix:path={self.a.bridge_socket}", "--no-passthrough",
-                                 wait=False)
+                                 *extra, wait=False)
         except BaseException:
             self.close()
             raise
@@ -214,7 +286,7 @@ def normalize(text: str, vm_dir: str) -> str:
     return text
 
 
-def state(twin: Twin) -> Dict[str, str]:
+def state(twin: Twin, probes: List[str]) -> Dict[str, str]:
     """The twin's state by the probes; once its guest has run, not what the guest drives.
 
     Firmware programs PCI BARs and works the CD-ROM tray at its own pace, so
@@ -226,7 +298,7 @@ def state(twin: Twin) -> Dict[str, str]:
     """
     if "running" in twin.hmp("info status"):
         twin.guest_ran = True
-    found = {probe: normalize(twin.hmp(probe), twin.dir) for probe in STATE_PROBES
+    found = {probe: normalize(twin.hmp(probe), twin.dir) for probe in probes
              if not (twin.guest_ran and probe in GUEST_DRIVEN)}
     if twin.guest_ran:
         found["info status"] = found["info status"].replace("paused (prelaunch)", "paused")
@@ -263,14 +335,15 @@ def test_line_matches_qemu(corpus: CorpusRig, line: Tuple[str, int, str]) -> Non
     want = normalize(b.hmp(line.format(media=corpus.media, dir=b.dir)), b.dir)
     got = normalize(corpus.session.cmd(line.format(media=corpus.media, dir=a.dir)), a.dir)
     assert got == want
-    if changes_nothing(line, corpus.key.release.release):
+    variant = corpus.key.variant
+    if changes_nothing(line, variant.release):
         return  # the state was compared after the line before
     # a running guest (after cont) may need a moment to reach the same point
     # on both twins, and a migration started with -d a moment to finish
     deadline = time.monotonic() + 30
     while True:
         settled = not (migrating(a) or migrating(b))
-        state_a, state_b = state(a), state(b)
+        state_a, state_b = state(a, variant.probes), state(b, variant.probes)
         if (settled and state_a == state_b) or time.monotonic() > deadline:
             break
         time.sleep(0.1)
@@ -278,13 +351,13 @@ def test_line_matches_qemu(corpus: CorpusRig, line: Tuple[str, int, str]) -> Non
 
 
 def test_known_differences_name_lines_that_run() -> None:
-    """Every entry of the list names a release tested here and a line that runs on it."""
-    releases = {release.release for release in qemu_releases()}
+    """Every entry of the list names a variant tested here and a line that runs on it."""
+    labels = {variant.label for variant in variants()}
     corpora = {corpus.name: corpus for corpus in map(read_corpus, CORPORA)}
-    for (release, where), reason in read_known_differences().items():
-        assert release in releases, f"{where}: no QEMU {release} is tested"
+    for (label, where), reason in read_known_differences().items():
+        assert label in labels, f"{where}: no {label} is tested"
         name, number = where.split(":")
         assert name in corpora, f"{where}: no corpus {name}.hmp"
-        runs = {line.number for line in corpora[name].lines_for(release)}
-        assert int(number) in runs, f"{where} does not run on {release}"
+        runs = {line.number for line in corpora[name].lines_for(label_release(label))}
+        assert int(number) in runs, f"{where} does not run on {label}"
         assert reason, where

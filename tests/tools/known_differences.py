@@ -1,9 +1,10 @@
 """Rewrite the lists of what the bridge does not reproduce yet, from what the tests find now.
 
-    .venv/bin/python -m tests.tools.known_differences corpus 10.0 11.1
+    .venv/bin/python -m tests.tools.known_differences corpus 10.0 11.1 11.1-as-7.2
     .venv/bin/python -m tests.tools.known_differences golden 10.0 11.1
 
-``corpus X.Y``: runs the twin corpora on QEMU X.Y (``test_fidelity.py`` with
+``corpus X.Y`` (or ``11.1-as-7.2``: QEMU 11.1 behind ``--hmp-version 7.2``
+against QEMU 7.2): runs the twin corpora on QEMU X.Y (``test_fidelity.py`` with
 ``--runxfail``, so listed lines run as plain tests) and rewrites that
 release's entries of ``tests/corpus/known-differences.txt``: a line that
 still fails keeps its reason, a new one gets QEMU's and the bridge's first
@@ -58,7 +59,7 @@ def _corpus_failures(release: str) -> Dict[str, str]:
     found: Dict[str, str] = {}
     broken: List[str] = []
     for case in tree.iter("testcase"):
-        name = re.match(r"test_line_matches_qemu\[[\d.]+/([\w-]+:\d{3}) (.*)\]$",
+        name = re.match(r"test_line_matches_qemu\[[\w.-]+/([\w-]+:\d{3}) (.*)\]$",
                         case.get("name", ""))
         if not name:
             continue
@@ -105,13 +106,17 @@ def _order(where: str) -> Tuple[str, int]:
     return name, int(number or 0)
 
 
+def _label_order(label: str) -> Tuple[Tuple[int, ...], ...]:
+    return tuple(tuple(int(n) for n in part.split(".")) for part in label.split("-as-"))
+
+
 def corpus(release: str) -> None:
     failures = _corpus_failures(release)
     comments, entries = _read_list(CORPUS_LIST)
     kept = {where: reason for rel, where, reason in entries if rel == release}
     others = [(rel, where, reason) for rel, where, reason in entries if rel != release]
     mine = [(release, where, kept.get(where) or reason) for where, reason in failures.items()]
-    rows = sorted(others + mine, key=lambda e: (tuple(map(int, e[0].split("."))), _order(e[1])))
+    rows = sorted(others + mine, key=lambda e: (_label_order(e[0]), _order(e[1])))
     with open(CORPUS_LIST, "w") as f:
         f.write("\n".join(comments + [f"{rel:<5} {where:<15} {reason}"
                                       for rel, where, reason in rows]) + "\n")
