@@ -85,12 +85,22 @@ def socket_members(schema: Optional[Schema]) -> Optional[FrozenSet[str]]:
     return frozenset(schema.member_names(schema.member_type(wrapper, "data")))
 
 
-def backend_kinds(schema: Optional[Schema]) -> Optional[FrozenSet[str]]:
-    """The backend names of the live schema's ChardevBackend (``hub`` from 10.0), or None."""
+#: Backends added after 7.2, and the release that added them.
+_BACKENDS_SINCE = {"hub": (10, 0)}
+
+
+def backend_kinds(schema: Optional[Schema],
+                  release: Tuple[int, int] = (7, 2)) -> Optional[FrozenSet[str]]:
+    """The backend names of the live schema's ChardevBackend, or None when unknown.
+
+    Those added after ``release`` (``hub``, 10.0) are left out: that release's
+    monitor did not know them.
+    """
     if schema is None:
         return None
     backend = schema.member_type(schema.arguments("chardev-add"), "backend")
-    kinds = frozenset(schema.enum_values(schema.member_type(backend, "type")))
+    kinds = frozenset(name for name in schema.enum_values(schema.member_type(backend, "type"))
+                      if release >= _BACKENDS_SINCE.get(name, (0, 0)))
     return kinds or None
 
 
@@ -416,7 +426,7 @@ def chardev_add(inv: Invocation, ctx: Context) -> HandlerResult:
         return out + chardev_types_help((yield QMPCommand("query-chardev-backends")))
     if opts.id is None:
         return out + "Error: chardev: no id specified\n"
-    chosen, text = read_backend(opts, backend_kinds(ctx.profile.schema))
+    chosen, text = read_backend(opts, backend_kinds(ctx.profile.schema, ctx.profile.release))
     out += text
     if chosen is None:
         return out

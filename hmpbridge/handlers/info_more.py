@@ -10,7 +10,7 @@ failure differently from ``Error: <desc>`` the handler does the same
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, Generator, Optional
 
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler
@@ -22,6 +22,7 @@ __all__ = [
     "info_vm_generation_id", "info_memory_size_summary", "info_sev", "info_sgx",
     "info_replay", "info_rocker", "info_rocker_ports", "info_rocker_flows",
     "info_rocker_groups", "info_trace_events", "info_cryptodev", "info_firmware_log",
+    "takes_vcpu", "vcpu_refusal",
 ]
 
 
@@ -155,10 +156,13 @@ def info_trace_events(inv: Invocation, ctx: Context) -> HandlerResult:
         vcpu = _c_int(inv.args["vcpu"])
         if vcpu < 0:
             return "argument vcpu must be positive"
-        schema = ctx.profile.schema
-        if schema is None or schema.has_member(schema.arguments("trace-event-get-state"),
-                                               "vcpu"):
+        if takes_vcpu(ctx, "trace-event-get-state"):
             arguments["vcpu"] = vcpu
+        else:
+            refused = yield from vcpu_refusal(arguments["name"], vcpu)
+            if refused is not None:
+                return refused
+            return ""  # a pattern: 7.2 lists only vCPU events, and there are none
     try:
         events = yield QMPCommand("trace-event-get-state", arguments)
     except QMPCommandError as err:
@@ -179,3 +183,29 @@ def info_firmware_log(inv: Invocation, ctx: Context) -> HandlerResult:
     if inv.args.get("max-size") is not None:
         arguments["max-size"] = inv.args["max-size"]
     return r.render_firmware_log((yield QMPCommand("query-firmware-log", arguments or None)))
+
+
+def takes_vcpu(ctx: Context, command: str) -> bool:
+    """Whether trace ``command`` has a ``vcpu`` argument (until 9.0); True when unknown."""
+    schema = ctx.profile.schema
+    return schema is None or schema.has_member(schema.arguments(command), "vcpu")
+
+
+def vcpu_refusal(name: str, vcpu: int) -> Generator[QMPCommand, Any, Optional[str]]:
+    """What QEMU 7.2's trace QMP said for ``vcpu``, over a QEMU without vCPU events.
+
+    7.2 refused a vCPU that does not exist (``invalid vCPU index N``), then an
+    unknown event, then an event that is not vCPU-specific; QEMU 8.1 and later
+    have no vCPU-specific events, so a single event always ends there, and a
+    pattern (``*``) matches no event.  None for a pattern that passed.
+    """
+    cpus = yield QMPCommand("query-cpus-fast")
+    if not any(cpu.get("cpu-index") == vcpu for cpu in cpus):
+        return "invalid vCPU index %d\n" % (vcpu & 0xFFFFFFFF)
+    if "*" in name:
+        return None
+    try:
+        yield QMPCommand("trace-event-get-state", {"name": name})
+    except QMPCommandError as err:
+        return f"{err.desc}\n"
+    return f'event "{name}" is not vCPU-specific\n'

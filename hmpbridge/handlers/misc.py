@@ -21,6 +21,7 @@ from hmpbridge.handlers import Context, HandlerResult, handler, send, send_bare
 from hmpbridge.handlers.chardev import (backend_kinds, chardev_options, fit_socket,
                                         held_chardev_ids, read_backend, read_chardev_opts,
                                         socket_members)
+from hmpbridge.handlers.info_more import takes_vcpu, vcpu_refusal
 from hmpbridge.model import Invocation, QMPCommand
 from hmpbridge.render.misc import ringbuf_text
 
@@ -100,19 +101,12 @@ def trace_event(inv: Invocation, ctx: Context) -> HandlerResult:
         vcpu = inv.args["vcpu"] & 0xFFFFFFFF
         if vcpu & 0x80000000:
             return "argument vcpu must be positive"  # QEMU prints no newline
-        if _takes_vcpu(ctx, "trace-event-set-state"):
+        if takes_vcpu(ctx, "trace-event-set-state"):
             arguments["vcpu"] = vcpu
+        else:  # an older release's text over a QEMU without vCPU events
+            refused = yield from vcpu_refusal(arguments["name"], vcpu)
+            return "" if refused is None else refused
     return (yield from send_bare("trace-event-set-state", arguments))
-
-
-def _takes_vcpu(ctx: Context, command: str) -> bool:
-    """Whether ``command`` has a ``vcpu`` argument (until 9.0); True when unknown.
-
-    An older release's text over a newer QEMU checks the vCPU as that release
-    did but cannot name it: the event is set or read for every vCPU.
-    """
-    schema = ctx.profile.schema
-    return schema is None or schema.has_member(schema.arguments(command), "vcpu")
 
 
 @handler("watchdog_action")
@@ -185,7 +179,7 @@ def chardev_change(inv: Invocation, ctx: Context) -> HandlerResult:
         return out + "Error: Unexpected 'id' parameter\n"
     if opts.get("backend") is None:
         return out + 'Error: chardev: "(null)" missing backend\n'
-    chosen, text = read_backend(opts, backend_kinds(ctx.profile.schema))
+    chosen, text = read_backend(opts, backend_kinds(ctx.profile.schema, ctx.profile.release))
     out += text
     if chosen is None:
         return out

@@ -433,6 +433,113 @@ def test_hotpluggable_cpus_topology_ids_per_release() -> None:
     assert old == new.replace('    module-id: "0"\n', "")
 
 
+def test_trace_event_7_2_over_11_1_answers_as_7_2s_qmp_did() -> None:
+    """QEMU 9.1 dropped the vcpu argument and 8.1 the vCPU events: 7.2's answers are rebuilt."""
+    schema = [{"name": "trace-event-set-state", "meta-type": "command", "arg-type": "1",
+               "ret-type": "0"},
+              {"name": "trace-event-get-state", "meta-type": "command", "arg-type": "2",
+               "ret-type": "0"},
+              {"name": "1", "meta-type": "object", "members": [
+                  {"name": "name", "type": "str"}, {"name": "enable", "type": "bool"},
+                  {"name": "ignore-unavailable", "type": "bool"}]},
+              {"name": "2", "meta-type": "object", "members": [{"name": "name", "type": "str"}]}]
+    ctx = Context(profile=profile_for(qmp_greeting((11, 1, 3)), schema, (7, 2)))
+    sent: List[QMPCommand] = []
+
+    def respond(cmd: QMPCommand) -> Any:
+        sent.append(cmd)
+        if cmd.execute == "query-cpus-fast":
+            return [{"cpu-index": 0, "thread-id": 1}]
+        if cmd.arguments and cmd.arguments.get("name") == "nosuch":
+            raise QMPCommandError("GenericError", 'unknown event "nosuch"')
+        return [{"name": "e", "state": "disabled", "vcpu": False}]
+
+    for key, args_type in (("trace-event", "name:s,option:b,vcpu:i?"),
+                           ("info trace-events", "name:s?,vcpu:i?")):
+        def run(name: str, vcpu: int) -> str:
+            args = {"name": name, "option": True, "vcpu": vcpu}
+            inv = Invocation(spec(key, args_type), args, key)
+            return drive(HANDLERS[key](inv, ctx), respond)
+        assert run("e", 3) == "invalid vCPU index 3\n"
+        assert run("e", 0) == 'event "e" is not vCPU-specific\n'
+        assert run("nosuch", 0) == 'unknown event "nosuch"\n'
+        assert run("e*", 0) == ""
+        assert run("e", -1) == "argument vcpu must be positive"
+    assert not any(c.execute == "trace-event-set-state" for c in sent)
+    assert all("vcpu" not in (cmd.arguments or {}) for cmd in sent)
+
+
+NO_FDT = QMPCommandError("GenericError", "This machine doesn't have an FDT")
+
+
+@pytest.mark.parametrize("version,ok,fail", [
+    ((7, 2, 22), "info: dtb dumped to /x.dtb\n", "Error: This machine doesn't have a FDT\n"),
+    ((9, 1, 0), "dtb dumped to /x.dtb", "Error: This machine doesn't have a FDT\n"),
+    ((10, 0, 2), "DTB dumped to '/x.dtb'\n",
+     "Error: This machine doesn't have an FDT\n(Perhaps it doesn't support FDT at all, "
+     "or perhaps you need to provide an FDT with the -fdt option?)\n"),
+])
+def test_dumpdtb_per_release(version, ok: str, fail: str) -> None:
+    args = {"filename": "/x.dtb"}
+    assert run_on("dumpdtb", "filename:F", args, version, lambda cmd: {}) == ok
+    assert run_on("dumpdtb", "filename:F", args, version, raising(NO_FDT)) == fail
+
+
+def test_set_password_without_vnc_hint_on_11() -> None:
+    no_vnc = raising(QMPCommandError("GenericError", "No VNC display is present"))
+    args = {"protocol": "vnc", "password": "pw"}
+    key, args_type = "set_password", "protocol:s,password:s,display:-ds,connected:s?"
+    assert run_on(key, args_type, args, (10, 0, 2), no_vnc) == (
+        "Error: Could not set password\n")
+    assert run_on(key, args_type, args, (11, 1, 3), no_vnc) == (
+        "Error: No VNC display is present\nTo enable it, use '-vnc ...'")
+
+
+# --- info jit, and info status's single-step suffix from x-query-jit -------
+
+JIT_11 = ("Accelerator settings:\none-insn-per-tb: on\n\nTranslation buffer state:\n"
+          "gen code size       0/1073736704\n")
+
+
+def test_info_jit_drops_accelerator_settings_before_8_1() -> None:
+    reply = {"human-readable-text": JIT_11}
+    assert run_on("info jit", "", {}, (11, 1, 3), lambda cmd: reply) == JIT_11
+    inv = Invocation(spec("info jit"), {}, "info jit")
+    ctx = Context(profile=profile_for(qmp_greeting((11, 1, 3)), None, (7, 2)))
+    assert drive(HANDLERS["info jit"](inv, ctx), lambda cmd: reply) == (
+        "Translation buffer state:\ngen code size       0/1073736704\n")
+
+
+@pytest.mark.parametrize("jit,suffix", [(JIT_11, " (single step mode)"),
+                                        (JIT_11.replace(": on", ": off"), ""),
+                                        (None, "")])
+def test_info_status_7_2_over_11_1_reads_one_insn_per_tb(jit: Optional[str], suffix: str) -> None:
+    schema = [{"name": "x-query-jit", "meta-type": "command", "arg-type": "0", "ret-type": "0"}]
+    ctx = Context(profile=profile_for(qmp_greeting((11, 1, 3)), schema, (7, 2)))
+
+    def respond(cmd: QMPCommand) -> Any:
+        if cmd.execute == "query-status":
+            return {"status": "running", "running": True}
+        if jit is None:
+            raise QMPCommandError("GenericError",
+                                  "JIT information is only available with accel=tcg")
+        return {"human-readable-text": jit}
+
+    inv = Invocation(spec("info status"), {}, "info status")
+    assert drive(HANDLERS["info status"](inv, ctx), respond) == f"VM status: running{suffix}\n"
+
+
+def test_hotpluggable_cpus_topology_ids_per_release() -> None:
+    slot = {"type": "qemu64-x86_64-cpu", "vcpus-count": 1,
+            "props": {"socket-id": 0, "module-id": 0, "core-id": 1, "thread-id": 0}}
+    new = run_on("info hotpluggable-cpus", "", {}, (11, 1, 3), lambda cmd: [slot])
+    assert '    module-id: "0"\n' in new
+    inv = Invocation(spec("info hotpluggable-cpus"), {}, "")
+    ctx = Context(profile=profile_for(qmp_greeting((11, 1, 3)), None, (7, 2)))
+    old = drive(HANDLERS["info hotpluggable-cpus"](inv, ctx), lambda cmd: [slot])
+    assert old == new.replace('    module-id: "0"\n', "")
+
+
 def test_trace_event_7_2_over_11_1_checks_but_does_not_send_the_vcpu() -> None:
     """QEMU 9.1 dropped the vcpu argument: 7.2's text checks it, the event is set for all."""
     schema = [{"name": "trace-event-set-state", "meta-type": "command", "arg-type": "1",
