@@ -65,79 +65,54 @@ TWIN_DIFFERENCES = [
     (re.compile(r"^compat_monitor\d+: .*\n", re.M), ""),
 ]
 
-#: The probes whose text is the same in every release, for twins of two releases.
-CROSS_RELEASE_PROBES = {"info status", "info chardev", "info balloon",
-                        "qom-list /machine/peripheral"}
-
-
 @dataclass(frozen=True)
 class Variant:
-    """What the twins run: twin A's QEMU behind the bridge, and oracle B's QEMU.
+    """What the twins run: one QEMU release for both (twin A behind the bridge, oracle B).
 
-    Plain, both are one release.  Or A is a newer QEMU behind
-    ``--hmp-version X.Y`` and B is QEMU X.Y, both with X.Y's machine type:
-    the bridge must print what X.Y's own monitor prints.  Each twin gets the
-    ``#!qemu`` options of its own release, and a line runs when its release
-    markers hold for both.
+    (QEMU 11.1 behind ``--hmp-version 7.2`` against QEMU 7.2 is
+    ``test_fidelity_compat.py``'s.)
     """
 
     served: QemuRelease
-    oracle: QemuRelease
-    hmp_version: Optional[str] = None
-    machine: Optional[str] = None
+
+    @property
+    def oracle(self) -> QemuRelease:
+        return self.served
 
     @property
     def name(self) -> str:
-        """Test ids start with it: ``10.0.2``, ``11.1.3-as-7.2``."""
-        return self.served.name + (f"-as-{self.hmp_version}" if self.hmp_version else "")
+        """Test ids start with it: ``10.0.2``."""
+        return self.served.name
 
     @property
     def label(self) -> str:
-        """Its name in ``known-differences.txt``: ``10.0``, ``11.1-as-7.2``."""
+        """Its name in ``known-differences.txt``: ``10.0``."""
         major, minor = self.served.release
-        return f"{major}.{minor}" + (f"-as-{self.hmp_version}" if self.hmp_version else "")
+        return f"{major}.{minor}"
 
     @property
     def release(self) -> Release:
         """The release whose lines run and whose text is printed."""
-        return self.oracle.release
+        return self.served.release
 
     @property
     def missing(self) -> str:
-        return self.served.missing or self.oracle.missing
-
-    @property
-    def probes(self) -> List[str]:
-        """The state probes both twins answer alike."""
-        if self.hmp_version is None:
-            return STATE_PROBES
-        return [probe for probe in STATE_PROBES if probe in CROSS_RELEASE_PROBES]
+        return self.served.missing
 
     def lines(self, corpus: Corpus) -> List[CorpusLine]:
-        """The corpus lines whose release markers hold for both twins' QEMUs."""
-        served = {line.number for line in corpus.lines_for(self.served.release)}
-        return [line for line in corpus.lines_for(self.oracle.release) if line.number in served]
+        """The corpus lines whose release markers hold for its release."""
+        return corpus.lines_for(self.release)
 
     def selected(self) -> bool:
-        """Whether ``HMPBRIDGE_FIDELITY_RELEASES`` (``"10.0,11.1-as-7.2"``; all when unset)
-        names it (``11.1`` names 11.1.3 itself, not 11.1.3 as 7.2)."""
+        """Whether ``HMPBRIDGE_FIDELITY_RELEASES`` (``"10.0,11.1"``; all when unset) names it."""
         wanted = os.environ.get("HMPBRIDGE_FIDELITY_RELEASES", "").replace(",", " ").split()
-        if not wanted:
-            return True
-        if self.hmp_version:
-            return any(w in (self.name, self.label) for w in wanted)
-        return any(self.name == w or self.name.startswith(w + ".") for w in wanted)
+        return not wanted or any(self.name == w or self.name.startswith(w + ".")
+                                 for w in wanted)
 
 
 def variants() -> List[Variant]:
-    """Each release on its own; and the newest behind ``--hmp-version 7.2`` against 7.2."""
-    releases = qemu_releases()
-    found = [Variant(release, release) for release in releases]
-    old = [release for release in releases if release.release == (7, 2)]
-    newest = releases[-1] if releases else None
-    if old and newest is not None and newest.release > (7, 2):
-        found.append(Variant(newest, old[0], "7.2", "pc-i440fx-7.2"))
-    return found
+    """Each release this machine has (or knows of and lacks)."""
+    return [Variant(release) for release in qemu_releases()]
 
 
 @dataclass(frozen=True)
@@ -188,18 +163,15 @@ class CorpusRig:
         self.key = key
         self.media = media
         variant = key.variant
+        args = key.corpus.args_for(variant.release)
         self.a = self.b = None  # type: Optional[Twin]
         self.bridge = None  # type: Optional[Bridge]
         self.session = None  # type: Optional[HMPClient]
         try:
-            # each twin with the options its own QEMU spells them with
-            self.a = Twin(key.corpus.args_for(variant.served.release), variant.served.program,
-                          variant.machine)
-            self.b = Twin(key.corpus.args_for(variant.oracle.release), variant.oracle.program,
-                          variant.machine)
-            extra = ["--hmp-version", variant.hmp_version] if variant.hmp_version else []
+            self.a = Twin(args, variant.served.program)
+            self.b = Twin(args, variant.oracle.program)
             self.bridge = Bridge(f"unix:path={self.a.bridge_socket}", "--no-passthrough",
-                                 *extra, wait=False)
+                                 wait=False)
         except BaseException:
             self.close()
             raise
@@ -343,7 +315,7 @@ def test_line_matches_qemu(corpus: CorpusRig, line: Tuple[str, int, str]) -> Non
     deadline = time.monotonic() + 30
     while True:
         settled = not (migrating(a) or migrating(b))
-        state_a, state_b = state(a, variant.probes), state(b, variant.probes)
+        state_a, state_b = state(a, STATE_PROBES), state(b, STATE_PROBES)
         if (settled and state_a == state_b) or time.monotonic() > deadline:
             break
         time.sleep(0.1)

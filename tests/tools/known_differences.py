@@ -1,10 +1,9 @@
 """Rewrite the lists of what the bridge does not reproduce yet, from what the tests find now.
 
-    .venv/bin/python -m tests.tools.known_differences corpus 10.0 11.1 11.1-as-7.2
+    .venv/bin/python -m tests.tools.known_differences corpus 10.0 11.1
     .venv/bin/python -m tests.tools.known_differences golden 10.0 11.1
 
-``corpus X.Y`` (or ``11.1-as-7.2``: QEMU 11.1 behind ``--hmp-version 7.2``
-against QEMU 7.2): runs the twin corpora on QEMU X.Y (``test_fidelity.py`` with
+``corpus X.Y``: runs the twin corpora on QEMU X.Y (``test_fidelity.py`` with
 ``--runxfail``, so listed lines run as plain tests) and rewrites that
 release's entries of ``tests/corpus/known-differences.txt``: a line that
 still fails keeps its reason, a new one gets QEMU's and the bridge's first
