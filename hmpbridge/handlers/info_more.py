@@ -22,7 +22,7 @@ __all__ = [
     "info_vm_generation_id", "info_memory_size_summary", "info_sev", "info_sgx",
     "info_replay", "info_rocker", "info_rocker_ports", "info_rocker_flows",
     "info_rocker_groups", "info_trace_events", "info_cryptodev", "info_firmware_log",
-    "takes_vcpu", "vcpu_refusal",
+    "takes_vcpu", "vcpu_refusal", "info_ramblock",
 ]
 
 
@@ -209,3 +209,18 @@ def vcpu_refusal(name: str, vcpu: int) -> Generator[QMPCommand, Any, Optional[st
     except QMPCommandError as err:
         return f"{err.desc}\n"
     return f'event "{name}" is not vCPU-specific\n'
+
+
+#: What 8.0 appended to every line of ``info ramblock``: `` %18s %3s`` (HVA, RO).
+_RAMBLOCK_HVA_RO = 23
+
+
+@handler("info ramblock")
+def info_ramblock(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``info ramblock``: ``x-query-ramblock``'s table; before 8.0 without HVA and RO."""
+    reply = yield QMPCommand("x-query-ramblock")
+    text = str(reply["human-readable-text"]).replace("\r\n", "\n")
+    if ctx.profile.since(8, 0):
+        return text
+    return "".join(line[:-_RAMBLOCK_HVA_RO] + "\n" if len(line) > _RAMBLOCK_HVA_RO else line + "\n"
+                   for line in text.splitlines())

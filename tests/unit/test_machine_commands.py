@@ -683,3 +683,23 @@ def test_info_memory_devices_hv_balloon() -> None:
         'Memory device [hv-balloon]: "hvb"\n  max-size: 1073741824\n'
         'Memory device [hv-balloon]: ""\n  memaddr: 0x100000000\n  max-size: 2\n'
         '  memdev: /objects/m\n')
+
+
+RAMBLOCK_11_1 = (
+    "              Block Name    PSize              Offset               Used"
+    "              Total                HVA  RO\n"
+    "                  pc.ram    4 KiB  0x0000000000000000 0x0000000008000000"
+    " 0x0000000008000000 0x00007fa76fe00000  rw\n")
+
+
+def test_info_ramblock_without_hva_and_ro_before_8_0() -> None:
+    reply = {"human-readable-text": RAMBLOCK_11_1}
+    inv = Invocation(spec("info ramblock"), {}, "info ramblock")
+    new = Context(profile=profile_for(qmp_greeting((11, 1, 3)), None))
+    assert drive(HANDLERS["info ramblock"](inv, new), lambda cmd: reply) == RAMBLOCK_11_1
+    old = Context(profile=profile_for(qmp_greeting((11, 1, 3)), None, (7, 2)))
+    assert drive(HANDLERS["info ramblock"](inv, old), lambda cmd: reply) == (
+        "              Block Name    PSize              Offset               Used"
+        "              Total\n"
+        "                  pc.ram    4 KiB  0x0000000000000000 0x0000000008000000"
+        " 0x0000000008000000\n")
