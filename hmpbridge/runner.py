@@ -33,7 +33,7 @@ from hmpbridge import handlers
 from hmpbridge.access import DEFAULT_POLICY, OPERATOR, Policy, hmp_allowed, hmp_denial, line_limit
 from hmpbridge.audit import AuditLog
 from hmpbridge.audit import record as audit_record
-from hmpbridge.commands import NATIVE, PASSTHROUGH, XQUERY, timeout_class
+from hmpbridge.commands import NATIVE, XQUERY, timeout_class
 from hmpbridge.errors import (
     CommandTimeout,
     HMPBridgeError,
@@ -272,8 +272,10 @@ class CommandRunner:
         """The handler that carries out ``inv`` under its command's strategy."""
         if inv.needs_registers:
             return passthrough
+        # a passthrough command may still have a handler of its own, which
+        # adapts the line for the QEMU served (singlestep over 8.1 and later)
         handler = handlers.handler_for(inv.spec)
-        if handler is None or inv.spec.strategy == PASSTHROUGH:
+        if handler is None:
             return passthrough
         if inv.spec.strategy in (NATIVE, XQUERY) and not _schema_has(inv, self._executor):
             # this QEMU lacks the QMP command: its own monitor may still know the line

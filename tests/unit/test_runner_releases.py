@@ -1,0 +1,48 @@
+"""The runner with the profile of the QEMU served: its release's table and text."""
+
+from __future__ import annotations
+
+from typing import List
+
+from hmpbridge.model import SessionState
+from hmpbridge.runner import CommandRunner
+from hmpbridge.testing import FakeExecutor
+
+
+def run(executor: FakeExecutor, line: str) -> str:
+    results: List[str] = []
+    CommandRunner(executor).run(line, SessionState()).addCallback(results.append)
+    return results[0]
+
+
+def monitor(executor: FakeExecutor) -> List[str]:
+    return [cmd.arguments["command-line"] for cmd in executor.commands
+            if cmd.execute == "human-monitor-command"]
+
+
+def test_each_release_knows_its_own_commands() -> None:
+    seven = FakeExecutor(version=(7, 2, 22))
+    eleven = FakeExecutor(version=(11, 1, 3))
+    assert run(seven, "one-insn-per-tb on") == "unknown command: 'one-insn-per-tb'\n"
+    assert run(eleven, "singlestep on") == "unknown command: 'singlestep'\n"
+    assert run(eleven, "info skeys 0") == (
+        "Command 'info skeys' not available until machine initialization has completed.\n")
+    assert run(seven, "info skeys 0") == "unknown command: 'info skeys'\n"
+
+
+def test_an_older_releases_name_runs_as_its_successor() -> None:
+    """singlestep, printed as 7.2 prints it, over 11.1 is sent as one-insn-per-tb."""
+    answers = {"human-monitor-command": lambda args: ""}
+    eleven = FakeExecutor(answers, version=(11, 1, 3), hmp_version=(7, 2))
+    assert run(eleven, "singlestep on") == ""
+    assert monitor(eleven) == ["one-insn-per-tb on"]
+    seven = FakeExecutor(answers, version=(7, 2, 22))
+    assert run(seven, "singlestep on") == ""
+    assert monitor(seven) == ["singlestep on"]
+
+
+def test_help_is_the_text_releases() -> None:
+    eleven = FakeExecutor(version=(11, 1, 3), hmp_version=(7, 2))
+    assert run(eleven, "help singlestep").startswith("singlestep [on|off] -- ")
+    assert run(FakeExecutor(version=(11, 1, 3)), "help clear") == \
+        "clear  -- clear the monitor screen\n"
