@@ -14,13 +14,18 @@ by name.
   inserts it) and whether ``help``/``?`` was asked, or raises
   :class:`KeyvalError` with QEMU's message;
 * :func:`visit` converts such a tree in place against a schema built from
-  :class:`Struct`, :class:`Enum`, :class:`ListOf` and the builtin names in
-  :data:`INTEGERS` (plus ``"str"``, ``"bool"`` and ``"size"``), member by
-  member in schema order, raising QEMU's message for the first value it
-  refuses.  A struct with members the schema does not know stops the walk:
+  :class:`Struct`, :class:`Enum`, :class:`ListOf`, :class:`Alternate` and the
+  builtin names in :data:`INTEGERS` (plus ``"str"``, ``"bool"``, ``"size"``,
+  ``"number"`` and ``"any"``), member by member in schema order, raising
+  QEMU's message for the first value it refuses.  A struct with members the schema does not know stops the walk:
   what has been converted so far, sent to QMP as it is, makes QEMU report
   the same unexpected member the keyval visitor would (it picks one from a
   hash table whose order QEMU alone knows).
+
+* :func:`spec_from_schema` gives those specs for a type of a live
+  ``query-qmp-schema`` reply, which says ``int`` for every integer type: a
+  spec already known (an older release's table) and facts by member path
+  keep the exact widths and sizes.
 
 Errors that QEMU reports from a dictionary walk depend on ``QDict`` order;
 :func:`hmpbridge.glib_order.qdict_order` reproduces it (512 buckets of
@@ -31,14 +36,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+import math
+import sys
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from hmpbridge.glib_order import qdict_order
+from hmpbridge.qapi_schema import Schema
 from hmpbridge.qemu_opts import (OptsError, bool_parse, is_help_option, strtoi64, strtosz,
                                  strtou64)
 
-__all__ = ["KeyvalError", "Struct", "Enum", "ListOf", "TypeSpec", "INTEGERS",
-           "keyval_parse", "is_help_option", "qdict_order", "visit"]
+__all__ = ["KeyvalError", "Struct", "Enum", "ListOf", "Alternate", "TypeSpec", "INTEGERS",
+           "keyval_parse", "is_help_option", "qdict_order", "visit", "spec_from_schema"]
 
 #: Longest key fragment QEMU keeps (``key_in_cur[128]``).
 _FRAGMENT_MAX = 127
@@ -86,7 +94,21 @@ class Struct:
     variants: Mapping[str, "Struct"] = field(default_factory=dict)
 
 
-TypeSpec = Union[str, Enum, ListOf, Struct]
+@dataclass(frozen=True)
+class Alternate:
+    """A QAPI alternate, by the branches the keyval visitor can take.
+
+    Every scalar is a string to it, so a scalar takes the ``str`` or
+    enumeration branch, a dictionary the object branch, a list the array
+    branch (QEMU's generated alternate visitors switch on the QObject type).
+    """
+
+    scalar: Optional["TypeSpec"] = None
+    struct: Optional[Struct] = None
+    array: Optional[ListOf] = None
+
+
+TypeSpec = Union[str, Enum, ListOf, Struct, Alternate]
 Tree = Dict[str, Any]
 
 
@@ -260,9 +282,49 @@ def _integer(kind: str, text: str, full: str, name: str) -> int:
     return number
 
 
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_HEX_FLOAT = re.compile(r"[+-]?0[xX]([0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)([pP][+-]?\d+)?")
+
+
+def _number(text: str, full: str) -> float:
+    """``qemu_strtod_finite`` on the whole string: leading blanks, decimal or hex,
+    finite and in range (glibc reports ERANGE for a result too small to be a normal
+    double, as for one too large)."""
+    body = text.lstrip(" \t\n\v\f\r")
+    value: Optional[float] = None
+    if _HEX_FLOAT.fullmatch(body):
+        sign = -1.0 if body[0] == "-" else 1.0
+        digits = body.lstrip("+-")
+        try:
+            value = sign * float.fromhex(digits if "p" in digits.lower() else digits + "p0")
+        except OverflowError:
+            value = None
+    elif _DECIMAL.fullmatch(body):
+        value = float(body)
+    unsigned = body.lstrip("+-")
+    if unsigned[:2].lower() == "0x":
+        mantissa = re.sub(r"[pP].*|[^1-9a-fA-F]", "", unsigned[2:])
+    else:
+        mantissa = re.sub(r"[eE].*|[^1-9]", "", unsigned)
+    if (value is None or not math.isfinite(value)
+            or (mantissa and abs(value) < sys.float_info.min)):
+        raise KeyvalError(f"Invalid parameter type for '{full}', expected: number")
+    return value
+
+
 def _value(spec: TypeSpec, value: Any, full: str, name: str, warnings: List[str],
            hex_suffix: bool = True) -> Any:
     """The typed value of one member (``name`` is ``null`` for list elements)."""
+    if isinstance(spec, Alternate):
+        branch = (spec.struct if isinstance(value, dict) else
+                  spec.array if isinstance(value, list) else spec.scalar)
+        if branch is None:
+            # QEMU names the alternate's type, which introspection masks: its
+            # JSON visitor refuses the unconverted value in the same words
+            raise _Stop()
+        return _value(branch, value, full, name, warnings, hex_suffix)
+    if spec == "any":
+        return value
     if isinstance(spec, Struct):
         if not isinstance(value, dict):
             raise KeyvalError(f"Invalid parameter type for '{full}', expected: object")
@@ -292,6 +354,8 @@ def _value(spec: TypeSpec, value: Any, full: str, name: str, warnings: List[str]
             return strtosz(text, "B", warnings, hex_suffix)
         except OptsError:
             raise KeyvalError(f"Parameter '{full}' expects size") from None
+    if spec == "number":
+        return _number(text, full)
     return _integer(spec, text, full, name)
 
 
@@ -335,3 +399,81 @@ def visit(spec: Struct, tree: Tree, warnings: List[str], hex_suffix: bool = True
     except _Stop:
         return False
     return True
+
+
+# --- specs from a live schema ---------------------------------------------------------------
+
+#: Introspection's JSON types of builtins -> keyval specs (every integer is ``int``).
+_BUILTINS = {"int": "int", "number": "number", "boolean": "bool", "string": "str",
+             "null": "any", "value": "any"}
+
+
+def spec_from_schema(schema: Schema, kind: Mapping[str, Any], known: Optional[TypeSpec] = None,
+                     facts: Optional[Mapping[str, TypeSpec]] = None, path: str = "") -> TypeSpec:
+    """The keyval spec of schema type ``kind`` (an entity of ``schema``).
+
+    Members, their order and whether they are required come from the schema.
+    Introspection says ``int`` for every integer type and for sizes, so an
+    integer takes its width from ``facts`` (specs by dotted member path, the
+    variant's case left out: ``"socket.keep-alive-idle"``), else from
+    ``known`` (the same type as an older table has it, walked alongside),
+    else is ``int``.  Enumerations take the schema's values.
+    """
+    facts = facts or {}
+    meta = kind.get("meta-type")
+    if meta == "builtin":
+        builtin = _BUILTINS.get(str(kind.get("json-type")), "any")
+        if builtin == "int" and isinstance(known, str) and (known in INTEGERS or known == "size"):
+            return known
+        return builtin
+    if meta == "enum":
+        return Enum(tuple(schema.enum_values(kind)))
+    if meta == "array":
+        return ListOf(spec_from_schema(schema, schema.entity(kind.get("element-type")),
+                                       known.element if isinstance(known, ListOf) else None,
+                                       facts, path))
+    if meta == "alternate":
+        return _alternate(schema, kind, known, facts, path)
+    if meta == "object":
+        return _object(schema, kind, known if isinstance(known, Struct) else None, facts, path)
+    return "any"
+
+
+def _object(schema: Schema, kind: Mapping[str, Any], known: Optional[Struct],
+            facts: Mapping[str, TypeSpec], path: str) -> Struct:
+    known_members = {name: spec for name, spec, _ in known.members} if known else {}
+    members = []
+    for member in kind.get("members", ()):
+        name = str(member.get("name"))
+        where = path + name
+        member_known = facts.get(where, known_members.get(name))
+        members.append((name, spec_from_schema(schema, schema.entity(member.get("type")),
+                                               member_known, facts, where + "."),
+                        "default" not in member))
+    variants: Dict[str, Struct] = {}
+    for variant in kind.get("variants", ()):
+        case = str(variant.get("case"))
+        variants[case] = _object(schema, schema.entity(variant.get("type")),
+                                 known.variants.get(case) if known else None, facts, path)
+    tag = kind.get("tag")
+    return Struct(tuple(members), tag=str(tag) if tag is not None else None, variants=variants)
+
+
+def _alternate(schema: Schema, kind: Mapping[str, Any], known: Optional[TypeSpec],
+               facts: Mapping[str, TypeSpec], path: str) -> Alternate:
+    """The branches keyval can reach: a string or enumeration, an object, an array."""
+    old = known if isinstance(known, Alternate) else Alternate()
+    branches: Dict[str, TypeSpec] = {}
+    for member in kind.get("members", ()):
+        branch = schema.entity(member.get("type"))
+        meta = branch.get("meta-type")
+        if meta == "object":
+            slot, inner = "struct", old.struct
+        elif meta == "array":
+            slot, inner = "array", old.array
+        elif meta == "enum" or (meta == "builtin" and branch.get("json-type") == "string"):
+            slot, inner = "scalar", old.scalar
+        else:  # a number or boolean branch: keyval's scalars are all strings
+            continue
+        branches.setdefault(slot, spec_from_schema(schema, branch, inner, facts, path))
+    return Alternate(**branches)  # type: ignore[arg-type]
