@@ -703,3 +703,14 @@ def test_info_ramblock_without_hva_and_ro_before_8_0() -> None:
         "              Total\n"
         "                  pc.ram    4 KiB  0x0000000000000000 0x0000000008000000"
         " 0x0000000008000000\n")
+
+
+def test_virtio_not_realized_in_older_words() -> None:
+    err = QMPCommandError("GenericError", "Path /nosuch is not a realized VirtIODevice")
+    inv = Invocation(spec("info virtio-status", "path:s"), {"path": "/nosuch"}, "")
+    for release, words in (((7, 2), "Path /nosuch is not a VirtIODevice"),
+                           (None, "Path /nosuch is not a realized VirtIODevice")):
+        ctx = Context(profile=profile_for(qmp_greeting((11, 1, 3)), None, release))
+        with pytest.raises(QMPCommandError) as caught:
+            drive(HANDLERS["info virtio-status"](inv, ctx), raising(err))
+        assert caught.value.desc == words
