@@ -148,6 +148,19 @@ def device_del(inv: Invocation, ctx: Context) -> HandlerResult:
 
 @handler("balloon")
 def balloon(inv: Invocation, ctx: Context) -> HandlerResult:
-    """``balloon MB``: the parser already made it bytes."""
-    yield QMPCommand("balloon", {"value": inv.args["value"]})
+    """``balloon MB``: the parser already made it bytes.
+
+    QEMU 8.2 names the argument ``value`` in its refusal of a size of 0 or
+    less, where earlier releases said ``target``; an older release's text
+    keeps that word.
+    """
+    try:
+        yield QMPCommand("balloon", {"value": inv.args["value"]})
+    except QMPCommandError as err:
+        if err.desc == _BALLOON_NOT_A_SIZE and not ctx.profile.since(8, 2):
+            return "Error: Parameter 'target' expects a size\n"
+        raise
     return ""
+
+
+_BALLOON_NOT_A_SIZE = "Parameter 'value' expects a size"

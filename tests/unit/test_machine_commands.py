@@ -714,3 +714,14 @@ def test_virtio_not_realized_in_older_words() -> None:
         with pytest.raises(QMPCommandError) as caught:
             drive(HANDLERS["info virtio-status"](inv, ctx), raising(err))
         assert caught.value.desc == words
+
+
+def test_balloon_zero_in_older_words() -> None:
+    err = QMPCommandError("GenericError", "Parameter 'value' expects a size")
+    inv = Invocation(spec("balloon", "value:M"), {"value": 0}, "")
+    old = Context(profile=profile_for(qmp_greeting((11, 1, 3)), None, (7, 2)))
+    assert drive(HANDLERS["balloon"](inv, old), raising(err)) == (
+        "Error: Parameter 'target' expects a size\n")
+    new = Context(profile=profile_for(qmp_greeting((11, 1, 3)), None))
+    with pytest.raises(QMPCommandError):
+        drive(HANDLERS["balloon"](inv, new), raising(err))
