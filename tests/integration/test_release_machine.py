@@ -59,7 +59,10 @@ SEVEN_TWO_LINES = ["info status", "info cpus", "info pci", "info kvm", "info hot
                    "chardev-add socket,id=c1,host=127.0.0.1,port=1,reconnect=1",
                    "device_add virtio-rng-pci,id=r1,max-bytes=abc",
                    "trace-event nosuch on 0", "dumpdtb /nonexistent/x.dtb",
-                   "set_password vnc pw", "sendkey f13"]
+                   "set_password vnc pw", "sendkey f13", "balloon 0",
+                   "info virtio-status /nosuch", "info ramblock",
+                   "info trace-events qmp_enter_stop 3", "trace-event qmp_enter_stop on 0",
+                   "chardev-add hub,id=hub2"]
 
 THREAD_IDS = re.compile(r"(thread_id=)\d+")
 
