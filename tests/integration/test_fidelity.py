@@ -143,10 +143,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 reason = known.get((variant.label, where))
                 listed = f"{reason} [fixed? take it off tests/corpus/known-differences.txt]"
                 marks = [pytest.mark.xfail(strict=True, reason=listed)] if reason else []
-                # (variant, number, line): values must be unique, or pytest's
-                # grouping of module-scoped parameters would run a line repeated
-                # in a file, or the same line of another release, out of order
-                cases.append(pytest.param(key, (variant.name, line.number, line.text),
+                # (variant, corpus, number, line): values must be unique, or
+                # pytest's grouping of module-scoped parameters would run the
+                # same line of another corpus or release (or one repeated in a
+                # file) next to it, splitting its corpus over two rigs
+                cases.append(pytest.param(key, (variant.name, corpus.name, line.number,
+                                                line.text),
                                           marks=marks,
                                           id=f"{variant.name}/{where} {line.text}"))
     metafunc.parametrize(["corpus", "line"], cases, indirect=["corpus"], scope="module")
@@ -194,9 +196,12 @@ class RigPool:
 
     A rig takes a few seconds to start (mostly the bridge's Python starting),
     while its QEMUs wait paused and take no CPU: so when one rig is handed out,
-    the next one in the run's order starts, and is ready by the time its
-    corpus's lines come.
+    the next ones in the run's order start, and are ready by the time their
+    corpus's lines come (a short corpus runs in less time than a start).
     """
+
+    #: How many rigs start ahead of their turn.
+    AHEAD = 2
 
     def __init__(self, order: List[RigKey], media: str) -> None:
         self.order = order
@@ -213,9 +218,9 @@ class RigPool:
         rig = self._start(key)
         del self.started[key]
         following = self.order[self.order.index(key) + 1:] if key in self.order else []
-        if following:
+        for upcoming in following[:self.AHEAD]:
             try:
-                self._start(following[0])
+                self._start(upcoming)
             except Exception:  # noqa: BLE001 - it fails again, with its error, in its turn
                 pass
         try:
@@ -301,8 +306,8 @@ def changes_nothing(line: str, release: Tuple[int, int]) -> bool:
     return inv is not None and inv.spec.reads_only
 
 
-def test_line_matches_qemu(corpus: CorpusRig, line: Tuple[str, int, str]) -> None:
-    _, _, line = line  # type: ignore[assignment]
+def test_line_matches_qemu(corpus: CorpusRig, line: Tuple[str, str, int, str]) -> None:
+    line = line[-1]  # type: ignore[assignment]
     a, b = corpus.a, corpus.b
     want = normalize(b.hmp(line.format(media=corpus.media, dir=b.dir)), b.dir)
     got = normalize(corpus.session.cmd(line.format(media=corpus.media, dir=a.dir)), a.dir)
