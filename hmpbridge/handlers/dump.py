@@ -13,12 +13,17 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
+from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler
+from hmpbridge.handlers.misc import before_8_2_file_error
 from hmpbridge.model import Invocation, QMPCommand
 
 __all__ = ["dump_guest_memory", "dump_format", "ONLY_ONE_FORMAT"]
 
 ONLY_ONE_FORMAT = "Error: only one of '-z|-l|-s|-w' can be set\n"
+
+#: How a dump file QEMU could not create was reported before 8.2.
+_DUMP_OPEN = "Could not open '"
 
 #: flag key -> DumpGuestMemoryFormat, in the order HMP applies them.
 _FORMATS = (("windmp", "win-dmp"), ("zlib", "kdump-zlib"), ("lzo", "kdump-lzo"),
@@ -54,5 +59,8 @@ def dump_guest_memory(inv: Invocation, ctx: Context) -> HandlerResult:
         if key in args:
             qmp[key] = args[key]
     qmp["format"] = dump_format(args)
-    yield QMPCommand("dump-guest-memory", qmp)
+    try:
+        yield QMPCommand("dump-guest-memory", qmp)
+    except QMPCommandError as err:
+        return f"Error: {before_8_2_file_error(err.desc, ctx, _DUMP_OPEN)}\n"
     return ""

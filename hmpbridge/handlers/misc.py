@@ -14,6 +14,7 @@ differently.  ``trace-event`` prints QMP's error without ``Error: ``.
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any, Dict
 
 from hmpbridge.errors import QMPCommandError
@@ -86,7 +87,25 @@ def screendump(inv: Invocation, ctx: Context) -> HandlerResult:
         arguments["head"] = inv.args.get("head", 0)
     if fmt:
         arguments["format"] = fmt
-    return (yield from send("screendump", arguments))
+    try:
+        yield QMPCommand("screendump", arguments)
+    except QMPCommandError as err:
+        return f"Error: {before_8_2_file_error(err.desc, ctx, _SCREENDUMP_OPEN)}\n"
+    return ""
+
+
+#: How a file QEMU could not create was reported before 8.2 (``qemu_create``
+#: and its ``Could not create 'FILE': ...`` came in 8.2).
+_SCREENDUMP_OPEN = "failed to open file '"
+_CREATE = re.compile(r"Could not create '(?P<rest>.*)")
+
+
+def before_8_2_file_error(desc: str, ctx: Context, opening: str) -> str:
+    """``desc``, in the words of the release printed when that is older than 8.2."""
+    found = _CREATE.fullmatch(desc)
+    if found is None or ctx.profile.since(8, 2):
+        return desc
+    return opening + found.group("rest")
 
 
 @handler("trace-event")
@@ -153,6 +172,8 @@ NO_VNC = "No VNC display is present"
 NO_VNC_HINT = "To enable it, use '-vnc ...'"
 #: What ``set_password`` said for the same failure until 10.2.
 NO_VNC_BEFORE_11 = "Could not set password"
+#: 8.2's refusal of ``connected`` for VNC (7.2 said "Invalid parameter 'connected'").
+CONNECTED_VNC = "parameter 'connected' must be 'keep' when 'protocol' is 'vnc'"
 
 
 def _vnc_send(name: str, arguments: Dict[str, Any], ctx: Context) -> HandlerResult:
@@ -160,6 +181,8 @@ def _vnc_send(name: str, arguments: Dict[str, Any], ctx: Context) -> HandlerResu
     try:
         yield QMPCommand(name, arguments)
     except QMPCommandError as err:
+        if err.desc == CONNECTED_VNC and not ctx.profile.since(8, 2):
+            return "Error: Invalid parameter 'connected'\n"
         if err.desc != NO_VNC:
             return f"Error: {err.desc}\n"
         if ctx.profile.since(11, 0):

@@ -62,7 +62,8 @@ SEVEN_TWO_LINES = ["info status", "info cpus", "info pci", "info kvm", "info hot
                    "set_password vnc pw", "sendkey f13", "balloon 0",
                    "info virtio-status /nosuch", "info ramblock",
                    "info trace-events qmp_enter_stop 3", "trace-event qmp_enter_stop on 0",
-                   "chardev-add hub,id=hub2"]
+                   "chardev-add hub,id=hub2", "screendump /nonexistent/s.ppm",
+                   "dump-guest-memory /nonexistent/dump", "set_password vnc pw fail"]
 
 THREAD_IDS = re.compile(r"(thread_id=)\d+")
 

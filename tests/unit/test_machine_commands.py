@@ -725,3 +725,25 @@ def test_balloon_zero_in_older_words() -> None:
     new = Context(profile=profile_for(qmp_greeting((11, 1, 3)), None))
     with pytest.raises(QMPCommandError):
         drive(HANDLERS["balloon"](inv, new), raising(err))
+
+
+@pytest.mark.parametrize("key,args_type,args,desc,old", [
+    ("screendump", "filename:F,format:-fs,device:s?,head:i?", {"filename": "/n/s.ppm"},
+     "Could not create '/n/s.ppm': No such file or directory",
+     "Error: failed to open file '/n/s.ppm': No such file or directory\n"),
+    ("dump-guest-memory", "filename:F", {"filename": "/n/d"},
+     "Could not create '/n/d': No such file or directory",
+     "Error: Could not open '/n/d': No such file or directory\n"),
+    ("set_password", "protocol:s,password:s,connected:s?",
+     {"protocol": "vnc", "password": "pw", "connected": "fail"},
+     "parameter 'connected' must be 'keep' when 'protocol' is 'vnc'",
+     "Error: Invalid parameter 'connected'\n"),
+])
+def test_errors_reworded_in_8_2_keep_older_words(key: str, args_type: str,
+                                                 args: Dict[str, Any], desc: str,
+                                                 old: str) -> None:
+    inv = Invocation(spec(key, args_type), args, key)
+    err = QMPCommandError("GenericError", desc)
+    for release, want in (((7, 2), old), (None, f"Error: {desc}\n")):
+        ctx = Context(profile=profile_for(qmp_greeting((11, 1, 3)), None, release))
+        assert drive(HANDLERS[key](inv, ctx), raising(err)) == want
