@@ -4,11 +4,14 @@ QEMU 7.2's HMP handler (``user_creatable_add_from_str``) reads the line with
 ``keyval_parse()`` (the first item is ``qom-type``), then lets the keyval
 input visitor turn the strings into the ``ObjectOptions`` union, and creates
 the object exactly as QMP ``object-add`` does.  This module does the parsing
-and the conversion (:mod:`hmpbridge.keyval`) against :data:`OBJECT_OPTIONS`,
-the ``ObjectOptions`` schema of QEMU 7.2 with the integer widths and sizes
-that ``query-qmp-schema`` reports only as ``int`` (and ``qom-list-properties``
-gives as QOM types, ``int`` for a size; it also crashes QEMU 7.2 for
-``colo-compare``).  So ``size=64M`` becomes 67108864, ``share=on`` true,
+and the conversion (:mod:`hmpbridge.keyval`) against the served QEMU's
+``ObjectOptions`` (:func:`object_options`): its object types and members, in
+its order and required as it says, from the live schema; the integer widths
+and sizes that ``query-qmp-schema`` reports only as ``int`` (and
+``qom-list-properties`` gives as QOM types, ``int`` for a size; it also
+crashes QEMU 7.2 for ``colo-compare``) from :data:`OBJECT_OPTIONS`, QEMU
+7.2's table, and :data:`LATER_MEMBERS`, the QAPI types of the members added
+since.  So ``size=64M`` becomes 67108864, ``share=on`` true,
 ``host-nodes.0=0`` a list, with QEMU's texts for the first value refused
 (``Parameter 'size' expects size``, ``... expects uint32_t``, ``Parameter 'id'
 is missing``, ``Parameter 'qom-type' does not accept value 'x'``) and its
@@ -33,18 +36,20 @@ once its modules are loaded.
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
+from weakref import WeakKeyDictionary
 
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler, help_form
 from hmpbridge.handlers.passthrough import can_pass_through, passthrough
 from hmpbridge.keyval import (Enum, KeyvalError, ListOf, Struct, TypeSpec, is_help_option,
-                              keyval_parse, visit)
+                              keyval_parse, spec_from_schema, visit)
 from hmpbridge.model import Invocation, QMPCommand
+from hmpbridge.qapi_schema import Schema
 from hmpbridge.qemu_opts import ID_HINT, hex_suffix_taken
 from hmpbridge.render.options_help import object_types_help
 
-__all__ = ["OBJECT_OPTIONS", "object_add"]
+__all__ = ["OBJECT_OPTIONS", "LATER_MEMBERS", "object_options", "object_add"]
 
 Members = Tuple[Tuple[str, TypeSpec, bool], ...]
 
@@ -141,9 +146,9 @@ _VARIANTS: Dict[str, Members] = {
                            ("session-file", "str"), ("policy", "uint32"), ("handle", "uint32"),
                            ("cbitpos", "uint32")) + (("reduced-phys-bits", "uint32", True),) +
     _optional(("kernel-hashes", "bool")),
-    "s390-pv-guest": (),
     "thread-context": _optional(("cpu-affinity", ListOf("uint16")),
                                 ("node-affinity", ListOf("uint16"))),
+    "s390-pv-guest": (),
     "throttle-group": _optional(("limits", _THROTTLE_LIMITS),
                                 *((f"x-{name}", "int") for name in _THROTTLE_KEYS)),
     "tls-creds-anon": _TLS_CREDS + _optional(("loaded", "bool")),
@@ -159,6 +164,76 @@ _VARIANTS: Dict[str, Members] = {
 OBJECT_OPTIONS = Struct(
     (("qom-type", Enum(tuple(_VARIANTS)), True), ("id", "str", True)),
     tag="qom-type", variants={name: Struct(members) for name, members in _VARIANTS.items()})
+
+_SOCKET_KEEP_ALIVE: Dict[str, TypeSpec] = {
+    name: "uint32" for name in ("keep-alive-count", "keep-alive-idle", "keep-alive-interval")}
+_CRYPTODEV_THROTTLE: Dict[str, TypeSpec] = {"throttle-bps": "uint64", "throttle-ops": "uint64"}
+
+#: The QAPI types of integer members added since QEMU 7.2 (introspection
+#: says only ``int``), by ``qom-type`` and member path (a variant's case left
+#: out), as QEMU's ``qapi/qom.json`` and ``qapi/sockets.json`` declare them at
+#: each release (a member's type does not change); ``poll-weight`` as QEMU
+#: 11.1.3 reads it (an int64: 2**63 is refused as an integer, -1 reaches the
+#: property's own range check).  Members of a type that shares 7.2's
+#: definitions (``memory-backend-shm``, ``sev-snp-guest``) take 7.2's.
+LATER_MEMBERS: Dict[str, Dict[str, TypeSpec]] = {
+    # 8.0: cryptodev throttling
+    **{kind: _CRYPTODEV_THROTTLE for kind in (
+        "cryptodev-backend", "cryptodev-backend-builtin", "cryptodev-backend-lkcf",
+        "cryptodev-vhost-user")},
+    # 8.1: offset (a size); 8.2: rom (OnOffAuto, read from the schema)
+    "memory-backend-file": {"offset": "size"},
+    # 9.0 and 9.2
+    "acpi-generic-initiator": {"node": "uint32"},
+    "acpi-generic-port": {"node": "uint32"},
+    # 9.1: MemoryBackendShmProperties is MemoryBackendProperties
+    "memory-backend-shm": {name: spec for name, spec, _ in _MEMORY_BACKEND},
+    # 9.1: SevCommonProperties, and its own policy
+    "sev-snp-guest": {"cbitpos": "uint32", "reduced-phys-bits": "uint32", "policy": "uint64"},
+    # 10.1: InetSocketAddress's keep-alive tuning; TDX
+    "x-vfio-user-server": {f"socket.{name}": spec for name, spec in _SOCKET_KEEP_ALIVE.items()},
+    "tdx-guest": {"attributes": "uint64", **{f"quote-generation-socket.{name}": spec
+                                             for name, spec in _SOCKET_KEEP_ALIVE.items()}},
+    # 11.1
+    "iothread": {"poll-weight": "int"},
+}
+
+#: :func:`object_options` of each schema seen (it lives as long as its schema).
+_BUILT: "WeakKeyDictionary[Schema, Struct]" = WeakKeyDictionary()
+
+
+def object_options(schema: Optional[Schema]) -> Struct:
+    """``ObjectOptions`` of the QEMU whose live schema is ``schema``.
+
+    Object types (the ``qom-type`` enumeration) and each type's members, in
+    schema order and required or not, are the schema's; each integer's
+    width (or size) is :data:`LATER_MEMBERS`' or, for a member QEMU 7.2 had,
+    :data:`OBJECT_OPTIONS`'.  Without a schema (or one without
+    ``object-add``), QEMU 7.2's table.  Worked out once per schema.
+    """
+    if schema is None:
+        return OBJECT_OPTIONS
+    built = _BUILT.get(schema)
+    if built is None:
+        union = schema.arguments("object-add")
+        built = _from_schema(schema, union) if union.get("members") else OBJECT_OPTIONS
+        _BUILT[schema] = built
+    return built
+
+
+def _from_schema(schema: Schema, union: Mapping[str, object]) -> Struct:
+    base = spec_from_schema(schema, {"meta-type": "object", "members": union.get("members", ())},
+                            Struct(OBJECT_OPTIONS.members))
+    assert isinstance(base, Struct)
+    variants = {}
+    for variant in union.get("variants", ()):  # type: ignore[union-attr]
+        case = str(variant.get("case"))
+        spec = spec_from_schema(schema, schema.entity(variant.get("type")),
+                                OBJECT_OPTIONS.variants.get(case), LATER_MEMBERS.get(case))
+        assert isinstance(spec, Struct)
+        variants[case] = spec
+    return Struct(base.members, tag=str(union.get("tag", "qom-type")), variants=variants)
+
 
 _LIST_INDEX = re.compile(r"\[(\d+)\]")
 
@@ -201,7 +276,8 @@ def object_add(inv: Invocation, ctx: Context) -> HandlerResult:
         return (yield from passthrough(inv, ctx))
     warnings: List[str] = []
     try:
-        visit(OBJECT_OPTIONS, options, warnings, hex_suffix_taken(ctx.profile.release))
+        visit(object_options(ctx.profile.schema), options, warnings,
+              hex_suffix_taken(ctx.profile.release))
     except KeyvalError as err:
         return "".join(f"{line}\n" for line in warnings) + err.text()
     printed = "".join(f"{line}\n" for line in warnings)
