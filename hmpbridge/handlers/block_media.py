@@ -7,7 +7,8 @@ Every ``device`` here is a BlockBackend (drive) name, as in QEMU 7.2's HMP.
 come with a hint HMP prints and QMP replies drop: up to 11.0 the line
 :data:`VNC_NO_PASSWORD_AUTH` before "Could not set password" (when the
 display has no password auth); in 11.1 one after the error, without a line
-end (:data:`VNC_HINTS`).
+end (:data:`VNC_HINTS`); an older release's text asked for over 11.1 words
+them as that release did.
 """
 
 from __future__ import annotations
@@ -29,12 +30,16 @@ READ_ONLY_MODES = ("retain", "read-only", "read-write")
 VNC_NO_PASSWORD_AUTH = ("If you want use passwords please enable password auth using "
                         "'-vnc ${dpy},password'.\n")
 
+#: QEMU 11.1's refusal when the display has no password auth.
+VNC_AUTH_DISABLED = "VNC password authentication is disabled"
+#: What QEMU said for both of 11.1's refusals until 11.0.
+COULD_NOT_SET_PASSWORD = "Could not set password"
+
 #: QEMU 11.1's refusals of ``change-vnc-password`` -> the hint HMP prints
 #: after them (``error_append_hint`` without a line end).
 VNC_HINTS = {
     "No VNC display is present": "To enable it, use '-vnc ...'",
-    "VNC password authentication is disabled":
-        "To enable it, use '-vnc ...,password-secret=ID'",
+    VNC_AUTH_DISABLED: "To enable it, use '-vnc ...,password-secret=ID'",
 }
 
 #: What QEMU prints instead of the ``Password: `` prompt on a monitor that
@@ -105,6 +110,10 @@ def _change_vnc(target: str, password: Any, read_only: Any,
         yield QMPCommand("change-vnc-password", {"password": password})
     except QMPCommandError as err:
         text = f"Error: {err.desc}\n"
+        if err.desc in VNC_HINTS and release < (11, 1):
+            # 11.1's refusals, as the release printed worded the same failures
+            hint = VNC_NO_PASSWORD_AUTH if err.desc == VNC_AUTH_DISABLED else ""
+            return hint + f"Error: {COULD_NOT_SET_PASSWORD}\n"
         if err.desc in VNC_HINTS:
             return text + VNC_HINTS[err.desc]
         # QEMU also prints a hint, to the monitor only, when the first VNC

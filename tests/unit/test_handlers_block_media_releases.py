@@ -72,3 +72,17 @@ def test_could_not_set_password_keeps_the_old_hint() -> None:
     assert _change({"target": "password", "arg": "pw"}, (10, 0, 2), failed) == (
         "If you want use passwords please enable password auth using "
         "'-vnc ${dpy},password'.\nError: Could not set password\n")
+
+
+@pytest.mark.parametrize("hmp_version", [(7, 2), (10, 0), (11, 0)])
+def test_password_errors_of_11_1_in_an_older_release_text(hmp_version: Tuple[int, int]) -> None:
+    """When an older release's text is asked for on 11.1, its refusals print as that release
+    worded them: 'Could not set password', after the auth hint when auth is off."""
+    disabled = QMPCommandError("GenericError", "VNC password authentication is disabled")
+    assert _change({"target": "password", "arg": "pw"}, (11, 1, 3), disabled,
+                   hmp_version=hmp_version) == (
+        "If you want use passwords please enable password auth using "
+        "'-vnc ${dpy},password'.\nError: Could not set password\n")
+    absent = QMPCommandError("GenericError", "No VNC display is present")
+    assert _change({"target": "password", "arg": "pw"}, (11, 1, 3), absent,
+                   hmp_version=hmp_version) == "Error: Could not set password\n"
