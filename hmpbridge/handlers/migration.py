@@ -23,7 +23,7 @@ QEMU 7.2's HMP handlers (``monitor/hmp-cmds.c``, ``migration/dirtyrate.c``,
 
 from __future__ import annotations
 
-from typing import Any, Dict, Generator, List, Optional
+from typing import Any, Dict, Generator, List, Optional, Tuple
 
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler, send, send_quietly
@@ -256,6 +256,13 @@ def calc_dirty_rate(inv: Invocation, ctx: Context) -> HandlerResult:
     if (mode != "page-sampling" and ctx.profile.qemu < (9, 1, 0)
             and not (yield QMPCommand("query-kvm")).get("enabled")):
         return (yield from _without_kvm(seconds, pages, mode))
+    if not ctx.profile.since(8, 2) and ctx.profile.qemu >= (8, 0, 0):
+        # an older release's text over a QEMU whose checks and words changed
+        refused = _argument_error(seconds, pages, mode, ctx.profile.release)
+        if refused:
+            if (yield QMPCommand("query-dirty-rate")).get("status") == "measuring":
+                return "Error: the dirty rate is already being measured.\n"
+            return refused
     yield QMPCommand("calc-dirty-rate", args)
     return ("Starting dirty rate measurement with period %d seconds\n" % seconds
             + "[Please use 'info dirty_rate' to check results]\n")
@@ -272,16 +279,28 @@ def _without_kvm(seconds: int, pages: int, mode: str) -> HandlerResult:
     """
     if (yield QMPCommand("query-dirty-rate")).get("status") == "measuring":
         return "Error: the dirty rate is already being measured.\n"
-    if not 1 <= seconds <= 60:
-        return "Error: calc-time is out of range[1, 60].\n"
-    if pages != -1 and mode == "dirty-ring":
-        return "Error: either sample-pages or dirty-ring can be specified.\n"
-    if pages != -1 and not 128 <= pages <= 16384:
-        return "Error: sample-pages is out of range[128, 16384].\n"
+    refused = _argument_error(seconds, pages, mode, (7, 2))
+    if refused:
+        return refused
     if mode == "dirty-ring":
         return "Error: mode dirty-ring is not enabled, use other method instead.\n"
     return ("hmpbridge: not measuring with the dirty bitmap: "
             "QEMU 7.2 aborts on it without KVM\n")
+
+
+def _argument_error(seconds: int, pages: int, mode: str, release: Tuple[int, int]) -> str:
+    """QEMU's refusal of ``calc-dirty-rate``'s arguments before 8.2, in ``release``'s words
+    and order (migration/dirtyrate.c), or "": calc-time in seconds, 1 to 60; sample-pages
+    refused with the dirty ring (in any mode but page-sampling from 8.0); 128 to 16384."""
+    if not 1 <= seconds <= 60:
+        return "Error: calc-time is out of range[1, 60].\n"
+    if pages != -1 and release < (8, 0) and mode == "dirty-ring":
+        return "Error: either sample-pages or dirty-ring can be specified.\n"
+    if pages != -1 and release >= (8, 0) and mode != "page-sampling":
+        return "Error: sample-pages is used only in page-sampling mode\n"
+    if pages != -1 and not 128 <= pages <= 16384:
+        return "Error: sample-pages is out of range[128, 16384].\n"
+    return ""
 
 
 @handler("set_vcpu_dirty_limit")

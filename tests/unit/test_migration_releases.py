@@ -273,6 +273,40 @@ def test_calc_dirty_rate_before_9_1_keeps_its_own_checks() -> None:
     assert "calc-dirty-rate" not in [c.execute for c in script.sent]
 
 
+@pytest.mark.parametrize("args, want", [
+    ({"second": 1, "dirty_bitmap": True, "sample_pages_per_GB": 64},
+     "Error: sample-pages is out of range[128, 16384].\n"),
+    ({"second": 1, "dirty_ring": True, "sample_pages_per_GB": 64},
+     "Error: either sample-pages or dirty-ring can be specified.\n"),
+    ({"second": 100, "dirty_ring": True}, "Error: calc-time is out of range[1, 60].\n"),
+    ({"second": 61, "dirty_bitmap": True}, "Error: calc-time is out of range[1, 60].\n"),
+    ({"second": 1, "sample_pages_per_GB": 99999},
+     "Error: sample-pages is out of range[128, 16384].\n"),
+])
+def test_calc_dirty_rate_with_7_2_text_over_11_1_checks_as_7_2(args, want) -> None:
+    """QEMU 7.2's checks, order and words (migration/dirtyrate.c), with its text over 11.1,
+    whose own checks and words differ (8.0 and 8.2 changed them); nothing is measured."""
+    script = CannedReplies({"query-dirty-rate": {"status": "measured"}})
+    assert run_key("calc_dirty_rate", args, script, ctx=ctx_for("11.1", (7, 2))) == want
+    assert "calc-dirty-rate" not in [c.execute for c in script.sent]
+
+
+def test_calc_dirty_rate_with_7_2_text_over_11_1_when_measuring() -> None:
+    """QEMU 7.2 says first that a measurement runs."""
+    script = CannedReplies({"query-dirty-rate": {"status": "measuring"}})
+    out = run_key("calc_dirty_rate", {"second": 100}, script, ctx=ctx_for("11.1", (7, 2)))
+    assert out == "Error: the dirty rate is already being measured.\n"
+
+
+def test_calc_dirty_rate_with_8_0_text_names_page_sampling() -> None:
+    """8.0 refused sample-pages in any mode but page-sampling, in its own words."""
+    script = CannedReplies({"query-dirty-rate": {"status": "measured"}})
+    out = run_key("calc_dirty_rate", {"second": 1, "dirty_bitmap": True,
+                                      "sample_pages_per_GB": 64},
+                  script, ctx=ctx_for("11.1", (8, 0)))
+    assert out == "Error: sample-pages is used only in page-sampling mode\n"
+
+
 # -- the migration globals ---------------------------------------------------------------------
 
 
