@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler
+from hmpbridge.handlers.passthrough import passthrough
 from hmpbridge.model import Invocation, QMPCommand
 
-__all__ = ["memsave", "pmemsave", "dumpdtb"]
+__all__ = ["memsave", "pmemsave", "dumpdtb", "gva2gpa"]
 
 
 @handler("memsave")
@@ -62,3 +63,17 @@ NO_FDT = "This machine doesn't have an FDT"
 NO_FDT_BEFORE_10 = "This machine doesn't have a FDT"
 NO_FDT_HINT = ("(Perhaps it doesn't support FDT at all, or perhaps you need to provide "
                "an FDT with the -fdt option?)\n")
+
+
+@handler("gva2gpa")
+def gva2gpa(inv: Invocation, ctx: Context) -> HandlerResult:
+    """``gva2gpa addr``: QEMU's own monitor (no QMP command translates addresses).
+
+    QEMU 11.0 prints ``gpa: 0x%x`` where earlier releases printed ``%#x``;
+    they differ for address 0 only (``0x0`` against ``0``), which an older
+    release's text keeps.
+    """
+    text = yield from passthrough(inv, ctx)
+    if text == "gpa: 0x0\n" and not ctx.profile.since(11, 0) and ctx.profile.qemu[:2] >= (11, 0):
+        return "gpa: 0\n"
+    return text

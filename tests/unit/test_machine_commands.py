@@ -747,3 +747,10 @@ def test_errors_reworded_in_8_2_keep_older_words(key: str, args_type: str,
     for release, want in (((7, 2), old), (None, f"Error: {desc}\n")):
         ctx = Context(profile=profile_for(qmp_greeting((11, 1, 3)), None, release))
         assert drive(HANDLERS[key](inv, ctx), raising(err)) == want
+
+
+def test_gva2gpa_zero_in_older_form() -> None:
+    inv = Invocation(spec("gva2gpa", "addr:l"), {"addr": 0}, "gva2gpa 0")
+    for release, want in (((7, 2), "gpa: 0\n"), (None, "gpa: 0x0\n")):
+        ctx = Context(profile=profile_for(qmp_greeting((11, 1, 3)), None, release))
+        assert drive(HANDLERS["gva2gpa"](inv, ctx), lambda cmd: "gpa: 0x0\r\n") == want
