@@ -467,6 +467,7 @@ def _alternate(schema: Schema, kind: Mapping[str, Any], known: Optional[TypeSpec
     for member in kind.get("members", ()):
         branch = schema.entity(member.get("type"))
         meta = branch.get("meta-type")
+        inner: Optional[TypeSpec]
         if meta == "object":
             slot, inner = "struct", old.struct
         elif meta == "array":

@@ -36,7 +36,7 @@ once its modules are loaded.
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 from weakref import WeakKeyDictionary
 
 from hmpbridge.errors import QMPCommandError
@@ -221,12 +221,12 @@ def object_options(schema: Optional[Schema]) -> Struct:
     return built
 
 
-def _from_schema(schema: Schema, union: Mapping[str, object]) -> Struct:
+def _from_schema(schema: Schema, union: Mapping[str, Any]) -> Struct:
     base = spec_from_schema(schema, {"meta-type": "object", "members": union.get("members", ())},
                             Struct(OBJECT_OPTIONS.members))
     assert isinstance(base, Struct)
     variants = {}
-    for variant in union.get("variants", ()):  # type: ignore[union-attr]
+    for variant in union.get("variants", ()):
         case = str(variant.get("case"))
         spec = spec_from_schema(schema, schema.entity(variant.get("type")),
                                 OBJECT_OPTIONS.variants.get(case), LATER_MEMBERS.get(case))
