@@ -221,13 +221,13 @@ def test_hmp_version_7_2_reconnect_becomes_reconnect_ms(
 
 
 def test_hmp_version_7_2_singlestep_sets_one_insn_per_tb(seven_two: Tuple[Pair, VM]) -> None:
-    """``singlestep`` and ``gva2gpa`` (no QMP command expresses them) through a bridge
-    allowed QEMU's monitor."""
+    """``singlestep``, ``gva2gpa``, ``info capture`` (no QMP command expresses them)
+    through a bridge allowed QEMU's monitor."""
     pair, twin = seven_two
     pair.bridges.append(Bridge(f"unix:path={pair.vm.path('bridge2.sock')}",
                                "--hmp-version", "7.2"))
     session = pair.bridges[-1].session()
-    for line in ("gva2gpa 0", "gva2gpa 4096", "singlestep foo", "singlestep on"):
+    for line in ("gva2gpa 0", "gva2gpa 4096", "info capture", "singlestep foo", "singlestep on"):
         assert session.cmd(line) == twin.qmp.hmp(line)
     jit = pair.vm.qmp.command("x-query-jit")["human-readable-text"]
     assert "one-insn-per-tb: on" in jit

@@ -754,3 +754,11 @@ def test_gva2gpa_zero_in_older_form() -> None:
     for release, want in (((7, 2), "gpa: 0\n"), (None, "gpa: 0x0\n")):
         ctx = Context(profile=profile_for(qmp_greeting((11, 1, 3)), None, release))
         assert drive(HANDLERS["gva2gpa"](inv, ctx), lambda cmd: "gpa: 0x0\r\n") == want
+
+
+def test_capture_deprecation_warning_only_from_10_2() -> None:
+    inv = Invocation(spec("info capture"), {}, "info capture")
+    reply = "warning: 'info capture' is deprecated since v10.2, to be removed\r\n"
+    for release, want in (((7, 2), ""), (None, reply.replace("\r\n", "\n"))):
+        ctx = Context(profile=profile_for(qmp_greeting((11, 1, 3)), None, release))
+        assert drive(HANDLERS["info capture"](inv, ctx), lambda cmd: reply) == want
