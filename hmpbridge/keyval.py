@@ -17,8 +17,9 @@ by name.
   :class:`Struct`, :class:`Enum`, :class:`ListOf`, :class:`Alternate` and the
   builtin names in :data:`INTEGERS` (plus ``"str"``, ``"bool"``, ``"size"``,
   ``"number"`` and ``"any"``), member by member in schema order, raising
-  QEMU's message for the first value it refuses.  A struct with members the schema does not know stops the walk:
-  what has been converted so far, sent to QMP as it is, makes QEMU report
+  QEMU's message for the first value it refuses.  A struct with members
+  the schema does not know stops the walk: what has been converted so far,
+  sent to QMP as it is, makes QEMU report
   the same unexpected member the keyval visitor would (it picks one from a
   hash table whose order QEMU alone knows).
 

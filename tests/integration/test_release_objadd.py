@@ -39,9 +39,9 @@ STATE = ["qom-list /objects", "info memdev", "info iothreads"]
 
 
 def _params() -> List:
-    return [pytest.param(release, id=release.name,
-                         marks=[pytest.mark.skip(reason=release.missing)] if release.missing else [])
-            for release in qemu_releases()]
+    return [pytest.param(release, id=release.name, marks=[
+        pytest.mark.skip(reason=release.missing)] if release.missing else [])
+        for release in qemu_releases()]
 
 
 @pytest.fixture(scope="module", params=_params())
