@@ -135,6 +135,10 @@ def migrate_continue(inv: Invocation, ctx: Context) -> HandlerResult:
     schema = ctx.profile.schema
     statuses = (schema.argument_names_or_values("migrate-continue", "state")
                 if schema is not None else []) or MIGRATION_STATUSES
+    if not ctx.profile.since(9, 1):
+        # an older release's text: only the statuses it had (9.1 added
+        # postcopy-recover-setup, 11.0 postcopy-device)
+        statuses = [name for name in statuses if name in MIGRATION_STATUSES]
     if state not in statuses:
         return f"Error: invalid parameter value: {state}\n"
     yield QMPCommand("migrate-continue", {"state": state})
@@ -171,10 +175,31 @@ def migrate_recover(inv: Invocation, ctx: Context) -> HandlerResult:
     return (yield from send("migrate-recover", {"uri": inv.args["uri"]}))
 
 
+#: QEMU's errors whose words changed since 7.2 -> (the release that changed
+#: them, the words before).
+REWORDED = {
+    "migrate-pause is currently only supported during postcopy-active or postcopy-recover state":
+        ((8, 2), "migrate-pause is currently only supported during postcopy-active state"),
+    "VM is not in COLO mode": ((8, 0), "The feature 'colo' is not enabled"),
+}
+
+
+def _send_in_release_words(name: str, ctx: Context) -> HandlerResult:
+    """``name``; an error of :data:`REWORDED` in the words of the release printed."""
+    try:
+        yield QMPCommand(name)
+    except QMPCommandError as err:
+        changed = REWORDED.get(err.desc)
+        if changed is None or ctx.profile.since(*changed[0]):
+            raise
+        return f"Error: {changed[1]}\n"
+    return ""
+
+
 @handler("migrate_pause")
 def migrate_pause(inv: Invocation, ctx: Context) -> HandlerResult:
     """``migrate_pause`` (postcopy only)."""
-    return (yield from send("migrate-pause"))
+    return (yield from _send_in_release_words("migrate-pause", ctx))
 
 
 @handler("migrate_start_postcopy")
@@ -186,7 +211,7 @@ def migrate_start_postcopy(inv: Invocation, ctx: Context) -> HandlerResult:
 @handler("x_colo_lost_heartbeat")
 def x_colo_lost_heartbeat(inv: Invocation, ctx: Context) -> HandlerResult:
     """``x_colo_lost_heartbeat``."""
-    return (yield from send("x-colo-lost-heartbeat"))
+    return (yield from _send_in_release_words("x-colo-lost-heartbeat", ctx))
 
 
 @handler("exit_preconfig")

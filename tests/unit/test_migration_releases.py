@@ -368,6 +368,31 @@ def test_migrate_continue_takes_the_schemas_statuses(release: str, known: bool) 
                                       [])
 
 
+def test_migrate_continue_with_7_2_text_over_11_1_takes_7_2_statuses() -> None:
+    """A state name QEMU 7.2 did not have is refused in its words, though 11.1 knows it."""
+    script = CannedReplies()
+    out = run_key("migrate_continue", {"state": "postcopy-recover-setup"}, script,
+                  ctx=ctx_for("11.1", (7, 2)))
+    assert (out, script.sent) == ("Error: invalid parameter value: postcopy-recover-setup\n", [])
+
+
+@pytest.mark.parametrize("key, command, now, before", [
+    ("migrate_pause", "migrate-pause",
+     "migrate-pause is currently only supported during postcopy-active or postcopy-recover state",
+     "migrate-pause is currently only supported during postcopy-active state"),
+    ("x_colo_lost_heartbeat", "x-colo-lost-heartbeat", "VM is not in COLO mode",
+     "The feature 'colo' is not enabled"),
+])
+def test_errors_reworded_since_7_2_print_7_2_words(key, command, now, before) -> None:
+    """QEMU's own errors whose words changed (8.2's migrate-pause, 8.0's COLO), in 7.2's
+    words when its text is asked for over 11.1, and as QEMU says them otherwise."""
+    from hmpbridge.testing import generic_error
+    script = CannedReplies({command: generic_error(now)})
+    assert run_key(key, {}, script, ctx=ctx_for("11.1", (7, 2))) == f"Error: {before}\n"
+    script = CannedReplies({command: generic_error(now)})
+    assert run_key(key, {}, script, ctx=ctx_for("11.1")) == f"Error: {now}\n"
+
+
 # -- dirty rate and dirty limit ----------------------------------------------------------------
 
 MEASURED = {"status": "measured", "start-time": 1796311313, "calc-time": 1,
