@@ -83,6 +83,12 @@ def _still_running(info: Dict[str, Any]) -> bool:
     return info.get("status") in (None, "setup", "active")
 
 
+#: The URI schemes ``qmp_migrate`` knew before 8.2 (which added file:).
+URI_SCHEMES_BEFORE_8_2 = ("tcp:", "unix:", "vsock:", "rdma:", "exec:", "fd:")
+#: The migration states in which QEMU refuses to start another migration.
+MIGRATION_RUNNING = ("setup", "active", "cancelling", "postcopy-active", "postcopy-paused",
+                     "postcopy-recover", "colo", "pre-switchover", "device", "wait-unplug")
+
 #: What ``migrate -b``/``-i`` print when the QEMU served no longer migrates block devices.
 NO_BLOCK_MIGRATION = ("Error: this QEMU has no block migration (-b, -i); "
                       "use blockdev-mirror with NBD instead\n")
@@ -106,6 +112,12 @@ def migrate(inv: Invocation, ctx: Context) -> HandlerResult:
                 return NO_BLOCK_MIGRATION
             args[flag] = True
     args["resume"] = bool(inv.args.get("resume"))
+    if (not ctx.profile.since(8, 2) and ctx.profile.qemu >= (8, 2, 0)
+            and not args["uri"].startswith(URI_SCHEMES_BEFORE_8_2)):
+        # an older release's text over a QEMU that parses the URI first, and
+        # knows file: -- unless a migration runs, whose refusal came first
+        if (yield QMPCommand("query-migrate")).get("status") not in MIGRATION_RUNNING:
+            return "Error: Parameter 'uri' expects a valid migration protocol\n"
     yield QMPCommand("migrate", args)
     if inv.args.get("detach"):
         return ""

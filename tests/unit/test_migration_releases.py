@@ -330,6 +330,22 @@ def test_info_migrate_all_on_an_old_machine_type() -> None:
     assert run_info("info migrate -a", replies, ctx_for("11.1")) == snap["hmp"]["info migrate -a"]
 
 
+@pytest.mark.parametrize("uri", ["nosuch:x", "file:/tmp/x,offset=1"])
+def test_migrate_with_7_2_text_over_11_1_refuses_what_7_2_did_not_know(uri: str) -> None:
+    """QEMU 7.2's words for a scheme it did not have (file: came in 8.2): the value of
+    'uri' is refused; 11.1 would parse it, or say 'unknown migration protocol'."""
+    out, sent = migrate("11.1", {"uri": uri, "detach": True}, {"query-migrate": {}}, (7, 2))
+    assert out == "Error: Parameter 'uri' expects a valid migration protocol\n"
+    assert "migrate" not in [c.execute for c in sent]
+
+
+def test_migrate_with_7_2_text_leaves_a_running_migration_to_qemu() -> None:
+    """While a migration runs, QEMU's refusal of a second one comes first, as in 7.2."""
+    out, sent = migrate("11.1", {"uri": "nosuch:x", "detach": True},
+                        {"query-migrate": {"status": "active"}}, (7, 2))
+    assert QMPCommand("migrate", {"uri": "nosuch:x", "resume": False}) in sent
+
+
 # -- migrate_incoming --------------------------------------------------------------------------
 
 
