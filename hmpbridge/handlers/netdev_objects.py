@@ -19,7 +19,9 @@ names a backend already is asked with ``query-rx-filter`` (a backend that is
 not a NIC answers ``isn't a NIC``).
 
 ``netdev_add help`` lists the backends of QEMU 7.2's own list that the
-schema's ``netdev_add`` type enumeration holds.  The ``stream`` and ``dgram``
+schema's ``netdev_add`` type enumeration holds; under an older release's
+text, only those that release had (:data:`NETDEV_SINCE`), and only those
+are taken.  The ``stream`` and ``dgram``
 types cannot be made from HMP in QEMU 7.2 (its options visitor cannot read
 their nested socket addresses); their lines get QEMU's errors and send nothing.
 """
@@ -227,12 +229,21 @@ def _json_kind(schema: Schema, member: Mapping[str, Any]) -> str:
     return "str"
 
 
-def netdev_drivers(schema: Optional[Schema]) -> Tuple[str, ...]:
-    """The values ``netdev_add``'s ``type`` takes (the live schema's, else QEMU 7.2's)."""
+#: Netdev types newer than 7.2 -> the release that added them.
+NETDEV_SINCE = {"af-xdp": (8, 2), "passt": (10, 1)}
+
+
+def netdev_drivers(schema: Optional[Schema],
+                   release: Optional[Tuple[int, int]] = None) -> Tuple[str, ...]:
+    """The values ``netdev_add``'s ``type`` takes (the live schema's, else QEMU 7.2's);
+    with ``release``, only those that release had (an older release's text)."""
     if schema is None:
         return _DRIVERS
     found = schema.enum_values(schema.member_type(schema.arguments("netdev_add"), "type"))
-    return tuple(found) or _DRIVERS
+    drivers = tuple(found) or _DRIVERS
+    if release is None:
+        return drivers
+    return tuple(name for name in drivers if release >= NETDEV_SINCE.get(name, (0, 0)))
 
 
 def netdev_arguments(options: Mapping[str, Any], schema: Optional[Schema] = None,
@@ -240,7 +251,7 @@ def netdev_arguments(options: Mapping[str, Any], schema: Optional[Schema] = None
     """QMP ``netdev_add`` arguments for HMP's parsed options (``type``, ``id``, ...).
 
     :param schema: the served QEMU's schema (its netdev types and members).
-    :param release: the release whose error texts to use.
+    :param release: the release whose error texts (and netdev types) to use.
     :raises NetdevError: QEMU's message for the first member it refuses.
     """
     opts = {key: str(value) for key, value in options.items()}
@@ -252,7 +263,7 @@ def netdev_arguments(options: Mapping[str, Any], schema: Optional[Schema] = None
     if "type" not in opts:
         raise NetdevError("Parameter 'type' is missing")
     kind = opts["type"]
-    if kind not in netdev_drivers(schema):
+    if kind not in netdev_drivers(schema, release):
         raise NetdevError(f"Parameter 'type' does not accept value '{kind}'")
     arguments: Dict[str, Any] = {"id": opts.pop("id"), "type": opts.pop("type")}
     visited = ["id", "type"]
@@ -306,7 +317,9 @@ def netdev_add(inv: Invocation, ctx: Context) -> HandlerResult:
     options: Dict[str, Any] = dict(inv.args["netdev"])
     if _asks_for_help(inv):
         schema = yield QMPCommand("query-qmp-schema")
-        return netdev_types_help(argument_names_or_values(schema, "netdev_add", "type"))
+        release = ctx.profile.release
+        return netdev_types_help(name for name in argument_names_or_values(
+            schema, "netdev_add", "type") if release >= NETDEV_SINCE.get(name, (0, 0)))
     if "id" in options and (yield from _has_its_options(str(options["id"]))):
         return f'Try "help {inv.spec.label}" for more information\n'
     try:

@@ -54,3 +54,27 @@ def test_netdev_help_lists_passt_after_tap() -> None:
     text = netdev_types_help(schema("11.1").argument_names_or_values("netdev_add", "type"))
     assert text == ("Available netdev backend types:\nsocket\nstream\ndgram\nhubport\ntap\n"
                     "passt\nuser\nl2tpv3\nvde\nbridge\nvhost-user\nvhost-vdpa\n")
+
+
+def test_an_older_release_text_takes_only_its_own_netdev_types() -> None:
+    """With 7.2's text over 11.1: passt (10.1) and af-xdp (8.2) are refused as 7.2 refuses
+    them, and netdev_add help leaves passt out, as QEMU 7.2's own monitor does."""
+    assert refusal({"type": "passt", "id": "p1"}, "11.1", (7, 2)) == \
+        "Parameter 'type' does not accept value 'passt'"
+    assert refusal({"type": "af-xdp", "id": "x1"}, "11.1", (7, 2)) == \
+        "Parameter 'type' does not accept value 'af-xdp'"
+    assert "passt" not in netdev_drivers(schema("11.1"), (10, 0))
+    assert "passt" in netdev_drivers(schema("11.1"), (10, 1))
+
+
+def test_netdev_help_with_7_2_text_over_11_1() -> None:
+    from hmpbridge.handlers import Context
+    from hmpbridge.profile import profile_for
+    from hmpbridge.testing import CannedReplies, qmp_greeting, run_key
+    with open(os.path.join(RELEASES, "11.1", "schema.json")) as f:
+        raw = json.load(f)
+    ctx = Context(profile=profile_for(qmp_greeting((11, 1, 3)), raw, (7, 2)))
+    out = run_key("netdev_add", {"netdev": {"type": "help"}},
+                  CannedReplies({"query-qmp-schema": raw}), ctx=ctx)
+    assert out == ("Available netdev backend types:\nsocket\nstream\ndgram\nhubport\ntap\n"
+                   "user\nl2tpv3\nvde\nbridge\nvhost-user\nvhost-vdpa\n")
