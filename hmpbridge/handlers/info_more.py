@@ -220,7 +220,7 @@ def info_ramblock(inv: Invocation, ctx: Context) -> HandlerResult:
     """``info ramblock``: ``x-query-ramblock``'s table; before 8.0 without HVA and RO."""
     reply = yield QMPCommand("x-query-ramblock")
     text = str(reply["human-readable-text"]).replace("\r\n", "\n")
-    if ctx.profile.since(8, 0):
+    if ctx.profile.since(8, 0) or ctx.profile.qemu[:2] < (8, 0):
         return text
     return "".join(line[:-_RAMBLOCK_HVA_RO] + "\n" if len(line) > _RAMBLOCK_HVA_RO else line + "\n"
                    for line in text.splitlines())

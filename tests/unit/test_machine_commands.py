@@ -668,3 +668,12 @@ def test_capture_deprecation_warning_only_from_10_2() -> None:
     for release, want in (((7, 2), ""), (None, reply.replace("\r\n", "\n"))):
         ctx = Context(profile=profile_for(qmp_greeting((11, 1, 3)), None, release))
         assert drive(HANDLERS["info capture"](inv, ctx), lambda cmd: reply) == want
+
+
+def test_info_ramblock_of_qemu_7_2_unchanged() -> None:
+    text = RAMBLOCK_11_1.replace("                HVA  RO", "").replace(
+        " 0x00007fa76fe00000  rw", "")
+    inv = Invocation(spec("info ramblock"), {}, "info ramblock")
+    ctx = Context(profile=profile_for(qmp_greeting((7, 2, 22)), None))
+    assert drive(HANDLERS["info ramblock"](inv, ctx),
+                 lambda cmd: {"human-readable-text": text}) == text
