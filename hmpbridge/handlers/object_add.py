@@ -49,7 +49,8 @@ from hmpbridge.qapi_schema import Schema
 from hmpbridge.qemu_opts import ID_HINT, hex_suffix_taken
 from hmpbridge.render.options_help import object_types_help
 
-__all__ = ["OBJECT_OPTIONS", "LATER_MEMBERS", "object_options", "object_add"]
+__all__ = ["OBJECT_OPTIONS", "LATER_MEMBERS", "OBJECT_TYPES_SINCE", "object_options",
+           "object_add"]
 
 Members = Tuple[Tuple[str, TypeSpec, bool], ...]
 
@@ -198,27 +199,58 @@ LATER_MEMBERS: Dict[str, Dict[str, TypeSpec]] = {
     "iothread": {"poll-weight": "int"},
 }
 
-#: :func:`object_options` of each schema seen (it lives as long as its schema).
-_BUILT: "WeakKeyDictionary[Schema, Struct]" = WeakKeyDictionary()
+#: Object types added since QEMU 7.2 -> the release that added them (the
+#: ``ObjectType`` enumeration of ``qapi/qom.json`` at each release; none was
+#: removed).  ``monitor-hmp`` and ``monitor-qmp`` are not in 11.0's sources
+#: as of February 2026 (11.0's command table comes from the same tree).
+OBJECT_TYPES_SINCE: Dict[str, Tuple[int, int]] = {
+    "acpi-generic-initiator": (9, 0), "iommufd": (9, 0),
+    "memory-backend-shm": (9, 1), "sev-snp-guest": (9, 1),
+    "acpi-generic-port": (9, 2),
+    "tdx-guest": (10, 1), "igvm-cfg": (10, 1),
+    "monitor-hmp": (11, 1), "monitor-qmp": (11, 1),
+}
+
+#: :func:`object_options` of each schema seen, by release whose text is
+#: printed (None: the schema's own); it lives as long as its schema.
+_BUILT: "WeakKeyDictionary[Schema, Dict[Optional[Tuple[int, int]], Struct]]" = \
+    WeakKeyDictionary()
 
 
-def object_options(schema: Optional[Schema]) -> Struct:
+def object_options(schema: Optional[Schema],
+                   release: Optional[Tuple[int, int]] = None) -> Struct:
     """``ObjectOptions`` of the QEMU whose live schema is ``schema``.
 
     Object types (the ``qom-type`` enumeration) and each type's members, in
     schema order and required or not, are the schema's; each integer's
     width (or size) is :data:`LATER_MEMBERS`' or, for a member QEMU 7.2 had,
-    :data:`OBJECT_OPTIONS`'.  Without a schema (or one without
-    ``object-add``), QEMU 7.2's table.  Worked out once per schema.
+    :data:`OBJECT_OPTIONS`'.  With ``release`` (an older release's text),
+    only the object types that release had (:data:`OBJECT_TYPES_SINCE`).
+    Without a schema (or one without ``object-add``), QEMU 7.2's table.
+    Worked out once per schema and release.
     """
     if schema is None:
         return OBJECT_OPTIONS
-    built = _BUILT.get(schema)
-    if built is None:
+    built = _BUILT.setdefault(schema, {})
+    if None not in built:
         union = schema.arguments("object-add")
-        built = _from_schema(schema, union) if union.get("members") else OBJECT_OPTIONS
-        _BUILT[schema] = built
-    return built
+        built[None] = _from_schema(schema, union) if union.get("members") else OBJECT_OPTIONS
+    if release not in built:
+        built[release] = _as_of(built[None], release) if release is not None else built[None]
+    return built[release]
+
+
+def _as_of(options: Struct, release: Tuple[int, int]) -> Struct:
+    """``options`` with only the object types ``release`` had."""
+    def had(kind: str) -> bool:
+        return release >= OBJECT_TYPES_SINCE.get(kind, (0, 0))
+
+    tag, types, required = options.members[0]
+    if not isinstance(types, Enum) or all(had(kind) for kind in types.values):
+        return options
+    kept = Enum(tuple(kind for kind in types.values if had(kind)))
+    return Struct(((tag, kept, required),) + options.members[1:], tag=options.tag,
+                  variants={kind: spec for kind, spec in options.variants.items() if had(kind)})
 
 
 def _from_schema(schema: Schema, union: Mapping[str, Any]) -> Struct:
@@ -276,7 +308,7 @@ def object_add(inv: Invocation, ctx: Context) -> HandlerResult:
         return (yield from passthrough(inv, ctx))
     warnings: List[str] = []
     try:
-        visit(object_options(ctx.profile.schema), options, warnings,
+        visit(object_options(ctx.profile.schema, ctx.profile.release), options, warnings,
               hex_suffix_taken(ctx.profile.release))
     except KeyvalError as err:
         return "".join(f"{line}\n" for line in warnings) + err.text()

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from hmpbridge.handlers import Context, _load_all
-from hmpbridge.handlers.object_add import LATER_MEMBERS, OBJECT_OPTIONS, object_options
+from hmpbridge.handlers.object_add import (LATER_MEMBERS, OBJECT_OPTIONS, OBJECT_TYPES_SINCE,
+                                           object_options)
 from hmpbridge.keyval import (INTEGERS, Alternate, Enum, KeyvalError, ListOf, Struct, TypeSpec,
                               keyval_parse, visit)
 from hmpbridge.model import QMPCommand
@@ -239,6 +240,37 @@ def test_handler_reads_the_profiles_schema() -> None:
 def test_handler_refuses_with_the_releases_words() -> None:
     out, sent = run("object_add sev-guest,id=sev,policy=x,legacy-vm-type=maybe", "11.1")
     assert (out, sent) == ("Error: Parameter 'reduced-phys-bits' is missing\n", [])
+
+
+@pytest.mark.parametrize("line, hmp_version, taken", [
+    ("object_add memory-backend-shm,id=shm1,size=4M", (7, 2), False),
+    ("object_add memory-backend-shm,id=shm1,size=4M", (9, 1), True),
+    ("object_add iommufd,id=i1", (8, 2), False),
+    ("object_add iommufd,id=i1", (9, 0), True),
+    ("object_add acpi-generic-port,id=p,pci-bus=b,node=0", (9, 1), False),
+    ("object_add tdx-guest,id=td", (10, 0), False),
+    ("object_add tdx-guest,id=td", (10, 1), True),
+    ("object_add monitor-hmp,id=m,chardev=c", (11, 0), False),
+    ("object_add monitor-hmp,id=m,chardev=c", (11, 1), True),
+])
+def test_older_text_takes_only_that_releases_types(line: str, hmp_version: Tuple[int, int],
+                                                   taken: bool) -> None:
+    """Under an older release's text, an object type that release did not have is
+    refused in its words, as its monitor refuses it."""
+    script = CannedReplies()
+    out = run_line(line, script, context("11.1", hmp_version=hmp_version))
+    kind = line.split()[1].split(",")[0]
+    if taken:
+        assert (out, [cmd.execute for cmd in script.sent]) == ("", ["object-add"])
+    else:
+        assert (out, script.sent) == (
+            f"Error: Parameter 'qom-type' does not accept value '{kind}'\n", [])
+
+
+def test_types_since_name_types_of_the_served_schemas() -> None:
+    newest = set(object_options(schema("11.1")).variants)
+    assert set(OBJECT_TYPES_SINCE) - {"igvm-cfg"} <= newest
+    assert newest - set(OBJECT_TYPES_SINCE) == set(OBJECT_OPTIONS.variants)
 
 
 def test_older_text_over_a_newer_qemu_still_takes_its_objects() -> None:
