@@ -32,7 +32,8 @@ Columns:
     ``passthrough`` (validated here, run through ``human-monitor-command``) or
     ``session`` (handled by hmpbridge per session, no QMP).
 ``qmp``
-    the QMP commands the command may send (documentation and schema checks).
+    the QMP commands the command may send (documentation and schema checks);
+    the first is the one it cannot do without (``a|b``: either will do).
 ``reads_only``
     true when the command only reads state.
 ``preconfig``
@@ -403,7 +404,7 @@ COLUMNS: Dict[str, Columns] = {
     'info jit': _col(XQUERY, qmp=('x-query-jit',), reads_only=True),
     'info opcount': _col(XQUERY, qmp=('x-query-opcount',), reads_only=True),
     'info sync-profile': _col(PASSTHROUGH, reads_only=True),
-    'info kvm': _col(NATIVE, qmp=('query-kvm',), reads_only=True),
+    'info kvm': _col(NATIVE, qmp=('query-kvm|query-accelerators',), reads_only=True),
     'info numa': _col(XQUERY, qmp=('x-query-numa',), reads_only=True),
     'info usb': _col(XQUERY, qmp=('x-query-usb',), reads_only=True),
     'info usbhost': _col(PASSTHROUGH, reads_only=True),

@@ -63,7 +63,8 @@ def _rows(found: Dict[str, Tuple[CommandSpec, List[Release]]]) -> List[str]:
     rows = ["| command | arguments | releases | strategy | QMP | changes state |",
             "| --- | --- | --- | --- | --- | --- |"]
     for spec, seen in sorted(found.values(), key=lambda item: item[0].name):
-        qmp = ", ".join(f"`{name}`" for name in spec.qmp) or "—"
+        qmp = ", ".join(" or ".join(f"`{name}`" for name in alternatives.split("|"))
+                        for alternatives in spec.qmp) or "—"
         params = _cell(spec.params)
         rows.append(f"| `{_cell(spec.name)}` | {params and '`' + params + '`'} | "
                     f"{_span(seen, known)} | {spec.strategy} | {qmp} | "

@@ -405,11 +405,12 @@ def _outcome(err: BaseException) -> str:
 
 def _schema_has(inv: Invocation, executor: CommandExecutor) -> bool:
     schema = executor.schema_commands
-    return schema is None or not inv.spec.qmp or inv.spec.qmp[0] in schema
+    return schema is None or not inv.spec.qmp or any(
+        name in schema for name in inv.spec.qmp[0].split("|"))
 
 
 def unavailable(inv: Invocation, ctx: Context) -> str:
     """What a command prints when the connected QEMU cannot carry it out."""
     return (f"Error: '{inv.spec.key}' is not available: this QEMU has no QMP command "
-            f"'{inv.spec.qmp[0]}'\n")
+            f"'{inv.spec.qmp[0].split('|')[0]}'\n")
 

@@ -46,3 +46,16 @@ def test_help_is_the_text_releases() -> None:
     assert run(eleven, "help singlestep").startswith("singlestep [on|off] -- ")
     assert run(FakeExecutor(version=(11, 1, 3)), "help clear") == \
         "clear  -- clear the monitor screen\n"
+
+
+def test_info_kvm_runs_where_only_query_accelerators_is_left() -> None:
+    """A QEMU without query-kvm (deprecated in 11.1) still answers info kvm."""
+    answers = {"query-accelerators": lambda args: {"enabled": "tcg", "present": ["tcg"]}}
+    names = ["query-accelerators", "query-status"]
+    later = FakeExecutor(answers, version=(11, 1, 3), schema_commands=names,
+                         schema=[{"name": name, "meta-type": "command", "arg-type": "0",
+                                  "ret-type": "0"} for name in names])
+    assert run(later, "info kvm") == "kvm support: not compiled\n"
+    none = FakeExecutor(version=(11, 1, 3), schema_commands=["query-status"])
+    assert run(none, "info kvm") == (
+        "Error: 'info kvm' is not available: this QEMU has no QMP command 'query-kvm'\n")
