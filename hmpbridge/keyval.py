@@ -41,7 +41,7 @@ import math
 import sys
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
-from hmpbridge.glib_order import qdict_order
+from hmpbridge.glib_order import StrHashTable, qdict_order
 from hmpbridge.qapi_schema import Schema
 from hmpbridge.qemu_opts import (OptsError, bool_parse, is_help_option, strtoi64, strtosz,
                                  strtou64)
@@ -313,8 +313,16 @@ def _number(text: str, full: str) -> float:
     return value
 
 
-def _value(spec: TypeSpec, value: Any, full: str, name: str, warnings: List[str],
-           hex_suffix: bool = True) -> Any:
+@dataclass
+class _Walk:
+    """What one :func:`visit` carries down: QEMU's warnings, and its choices."""
+
+    warnings: List[str]
+    hex_suffix: bool = True
+    exact: bool = False
+
+
+def _value(spec: TypeSpec, value: Any, full: str, name: str, walk: _Walk) -> Any:
     """The typed value of one member (``name`` is ``null`` for list elements)."""
     if isinstance(spec, Alternate):
         branch = (spec.struct if isinstance(value, dict) else
@@ -323,20 +331,19 @@ def _value(spec: TypeSpec, value: Any, full: str, name: str, warnings: List[str]
             # QEMU names the alternate's type, which introspection masks: its
             # JSON visitor refuses the unconverted value in the same words
             raise _Stop()
-        return _value(branch, value, full, name, warnings, hex_suffix)
+        return _value(branch, value, full, name, walk)
     if spec == "any":
         return value
     if isinstance(spec, Struct):
         if not isinstance(value, dict):
             raise KeyvalError(f"Invalid parameter type for '{full}', expected: object")
-        _struct(spec, value, full, warnings, hex_suffix)
+        _struct(spec, value, full, walk)
         return value
     if isinstance(spec, ListOf):
         if not isinstance(value, list):
             raise KeyvalError(f"Invalid parameter type for '{full}', expected: array")
         for index, element in enumerate(value):
-            value[index] = _value(spec.element, element, f"{full}.{index}", "null", warnings,
-                                  hex_suffix)
+            value[index] = _value(spec.element, element, f"{full}.{index}", "null", walk)
         return value
     text = _scalar(value, full)
     if spec == "str":
@@ -352,7 +359,7 @@ def _value(spec: TypeSpec, value: Any, full: str, name: str, warnings: List[str]
             raise KeyvalError(err.message) from None
     if spec == "size":
         try:
-            return strtosz(text, "B", warnings, hex_suffix)
+            return strtosz(text, "B", walk.warnings, walk.hex_suffix)
         except OptsError:
             raise KeyvalError(f"Parameter '{full}' expects size") from None
     if spec == "number":
@@ -361,7 +368,7 @@ def _value(spec: TypeSpec, value: Any, full: str, name: str, warnings: List[str]
 
 
 def _members(members: Tuple[Tuple[str, TypeSpec, bool], ...], tree: Tree, prefix: str,
-             seen: List[str], warnings: List[str], hex_suffix: bool = True) -> None:
+             seen: List[str], walk: _Walk) -> None:
     for name, spec, required in members:
         full = prefix + name
         if name not in tree:
@@ -369,34 +376,52 @@ def _members(members: Tuple[Tuple[str, TypeSpec, bool], ...], tree: Tree, prefix
                 raise KeyvalError(f"Parameter '{full}' is missing")
             continue
         seen.append(name)
-        tree[name] = _value(spec, tree[name], full, name, warnings, hex_suffix)
+        tree[name] = _value(spec, tree[name], full, name, walk)
 
 
-def _struct(spec: Struct, tree: Tree, full: str, warnings: List[str],
-            hex_suffix: bool = True) -> None:
+def _struct(spec: Struct, tree: Tree, full: str, walk: _Walk) -> None:
     """Members in schema order, then the variant's, then no member may be left."""
     prefix = f"{full}." if full else ""
     seen: List[str] = []
-    _members(spec.members, tree, prefix, seen, warnings, hex_suffix)
+    _members(spec.members, tree, prefix, seen, walk)
     if spec.tag is not None:
         variant = spec.variants.get(tree[spec.tag])
         if variant is not None:
-            _members(variant.members, tree, prefix, seen, warnings, hex_suffix)
+            _members(variant.members, tree, prefix, seen, walk)
     if any(key not in seen for key in tree):
+        if walk.exact:
+            raise KeyvalError(f"Parameter '{prefix}{_first_unexpected(tree, seen)}' "
+                              "is unexpected")
         raise _Stop()
 
 
-def visit(spec: Struct, tree: Tree, warnings: List[str], hex_suffix: bool = True) -> bool:
+def _first_unexpected(tree: Tree, seen: List[str]) -> str:
+    """The member ``qobject_input_check_struct`` names: the struct's keys go into a
+    ``GHashTable`` in ``QDict`` order, each member visited leaves it, and the first
+    left in slot order is reported."""
+    table = StrHashTable()
+    for key in qdict_order(list(tree)):
+        table.insert(key)
+    for key in seen:
+        table.remove(key)
+    return next(iter(table))
+
+
+def visit(spec: Struct, tree: Tree, warnings: List[str], hex_suffix: bool = True,
+          exact: bool = False) -> bool:
     """Convert ``tree`` in place to the types of ``spec``, as the keyval visitor does.
 
     QEMU's warnings (a size in hex with a suffix) are appended to ``warnings``;
     such a size is refused instead when ``hex_suffix`` is false (QEMU 8.0 on).
+    With ``exact``, a member a struct of ``spec`` lacks is refused here, named
+    as QEMU's GLib hash table orders them (for a QEMU that has members
+    ``spec`` leaves out: an older release's view of it).
     :returns: True when every member was converted; False when a struct
         holds a member its type lacks, and the walk stopped there.
     :raises KeyvalError: QEMU's message for the first value it refuses.
     """
     try:
-        _struct(spec, tree, "", warnings, hex_suffix)
+        _struct(spec, tree, "", _Walk(warnings, hex_suffix, exact))
     except _Stop:
         return False
     return True

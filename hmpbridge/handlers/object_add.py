@@ -49,8 +49,8 @@ from hmpbridge.qapi_schema import Schema
 from hmpbridge.qemu_opts import ID_HINT, hex_suffix_taken
 from hmpbridge.render.options_help import object_types_help
 
-__all__ = ["OBJECT_OPTIONS", "LATER_MEMBERS", "OBJECT_TYPES_SINCE", "object_options",
-           "object_add"]
+__all__ = ["OBJECT_OPTIONS", "LATER_MEMBERS", "OBJECT_TYPES_SINCE", "MEMBERS_SINCE",
+           "object_options", "object_add"]
 
 Members = Tuple[Tuple[str, TypeSpec, bool], ...]
 
@@ -211,6 +211,25 @@ OBJECT_TYPES_SINCE: Dict[str, Tuple[int, int]] = {
     "monitor-hmp": (11, 1), "monitor-qmp": (11, 1),
 }
 
+#: Members added since QEMU 7.2 -> the release that added them, by
+#: ``qom-type`` and member path (``qapi/qom.json`` and ``qapi/sockets.json``
+#: at each release; ``poll-weight`` is not in 11.0's sources of February 2026).
+MEMBERS_SINCE: Dict[Tuple[str, str], Tuple[int, int]] = {
+    **{(kind, name): (8, 0) for kind in (
+        "cryptodev-backend", "cryptodev-backend-builtin", "cryptodev-backend-lkcf",
+        "cryptodev-vhost-user") for name in ("throttle-bps", "throttle-ops")},
+    ("memory-backend-file", "offset"): (8, 1),
+    ("memory-backend-file", "rom"): (8, 2),
+    ("sev-guest", "legacy-vm-type"): (9, 1),
+    **{("x-vfio-user-server", f"socket.{name}"): (10, 1) for name in _SOCKET_KEEP_ALIVE},
+    ("iothread", "poll-weight"): (11, 1),
+}
+
+#: Object types whose members QEMU reordered -> the release that did:
+#: before it, they are visited in QEMU 7.2's order (9.1 put ``sev-guest``'s
+#: members shared with ``sev-snp-guest`` first).
+_REORDERED: Dict[str, Tuple[int, int]] = {"sev-guest": (9, 1)}
+
 #: :func:`object_options` of each schema seen, by release whose text is
 #: printed (None: the schema's own); it lives as long as its schema.
 _BUILT: "WeakKeyDictionary[Schema, Dict[Optional[Tuple[int, int]], Struct]]" = \
@@ -225,7 +244,8 @@ def object_options(schema: Optional[Schema],
     schema order and required or not, are the schema's; each integer's
     width (or size) is :data:`LATER_MEMBERS`' or, for a member QEMU 7.2 had,
     :data:`OBJECT_OPTIONS`'.  With ``release`` (an older release's text),
-    only the object types that release had (:data:`OBJECT_TYPES_SINCE`).
+    only the object types and members that release had
+    (:data:`OBJECT_TYPES_SINCE`, :data:`MEMBERS_SINCE`), in its order.
     Without a schema (or one without ``object-add``), QEMU 7.2's table.
     Worked out once per schema and release.
     """
@@ -241,16 +261,40 @@ def object_options(schema: Optional[Schema],
 
 
 def _as_of(options: Struct, release: Tuple[int, int]) -> Struct:
-    """``options`` with only the object types ``release`` had."""
+    """``options`` with only the object types and members ``release`` had."""
     def had(kind: str) -> bool:
         return release >= OBJECT_TYPES_SINCE.get(kind, (0, 0))
 
     tag, types, required = options.members[0]
-    if not isinstance(types, Enum) or all(had(kind) for kind in types.values):
-        return options
+    assert isinstance(types, Enum)
     kept = Enum(tuple(kind for kind in types.values if had(kind)))
+    variants = {}
+    for kind, spec in options.variants.items():
+        if not had(kind):
+            continue
+        for (owner, path), since in MEMBERS_SINCE.items():
+            if owner == kind and release < since:
+                spec = _without(spec, path.split("."))
+        if release < _REORDERED.get(kind, (0, 0)):
+            order = [name for name, _, _ in OBJECT_OPTIONS.variants[kind].members]
+            spec = Struct(tuple(sorted(spec.members, key=lambda m: (
+                order.index(m[0]) if m[0] in order else len(order)))))
+        variants[kind] = spec
     return Struct(((tag, kept, required),) + options.members[1:], tag=options.tag,
-                  variants={kind: spec for kind, spec in options.variants.items() if had(kind)})
+                  variants=variants)
+
+
+def _without(spec: Struct, path: List[str]) -> Struct:
+    """``spec`` without the member at ``path`` (looked for in its variants too)."""
+    members = []
+    for name, member, required in spec.members:
+        if name == path[0] and len(path) == 1:
+            continue
+        if name == path[0] and isinstance(member, Struct):
+            member = _without(member, path[1:])
+        members.append((name, member, required))
+    return Struct(tuple(members), tag=spec.tag, variants={
+        case: _without(variant, path) for case, variant in spec.variants.items()})
 
 
 def _from_schema(schema: Schema, union: Mapping[str, Any]) -> Struct:
@@ -309,7 +353,8 @@ def object_add(inv: Invocation, ctx: Context) -> HandlerResult:
     warnings: List[str] = []
     try:
         visit(object_options(ctx.profile.schema, ctx.profile.release), options, warnings,
-              hex_suffix_taken(ctx.profile.release))
+              hex_suffix_taken(ctx.profile.release),
+              exact=ctx.profile.release < ctx.profile.qemu[:2])
     except KeyvalError as err:
         return "".join(f"{line}\n" for line in warnings) + err.text()
     printed = "".join(f"{line}\n" for line in warnings)
