@@ -23,7 +23,8 @@ from hmpbridge.hmp_parser import parse, parse_carried
 from hmpbridge.qemu_opts import is_help_option
 
 __all__ = ["ABORTS", "MEASURED_ON", "DEVICE_ALIASES", "DIRTY_RATE_ABORTS_WITHOUT_KVM",
-           "release_of", "aborts", "releases_aborting", "abort_refusal", "needs_kvm_state"]
+           "COMMAND_ABORTS", "command_aborts", "release_of", "aborts", "releases_aborting",
+           "abort_refusal", "needs_kvm_state"]
 
 #: Per QEMU release (``major.minor``), per QMP command, the ``typename``
 #: arguments that make QEMU die (``-M pc -accel tcg -nodefaults -display none``,
@@ -51,6 +52,15 @@ ABORTS: Mapping[str, Mapping[str, FrozenSet[str]]] = {
         "qom-list-properties": frozenset(),
         "device_add": frozenset(),
     },
+}
+
+#: QMP commands that make QEMU die whatever they ask, by the measured releases
+#: where they do.  ``x-query-virtio-status`` (HMP's ``info virtio-status``)
+#: fails an assertion in ``visit_start_struct`` on QEMU 11.1.3 for every virtio
+#: device tried (blk, net, balloon; before and after the guest runs); 7.2.22
+#: and 10.0.2 answer it.
+COMMAND_ABORTS: Mapping[str, FrozenSet[str]] = {
+    "x-query-virtio-status": frozenset({"11.1"}),
 }
 
 #: The QEMU builds :data:`ABORTS` was measured on (753, 836 and 894 types).
@@ -107,6 +117,28 @@ def releases_aborting(command: str, typename: str) -> Tuple[str, ...]:
                  if typename in table.get(command, frozenset()))
 
 
+def _release_key(release: str) -> Tuple[int, ...]:
+    return tuple(int(part) for part in release.split("."))
+
+
+def command_aborts(command: str, release: Optional[str]) -> bool:
+    """Whether QMP ``command`` makes QEMU ``release`` die, whatever its arguments.
+
+    A measured release is as measured; a release not measured (or None) is
+    taken to abort unless it is older than the first measured release that
+    does and no newer than a measured release that does not.
+    """
+    bad = COMMAND_ABORTS.get(command)
+    if not bad:
+        return False
+    if release is not None and release in ABORTS:
+        return release in bad
+    if release is None:
+        return True
+    good = [_release_key(r) for r in ABORTS if r not in bad]
+    return not good or _release_key(release) > max(good)
+
+
 def _qemu(release: Optional[str]) -> str:
     return f"QEMU {release}" if release in ABORTS else "some QEMU releases"
 
@@ -156,6 +188,8 @@ def abort_refusal(message: Mapping[str, Any], release: Optional[str],
     arguments = message.get("arguments")
     if not isinstance(arguments, Mapping):
         arguments = {}
+    if command_aborts(name, release):
+        return _refusal(name, release)
     if name in ("device-list-properties", "qom-list-properties"):
         typename = arguments.get("typename")
         if isinstance(typename, str) and aborts(name, typename, release):
@@ -191,7 +225,12 @@ def _line_refusal(line: str, release: Optional[str],
         if found:
             return _refusal(f"a line naming '{found[0]}'", release)
         return None
-    if inv is None or inv.spec.key != "device_add":
+    if inv is None:
+        return None
+    deadly = [name for name in inv.spec.qmp if command_aborts(name, release)]
+    if deadly:
+        return _refusal(f"'{inv.spec.key}' ({deadly[0]})", release)
+    if inv.spec.key != "device_add":
         return None
     opts: Mapping[str, Any] = inv.args.get("device") or {}
     driver = opts.get("driver")

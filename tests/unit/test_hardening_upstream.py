@@ -580,3 +580,25 @@ def test_dumps_prints_floats_as_qemu_and_reads_back_alike(value: Any) -> None:
     data = dumps({"return": value, "id": 1})
     assert data.endswith(b"\r\n")
     assert json.loads(data) == {"return": value, "id": 1}
+
+
+def test_virtio_status_is_never_sent_to_a_qemu_it_kills() -> None:
+    """x-query-virtio-status aborts QEMU 11.1.3 (measured); 7.2.22 and 10.0.2 answer it."""
+    from hmpbridge.commands import table_for
+    from hmpbridge.hazards import abort_refusal, command_aborts
+
+    query = {"execute": "x-query-virtio-status",
+             "arguments": {"path": "/machine/peripheral/n0/virtio-backend"}}
+    assert abort_refusal(query, "11.1") == (
+        "hmpbridge does not send x-query-virtio-status: it makes QEMU 11.1 abort")
+    assert abort_refusal(query, "10.0") is None and abort_refusal(query, "7.2") is None
+    # not measured: refused after the newest release measured to answer it
+    assert command_aborts("x-query-virtio-status", "11.0")
+    assert command_aborts("x-query-virtio-status", "12.0")
+    assert not command_aborts("x-query-virtio-status", "9.2")
+    line = {"execute": "human-monitor-command",
+            "arguments": {"command-line": "info virtio-status /machine/peripheral/n0"}}
+    assert abort_refusal(line, "11.1", table=table_for((11, 1))) == (
+        "hmpbridge does not send 'info virtio-status' (x-query-virtio-status): "
+        "it makes QEMU 11.1 abort")
+    assert abort_refusal(line, "10.0", table=table_for((10, 0))) is None
