@@ -14,6 +14,7 @@ from typing import Any, Dict, Generator
 
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler
+from hmpbridge.hazards import command_aborts
 from hmpbridge.model import Invocation, QMPCommand
 from hmpbridge.render import virtio
 
@@ -55,6 +56,14 @@ def info_virtio(inv: Invocation, ctx: Context) -> HandlerResult:
 def info_virtio_status(inv: Invocation, ctx: Context) -> HandlerResult:
     """``info virtio-status PATH``: the device's state and feature bits."""
     path = inv.args["path"]
+    release = "{}.{}".format(*ctx.profile.qemu[:2])
+    if command_aborts("x-query-virtio-status", release):
+        # QEMU dies on a device's status (hmpbridge.hazards): only a path that
+        # names none is asked, for QEMU's own error; a device's is refused
+        devices = yield QMPCommand("x-query-virtio")
+        if all(device.get("path") != path for device in devices):
+            words = _NOT_REALIZED if ctx.profile.since(8, 2) else " is not a VirtIODevice"
+            return f"Error: Path {path}{words}\n"
     status = yield from _query(ctx, "x-query-virtio-status", {"path": path})
     return virtio.render_virtio_status(path, status)
 

@@ -59,3 +59,17 @@ def test_info_kvm_runs_where_only_query_accelerators_is_left() -> None:
     none = FakeExecutor(version=(11, 1, 3), schema_commands=["query-status"])
     assert run(none, "info kvm") == (
         "Error: 'info kvm' is not available: this QEMU has no QMP command 'query-kvm'\n")
+
+
+def test_virtio_status_of_no_device_gets_qemus_error_where_a_device_would_kill_it() -> None:
+    """On 11.1 only a path naming no virtio device is answered (QEMU's own words);
+    a device's status is never asked (it kills QEMU 11.1.3)."""
+    devices = [{"name": "virtio-blk", "path": "/machine/peripheral/vblk0/virtio-backend"}]
+    eleven = FakeExecutor({"x-query-virtio": lambda args: devices}, version=(11, 1, 3))
+    assert run(eleven, "info virtio-status /nosuch") == (
+        "Error: Path /nosuch is not a realized VirtIODevice\n")
+    assert [cmd.execute for cmd in eleven.commands] == ["x-query-virtio"]
+    older = FakeExecutor({"x-query-virtio": lambda args: devices}, version=(11, 1, 3),
+                         hmp_version=(7, 2))
+    assert run(older, "info virtio-status /machine/peripheral/vblk0") == (
+        "Error: Path /machine/peripheral/vblk0 is not a VirtIODevice\n")
