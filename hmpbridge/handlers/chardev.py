@@ -25,6 +25,7 @@ from typing import AbstractSet, Any, Dict, FrozenSet, Generator, List, Optional,
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler, help_form
 from hmpbridge.model import Invocation, QMPCommand
+from hmpbridge.profile import QemuProfile
 from hmpbridge.qapi_schema import Schema
 from hmpbridge.qemu_opts import OptsError, ParsedOpts, is_help_option, parse_opts
 from hmpbridge.render.options_help import chardev_types_help
@@ -124,6 +125,22 @@ def fit_socket(data: Dict[str, Any], members: Optional[FrozenSet[str]]) -> Optio
 BACKENDS = ("stdio", "ringbuf", "spicevmc", "mux", "pipe", "qemu-vdagent", "null",
             "msmouse", "socket", "braille", "spiceport", "vc", "parallel", "dbus", "udp",
             "memory", "file", "serial", "wctablet", "pty", "testdev")
+
+def help_order(backends: List[Any], profile: QemuProfile) -> Optional[List[str]]:
+    """The order ``chardev-add help`` prints for an older release's text, or None.
+
+    None (QEMU's own order) unless the text printed is of a release older
+    than the QEMU asked: QEMU 7.2's order is :data:`BACKENDS` (its class
+    table's); before 10.0 there was no ``hub`` backend.
+    """
+    if tuple(profile.qemu[:2]) <= profile.release:
+        return None
+    if profile.release == (7, 2):
+        return list(BACKENDS)
+    if not profile.since(10, 0):
+        return [str(b["name"]) for b in reversed(backends) if b["name"] != "hub"]
+    return None
+
 
 #: Deprecated alias -> backend; QEMU warns once per process for each.
 _ALIASES = {"tty": "serial", "parport": "parallel"}
@@ -423,7 +440,8 @@ def chardev_add(inv: Invocation, ctx: Context) -> HandlerResult:
     if opts is None:
         return out
     if is_help_option(str(opts.get("backend"))):
-        return out + chardev_types_help((yield QMPCommand("query-chardev-backends")))
+        backends = yield QMPCommand("query-chardev-backends")
+        return out + chardev_types_help(backends, help_order(backends, ctx.profile))
     if opts.id is None:
         return out + "Error: chardev: no id specified\n"
     chosen, text = read_backend(opts, backend_kinds(ctx.profile.schema, ctx.profile.release))

@@ -23,7 +23,7 @@ from hmpbridge.handlers import Context, HandlerResult, handler, help_form
 from hmpbridge.handlers.passthrough import passthrough
 from hmpbridge.model import Invocation, QMPCommand
 from hmpbridge.qemu_opts import is_help_option
-from hmpbridge.render.options_help import properties_help
+from hmpbridge.render.options_help import pci_addr_as_int32, properties_help
 
 __all__ = ["device_add", "device_del", "balloon", "wants_help", "DEVICE_ALIASES"]
 
@@ -52,9 +52,21 @@ def device_add(inv: Invocation, ctx: Context) -> HandlerResult:
     if wants_help(opts):
         if is_help_option(str(opts["driver"])):
             return (yield from passthrough(inv, ctx))
-        return (yield from device_help(str(opts["driver"]), ctx.profile.since(10, 0)))
-    return (yield from add_typed(str(opts.get("driver", "")),
-                                 {key: str(value) for key, value in opts.items()}))
+        return (yield from device_help(str(opts["driver"]), ctx.profile.since(10, 0),
+                                       int32_pci_addr=not ctx.profile.since(10, 0)))
+    try:
+        return (yield from add_typed(str(opts.get("driver", "")),
+                                     {key: str(value) for key, value in opts.items()}))
+    except QMPCommandError as err:
+        if err.desc == _RNG_MAX_BYTES_9_1 and not ctx.profile.since(9, 1):
+            return f"Error: {_RNG_MAX_BYTES_OLD}\n"
+        raise
+
+
+#: virtio-rng's refusal of ``max-bytes`` from QEMU 9.1, which also refuses 0;
+#: earlier releases said the words of :data:`_RNG_MAX_BYTES_OLD`.
+_RNG_MAX_BYTES_9_1 = "'max-bytes' parameter must be positive, and less than 2^63"
+_RNG_MAX_BYTES_OLD = "'max-bytes' parameter must be non-negative, and less than 2^63"
 
 
 #: Members of QMP ``device_add`` that are not device properties.
@@ -107,11 +119,14 @@ def _property_types(driver: str) -> Generator[QMPCommand, Any, Dict[str, str]]:
     return {}
 
 
-def device_help(driver: str, plain_defaults: bool = False) -> HandlerResult:
+def device_help(driver: str, plain_defaults: bool = False,
+                int32_pci_addr: bool = False) -> HandlerResult:
     """``device_add DRIVER,help``: the driver's properties, or QEMU's error, bare.
 
     As in QEMU, the alias table is read only when no type has the name.
     :param plain_defaults: print defaults as QEMU 10.0 does (``on``, bare strings).
+    :param int32_pci_addr: print a PCI device's ``addr`` as ``<int32>``, as
+        releases before 10.0 did (10.0 made its type ``str``).
     """
     typename = driver
     try:
@@ -128,6 +143,8 @@ def device_help(driver: str, plain_defaults: bool = False) -> HandlerResult:
         releases = " and ".join(releases_aborting("device-list-properties", typename))
         return (f"hmpbridge: not asking for the properties of {typename}: "
                 f"it makes QEMU {releases} abort\n")
+    if int32_pci_addr:
+        props = pci_addr_as_int32(props)
     return properties_help(typename, props, plain_defaults)
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, List, Mapping, Sequence
+from typing import Any, Iterable, List, Mapping, Optional, Sequence
 
 from hmpbridge.qjson import to_json
 
-__all__ = ["property_help", "properties_help", "netdev_types_help", "chardev_types_help",
+__all__ = ["property_help", "properties_help", "pci_addr_as_int32", "netdev_types_help", "chardev_types_help",
            "object_types_help", "NETDEV_HELP_ORDER"]
 
 #: The backends ``netdev_add help`` may list, in QEMU's order (``show_netdevs``;
@@ -60,6 +60,22 @@ def properties_help(type_name: str, props: Iterable[Mapping[str, Any]],
     return f"{type_name} options:\n" + "".join(line + "\n" for line in lines)
 
 
+#: The description of a PCI device's ``addr`` property (``qdev_prop_pci_devfn``).
+PCI_DEVFN_DESCRIPTION = "Slot and optional function number, example: 06.0 or 06"
+
+
+def pci_addr_as_int32(props: Iterable[Mapping[str, Any]]) -> List[Mapping[str, Any]]:
+    """The properties with a PCI slot property typed ``int32``, as before QEMU 10.0.
+
+    QEMU 10.0 gave ``qdev_prop_pci_devfn`` the type ``str``; until 9.2 its
+    name (``int32``) stood for the type.
+    """
+    return [dict(prop, type="int32")
+            if prop.get("type") == "str" and prop.get("description") == PCI_DEVFN_DESCRIPTION
+            else prop
+            for prop in props]
+
+
 def netdev_types_help(available: Iterable[str]) -> str:
     """``netdev_add help``: the backends of :data:`NETDEV_HELP_ORDER` in ``available``."""
     have = set(available)
@@ -67,14 +83,21 @@ def netdev_types_help(available: Iterable[str]) -> str:
         name + "\n" for name in NETDEV_HELP_ORDER if name in have)
 
 
-def chardev_types_help(backends: Sequence[Mapping[str, Any]]) -> str:
+def chardev_types_help(backends: Sequence[Mapping[str, Any]],
+                       order: Optional[Sequence[str]] = None) -> str:
     """``chardev-add help`` from a ``query-chardev-backends`` reply.
 
     Both walk QEMU's class table in the same order, but the QMP command
     prepends each name, so its list is the help text's, reversed.
+
+    :param order: an older release's backends in its own order: the reply's
+        names are printed in that order, and those it lacks are left out.
     """
-    return "Available chardev backend types: \n" + "".join(
-        f"  {backend['name']}\n" for backend in reversed(backends))
+    names = [str(backend["name"]) for backend in reversed(backends)]
+    if order is not None:
+        have = set(names)
+        names = [name for name in order if name in have]
+    return "Available chardev backend types: \n" + "".join(f"  {name}\n" for name in names)
 
 
 def object_types_help(types: Iterable[Mapping[str, Any]]) -> str:
