@@ -153,3 +153,20 @@ def test_chardev_help_older_text_lists_only_that_releases_backends(
     if release == (7, 2):
         from hmpbridge.handlers.chardev import BACKENDS
         assert names == [name for name in BACKENDS if name in names]
+
+
+PROPS = st.lists(st.fixed_dictionaries(
+    {"name": st.sampled_from(["addr", "mac", "romfile", "x"]),
+     "type": st.sampled_from(["str", "int32", "uint32", "bool"])},
+    optional={"description": st.sampled_from([PCI_DEVFN_DESCRIPTION, "other", ""])}),
+    max_size=6)
+
+
+@given(PROPS)
+def test_pci_addr_as_int32_retypes_only_the_pci_slot(props: List[Dict[str, Any]]) -> None:
+    from hmpbridge.render.options_help import pci_addr_as_int32
+    out = pci_addr_as_int32(props)
+    assert len(out) == len(props)
+    for before, after in zip(props, out):
+        slot = before["type"] == "str" and before.get("description") == PCI_DEVFN_DESCRIPTION
+        assert dict(after) == (dict(before, type="int32") if slot else before)
