@@ -204,13 +204,15 @@ def strtosz(text: str, default_suffix: str = "B",
     return total
 
 
-def parse_option_size(name: str, value: str, warnings: Optional[List[str]] = None) -> int:
+def parse_option_size(name: str, value: str, warnings: Optional[List[str]] = None,
+                      hex_suffix: bool = True) -> int:
     """``parse_option_size()``: a byte-unit size, with QEMU's error texts.
 
     :param warnings: where QEMU's warnings go (hex with a suffix).
+    :param hex_suffix: whether a suffix after hex is taken (until 7.2).
     """
     try:
-        return strtosz(value, "B", warnings)
+        return strtosz(value, "B", warnings, hex_suffix)
     except OptsError as err:
         if err.kind == "erange":
             raise OptsError(f"Value '{value}' is out of range for parameter '{name}'") from None

@@ -27,6 +27,7 @@ from hmpbridge.qemu_opts import (
     INT64_MAX,
     OptsError,
     bool_parse,
+    hex_suffix_taken,
     parse_option_size,
     strtosz,
     strtou64,
@@ -131,10 +132,12 @@ def capability_names(profile: QemuProfile) -> Optional[FrozenSet[str]]:
 _UINT_LIMITS = {"uint8": (0xFF, "uint8_t"), "uint32": (0xFFFFFFFF, "uint32_t")}
 
 
-def convert_parameter(name: str, text: str, warnings: Optional[List[str]] = None) -> Any:
+def convert_parameter(name: str, text: str, warnings: Optional[List[str]] = None,
+                      hex_suffix: bool = True) -> Any:
     """The typed value HMP makes of ``text`` for parameter ``name``.
 
     :param warnings: where QEMU's warnings go (a hex size with a suffix).
+    :param hex_suffix: whether a size takes a suffix after hex (QEMU 7.2 only).
     :raises OptsError: with the lines QEMU prints (without ``Error: ``).
     """
     entry = PARAMETER_KINDS.get(name)
@@ -154,14 +157,14 @@ def convert_parameter(name: str, text: str, warnings: Optional[List[str]] = None
         return bool_parse(name, text)
     if kind == "size-mib":
         try:
-            value = strtosz(text, "M", warnings)
+            value = strtosz(text, "M", warnings, hex_suffix)
         except OptsError:
             raise OptsError(f"Invalid size {text}") from None
         if value > INT64_MAX:
             raise OptsError(f"Invalid size {text}")
         return value
     if kind in ("size", "size-int64"):
-        value = parse_option_size(name, text, warnings)
+        value = parse_option_size(name, text, warnings, hex_suffix)
         if kind == "size-int64" and value > INT64_MAX:
             raise OptsError(f"Invalid size {text}")
         return value
@@ -274,7 +277,8 @@ def migrate_set_parameter(inv: Invocation, ctx: Context) -> HandlerResult:
         return f"Error: invalid parameter value: {name}\n"
     warnings: List[str] = []
     try:
-        value = convert_parameter(name, inv.args["value"], warnings)
+        value = convert_parameter(name, inv.args["value"], warnings,
+                                  hex_suffix_taken(ctx.profile.release))
     except OptsError as err:
         return _lines(warnings) + err.text()
     try:

@@ -56,3 +56,17 @@ def test_passthrough_errors_lose_the_prefix_7_2_did_not_print() -> None:
     assert run_line("drive_del nosuch", answer, own) == "Error: Device 'nosuch' not found\n"
     assert run_line("drive_del nosuch", answer, old) == "Device 'nosuch' not found\n"
     assert run_line("info mtree", answer, old) == "Error: Device 'nosuch' not found\n"
+
+
+def test_migrate_set_parameter_size_by_release() -> None:
+    """downtime-limit 0x10k: 7.2 warns and sets it; 8.0 and later refuse it in the
+    words QEMU 10.0.2 printed (tests/golden/fixtures/10.0/core-actions-set-param-size-hex-suffix)."""
+    line = "migrate_set_parameter downtime-limit 0x10k"
+    seven = run_line(line, lambda cmd: {}, context((7, 2, 22)))
+    assert seven.startswith("warning: Using a multiplier suffix on hex numbers is deprecated")
+    sent: list = []
+    ten = run_line(line, lambda cmd: sent.append(cmd) or {}, context((10, 0, 2)))
+    assert ten == ("Error: Parameter 'downtime-limit' expects a non-negative number below 2^64\n"
+                   "Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n"
+                   "and exabytes, respectively.\n")
+    assert sent == []
