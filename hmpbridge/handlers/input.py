@@ -20,7 +20,7 @@ import re
 from typing import Any, Dict, FrozenSet, List, Optional
 
 from hmpbridge.handlers import Context, HandlerResult, handler, send_quietly
-from hmpbridge.keys import KEY_NAMES, KeyNameError, parse_keys
+from hmpbridge.keys import KEY_NAMES, KeyNameError, parse_keys, qkeycode_values
 from hmpbridge.model import Invocation, QMPCommand
 from hmpbridge.qapi_schema import Schema
 
@@ -64,16 +64,7 @@ def sendkey(inv: Invocation, ctx: Context) -> HandlerResult:
 
 def key_names(schema: Optional[Schema]) -> Optional[FrozenSet[str]]:
     """The live schema's ``QKeyCode`` values (``send-key``'s qcode keys), or None."""
-    if schema is None:
-        return None
-    key_value = schema.member_type(schema.arguments("send-key"), "keys")
-    variant = next((v for v in key_value.get("variants", ()) if v.get("case") == "qcode"),
-                   None)
-    if variant is None:
-        return None
-    codes = schema.member_type(schema.entity(variant.get("type")), "data")
-    values = schema.enum_values(codes)
-    return frozenset(values) if values else None
+    return frozenset(qkeycode_values(schema)) or None
 
 
 def _release_key_names(ctx: Context) -> Optional[FrozenSet[str]]:
