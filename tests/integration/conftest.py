@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -107,6 +107,15 @@ def qemu_releases() -> Tuple[QemuRelease, ...]:
                 "scripts/qemu-releases.sh, which needs Debian's archive or the packages "
                 "in $HMPBRIDGE_QEMU_DEBS"))
     return tuple(found)
+
+
+def release_params(names: Optional[Sequence[str]] = None) -> List[Any]:
+    """pytest params of :func:`qemu_releases` (those named, or all), each skipped
+    with the reason when this machine lacks it."""
+    return [pytest.param(release, id=release.name,
+                         marks=[pytest.mark.skip(reason=release.missing)] if release.missing
+                         else [])
+            for release in qemu_releases() if names is None or release.name in names]
 
 
 class Twin:

@@ -6,24 +6,18 @@ lives; 7.2 and 10.0 answer it as their own monitor does."""
 from __future__ import annotations
 
 import os
-from typing import Iterator, List, Tuple
+from typing import Iterator, Tuple
 
 import pytest
 
 from tests.golden.recorder import QMPClient
 from tests.golden.vm import BASE_ARGS, VM, default_devices
-from tests.integration.conftest import Bridge, QemuRelease, qemu_releases
+from tests.integration.conftest import Bridge, QemuRelease, release_params
 
 PATH = "/machine/peripheral/vblk0/virtio-backend"
 
 
-def every_release() -> List:
-    return [pytest.param(release, id=release.name,
-                         marks=[pytest.mark.skip(reason=release.missing)] if release.missing else [])
-            for release in qemu_releases()]
-
-
-@pytest.fixture(scope="module", params=every_release())
+@pytest.fixture(scope="module", params=release_params())
 def served(request: pytest.FixtureRequest) -> Iterator[Tuple[QemuRelease, VM, Bridge, str]]:
     qemu: QemuRelease = request.param
     assert qemu.program is not None

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from hmpbridge.handlers.object_add import object_options
 from hmpbridge.keyval import INTEGERS, Enum, ListOf, Struct, TypeSpec
 from hmpbridge.qapi_schema import Schema
-from tests.integration.conftest import Bridge, HMPClient, QemuRelease, Twin, qemu_releases
+from tests.integration.conftest import Bridge, HMPClient, QemuRelease, Twin, release_params
 from tests.integration.corpus import CORPUS_DIR, read_corpus
 
 CORPUS = read_corpus(os.path.join(CORPUS_DIR, "objadd_releases.hmp"))
@@ -38,13 +38,7 @@ _RIG_MONITOR = re.compile(r"^compat_monitor\d+ .*\n", re.M)
 STATE = ["qom-list /objects", "info memdev", "info iothreads"]
 
 
-def _params() -> List:
-    return [pytest.param(release, id=release.name, marks=[
-        pytest.mark.skip(reason=release.missing)] if release.missing else [])
-        for release in qemu_releases()]
-
-
-@pytest.fixture(scope="module", params=_params())
+@pytest.fixture(scope="module", params=release_params())
 def twins(request: pytest.FixtureRequest) -> Iterator[Tuple[QemuRelease, Twin, Twin, HMPClient]]:
     release: QemuRelease = request.param
     parts: list = []

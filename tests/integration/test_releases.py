@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from typing import Iterator, List, Tuple
+from typing import Iterator, Tuple
 
 import pytest
 
@@ -22,7 +22,7 @@ from hmpbridge import hazards
 from tests.golden.recorder import QMPClient
 from tests.golden.vm import BASE_ARGS, VM, default_devices
 from tests.integration.conftest import (NEWER_RELEASES, ROOT, Bridge, QemuRelease,
-                                        qemu_releases)
+                                        release_params)
 
 PINS = os.path.join(ROOT, "scripts", "qemu-pins")
 
@@ -30,14 +30,7 @@ PINS = os.path.join(ROOT, "scripts", "qemu-pins")
 STABLE_LINES = ["info status", "info version", "info name", "info uuid", "info kvm"]
 
 
-def newer_releases() -> List:
-    """The unpacked releases (not the system's), each skipped with the reason when missing."""
-    return [pytest.param(release, id=release.name,
-                         marks=[pytest.mark.skip(reason=release.missing)] if release.missing else [])
-            for release in qemu_releases() if release.name in NEWER_RELEASES]
-
-
-@pytest.fixture(scope="module", params=newer_releases())
+@pytest.fixture(scope="module", params=release_params(NEWER_RELEASES))
 def release(request: pytest.FixtureRequest) -> Iterator[Tuple[str, VM, Bridge, str]]:
     qemu: QemuRelease = request.param
     assert qemu.program is not None
@@ -102,7 +95,7 @@ def pinned_version(version: str, package: str) -> str:
     raise LookupError(f"{package} is not pinned for {version}")
 
 
-@pytest.mark.parametrize("qemu", newer_releases())
+@pytest.mark.parametrize("qemu", release_params(NEWER_RELEASES))
 def test_the_unpacked_programs_are_the_pinned_packages(qemu: QemuRelease) -> None:
     """When a release is unpacked, its programs are the pinned packages' (both launchers)."""
     assert qemu.program is not None and qemu.storage_daemon is not None, qemu
