@@ -7,9 +7,10 @@ are read from the live schema, limited to those the printed release had
 (``--hmp-version 7.2`` refuses ``cryptodev`` as 7.2 does).  It then reads
 the schemas of every (or the one) provider and asks for the statistics.  The
 ``vcpu`` target is limited to the monitor's current CPU (by QOM path); names
-are a comma list (``*`` or none for all), and a filter is sent per provider
-the printed release knows when names or a provider are given.  QMP errors print bare, without ``Error:``.  Under TCG no provider
-exists and nothing is printed.
+are a comma list (``*`` or none for all; 8.0 keeps an empty name after a
+trailing comma), and a filter is sent per provider the printed release
+knows when names or a provider are given.  QMP errors print bare, without
+``Error:``.  Under TCG only the cryptodev provider (8.0) has statistics.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from hmpbridge.model import Invocation, QMPCommand
 from hmpbridge.profile import QemuProfile, Release
 from hmpbridge.render.info_more import render_stats
 
-__all__ = ["info_stats", "comma_list", "stats_targets", "stats_providers",
+__all__ = ["info_stats", "comma_list", "split_at_comma", "stats_targets", "stats_providers",
            "TARGET_SINCE", "PROVIDER_SINCE"]
 
 #: StatsTarget values, in QEMU's order -> the release that added them (qapi/stats.json).
@@ -67,6 +68,12 @@ def comma_list(text: str) -> List[str]:
     return items
 
 
+def split_at_comma(text: str) -> List[str]:
+    """Split as ``hmp_split_at_comma`` (QEMU 8.0 on, ``g_strsplit``): a trailing comma
+    adds an empty name, "" gives none."""
+    return text.split(",") if text else []
+
+
 def _current_cpu_path(cpus: Any, cpu_index: int) -> Optional[str]:
     """The QOM path of the session's CPU (the first CPU when it is gone)."""
     for cpu in cpus or []:
@@ -100,7 +107,8 @@ def info_stats(inv: Invocation, ctx: Context) -> HandlerResult:
                 if provider is None or provider == name:
                     entry: Dict[str, Any] = {"provider": name}
                     if names is not None and names != "*":
-                        entry["names"] = comma_list(names)
+                        split = split_at_comma if ctx.profile.since(8, 0) else comma_list
+                        entry["names"] = split(names)
                     providers.insert(0, entry)  # QEMU prepends
             request["providers"] = providers
         results = yield QMPCommand("query-stats", request)
