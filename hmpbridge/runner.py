@@ -278,6 +278,9 @@ class CommandRunner:
         if handler is None:
             return passthrough
         if inv.spec.strategy in (NATIVE, XQUERY) and not _schema_has(inv, self._executor):
+            removed = handlers.removed_handler_for(inv.spec, self._executor.profile.qemu)
+            if removed is not None:
+                return removed
             # this QEMU lacks the QMP command: its own monitor may still know the line
             schema = self._executor.schema_commands or frozenset()
             return passthrough if HMC in schema and self._passthrough else unavailable

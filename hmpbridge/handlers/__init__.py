@@ -18,7 +18,7 @@ Importing this package registers every handler module.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, FrozenSet, Generator, Optional, Union
+from typing import Any, Callable, Dict, FrozenSet, Generator, Optional, Tuple, Union
 
 from hmpbridge.commands import CommandSpec
 from hmpbridge.errors import QMPCommandError
@@ -26,7 +26,7 @@ from hmpbridge.model import Delay, Invocation, PrintDefaults, QMPCommand, Sessio
 from hmpbridge.profile import DEFAULT_PROFILE, QemuProfile
 
 __all__ = ["Context", "HandlerResult", "Handler", "HANDLERS", "handler", "handler_for",
-           "strategy_handler", "HELP_FORMS",
+           "strategy_handler", "when_removed", "removed_handler_for", "HELP_FORMS",
            "help_form", "asks_for_help", "drive", "send", "send_quietly", "send_bare"]
 
 HandlerResult = Generator[Union[QMPCommand, Delay], Any, str]
@@ -96,6 +96,40 @@ def handler_for(spec: CommandSpec) -> Optional[Handler]:
     if not HANDLERS:
         _load_all()
     return HANDLERS.get(spec.key) or STRATEGY_HANDLERS.get(spec.strategy)
+
+
+#: Command key -> (the QEMU release that removed its QMP command, the handler
+#: that answers it over such a QEMU); see :func:`when_removed`.
+REMOVED_HANDLERS: Dict[str, Tuple[Tuple[int, int], Handler]] = {}
+
+
+def when_removed(key: str, since: Tuple[int, int]) -> Callable[[Handler], Handler]:
+    """Register how ``key`` answers over a QEMU of ``since`` or later, which removed its QMP command.
+
+    Only for commands removed together with the feature they reported on
+    (``info rdma``, ``info opcount``, ``info profile``): the handler prints
+    what the older release printed when its QEMU had none of that feature,
+    which stays true over the newer QEMU.  A session asking for that release's
+    text (``--hmp-version``) gets this answer instead of a refusal.
+    """
+
+    def register(func: Handler) -> Handler:
+        if key in REMOVED_HANDLERS:
+            raise ValueError(f"two removal handlers for {key!r}")
+        REMOVED_HANDLERS[key] = (since, func)
+        return func
+
+    return register
+
+
+def removed_handler_for(spec: CommandSpec, qemu: Tuple[int, ...]) -> Optional[Handler]:
+    """The handler answering ``spec`` over ``qemu`` when that QEMU removed its QMP command."""
+    if not HANDLERS:
+        _load_all()
+    found = REMOVED_HANDLERS.get(spec.key)
+    if found is None or tuple(qemu[:2]) < found[0]:
+        return None
+    return found[1]
 
 
 #: Command key -> whether an invocation of it only asks for help (a list of

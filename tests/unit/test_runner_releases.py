@@ -73,3 +73,36 @@ def test_virtio_status_of_no_device_gets_qemus_error_where_a_device_would_kill_i
                          hmp_version=(7, 2))
     assert run(older, "info virtio-status /machine/peripheral/vblk0") == (
         "Error: Path /machine/peripheral/vblk0 is not a VirtIODevice\n")
+
+
+def _without(*removed: str, **kw: object) -> FakeExecutor:
+    """A QEMU 11.1.3 whose schema lacks ``removed`` (as the real one does)."""
+    names = ["query-status", "query-kvm", "human-monitor-command"]
+    answers = {"query-kvm": lambda args: {"enabled": kw.pop("kvm", False), "present": True}}
+    return FakeExecutor(answers, version=(11, 1, 3), hmp_version=(7, 2),
+                        schema_commands=[n for n in names if n not in removed])
+
+
+def test_commands_removed_with_their_feature_answer_as_the_older_release_did() -> None:
+    """info rdma/opcount/profile over a QEMU that removed RDMA and the profiler:
+    7.2's answers of a QEMU without them, never the 11.1 monitor's 'unknown command'."""
+    assert run(_without(), "info rdma") == ""
+    assert run(_without(), "info opcount") == "[TCG profiler not compiled]\n"
+    assert run(_without(kvm=True), "info opcount") == (
+        "Error: Opcode count information is only available with accel=tcg\n")
+    assert run(_without(), "info profile") == "Error: Internal profiler not compiled\n"
+    executor = _without()
+    for line in ("info rdma", "info opcount", "info profile"):
+        run(executor, line)
+    assert [cmd.execute for cmd in executor.commands] == ["query-kvm"]
+
+
+def test_a_command_missing_from_an_older_qemu_is_still_refused() -> None:
+    """Before the release that removed it, a missing QMP command means this QEMU
+    (a storage daemon, a build without the feature) cannot answer: refused."""
+    older = FakeExecutor(version=(8, 0, 5), schema_commands=["query-status"])
+    assert run(older, "info rdma") == (
+        "Error: 'info rdma' is not available: this QEMU has no QMP command 'x-query-rdma'\n")
+    assert run(older, "info opcount") == (
+        "Error: 'info opcount' is not available: this QEMU has no QMP command "
+        "'x-query-opcount'\n")
