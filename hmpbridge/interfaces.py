@@ -28,7 +28,8 @@ if TYPE_CHECKING:
         (import it under ``TYPE_CHECKING``).
         """
 
-__all__ = ["CommandExecutor", "EventSource", "EventCallback", "StreamTransport", "connected"]
+__all__ = ["CommandExecutor", "EventSource", "EventCallback", "StreamTransport", "connected",
+           "MonitorChannel", "MonitorSession", "OutputMeter"]
 
 EventCallback = Callable[[Mapping[str, Any]], None]
 
@@ -98,6 +99,72 @@ class StreamTransport(Protocol):
 
     def stopProducing(self) -> None:
         """Stop reading for good."""
+
+
+#: Told the size of every write to a client (a session's write guard).
+OutputMeter = Callable[[int], None]
+
+
+class MonitorChannel(Protocol):
+    """The framing under one HMP monitor session: one of QEMU's chardev kinds.
+
+    ``telnet`` is what ``-monitor telnet:...,server=on`` is: at connect it
+    sends QEMU's option negotiation, and it takes telnet commands out of what
+    the client sends, the way QEMU's socket chardev does (it answers none).
+    ``plain`` is ``-monitor tcp:``/``-monitor unix:``: bytes both ways as they
+    are.  Neither changes what the session writes: the session (like QEMU's
+    monitor) writes ``\r\n`` line ends itself.
+    """
+
+    kind: str
+
+    def write(self, data: bytes) -> None:
+        """Send ``data`` to the client as it is."""
+
+    def loseConnection(self) -> None:
+        """Close once everything written is sent."""
+
+    def pauseProducing(self) -> None:
+        """Stop reading from the client (the session has enough queued)."""
+
+    def resumeProducing(self) -> None:
+        """Read from the client again."""
+
+    def count_output(self, meter: OutputMeter) -> None:
+        """Report the size of every write to ``meter`` (the framing's own bytes included)."""
+
+    def peer_text(self) -> str:
+        """The client, as logs and the audit name it (``127.0.0.1:40000``, ``pid=..,uid=..``)."""
+
+
+class MonitorSession(Protocol):
+    """What a :class:`MonitorChannel` delivers to: one HMP monitor session.
+
+    The channel calls ``started`` once, after its own connect bytes; then
+    ``received`` with the client's bytes, telnet commands already taken out
+    (split anywhere: one key, half a line, many lines); ``input_ended`` when
+    the client half-closed (answer what it sent, then close); ``ended`` once
+    when the connection is gone; ``descriptor`` for each file descriptor the
+    client passed over a unix socket (``getfd``).
+    """
+
+    def started(self, channel: MonitorChannel) -> None:
+        """The connection is up: write the banner and the first prompt."""
+
+    def received(self, data: bytes) -> None:
+        """Bytes the client typed or sent."""
+
+    def input_ended(self) -> None:
+        """The client will send nothing more."""
+
+    def ended(self) -> None:
+        """The connection is closed; nothing may be written any more."""
+
+    def descriptor(self, fd: int) -> None:
+        """A file descriptor the client passed (the session owns it from now on)."""
+
+    def identified(self) -> None:
+        """The client's user became known after the session began (a TLS certificate)."""
 
 
 def connected(protocol: BaseProtocol) -> StreamTransport:
