@@ -15,6 +15,13 @@ of the QEMU behind the bridge at the moment Tab is pressed.
 ``return`` value (a QMP error thrown in at the ``yield`` just means "no
 candidates from there"), and returns a :class:`Completion`.  It does no I/O
 of its own; file names are listed through the context's ``listdir``.
+
+QAPI enumerations (migration capabilities and parameters, key names, netdev
+types, watchdog actions) are read from the live schema, as the served QEMU
+completes them from its own.  With an older release's text
+(``--hmp-version``) only the values that release had are offered, and only
+those the live QEMU still has: a value's first release is in a table here,
+and a value no table knows is taken to be the served QEMU's own (new since).
 """
 
 from __future__ import annotations
@@ -26,9 +33,11 @@ from typing import (Any, Callable, Dict, FrozenSet, Generator, Iterable, List, M
 
 from hmpbridge.commands import ArgItem, CommandSpec, CommandTable, table_for
 from hmpbridge.errors import QMPError
+from hmpbridge.handlers.migration_set import PARAMETER_KINDS
 from hmpbridge.keys import KEY_NAMES, qkeycode_values
 from hmpbridge.model import QMPCommand
 from hmpbridge.qapi_schema import Schema, argument_names_or_values
+from hmpbridge.render.migration import CAPABILITIES_7_2, CAPABILITY_SINCE
 
 __all__ = ["Completion", "CompletionContext", "CompletionResult", "complete", "COMPLETERS",
            "parse_network_clients"]
@@ -60,8 +69,12 @@ class CompletionContext:
     :ivar passthrough: whether ``human-monitor-command`` may be used.
     :ivar listdir: names in a directory (file name completion).
     :ivar isdir: whether a path is a directory.
-    :ivar table: the command table of the QEMU served (whose names complete).
-    :ivar schema: the served QEMU's QMP schema, if known (its key names).
+    :ivar table: the command table of the release whose text is printed
+        (whose names complete; its ``release`` limits the enumerations).
+    :ivar schema: the served QEMU's QMP schema, if known (its enumerations).
+    :ivar qemu: the served QEMU's own ``(major, minor)``, if known; when
+        not, a value no release table knows is offered (taken to be new in
+        the served QEMU, which is then the printed release or newer).
     """
 
     schema_commands: Optional[FrozenSet[str]] = None
@@ -70,10 +83,21 @@ class CompletionContext:
     schema: Optional[Schema] = None
     listdir: Callable[[str], Iterable[str]] = _no_files
     isdir: Callable[[str], bool] = lambda path: False
+    qemu: Optional[Tuple[int, int]] = None
 
     def has_qmp(self, name: str) -> bool:
         """True unless the schema is known and lacks ``name``."""
         return self.schema_commands is None or name in self.schema_commands
+
+    def had(self, values: Iterable[str], since: Mapping[str, Tuple[int, int]]) -> List[str]:
+        """The ``values`` (the live QEMU's) the printed release had, in their order.
+
+        :param since: value -> the release that added it; a value it lacks is
+            the served QEMU's own.
+        """
+        release = self.table.release
+        own = self.qemu if self.qemu is not None else release
+        return [value for value in values if since.get(value, own) <= release]
 
 
 CompletionResult = Generator[QMPCommand, Any, Completion]
@@ -235,10 +259,32 @@ def _info_names(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) 
 _constant("on_off", ["on", "off"])
 
 
+#: The first release of each value of an enumeration QEMU completes, where it is not 7.2
+#: (read in each release's qapi/*.json, v7.2.0 to 11.0 development, and QEMU 11.1.3's schema).
+_SEVEN_TWO = (7, 2)
+KEY_SINCE: Mapping[str, Tuple[int, int]] = {
+    **{name: _SEVEN_TWO for name in KEY_NAMES},
+    **{f"f{n}": (8, 0) for n in range(13, 25)}}
+CAPABILITY_FIRST: Mapping[str, Tuple[int, int]] = {
+    **{name: _SEVEN_TWO for name in CAPABILITIES_7_2}, **CAPABILITY_SINCE}
+PARAMETER_SINCE: Mapping[str, Tuple[int, int]] = {
+    name: since for name, (_, since, _until) in PARAMETER_KINDS.items()}
+#: NetClientDriver (``vmnet-*`` are macOS builds' only).
+NETDEV_SINCE: Mapping[str, Tuple[int, int]] = {
+    **{name: _SEVEN_TWO for name in (
+        "none", "nic", "user", "tap", "l2tpv3", "socket", "stream", "dgram", "vde", "bridge",
+        "hubport", "netmap", "vhost-user", "vhost-vdpa", "vmnet-host", "vmnet-shared",
+        "vmnet-bridged")},
+    "af-xdp": (8, 2), "passt": (10, 1)}
+WATCHDOG_SINCE: Mapping[str, Tuple[int, int]] = {
+    name: _SEVEN_TWO for name in ("reset", "shutdown", "poweroff", "pause", "debug", "none",
+                                  "inject-nmi")}
+
+
 @completer("key_name")
 def _key_names(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
-    """``QKeyCode``: the live schema's values (QEMU 10.0 added f13-f24), else 7.2's."""
-    return list(qkeycode_values(ctx.schema) or KEY_NAMES)
+    """``QKeyCode``: the live schema's values (QEMU 8.0 added f13-f24), else 7.2's."""
+    return ctx.had(qkeycode_values(ctx.schema) or KEY_NAMES, KEY_SINCE)
     yield  # a generator that asks nothing
 
 
@@ -338,7 +384,7 @@ def _device_types(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]
 @completer("netdev_type")
 def _netdev_types(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
     """Every network backend type of this QEMU (the ``type`` of ``netdev_add``)."""
-    return (yield from _schema_member_values("netdev_add", "type"))
+    return ctx.had((yield from _schema_member_values(ctx, "netdev_add", "type")), NETDEV_SINCE)
 
 
 @completer("trace_event")
@@ -444,21 +490,36 @@ def _netdevs(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> 
 
 @completer("migrate_capability")
 def _capabilities(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
-    return [cap["capability"] for cap in (yield from _ask("query-migrate-capabilities"))]
+    """``MigrationCapability``, which QEMU completes whole (``query-migrate-capabilities``
+    when the schema is not known)."""
+    schema = ctx.schema
+    if schema is not None and "migrate-set-capabilities" in schema.commands:
+        status = schema.member_type(schema.arguments("migrate-set-capabilities"),
+                                    "capabilities")
+        names = schema.enum_values(schema.member_type(status, "capability"))
+    else:
+        names = [cap["capability"] for cap in (yield from _ask("query-migrate-capabilities"))]
+    return ctx.had(names, CAPABILITY_FIRST)
 
 
-def _schema_member_values(command: str, member: Optional[str]) -> Names:
-    """From ``query-qmp-schema``: the members of ``command``'s arguments, or the
-    values of the enumeration that its argument ``member`` takes."""
+def _schema_member_values(ctx: CompletionContext, command: str, member: Optional[str]) -> Names:
+    """From the schema (asked with ``query-qmp-schema`` when the context lacks it): the
+    members of ``command``'s arguments, or the values of the enumeration that its
+    argument ``member`` takes."""
+    if ctx.schema is not None:
+        return ctx.schema.argument_names_or_values(command, member)
     schema = yield from _ask("query-qmp-schema")
     return argument_names_or_values(schema, command, member)
 
 
 @completer("migrate_parameter")
 def _parameters(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
-    return (yield from _schema_member_values("migrate-set-parameters", None))
+    """``MigrationParameter`` (the members of ``migrate-set-parameters``)."""
+    return ctx.had((yield from _schema_member_values(ctx, "migrate-set-parameters", None)),
+                   PARAMETER_SINCE)
 
 
 @completer("watchdog_action")
 def _watchdog_actions(word: str, ctx: CompletionContext, spec: Optional[CommandSpec]) -> Names:
-    return (yield from _schema_member_values("watchdog-set-action", "action"))
+    return ctx.had((yield from _schema_member_values(ctx, "watchdog-set-action", "action")),
+                   WATCHDOG_SINCE)
