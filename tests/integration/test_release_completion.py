@@ -1,6 +1,7 @@
 """Tab completion of QAPI enumerations on each release, against QEMU's own readline.
 
-Per release (the system's 7.2, 10.0.2, 11.1.3): twin A behind hmpbridge
+Per release (10.0.2, 11.1.3; the system's 7.2 is compared by
+``test_completion_parity`` for the same texts): twin A behind hmpbridge
 (``--telnet-mode always``), twin B serving its own monitor on
 ``-monitor telnet:``; the real ``telnet`` program presses Tab after the same
 text in both (``press_tab`` of ``test_completion_parity``).  Migration
@@ -29,6 +30,8 @@ pytestmark = pytest.mark.skipif(shutil.which("telnet") is None,
 
 TEXTS = ["migrate_set_capability ", "migrate_set_parameter ", "sendkey ctrl-alt-f2",
          "netdev_add ", "watchdog_action "]
+#: Enumerations that changed between 7.2 and 11.1.
+CHANGED = TEXTS[:4]
 
 
 class Rig:
@@ -62,7 +65,7 @@ class Rig:
             twin.close()
 
 
-@pytest.fixture(scope="module", params=release_params())
+@pytest.fixture(scope="module", params=release_params(["10.0.2", "11.1.3"]))
 def rig(request: pytest.FixtureRequest) -> Iterator[Rig]:
     release: QemuRelease = request.param
     assert release.program is not None
@@ -121,7 +124,7 @@ def seven_two() -> Iterator[Tuple[Rig, Twin]]:
         made.close()
 
 
-@pytest.mark.parametrize("text", TEXTS, ids=repr)
+@pytest.mark.parametrize("text", CHANGED, ids=repr)
 def test_hmp_version_7_2_offers_7_2s_values_that_11_1_accepts(
         seven_two: Tuple[Rig, Twin], text: str) -> None:
     """QEMU 7.2's candidates, less those QEMU 11.1.3's own completion lacks."""
