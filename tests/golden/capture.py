@@ -20,16 +20,19 @@ import os
 import re
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from hmpbridge.commands import CommandTable
 from hmpbridge.errors import ParseError
+from hmpbridge.handlers import asks_for_help
 from hmpbridge.hmp_parser import parse
+from hmpbridge.model import Invocation
 from hmpbridge.profile import profile_for
-from tests.golden.recorder import QMPClient, record, write_fixture
+from tests.golden.measured import compare
+from tests.golden.recorder import HMPMonitor, QMPClient, record, write_fixture
 from tests.golden.scenarios import SCENARIOS as BASE_SCENARIOS
 
-__all__ = ["Capture", "main", "fixtures_dir"]
+__all__ = ["Capture", "main", "fixtures_dir", "changes_state"]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "fixtures")
@@ -44,50 +47,77 @@ def fixtures_dir(release: str) -> str:
 _IDLE = re.compile(r"idle_time_ns=\d+")
 
 
-def _args(line: str, table: CommandTable) -> "tuple[str, Dict[str, Any]]":
-    """The handler key and parsed args of ``line``, as ``table``'s grammar parses it."""
+def _parse(line: str, table: CommandTable) -> Invocation:
+    """``line`` as ``table``'s grammar parses it."""
     inv = parse(line, table)
     assert inv is not None, line
-    return inv.spec.key, dict(inv.args)
+    return inv
+
+
+def changes_state(inv: Invocation) -> bool:
+    """Whether the line may change the VM: its command is not ``reads_only`` and it asks no help."""
+    return not (inv.spec.reads_only or asks_for_help(inv))
 
 
 class Capture:
-    """Records the cases of one scenario against one VM."""
+    """Records the cases of one scenario against one VM and, for lines that change state, its twin.
 
-    def __init__(self, scenario: str, qmp: QMPClient, tz: Optional[str]) -> None:
+    :param twin: a VM started identically and brought to the same state by the
+        scenario (or another monitor of it, :class:`tests.golden.recorder.HMPMonitor`).
+        A line that may change state (its command is not ``reads_only`` in the
+        command table, and it does not ask for help) runs through the handler on
+        ``qmp`` and through QEMU's own HMP on the twin, so both start from the
+        same state and QEMU's text is that of the same first attempt; every
+        other line runs on ``qmp`` alone.  Without a twin such a line is refused.
+    """
+
+    def __init__(self, scenario: str, qmp: QMPClient, tz: Optional[str],
+                 twin: Optional[HMPMonitor] = None) -> None:
         self.scenario = scenario
         self.qmp = qmp
         self.tz = tz
+        self.twin = twin
         self.profile = profile_for(qmp.greeting.get("QMP"))
         self.fixtures = fixtures_dir(self.profile.release_text)
         self.results: List[str] = []
 
     def case(self, name: str, line: str, *, cpu_index: int = 0, note: str = "",
-             twin: Optional[QMPClient] = None, moving_idle: bool = False) -> Dict[str, Any]:
+             moving_idle: bool = False, measured: Sequence[str] = ()) -> Dict[str, Any]:
         """Record ``line`` as fixture ``<scenario>-<name>.json``.
 
         :param moving_idle: ``idle_time_ns`` moves between the handler's query
             and QEMU's own text; QEMU's values are replaced by the recorded ones
             (after checking that nothing else differs) and the fixture says so.
+        :param measured: names of run-time figures in the text
+            (:data:`tests.golden.measured.FIGURES`), left out of the replay's comparison.
         :returns: the fixture; empty (and nothing recorded) when the release
             captured from has no such command.
+        :raises RuntimeError: the line may change state and the capture has no twin.
         """
         try:
-            key, args = _args(line, self.profile.table)
+            inv = _parse(line, self.profile.table)
         except ParseError as err:
             if not str(err).startswith("unknown command"):
                 raise
             self.results.append(f"skip {self.scenario}-{name}: {line} "
                                 f"(QEMU {self.profile.release_text} has no such command)")
             return {}
-        fixture = record(self.qmp, line, args, key, cpu_index=cpu_index, twin=twin,
-                         tz=self.tz, note=note)
+        twin = self.twin if changes_state(inv) else None
+        if changes_state(inv) and twin is None:
+            raise RuntimeError(f"{self.scenario}-{name}: {line!r} may change state "
+                               f"({inv.spec.key!r} is not reads_only): record it on twins")
+        fixture = record(self.qmp, line, dict(inv.args), inv.spec.key, cpu_index=cpu_index,
+                         twin=twin, tz=self.tz, note=note, measured=measured)
         if moving_idle:
             self._adjust_idle(fixture)
         os.makedirs(self.fixtures, exist_ok=True)
         write_fixture(os.path.join(self.fixtures, f"{self.scenario}-{name}.json"), fixture)
         ok = fixture["got"] == fixture["expected"]
-        self.results.append(f"{'ok  ' if ok else 'DIFF'} {self.scenario}-{name}: {line}")
+        if not ok and measured:
+            expected, got = compare(fixture["expected"], fixture["got"], fixture["measured"])
+            ok = expected == got
+        self.results.append(f"{'ok  ' if ok else 'DIFF'} {self.scenario}-{name}: {line}"
+                            + (" (on twins)" if twin is not None else ""))
         if not ok:
             self.results.append("  expected: " + repr(fixture["expected"]))
             self.results.append("  got:      " + repr(fixture["got"]))

@@ -15,7 +15,7 @@ import json
 import os
 import socket
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, Sequence
 
 from hmpbridge.commands import by_key
 from hmpbridge.errors import QMPCommandError
@@ -23,11 +23,19 @@ from hmpbridge.handlers import Context, _load_all, drive, handler_for
 from hmpbridge.model import Invocation, QMPCommand, SessionState
 from hmpbridge.profile import QemuProfile, profile_for
 from hmpbridge.render.errors import render_error
+from tests.golden.measured import reasons
 
-__all__ = ["QMPClient", "record", "run_handler", "write_fixture", "set_timezone",
+__all__ = ["HMPMonitor", "QMPClient", "record", "run_handler", "write_fixture", "set_timezone",
            "fixture_profile"]
 
 _load_all()
+
+
+class HMPMonitor(Protocol):
+    """Where QEMU's own HMP text comes from: a QMP client, or QEMU's human monitor itself."""
+
+    def hmp(self, line: str, cpu_index: Optional[int] = None) -> str:
+        """QEMU's text for ``line``, ``\\r\\n`` turned into ``\\n``."""
 
 
 class QMPClient:
@@ -136,8 +144,9 @@ def run_handler(handler_key: str, args: Mapping[str, Any], line: str,
 
 
 def record(qmp: QMPClient, line: str, args: Mapping[str, Any], handler_key: str, *,
-           cpu_index: int = 0, twin: Optional[QMPClient] = None,
-           tz: Optional[str] = None, note: str = "") -> Dict[str, Any]:
+           cpu_index: int = 0, twin: Optional[HMPMonitor] = None,
+           tz: Optional[str] = None, note: str = "",
+           measured: Sequence[str] = ()) -> Dict[str, Any]:
     """Run ``line`` through the handler and through QEMU's HMP; return the fixture.
 
     :param qmp: the VM the handler's queries go to.
@@ -146,6 +155,9 @@ def record(qmp: QMPClient, line: str, args: Mapping[str, Any], handler_key: str,
     :param cpu_index: the session's current CPU (HMP gets it as ``cpu-index``).
     :param twin: a VM started identically, asked for HMP text instead of ``qmp``.
     :param tz: the time zone of the QEMU process, for local-time dates.
+    :param measured: the run-time figures (:data:`tests.golden.measured.FIGURES`)
+        of this case, which the replay leaves out of its comparison; the fixture
+        lists them with the reason.
     :returns: the fixture dict; ``fixture["got"]`` is hmpbridge's text (not stored).
         It names the QEMU it came from: ``release`` (``"10.0"``) and ``qemu``
         (``"10.0.2"``), from ``qmp``'s greeting.
@@ -175,6 +187,8 @@ def record(qmp: QMPClient, line: str, args: Mapping[str, Any], handler_key: str,
         fixture["tz"] = tz
     if note:
         fixture["note"] = note
+    if measured:
+        fixture["measured"] = reasons(measured)
     fixture["exchanges"] = exchanges
     fixture["expected"] = expected
     fixture["got"] = got

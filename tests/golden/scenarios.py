@@ -1,16 +1,19 @@
 """The VM states the golden capture visits, one function per scenario.
 
-Each scenario gets a factory ``make(qmp, tz) -> Capture``, starts its VM(s),
-records its cases and returns the report lines.  VMs are always killed.
+Each scenario gets a factory ``make(qmp, tz, twin=None) -> Capture``, starts
+its VM(s), records its cases and returns the report lines.  A line that may
+change state is recorded on twins (see :class:`tests.golden.capture.Capture`):
+a scenario that has such lines starts a twin beside its VM and brings both
+to the same state before each case.  VMs are always killed.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
+from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
 
-from tests.golden.recorder import QMPClient
+from tests.golden.recorder import HMPMonitor, QMPClient
 from tests.golden.vm import BASE_ARGS, VM, qemu_img, qemu_io
 
 __all__ = ["SCENARIOS"]
@@ -23,11 +26,17 @@ class Recorder(Protocol):
     results: List[str]
 
     def case(self, name: str, line: str, *, cpu_index: int = 0, note: str = "",
-             twin: Optional[QMPClient] = None, moving_idle: bool = False) -> Dict[str, Any]:
-        """Record one case."""
+             moving_idle: bool = False, measured: Sequence[str] = ()) -> Dict[str, Any]:
+        """Record one case (a line that may change state on the twins)."""
 
 
-Make = Callable[[QMPClient, Optional[str]], Recorder]
+class Make(Protocol):
+    """Makes a scenario's recorder: ``make(qmp, tz)``, or ``make(qmp, tz, twin)`` where a
+    line may change state (see :class:`tests.golden.capture.Capture`)."""
+
+    def __call__(self, qmp: QMPClient, tz: Optional[str],
+                 twin: Optional[HMPMonitor] = None) -> Recorder:
+        """The recorder of one VM (and its twin)."""
 
 #: Every command in its plain form.
 PLAIN = ["info status", "info version", "info name", "info uuid", "info kvm", "info cpus",

@@ -1,10 +1,11 @@
 """Golden scenarios for block jobs, image snapshots, I/O throttling and the NBD server.
 
-Commands that change state run on VM A through the handler and on an
-identically started twin B through QEMU's own HMP.  Image files and sockets
-are named relative to QEMU's working directory (each VM's own directory), so
-the twins never share a file and the fixtures hold no temporary paths.
-Errors that leave the state as it was run on A alone.
+Every line that may change state (refusals included: QEMU may accept what
+the handler refused, or the other way round) runs on VM A through the
+handler and on an identically started twin B through QEMU's own HMP.  Image
+files and sockets are named relative to QEMU's working directory (each VM's
+own directory), so the twins never share a file and the fixtures hold no
+temporary paths.
 """
 
 from __future__ import annotations
@@ -34,6 +35,18 @@ def _devices(d: str) -> List[str]:
         "-drive", f"if=none,id=spare0,file={os.path.join(d, 'spare.qcow2')},format=qcow2"]
 
 
+def _named_devices(d: str) -> List[str]:
+    """:func:`_devices` with their format nodes named ``fmt0`` and ``fmt1``.
+
+    QEMU names a node left unnamed ``#block`` + a counter + two random digits,
+    so the same node has different names on twin VMs; an error that names it
+    (a permission conflict) would differ between the twins for no other reason.
+    """
+    names = {"id=disk0,": "fmt0", "id=disk1,": "fmt1"}
+    return [arg + "".join(f",node-name={n}" for k, n in names.items() if arg.startswith(
+        f"if=none,{k}")) for arg in _devices(d)]
+
+
 def _wait(vms: List[VM], job: str, status: str) -> None:
     for vm in vms:
         vm.qmp.wait_event("JOB_STATUS_CHANGE", 60, {"id": job, "status": status})
@@ -41,8 +54,8 @@ def _wait(vms: List[VM], job: str, status: str) -> None:
 
 def errors(make: Make) -> List[str]:
     """Every command's refusals: unknown devices and jobs, bad addresses, no server."""
-    with VM(_devices) as vm:
-        cap = make(vm.qmp, vm.tz)
+    with VM(_devices) as vm, VM(_devices) as twin:
+        cap = make(vm.qmp, vm.tz, twin.qmp)
         for name, line in [
             ("stream-nosuch", "block_stream nosuch"),
             ("stream-no-medium", "block_stream cd0"),
@@ -97,74 +110,72 @@ def errors(make: Make) -> List[str]:
 def jobs(make: Make) -> List[str]:
     """A stream held back by its speed limit, paused and cancelled; a mirror and a backup."""
     with VM(_devices) as vm, VM(_devices) as twin:
-        cap = make(vm.qmp, vm.tz)
+        cap = make(vm.qmp, vm.tz, twin.qmp)
         both = [vm, twin]
-        b = twin.qmp
-        cap.case("stream", "block_stream disk1 1b", twin=b)
+        cap.case("stream", "block_stream disk1 1b")
         cap.case("stream-again", "block_stream disk1", note="a second job on a busy device")
-        cap.case("set-speed", "block_job_set_speed disk1 2", twin=b)
-        cap.case("set-speed-back", "block_job_set_speed disk1 1b", twin=b)
-        cap.case("pause", "block_job_pause disk1", twin=b)
+        cap.case("set-speed", "block_job_set_speed disk1 2")
+        cap.case("set-speed-back", "block_job_set_speed disk1 1b")
+        cap.case("pause", "block_job_pause disk1")
         _wait(both, "disk1", "paused")
         cap.case("jobs-paused", "info block-jobs")
         cap.case("complete-paused", "block_job_complete disk1")
-        cap.case("resume", "block_job_resume disk1", twin=b)
+        cap.case("resume", "block_job_resume disk1")
         _wait(both, "disk1", "running")
         cap.case("resume-again", "block_job_resume disk1")
-        cap.case("cancel-f", "block_job_cancel -f disk1", twin=b)
+        cap.case("cancel-f", "block_job_cancel -f disk1")
         _wait(both, "disk1", "null")
         cap.case("jobs-none", "info block-jobs")
-        cap.case("mirror", "drive_mirror disk0 mirror.qcow2 qcow2", twin=b)
+        cap.case("mirror", "drive_mirror disk0 mirror.qcow2 qcow2")
         _wait(both, "disk0", "ready")
         cap.case("jobs-mirror-ready", "info block-jobs")
         cap.case("mirror-busy", "drive_mirror -f disk0 other.qcow2 qcow2")
-        cap.case("complete", "block_job_complete disk0", twin=b)
+        cap.case("complete", "block_job_complete disk0")
         _wait(both, "disk0", "null")
         cap.case("block-after-mirror", "info block disk0")
-        cap.case("backup", "drive_backup -f -c disk1 backup.qcow2 qcow2", twin=b)
+        cap.case("backup", "drive_backup -f -c disk1 backup.qcow2 qcow2")
         _wait(both, "disk1", "null")
         cap.case("backup-n-locked", "drive_backup -n disk1 mirror.qcow2")
-        cap.case("snapshot", "snapshot_blkdev disk0 snap.qcow2 qcow2", twin=b)
+        cap.case("snapshot", "snapshot_blkdev disk0 snap.qcow2 qcow2")
         cap.case("snapshot-n-locked", "snapshot_blkdev -n disk0 snap.qcow2 qcow2")
         cap.case("block-after-snapshot", "info block disk0")
-        cap.case("stream-to-base", "block_stream disk0 0 mirror.qcow2", twin=b)
+        cap.case("stream-to-base", "block_stream disk0 0 mirror.qcow2")
         _wait(both, "disk0", "null")
-        cap.case("internal", "snapshot_blkdev_internal disk1 s1", twin=b)
+        cap.case("internal", "snapshot_blkdev_internal disk1 s1")
         cap.case("internal-again", "snapshot_blkdev_internal disk1 s1")
-        cap.case("internal-2", "snapshot_blkdev_internal disk1 s2", twin=b)
+        cap.case("internal-2", "snapshot_blkdev_internal disk1 s2")
         cap.case("snapshots", "info snapshots")
         cap.case("delete-internal-wrong-id", "snapshot_delete_blkdev_internal disk1 s1 2")
-        cap.case("delete-internal-id", "snapshot_delete_blkdev_internal disk1 s1 1", twin=b)
-        cap.case("delete-internal", "snapshot_delete_blkdev_internal disk1 s2", twin=b)
-        cap.case("throttle", "block_set_io_throttle disk0 1000000 0 0 100 0 0", twin=b)
-        cap.case("throttle-qdev", "block_set_io_throttle vblk1 0 2000 3000 0 40 50", twin=b)
+        cap.case("delete-internal-id", "snapshot_delete_blkdev_internal disk1 s1 1")
+        cap.case("delete-internal", "snapshot_delete_blkdev_internal disk1 s2")
+        cap.case("throttle", "block_set_io_throttle disk0 1000000 0 0 100 0 0")
+        cap.case("throttle-qdev", "block_set_io_throttle vblk1 0 2000 3000 0 40 50")
         cap.case("block-throttled", "info block")
-        cap.case("unthrottle", "block_set_io_throttle disk0 0 0 0 0 0 0", twin=b)
+        cap.case("unthrottle", "block_set_io_throttle disk0 0 0 0 0 0 0")
         return cap.results
 
 
 def nbd(make: Make) -> List[str]:
     """The NBD server: started with and without -a, exports added and removed."""
-    with VM(_devices) as vm, VM(_devices) as twin:
-        cap = make(vm.qmp, vm.tz)
-        b = twin.qmp
-        cap.case("start", "nbd_server_start unix:nbd.sock", twin=b)
+    with VM(_named_devices) as vm, VM(_named_devices) as twin:
+        cap = make(vm.qmp, vm.tz, twin.qmp)
+        cap.case("start", "nbd_server_start unix:nbd.sock")
         cap.case("start-running", "nbd_server_start unix:nbd2.sock")
-        cap.case("add", "nbd_server_add disk0", twin=b)
+        cap.case("add", "nbd_server_add disk0")
         cap.case("add-again", "nbd_server_add disk0")
         cap.case("add-nosuch", "nbd_server_add nosuch")
         cap.case("add-no-medium", "nbd_server_add cd0")
         cap.case("add-w-conflict", "nbd_server_add -w disk1 exp1",
                  note="disk1's guest device shares no write permission")
-        cap.case("add-named-w", "nbd_server_add -w spare0 exp1", twin=b)
+        cap.case("add-named-w", "nbd_server_add -w spare0 exp1")
         cap.case("add-named-again", "nbd_server_add disk1 exp1")
         cap.case("remove-nosuch", "nbd_server_remove nosuch")
-        cap.case("remove", "nbd_server_remove disk0", twin=b)
-        cap.case("remove-f", "nbd_server_remove -f exp1", twin=b)
-        cap.case("stop", "nbd_server_stop", twin=b)
-        cap.case("start-a", "nbd_server_start -a tcp:127.0.0.1:0,to=0,ipv4", twin=b)
+        cap.case("remove", "nbd_server_remove disk0")
+        cap.case("remove-f", "nbd_server_remove -f exp1")
+        cap.case("stop", "nbd_server_stop")
+        cap.case("start-a", "nbd_server_start -a tcp:127.0.0.1:0,to=0,ipv4")
         cap.case("add-after-a", "nbd_server_add disk1")
-        cap.case("stop-after-a", "nbd_server_stop", twin=b)
+        cap.case("stop-after-a", "nbd_server_stop")
         cap.case("start-a-w-conflict", "nbd_server_start -a -w unix:nbd.sock",
                  note="disk0's guest device shares no write permission")
         cap.case("stopped-after-conflict", "nbd_server_stop")
