@@ -36,6 +36,7 @@ from hmpbridge.errors import QMPError
 from hmpbridge.handlers.migration_set import PARAMETER_KINDS
 from hmpbridge.keys import KEY_NAMES, qkeycode_values
 from hmpbridge.model import QMPCommand
+from hmpbridge.profile import QemuProfile
 from hmpbridge.qapi_schema import Schema, argument_names_or_values
 from hmpbridge.render.migration import CAPABILITIES_7_2, CAPABILITY_SINCE
 
@@ -72,9 +73,10 @@ class CompletionContext:
     :ivar table: the command table of the release whose text is printed
         (whose names complete; its ``release`` limits the enumerations).
     :ivar schema: the served QEMU's QMP schema, if known (its enumerations).
-    :ivar qemu: the served QEMU's own ``(major, minor)``, if known; when
-        not, a value no release table knows is offered (taken to be new in
-        the served QEMU, which is then the printed release or newer).
+    :ivar profile: the QEMU served, if known: its ``release`` (the text
+        printed) and ``qemu`` (its own) limit the enumerations.  When not
+        known, the printed release is the table's, and a value no release
+        table here knows is offered (taken to be new in the served QEMU).
     """
 
     schema_commands: Optional[FrozenSet[str]] = None
@@ -83,7 +85,7 @@ class CompletionContext:
     schema: Optional[Schema] = None
     listdir: Callable[[str], Iterable[str]] = _no_files
     isdir: Callable[[str], bool] = lambda path: False
-    qemu: Optional[Tuple[int, int]] = None
+    profile: Optional[QemuProfile] = None
 
     def has_qmp(self, name: str) -> bool:
         """True unless the schema is known and lacks ``name``."""
@@ -95,8 +97,10 @@ class CompletionContext:
         :param since: value -> the release that added it; a value it lacks is
             the served QEMU's own.
         """
-        release = self.table.release
-        own = self.qemu if self.qemu is not None else release
+        if self.profile is not None:
+            release, own = self.profile.release, self.profile.qemu[:2]
+        else:
+            release = own = self.table.release
         return [value for value in values if since.get(value, own) <= release]
 
 
