@@ -28,6 +28,13 @@ from tests.golden.vm import BASE_ARGS, VM, _die_with_parent, default_devices
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROMPT = b"(qemu) "
+#: Terminal control sequences of QEMU's readline redraws (``\x1b[K``, ``\x1b[D``).
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+#: What QEMU's ``-monitor telnet:...,server=on`` sends at connect, before the banner:
+#: WILL ECHO, WILL SUPPRESS-GO-AHEAD, WILL BINARY, DO BINARY.
+TELNET_NEGOTIATION = b"\xff\xfb\x01\xff\xfb\x03\xff\xfb\x00\xff\xfd\x00"
+#: The listener kinds that may prefix an endpoint (``telnet:tcp:4444``).
+LISTENER_KINDS = ("telnet", "plain")
 
 if shutil.which("qemu-system-x86_64") is None:  # ./test.sh installs it; a bare pytest may not
     pytest.skip("qemu-system-x86_64 is not installed", allow_module_level=True)
@@ -37,6 +44,58 @@ def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
     for item in items:
         if "/integration/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+
+
+def strip_telnet(data: bytes) -> bytes:
+    """``data`` without telnet commands (``IAC IAC`` is a data 0xff), as a client that
+    answers no option reads it."""
+    out = bytearray()
+    i = 0
+    while i < len(data):
+        byte = data[i]
+        if byte == 255 and i + 1 < len(data):
+            command = data[i + 1]
+            if command == 255:
+                out.append(255)
+                i += 2
+            elif command in (251, 252, 253, 254):  # WILL WONT DO DONT <option>
+                i += 3
+            elif command == 250:  # SB ... IAC SE
+                end = data.find(b"\xff\xf0", i)
+                i = len(data) if end < 0 else end + 2
+            else:
+                i += 2
+        else:
+            out.append(byte)
+            i += 1
+    return bytes(out)
+
+
+def strip_echo(text: str, line: str) -> str:
+    """The answer in ``text`` (what a monitor wrote after ``line`` was typed at an empty
+    prompt, up to its next prompt), without the line editor's echo of ``line``.
+
+    QEMU's readline echoes every key with its redraws and ends the line with
+    ``\r\n``; that echo is everything before the first line end, and once its
+    terminal sequences are removed it ends with the line typed.  A monitor
+    that does not echo leaves ``text`` as it is.  This is how
+    ``../shared/tools/twincheck.py`` reads both QEMU and the bridge.
+    """
+    first, sep, rest = text.partition("\r\n")
+    if sep and ANSI.sub(b"", first.encode()).decode().rstrip().endswith(line.strip()) \
+            and (first or not line.strip()):
+        return rest
+    return text
+
+
+def listener_path(description: str) -> Optional[str]:
+    """The socket path of a unix listener (``unix:/p``, ``plain:unix:path=/p``), else None."""
+    head, _, rest = description.partition(":")
+    if head in LISTENER_KINDS:
+        description = rest
+    if not description.startswith("unix:"):
+        return None
+    return description.split(":", 1)[1].replace("path=", "", 1).split(":")[0]
 
 
 def free_port() -> int:
@@ -171,8 +230,7 @@ class QEMUMonitorSession:
         self.client = HMPClient(("127.0.0.1", port))
 
     def cmd(self, line: str) -> str:
-        data = self.client.raw(line.encode() + b"\n")[:-len(PROMPT)].decode()
-        return data.split("\r\n", 1)[1].replace("\r\n", "\n")
+        return self.client.cmd(line)
 
     def close(self) -> None:
         self.client.close()
@@ -181,20 +239,24 @@ class QEMUMonitorSession:
 class Bridge:
     """An ``hmpbridge`` process serving HMP on a loopback TCP port."""
 
-    def __init__(self, qmp: str, *extra: str, wait: bool = True) -> None:
-        """:param wait: wait until it listens (else :meth:`ready` waits, later)."""
+    def __init__(self, qmp: str, *extra: str, wait: bool = True,
+                 listen: str = "tcp:{port}:interface=127.0.0.1") -> None:
+        """:param wait: wait until it listens (else :meth:`ready` waits, later).
+        :param listen: the first ``--listen`` endpoint, on :attr:`port` (its kind:
+            ``telnet:tcp:{port}`` or ``plain:tcp:{port}``; without one, telnet).
+        """
         self.port = free_port()
-        self.args = bridge_command("--qmp", qmp, "--listen",
-                                   f"tcp:{self.port}:interface=127.0.0.1", *extra)
+        self.args = bridge_command("--qmp", qmp, "--listen", listen.format(port=self.port),
+                                   *extra)
         # The log goes to a file: a pipe nobody reads would block the bridge once full.
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(self.args, cwd=ROOT, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True,
                                      preexec_fn=_die_with_parent)
         # every listener, not just the first: unix sockets are bound after the TCP port
-        self.unix_paths = [value.split(":", 1)[1].replace("path=", "", 1).split(":")[0]
-                           for option, value in zip(extra, extra[1:])
-                           if option.endswith("listen") and value.startswith("unix:")]
+        self.unix_paths = [path for option, value in zip(extra, extra[1:])
+                           if option.endswith("listen")
+                           for path in [listener_path(value)] if path is not None]
         if wait:
             self.ready()
 
@@ -234,7 +296,13 @@ class Bridge:
 
 
 class HMPClient:
-    """A plain-socket HMP client, as a script would use it (no telnet options)."""
+    """A socket HMP client, as a script would use it (it answers no telnet option).
+
+    Every listener runs QEMU's line editor, so what comes back after a line
+    is the echo of the line, ``\r\n``, the answer and the prompt: :meth:`cmd`
+    gives the answer alone, :meth:`raw` every byte.  The telnet negotiation
+    at connect is taken out of :attr:`banner` (:attr:`connect_bytes` keeps it).
+    """
 
     def __init__(self, address, timeout: float = 30, sock: Optional[socket.socket] = None,
                  banner: bool = True) -> None:
@@ -248,7 +316,8 @@ class HMPClient:
         self.sock = sock
         self.buffer = b""
         if banner:
-            self.banner = self.read_until_prompt()
+            self.connect_bytes = self.read_until_prompt()
+            self.banner = strip_telnet(self.connect_bytes)
 
     def read_until(self, marker: bytes) -> bytes:
         """Everything up to and including the next ``marker``."""
@@ -266,13 +335,18 @@ class HMPClient:
         return self.read_until(PROMPT)
 
     def raw(self, data: bytes) -> bytes:
+        """Send ``data``; every byte up to the next prompt (echo included)."""
         self.sock.sendall(data)
         return self.read_until_prompt()
 
+    def answer(self, line: str, data: bytes) -> str:
+        """The answer to ``line`` in ``data`` (its bytes up to the prompt): no echo,
+        no prompt, ``\n`` line ends."""
+        return strip_echo(data[:-len(PROMPT)].decode(), line).replace("\r\n", "\n")
+
     def cmd(self, line: str) -> str:
-        """The output of one line, ``\\n`` line ends, prompt removed."""
-        data = self.raw(line.encode() + b"\n")
-        return data[:-len(PROMPT)].decode().replace("\r\n", "\n")
+        """The output of one line, ``\\n`` line ends, echo and prompt removed."""
+        return self.answer(line, self.raw(line.encode() + b"\n"))
 
     def close(self) -> None:
         self.sock.close()
