@@ -105,8 +105,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+#: The checkout whose hmpbridge the tests run (another one, such as an older commit's
+#: ``git archive``, to see a test fail before a change).
+UNDER_TEST = os.environ.get("HMPBRIDGE_UNDER_TEST", ROOT)
+
+
 def bridge_command(*args: str) -> List[str]:
-    """How to run hmpbridge from this checkout."""
+    """How to run hmpbridge from this checkout (run in :data:`UNDER_TEST`)."""
     return [sys.executable, "-m", "hmpbridge", *args]
 
 
@@ -250,7 +255,7 @@ class Bridge:
                                    *extra)
         # The log goes to a file: a pipe nobody reads would block the bridge once full.
         self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(self.args, cwd=ROOT, stdout=self.log,
+        self.proc = subprocess.Popen(self.args, cwd=UNDER_TEST, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True,
                                      preexec_fn=_die_with_parent)
         # every listener, not just the first: unix sockets are bound after the TCP port
