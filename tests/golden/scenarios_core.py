@@ -38,7 +38,8 @@ def _no_balloon(d: str) -> List[str]:
     return devices
 
 
-#: Lines that fail, or change nothing visible, on a paused VM (on twins all the same: QEMU may accept one).
+#: Lines that fail, or change nothing visible, on a paused VM (on twins all the same:
+#: QEMU may accept one).
 ERRORS = [
     ("block-resize-nosuch", "block_resize nosuch 1M"),
     ("block-resize-no-medium", "block_resize cd0 1M"),

@@ -24,7 +24,7 @@ _GREETING = {"QMP": {"version": {"qemu": {"major": 7, "minor": 2, "micro": 22}, 
 
 
 class FakeQMP:
-    """Answers every QMP command with an error (or ``{}`` where ``answers`` says); keeps HMP lines."""
+    """Answers every QMP command with an error (or what ``answers`` says); keeps HMP lines."""
 
     def __init__(self, answers: Optional[Mapping[str, Any]] = None) -> None:
         self.greeting = _GREETING
