@@ -18,13 +18,13 @@ Pure: no reactor, no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 from hmpbridge.commands import CommandSpec, CommandTable
 from hmpbridge.handlers import asks_for_help
 from hmpbridge.hmp_parser import parse_carried
-from hmpbridge.model import Invocation
+from hmpbridge.model import OPERATOR, READ_ONLY, ROLES, Identity, Invocation
 
 __all__ = [
     "MAX_DUMP",
@@ -43,10 +43,6 @@ __all__ = [
     "hmp_denial",
     "qmp_denial",
 ]
-
-OPERATOR = "operator"
-READ_ONLY = "read-only"
-ROLES = (OPERATOR, READ_ONLY)
 
 #: QMP commands that change nothing, besides ``query-*`` and ``x-query-*``.
 READING_QMP = frozenset({
@@ -175,29 +171,6 @@ def qmp_limit(message: Mapping[str, Any], role: str, policy: Policy,
     if name == "qom-list-get":
         return f"permission denied: 'qom-list-get' returns secrets among its values and {who}"
     return None
-
-
-@dataclass(frozen=True)
-class Identity:
-    """The operator of one session.
-
-    :ivar name: the user name (password or certificate) or the peer address.
-    :ivar role: ``operator`` or ``read-only``.
-    :ivar listener: the endpoint description the session came in on.
-    :ivar peer: the client's address as text.
-    :ivar method: how the name was established: ``password``, ``certificate``
-        or ``peer`` (no authentication: the address stands for the name).
-    """
-
-    name: str
-    role: str = OPERATOR
-    listener: str = ""
-    peer: str = ""
-    method: str = "peer"
-
-    def certified(self, name: str) -> "Identity":
-        """This identity once a TLS client certificate has proved ``name``."""
-        return replace(self, name=name, method="certificate")
 
 
 def peer_text(addr: Any) -> str:

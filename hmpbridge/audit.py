@@ -25,7 +25,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
-from hmpbridge.access import Identity
+from hmpbridge.model import Identity
 
 __all__ = ["AuditLog", "AuditRecord", "record"]
 

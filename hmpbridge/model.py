@@ -5,14 +5,20 @@ Nothing here does I/O or imports the reactor.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 
 if TYPE_CHECKING:
-    from hmpbridge.access import Identity
     from hmpbridge.commands import CommandSpec
 
-__all__ = ["QMPCommand", "Delay", "Invocation", "SessionState", "PrintDefaults"]
+__all__ = ["QMPCommand", "Delay", "Invocation", "SessionState", "PrintDefaults", "Identity",
+           "OPERATOR", "READ_ONLY", "ROLES"]
+
+#: The role that may run every command.
+OPERATOR = "operator"
+#: The role that may run only the commands that read state (see :mod:`hmpbridge.access`).
+READ_ONLY = "read-only"
+ROLES = (OPERATOR, READ_ONLY)
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,29 @@ class Invocation:
     args: Mapping[str, Any]
     line: str
     needs_registers: bool = False
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The operator of one session.
+
+    :ivar name: the user name (password or certificate) or the peer address.
+    :ivar role: ``operator`` or ``read-only`` (what it may run: :mod:`hmpbridge.access`).
+    :ivar listener: the endpoint description the session came in on.
+    :ivar peer: the client's address as text.
+    :ivar method: how the name was established: ``password``, ``certificate``
+        or ``peer`` (no authentication: the address stands for the name).
+    """
+
+    name: str
+    role: str = OPERATOR
+    listener: str = ""
+    peer: str = ""
+    method: str = "peer"
+
+    def certified(self, name: str) -> "Identity":
+        """This identity once a TLS client certificate has proved ``name``."""
+        return replace(self, name=name, method="certificate")
 
 
 @dataclass

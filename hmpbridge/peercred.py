@@ -17,7 +17,8 @@ from typing import Any, Optional
 
 from twisted.internet.interfaces import ISystemHandle
 
-from hmpbridge.access import Identity, peer_text
+from hmpbridge.access import peer_text
+from hmpbridge.model import Identity
 
 __all__ = ["PeerCredentials", "peer_credentials", "describe_peer", "identify"]
 

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List
 
-from hmpbridge.access import Identity
 from hmpbridge.audit import AuditLog, record
+from hmpbridge.model import Identity
 
 ALICE = Identity("alice", listener="unix:/q.sock", peer="pid=1,uid=1000,gid=1000")
 BOB = Identity("bob", listener="unix:/q.sock", peer="pid=2,uid=1001,gid=1001")

@@ -40,8 +40,9 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from zope.interface import implementer
 
-from hmpbridge.access import OPERATOR, Identity
+from hmpbridge.access import OPERATOR
 from hmpbridge.limits import Limits
+from hmpbridge.model import Identity
 from hmpbridge.login import FAILURE_DELAY, MAX_PENDING_INPUT, LoginGate
 from hmpbridge.passwords import PasswordEntry
 from hmpbridge.runner import CommandRunner

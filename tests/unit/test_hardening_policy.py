@@ -17,13 +17,13 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactor
 
 from hmpbridge import hazards
-from hmpbridge.access import (OPERATOR, READ_ONLY, Identity, Policy, SECRET_PROPERTIES,
-                              dump_size, qmp_denial)
+from hmpbridge.access import (OPERATOR, READ_ONLY, Policy, SECRET_PROPERTIES, dump_size,
+                              qmp_denial)
 from hmpbridge.cli import Fatal, build_parser, check_exposure, policy_of
 from hmpbridge.endpoints import exposure
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.hmp_parser import parse
-from hmpbridge.model import QMPCommand, SessionState
+from hmpbridge.model import Identity, QMPCommand, SessionState
 from hmpbridge.mux import QMPMultiplexer
 from hmpbridge.runner import CommandRunner
 from hmpbridge.testing import FakeExecutor, FakeQEMU, FakeQMPEndpoint, failure_of, result_of

@@ -8,11 +8,11 @@ from typing import Any, List
 import pytest
 from twisted.internet.task import Clock
 
-from hmpbridge.access import OPERATOR, READ_ONLY, Identity
+from hmpbridge.access import OPERATOR, READ_ONLY
 from hmpbridge.audit import AuditLog
 from hmpbridge.commands import by_key, timeout_class
 from hmpbridge.errors import QMPCommandError, QMPDisconnected
-from hmpbridge.model import SessionState
+from hmpbridge.model import Identity, SessionState
 from hmpbridge.runner import CommandRunner
 from hmpbridge.testing import FakeExecutor
 

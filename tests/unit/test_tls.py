@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hmpbridge.access import Identity
+from hmpbridge.model import Identity
 from hmpbridge.qmp_server import QMPServerFactory
 from hmpbridge.server import HMPServerFactory
 from hmpbridge.testing import FakeExecutor
