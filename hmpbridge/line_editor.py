@@ -1,11 +1,12 @@
 """QEMU's readline, as a pure state machine: key bytes in, echo bytes out.
 
-QEMU 7.2's monitor edits the line itself (``util/readline.c``) and echoes it
-with ANSI sequences: after every key it moves the cursor back over what it
-showed (``ESC[D`` per byte), writes the whole line, erases the rest of the
-screen line (``ESC[K``) and moves the cursor to its place (``ESC[C`` or
-``ESC[D``); when nothing changed it writes nothing.  :class:`LineEditor`
-does the same, byte for byte, for the keys QEMU knows:
+QEMU's HMP monitor edits the line itself (``util/readline.c``), one byte at a
+time, on every chardev kind (telnet, tcp, unix alike), and echoes it with
+ANSI sequences: after every key it moves the cursor back over what it showed
+(``ESC[D`` per byte), writes the whole line, erases the rest of the screen
+line (``ESC[K``) and moves the cursor to its place (``ESC[C`` or ``ESC[D``);
+when nothing changed it writes nothing.  A pasted line is echoed the same
+way, key by key.  :class:`LineEditor` does the same, byte for byte:
 
 ====================  ===============================================
 Left/Right            ``ESC[D`` / ``ESC[C``
@@ -15,35 +16,50 @@ Backspace (8, 127)    delete before the cursor
 ^W                    delete the word before the cursor
 ^L                    clear the screen, redraw prompt and line
 Up/Down               walk the history (``ESC[A``/``ESC[B``, also ``ESC[F``/``ESC[E``)
+^P/^N, ^U             previous/next history line, delete to the start
+                      (QEMU 9.1 on; before, ignored like ^K, ^C and
+                      every other control byte)
 Tab                   completion (candidates come from outside)
-CR, LF                end the line
+CR, LF                each ends a line (so CR LF is a line and an empty line)
 ====================  ===============================================
 
-Two keys QEMU 7.2 ignores and later QEMU versions and shells know are
-added: ^K deletes to the end of the line and ^U to its start.
-
-The editor does no I/O.  :meth:`LineEditor.feed` stops at a finished line
-or a Tab, handing back what is left of the input; the caller runs the line
-(or finds completions and calls :meth:`LineEditor.completed`) and feeds the
-rest afterwards, as QEMU's monitor does not read input while a command runs.
+Line ends in what it writes are ``\\r\\n``, as QEMU's ``monitor_puts``
+writes them.  The editor does no I/O.  :meth:`LineEditor.feed` stops at a
+finished line or a Tab, handing back what is left of the input; the caller
+runs the line (or finds completions and calls :meth:`LineEditor.completed`)
+and feeds the rest afterwards, as QEMU's monitor reads nothing while a
+command runs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, Tuple
 
-__all__ = ["LineEditor", "Step", "MAX_LINE", "MAX_COMPLETIONS", "format_candidates"]
+__all__ = ["LineEditor", "Step", "MAX_LINE", "MAX_COMPLETIONS", "format_candidates",
+           "HISTORY_KEYS_SINCE"]
 
-#: QEMU's readline buffer holds at most 4095 bytes of a line.
+#: QEMU's readline buffer (``READLINE_CMD_BUF_SIZE``): a key is taken while
+#: the cursor is before this position, so typing at the end keeps 4095 bytes.
 MAX_LINE = 4095
 
 #: QEMU keeps at most this many completion candidates.
 MAX_COMPLETIONS = 256
 
+#: The release whose readline first binds ^P, ^N (history) and ^U (kill to the start).
+HISTORY_KEYS_SINCE = (9, 1)
+
+#: The first release measured to refuse a key on a full line wherever the
+#: cursor is (11.1.3; 11.0's sources as of 2026-02 still take one more byte
+#: before the end, and 11.0 itself is not at hand to measure).
+FULL_LINE_SINCE = (11, 1)
+
 _LEFT, _RIGHT, _ERASE = b"\x1b[D", b"\x1b[C", b"\x1b[K"
 _CLEAR_SCREEN = b"\x1b[2J\x1b[1;1H"
 _NORM, _ESC, _CSI, _SS3 = range(4)
+_SPACES = b" \t\n\v\f\r"
+
+Release = Tuple[int, int]
 
 
 def _enc(text: str) -> bytes:
@@ -88,11 +104,14 @@ class LineEditor:
     :param history: returns the session's history, oldest first (read
         afresh at each Up/Down, so it is whatever the session keeps).
     :param prompt: the prompt the line is typed after.
+    :param release: returns the QEMU release whose keys to follow.
     """
 
     def __init__(self, history: Callable[[], Sequence[str]], prompt: bytes = b"(qemu) ",
+                 release: Callable[[], Release] = lambda: (7, 2),
                  max_line: int = MAX_LINE) -> None:
         self._history = history
+        self._release = release
         self.prompt = prompt
         self._max = max_line
         self.buf = bytearray()
@@ -102,6 +121,7 @@ class LineEditor:
         self._state = _NORM
         self._param = 0
         self._hist_entry = -1
+        self._full_line = False
         self._out = bytearray()
 
     # -- the caller's side ------------------------------------------------------
@@ -112,19 +132,23 @@ class LineEditor:
         return _dec(bytes(self.buf))
 
     def show_prompt(self) -> bytes:
-        """The prompt, on a fresh line; the editor then knows nothing is shown after it."""
+        """The prompt; the editor then knows nothing is shown after it (QEMU's readline_show_prompt)."""
         self._shown, self._shown_index = b"", 0
         self._state = _NORM
         return self.prompt
 
     def feed(self, data: bytes) -> Step:
         """Handle key bytes up to the first Enter or Tab."""
-        pasted = self._pasted_line(data)
-        if pasted is not None:
-            return pasted
         self._out.clear()
+        release = self._release()
+        history_keys = release >= HISTORY_KEYS_SINCE
+        self._full_line = release >= FULL_LINE_SINCE
         for position, byte in enumerate(data):
-            step = self._key(byte)
+            step = self._key(byte, history_keys)
+            if step is not None and step.complete is not None:
+                step.echo = bytes(self._out)  # the table and redraw come with the candidates
+                step.rest = data[position + 1:]
+                return step
             self._update()
             if step is not None:
                 step.echo = bytes(self._out)
@@ -135,21 +159,24 @@ class LineEditor:
     def completed(self, candidates: Sequence[str], index: int) -> bytes:
         """Apply Tab's candidates (each the whole word; ``index`` bytes of it are typed)."""
         self._out.clear()
+        self._full_line = self._release() >= FULL_LINE_SINCE
         unique: List[str] = []
         for candidate in candidates:
             if candidate not in unique and len(unique) < MAX_COMPLETIONS:
                 unique.append(candidate)
-        unique.sort(key=_enc)
         words = [_enc(c) for c in unique]
         if len(words) == 1:
-            self._insert(words[0][index:])
+            for byte in words[0][index:]:
+                self._insert(byte)
             if words[0] and not words[0].endswith(b"/"):
-                self._insert(b" ")
+                self._insert(0x20)
         elif words:
+            words.sort()
+            unique = [_dec(w) for w in words]
             self._out += b"\r\n"
             prefix = _common_prefix(words)
-            if prefix:
-                self._insert(prefix[index:])
+            for byte in prefix[index:]:
+                self._insert(byte)
             self._out += format_candidates(unique)
             self._out += self.show_prompt()
         self._update()
@@ -165,10 +192,10 @@ class LineEditor:
 
     # -- keys --------------------------------------------------------------------
 
-    def _key(self, ch: int) -> Optional[Step]:
+    def _key(self, ch: int, history_keys: bool) -> Optional[Step]:
         state = self._state
         if state == _NORM:
-            return self._plain(ch)
+            return self._plain(ch, history_keys)
         if state == _ESC:
             self._param = 0
             self._state = {0x5B: _CSI, 0x4F: _SS3}.get(ch, _NORM)
@@ -186,7 +213,7 @@ class LineEditor:
             self._state = _NORM
         return None
 
-    def _plain(self, ch: int) -> Optional[Step]:
+    def _plain(self, ch: int, history_keys: bool) -> Optional[Step]:
         if ch == 1:
             self.index = 0
         elif ch == 4:
@@ -196,18 +223,14 @@ class LineEditor:
         elif ch == 9:
             return Step(complete=_dec(bytes(self.buf[:self.index])))
         elif ch in (10, 13):
-            line = _dec(bytes(self.buf))
-            self._out += b"\r\n"
-            self.buf.clear()
-            self.index = 0
-            self._shown, self._shown_index = b"", 0
-            self._hist_entry = -1
-            return Step(line=line)
-        elif ch == 11:  # ^K
-            del self.buf[self.index:]
+            return self._enter()
         elif ch == 12:
             self._out += _CLEAR_SCREEN + self.show_prompt()
-        elif ch == 21:  # ^U
+        elif ch == 14 and history_keys:  # ^N
+            self._down()
+        elif ch == 16 and history_keys:  # ^P
+            self._up()
+        elif ch == 21 and history_keys:  # ^U
             del self.buf[:self.index]
             self.index = 0
         elif ch == 23:
@@ -220,10 +243,20 @@ class LineEditor:
                 self._delete()
         elif ch == 155:
             self._state = _CSI
-            self._param = 0
         elif ch >= 32:
-            self._insert(bytes((ch,)))
+            self._insert(ch)
         return None
+
+    def _enter(self) -> Step:
+        line = _dec(bytes(self.buf))
+        if self.buf:
+            # QEMU's readline_hist_add: an empty line leaves the history walk where it was
+            self._hist_entry = -1
+        self._out += b"\r\n"
+        self.buf.clear()
+        self.index = 0
+        self._shown, self._shown_index = b"", 0
+        return Step(line=line)
 
     def _csi(self, ch: int) -> None:
         if ch in (0x41, 0x46):  # A, F
@@ -244,10 +277,11 @@ class LineEditor:
 
     # -- editing -----------------------------------------------------------------
 
-    def _insert(self, data: bytes) -> None:
-        for byte in data:
-            if len(self.buf) >= self._max:
-                return
+    def _insert(self, byte: int) -> None:
+        # QEMU before 11.1 checks the cursor, not the length: a key typed
+        # before the end of a full line still goes in (one byte to spare)
+        room = len(self.buf) < self._max if self._full_line else len(self.buf) <= self._max
+        if self.index < self._max and room:
             self.buf.insert(self.index, byte)
             self.index += 1
 
@@ -259,10 +293,10 @@ class LineEditor:
         if self.index == 0:
             return
         start = self.index - 1
-        while start > 0 and self.buf[start] in b" \t\n\v\f\r":
+        while start > 0 and self.buf[start] in _SPACES:
             start -= 1
         while start > 0:
-            if self.buf[start] in b" \t\n\v\f\r":
+            if self.buf[start] in _SPACES:
                 start += 1
                 break
             start -= 1
@@ -276,7 +310,7 @@ class LineEditor:
         if self._hist_entry == -1:
             self._hist_entry = len(history)
         self._hist_entry -= 1
-        if self._hist_entry >= 0:
+        if 0 <= self._hist_entry < len(history):
             self._set(_enc(history[self._hist_entry]))
 
     def _down(self) -> None:
@@ -299,31 +333,16 @@ class LineEditor:
     def _update(self) -> None:
         """Bring the terminal's line up to date, as QEMU's readline_update does."""
         if bytes(self.buf) != self._shown:
+            if len(self.buf) > self._max:
+                # QEMU ends the line with a NUL at cmd_buf[size]: one byte past
+                # its buffer, on the low byte of the cursor position (x86)
+                self.index &= ~0xFF
             self._out += _LEFT * self._shown_index + bytes(self.buf) + _ERASE
             self._shown = bytes(self.buf)
             self._shown_index = len(self.buf)
         delta = self.index - self._shown_index
         self._out += (_RIGHT * delta) if delta > 0 else (_LEFT * -delta)
         self._shown_index = self.index
-
-    def _pasted_line(self, data: bytes) -> Optional[Step]:
-        """A whole line arriving at an empty prompt is echoed as it came, without redraws.
-
-        ``telnet`` sends what a script or a paste put on its terminal in one
-        packet; echoing it as plain text keeps such transcripts readable.
-        """
-        if self.buf or self._shown or self._state != _NORM:
-            return None
-        for position, byte in enumerate(data):
-            if byte in (10, 13):
-                if position == 0:
-                    return None
-                text = data[:position][:self._max]
-                self._hist_entry = -1
-                return Step(echo=text + b"\r\n", line=_dec(text), rest=data[position + 1:])
-            if byte < 32 or byte in (127, 155):
-                return None
-        return None
 
 
 def _common_prefix(words: Sequence[bytes]) -> bytes:

@@ -1,59 +1,393 @@
-"""One HMP session: lines in, QEMU's text and the ``(qemu) `` prompt out.
+"""One HMP monitor session: QEMU's banner, line editor, answers and prompt.
 
-:class:`HMPSession` is the application protocol inside a Telnet transport
-(:class:`hmpbridge.telnet.HMPTelnetTransport`), which strips telnet commands, answers option
-negotiation and turns ``\\r\\n`` and ``\\r\\0`` into one line end.  The
-session runs one line at a time, in the order received, through the shared
-:class:`~hmpbridge.runner.CommandRunner`, and writes each answer together
-with the next prompt in a single write.
+:class:`HMPMonitor` is the :class:`~hmpbridge.interfaces.MonitorSession` a
+listener's framing (a :class:`~hmpbridge.interfaces.MonitorChannel`, telnet
+or plain, as QEMU's chardev kinds) delivers to.  It is what QEMU's monitor
+is on any chardev:
 
-**Interactive mode.**  A client that lets the bridge echo (the ``telnet``
-program answering ``IAC WILL ECHO``) gets QEMU's own line editor
-(:mod:`hmpbridge.line_editor`): keys are echoed with QEMU's redraw
-sequences, Up/Down walk this session's history, Tab completes
-(:mod:`hmpbridge.completion`), events are printed above the half-typed line,
-and a command that waits behind another operator's says so after a second.
-Which clients get it is the listener's ``telnet_mode``: ``never`` (plain
-lines only), ``always`` (offer echo at once, as QEMU's telnet chardev does),
-or ``auto``: offer it only after a first line that ended in CR LF alone in
-its packet, which is how ``telnet`` sends a line before any negotiation and
-how ``echo | nc`` does not.  Everything else keeps the plain-line behaviour:
-no echo, no ANSI sequences, no telnet bytes.
+* at connect, the banner and ``(qemu) ``;
+* every byte the client sends goes through QEMU's readline
+  (:class:`~hmpbridge.line_editor.LineEditor`), from the first byte: keys are
+  echoed with its redraw sequences, ``\\r`` and ``\\n`` each end a line, Tab
+  completes (:mod:`hmpbridge.completion`), Up/Down walk the session's history;
+* a finished line runs (:class:`~hmpbridge.line_queue.LineRunner`), and
+  nothing more is read until its answer and the next prompt are written, as
+  QEMU's monitor reads nothing while a command runs; what the client sends
+  meanwhile waits, in order, in a bounded :class:`~hmpbridge.line_queue.KeyQueue`;
+* text is written with ``\\r\\n`` line ends, as QEMU's ``monitor_puts`` does.
+
+Nothing else is written unless the session asked for it: QMP events, the
+notices that QEMU went away or is back (:meth:`HMPMonitor.notice`) and the
+note that a line waits behind another operator's command go only to a
+session with events on (``.events on``, ``--events-listen``).  A session
+that did not ask sees QEMU's absence as the answer to its next line.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from collections import deque
-from typing import Any, Callable, Deque, List, Mapping, Optional, cast
+from dataclasses import dataclass, field
+from typing import Any, Callable, List, Mapping, Optional
 
-from twisted.conch.telnet import ECHO, SGA, TelnetProtocol
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall, IReactorTime, ITCPTransport
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 
+from hmpbridge.board import CommandBoard
 from hmpbridge.commands import table_for
-from hmpbridge.board import WAIT_NOTICE_DELAY, CommandBoard, waiting_notice
-from hmpbridge.bridge_cmds import is_bridge_command, run_bridge_command
 from hmpbridge.completion import Completion, CompletionContext, complete
 from hmpbridge.errors import QMPError, QMPNotConnected
-from hmpbridge.interfaces import CommandExecutor
-from hmpbridge.line_editor import LineEditor
 from hmpbridge.events import EventHub
-from hmpbridge.flow import WriteGuard
 from hmpbridge.history import ConnectionHistory, HistoryStore
-from hmpbridge.limits import MAX_LINE, Limits
+from hmpbridge.interfaces import CommandExecutor, MonitorChannel
+from hmpbridge.limits import Limits
+from hmpbridge.line_editor import LineEditor
+from hmpbridge.line_queue import MAX_PENDING_KEYS, KeyQueue, LineRunner
 from hmpbridge.model import SessionState
-from hmpbridge.peercred import describe_peer, identify
 from hmpbridge.render.events import format_event
-from hmpbridge.runner import CommandRunner, remember
-from hmpbridge.telnet import HMPTelnetTransport
+from hmpbridge.runner import CommandRunner
 
-__all__ = ["HMPSession", "PROMPT", "MAX_QUEUED_LINES", "TELNET_MODES"]
+__all__ = ["HMPMonitor", "SessionConfig", "PROMPT", "TURN_LINES", "MAX_PENDING_KEYS", "puts",
+           "HMPSession", "MAX_QUEUED_LINES", "TELNET_MODES"]
 
 PROMPT = "(qemu) "
+
+#: Lines answered at once (empty lines, errors) run per reactor turn; the rest
+#: wait for the next turn, so one client's burst does not hold up the others.
+TURN_LINES = 64
+
+
+def _encode(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def puts(text: str) -> bytes:
+    """``text`` as QEMU's monitor_puts writes it: each ``\\n`` as ``\\r\\n``."""
+    return _encode(text).replace(b"\n", b"\r\n")
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """What every session of one listener shares.
+
+    :ivar runner: parses, authorises, runs and renders lines.
+    :ivar clock: for the waiting notice and the turns of a long burst.
+    :ivar executor: the QMP connection (completion asks it; its profile
+        decides the release whose keys the editor follows).
+    :ivar events: where QMP events come from.
+    :ivar events_on: whether sessions start with events shown (and notices).
+    :ivar board: who runs what, shared by every listener.
+    :ivar history: where sessions' histories come from and go back to.
+    :ivar limits: client limits (output flow is the framing's).
+    :ivar passthrough: whether completion may use ``human-monitor-command``.
+    :ivar max_pending_keys: bytes a client may have sent and the session not
+        yet read before reading from it pauses.
+    """
+
+    runner: CommandRunner
+    clock: IReactorTime
+    executor: Optional[CommandExecutor] = None
+    events: Optional[EventHub] = None
+    events_on: bool = False
+    board: CommandBoard = field(default_factory=CommandBoard)
+    history: HistoryStore = field(default_factory=ConnectionHistory)
+    limits: Limits = field(default_factory=Limits)
+    passthrough: bool = True
+    max_pending_keys: int = MAX_PENDING_KEYS
+
+
+class HMPMonitor:
+    """QEMU's HMP monitor as one client sees it (a :class:`~hmpbridge.interfaces.MonitorSession`).
+
+    :param config: what the listener's sessions share.
+    :param state: this session's state (identity, history, current CPU, ...).
+    """
+
+    _log = Logger()
+    #: whether QMP events and the bridge's notices are shown (``.events on``)
+    events_on: bool
+
+    def __init__(self, config: SessionConfig, state: Optional[SessionState] = None) -> None:
+        self._config = config
+        self.state = state if state is not None else SessionState()
+        self._channel: Optional[MonitorChannel] = None
+        self._editor = LineEditor(lambda: self.state.history, _encode(PROMPT),
+                                  release=self._release)
+        self._keys = KeyQueue(self._pause, self._resume, config.max_pending_keys)
+        self._lines = LineRunner(config.runner, self.state, self, config.board, config.history,
+                                 config.clock, self._tell, lambda: self.events_on)
+        self._lines.load_history()
+        self._out = bytearray()
+        self._unsubscribe: Callable[[], None] = lambda: None
+        self.events_on = False
+        if config.events_on:
+            self.set_events(True)
+        self._completing = False
+        self._reading = False
+        self._turn: Optional[Any] = None
+        self._eof = False
+        self._closed = False
+
+    @property
+    def busy(self) -> bool:
+        """Whether a line runs or a completion is being found (keys wait meanwhile)."""
+        return self._lines.running or self._completing
+
+    # -- MonitorSession -----------------------------------------------------------
+
+    def started(self, channel: MonitorChannel) -> None:
+        """Write the banner and the first prompt, in one write."""
+        self._channel = channel
+        self._out += puts(self._config.runner.banner()) + self._editor.show_prompt()
+        self._flush()
+
+    def received(self, data: bytes) -> None:
+        """Bytes the client sent: keys for the editor, read in order."""
+        if self._closed or not data:
+            return
+        self._keys.add(data)
+        self._read_keys()
+
+    def input_ended(self) -> None:
+        """The client sends nothing more: answer what it sent, then close."""
+        self._eof = True
+        self._read_keys()
+
+    def ended(self) -> None:
+        """The connection is gone: nothing more is written or run."""
+        if self._closed and self._channel is None:
+            return
+        self._closed = True
+        self._channel = None
+        self._lines.dropped(_lines_in(self._keys.clear()))
+        if self._turn is not None and self._turn.active():
+            self._turn.cancel()
+        self._turn = None
+        self._unsubscribe()
+        self._lines.stop()
+        self.descriptor(None)
+        try:
+            self._lines.save_history()
+        except Exception:  # noqa: BLE001 - a store that fails must not stop the close
+            self._log.failure("Saving the history failed")
+
+    def descriptor(self, fd: Optional[int]) -> None:
+        """Keep the descriptor a client passed for ``getfd``; a newer one replaces it."""
+        old, self.state.received_fd = self.state.received_fd, fd
+        if old is not None:
+            try:
+                os.close(old)
+            except OSError:
+                pass
+
+    def identified(self) -> None:
+        """The user became known after the session began: take that user's history."""
+        self._lines.adopt_history()
+
+    # -- reading keys -----------------------------------------------------------------
+
+    def _release(self) -> "tuple[int, int]":
+        executor = self._config.executor
+        return executor.profile.release if executor is not None else (7, 2)
+
+    def _read_keys(self) -> None:
+        """Feed the editor until a line runs, a completion is asked, or the keys run out.
+
+        A line answered at once (an empty line, a parse error) comes back
+        here through :meth:`_answered`; the loop goes on instead of recursing,
+        and after :data:`TURN_LINES` such lines the rest waits for the next turn.
+        """
+        if self._reading:
+            return
+        self._reading = True
+        try:
+            lines = 0
+            while len(self._keys) and not self.busy and not self._closed:
+                if lines >= TURN_LINES:
+                    if self._turn is None:
+                        self._turn = self._config.clock.callLater(0, self._next_turn)
+                    break
+                step = self._editor.feed(self._keys.take())
+                self._keys.put_back(step.rest)
+                self._out += step.echo
+                if step.line is not None:
+                    lines += 1
+                    self._run(step.line)
+                elif step.complete is not None:
+                    self._completing = True
+                    Deferred.fromCoroutine(self._find(step.complete)).addCallback(
+                        self._completed)
+            self._keys.settle()
+            if self._eof and not len(self._keys) and not self.busy and not self._closed:
+                self._flush()
+                self._close()
+        finally:
+            self._reading = False
+        self._flush()
+
+    def _next_turn(self) -> None:
+        self._turn = None
+        self._read_keys()
+
+    def _run(self, line: str) -> None:
+        self._flush()  # the echo of the line leaves before its answer
+        self._lines.run(line).addCallback(self._answered)
+
+    def _answered(self, text: str) -> None:
+        if self._closed:
+            return  # the client left; its late answer goes nowhere
+        if self.state.close_requested:
+            self._out += puts(text)
+            self._flush()
+            self._close()
+            return
+        self._out += puts(text) + self._editor.show_prompt()
+        self._flush()
+        self._read_keys()
+
+    # -- completion ---------------------------------------------------------------------
+
+    async def _find(self, text: str) -> Completion:
+        """Run the completion generator, its QMP questions through the executor."""
+        executor = self._config.executor
+        ctx = CompletionContext(
+            schema_commands=executor.schema_commands if executor is not None else None,
+            passthrough=self._config.passthrough,
+            table=executor.profile.table if executor is not None else table_for((7, 2)),
+            schema=executor.profile.schema if executor is not None else None,
+            profile=executor.profile if executor is not None else None,
+            listdir=_listdir, isdir=os.path.isdir)
+        gen = complete(text, ctx)
+        value: Any = None
+        error: Optional[BaseException] = None
+        try:
+            while True:
+                try:
+                    command = gen.throw(error) if error is not None else gen.send(value)
+                except StopIteration as stop:
+                    return stop.value if isinstance(stop.value, Completion) else Completion()
+                if executor is None:
+                    value, error = None, QMPNotConnected("no QMP connection")
+                    continue
+                try:
+                    value, error = await executor.execute(command), None
+                except QMPError as err:
+                    value, error = None, err
+        except Exception:  # noqa: BLE001 - a failed completion offers nothing
+            self._log.failure("Completion of {text!r} failed", text=text)
+            return Completion()
+
+    def _completed(self, found: Completion) -> None:
+        self._completing = False
+        if self._closed:
+            return
+        self._out += self._editor.completed(found.candidates, found.index)
+        self._flush()
+        self._read_keys()
+
+    # -- events and notices ---------------------------------------------------------------
+
+    def set_events(self, on: bool) -> None:
+        """Show QMP events and the bridge's notices in this session (``.events on``), or stop."""
+        self._unsubscribe()
+        self._unsubscribe = lambda: None
+        hub = self._config.events
+        self.events_on = on and hub is not None
+        if on and hub is not None:
+            self._unsubscribe = hub.subscribe(self._event)
+
+    def recent_events(self) -> List[Mapping[str, Any]]:
+        """Events kept for late joiners, oldest first."""
+        hub = self._config.events
+        return list(hub.recent) if hub is not None else []
+
+    def _event(self, event: Mapping[str, Any]) -> None:
+        self.notice(format_event(event))
+
+    def notice(self, line: str) -> None:
+        """Tell an operator who asked for events ``line`` (an event, QEMU gone or back).
+
+        A session without events on is told nothing: it would read the line
+        as the answer to its next command.  While a command runs, the line
+        lands before its answer; at the prompt, it is printed above the line
+        being typed, which is then shown again.
+        """
+        if self._closed or not self.events_on:
+            return
+        self._tell(line)
+
+    def _tell(self, line: str) -> None:
+        if self._closed:
+            return
+        if self._lines.running:
+            self._out += puts(line + "\n")  # lands before the answer and its prompt
+        else:
+            self._out += self._editor.interrupt(line + "\n")
+        self._flush()
+
+    # -- output -----------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        if self._out and self._channel is not None and not self._closed:
+            data = bytes(self._out)
+            self._out.clear()
+            self._channel.write(data)
+        else:
+            self._out.clear()
+
+    def _close(self) -> None:
+        channel = self._channel
+        if channel is not None and not self._closed:
+            self._closed = True
+            channel.loseConnection()
+
+    def _pause(self) -> None:
+        if self._channel is not None:
+            self._channel.pauseProducing()
+
+    def _resume(self) -> None:
+        if self._channel is not None and not self._closed:
+            self._channel.resumeProducing()
+
+
+def _lines_in(keys: bytes) -> List[str]:
+    """The lines finished in ``keys`` (the client left before they ran)."""
+    editor = LineEditor(lambda: [])
+    lines = []
+    while keys:
+        step = editor.feed(keys)
+        keys = step.rest
+        if step.line is not None:
+            lines.append(step.line)
+    return lines
+
+
+
+def _listdir(path: str) -> List[str]:
+    """Directory entries for file name completion; nothing for a directory it cannot read."""
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+# -- the session under the old telnet framing, until every listener has a MonitorChannel --
+
+import re  # noqa: E402
+from collections import deque  # noqa: E402
+from typing import Deque, cast  # noqa: E402
+
+from twisted.conch.telnet import ECHO, SGA, TelnetProtocol  # noqa: E402
+from twisted.internet.interfaces import IDelayedCall, ITCPTransport  # noqa: E402
+from twisted.python.failure import Failure  # noqa: E402
+
+from hmpbridge.board import WAIT_NOTICE_DELAY, waiting_notice  # noqa: E402
+from hmpbridge.bridge_cmds import is_bridge_command, run_bridge_command  # noqa: E402
+from hmpbridge.flow import WriteGuard  # noqa: E402
+from hmpbridge.limits import MAX_LINE  # noqa: E402
+from hmpbridge.peercred import describe_peer, identify  # noqa: E402
+from hmpbridge.runner import remember  # noqa: E402
+from hmpbridge.telnet import HMPTelnetTransport  # noqa: E402
 
 #: Lines a client may have waiting before the session stops reading from it.
 MAX_QUEUED_LINES = 256
@@ -63,20 +397,9 @@ _LINE_END = re.compile(rb"[\r\n]")
 #: ``--telnet-mode`` values: when a client gets the interactive line editor.
 TELNET_MODES = ("auto", "always", "never")
 
-#: Lines answered at once (empty lines, errors) run per reactor turn; the rest
-#: wait for the next turn, so one client's burst does not hold up the others.
-TURN_LINES = 64
-
-#: Typed bytes kept unread (while a command runs) before the session stops reading.
-MAX_PENDING_KEYS = 65536
-
 
 def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
-
-
-def _encode(text: str) -> bytes:
-    return text.encode("utf-8", "surrogateescape")
 
 
 class HMPSession(TelnetProtocol):
@@ -490,11 +813,3 @@ class HMPSession(TelnetProtocol):
 
     def _write(self, text: str) -> None:
         self._telnet.write(_encode(text))  # counted by the write guard, if any
-
-
-def _listdir(path: str) -> List[str]:
-    """Directory entries for file name completion; nothing for a directory it cannot read."""
-    try:
-        return os.listdir(path)
-    except OSError:
-        return []
