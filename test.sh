@@ -5,7 +5,8 @@ set -eu
 . "$(dirname "$0")/scripts/bootstrap.sh"
 
 ensure_commands qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils \
-    qemu-storage-daemon:qemu-system-common telnet:telnet nc:netcat-openbsd socat:socat
+    qemu-storage-daemon:qemu-system-common telnet:telnet nc:netcat-openbsd socat:socat \
+    tmux:tmux
 ensure_venv test
 # QEMU 10.0 and 11.1 beside the system's 7.2 (tests that need one say so when it is missing)
 sh "$HMPBRIDGE_ROOT/scripts/qemu-releases.sh" || say "hmpbridge: newer QEMU releases not installed"

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
 import pytest
 
@@ -35,6 +35,12 @@ ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
 TELNET_NEGOTIATION = b"\xff\xfb\x01\xff\xfb\x03\xff\xfb\x00\xff\xfd\x00"
 #: The listener kinds that may prefix an endpoint (``telnet:tcp:4444``).
 LISTENER_KINDS = ("telnet", "plain")
+#: The last line :func:`monitor_exchange` sends, and how its answer ends.
+SENTINEL = b"print 0x5e1\r"
+SENTINEL_ANSWER = b"0x5e1\r\n" + PROMPT
+
+#: A monitor's address: (host, port) for TCP, a path for a unix socket.
+Address = Union[Tuple[str, int], str]
 
 if shutil.which("qemu-system-x86_64") is None:  # ./test.sh installs it; a bare pytest may not
     pytest.skip("qemu-system-x86_64 is not installed", allow_module_level=True)
@@ -353,6 +359,19 @@ class HMPClient:
         """The output of one line, ``\\n`` line ends, echo and prompt removed."""
         return self.answer(line, self.raw(line.encode() + b"\n"))
 
+    def read_answer(self, line: str) -> str:
+        """The answer to ``line``, sent earlier: read up to its prompt (see :meth:`answer`)."""
+        return self.answer(line, self.read_until_prompt())
+
+    def read_to_end(self) -> bytes:
+        """Everything until the server closes the connection."""
+        data, self.buffer = self.buffer, b""
+        while True:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+
     def close(self) -> None:
         self.sock.close()
 
@@ -375,6 +394,81 @@ class LoginClient(HMPClient):
         out = self.cmd("info history").splitlines()
         assert out[-1].endswith(": 'info history'")
         return [line.split(": ", 1)[1][1:-1] for line in out[:-1]]
+
+
+def connect(address: Address, timeout: float = 10) -> socket.socket:
+    """A connected socket (``TCP_NODELAY``: each ``send`` its own segment)."""
+    if isinstance(address, str):
+        sock = socket.socket(socket.AF_UNIX)
+    else:
+        sock = socket.socket(socket.AF_INET)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.settimeout(timeout)
+    sock.connect(address)
+    return sock
+
+
+def read_into(sock: socket.socket, data: bytearray, marker: Optional[bytes], start: int,
+              timeout: float) -> bool:
+    """Read into ``data`` until ``marker`` is in it after ``start`` (or, for None, until
+    the server closes); False on timeout, or on a close before ``marker``."""
+    deadline = time.monotonic() + timeout
+    while marker is None or data.find(marker, start) < 0:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(1 << 20)
+        except socket.timeout:
+            return False
+        if not chunk:
+            return marker is None
+        data += chunk
+    return True
+
+
+def monitor_exchange(address: Address, segments: Sequence[bytes], pause: float = 0.0,
+                     timeout: float = 10) -> bytes:
+    """Every byte a fresh connection to a monitor at ``address`` receives when it sends
+    ``segments`` (each one ``send``, ``pause`` seconds apart) after the banner's prompt.
+
+    Then it sends :data:`SENTINEL`; once the answer came, it half-closes and reads
+    until the server closes, as ``nc -N`` does.  The same exchange with QEMU's own
+    monitor and with the bridge must give the same bytes.  A server that leaves out
+    the banner, the sentinel's answer or the close gets ``<no prompt>``,
+    ``<no answer>`` or ``<not closed>`` appended, so a comparison shows where it stopped.
+    """
+    sock = connect(address, timeout)
+    data = bytearray()
+    try:
+        if not read_into(sock, data, PROMPT, 0, timeout):
+            return bytes(data) + b"<no prompt>"
+        banner_end = len(data)
+        for i, segment in enumerate(segments):
+            if i and pause:
+                time.sleep(pause)
+            sock.sendall(segment)
+        sock.sendall(SENTINEL)
+        answered = read_into(sock, data, SENTINEL_ANSWER, banner_end, timeout)
+        sock.shutdown(socket.SHUT_WR)
+        ended = read_into(sock, data, None, len(data), 5)
+        return bytes(data) + (b"" if answered else b"<no answer>") + \
+            (b"" if ended else b"<not closed>")
+    finally:
+        sock.close()
+
+
+def same_bytes(got: bytes, want: bytes, what: str) -> None:
+    """Assert ``got == want`` with a short account of the first difference (streams may
+    be megabytes)."""
+    if got == want:
+        return
+    at = next((i for i, (x, y) in enumerate(zip(got, want)) if x != y), min(len(got), len(want)))
+    lo = max(0, at - 120)
+    raise AssertionError(
+        f"{what}: {len(got)} bytes, QEMU's monitor sent {len(want)}; first difference at "
+        f"byte {at}:\n  got  ...{got[lo:at + 120]!r}\n  QEMU ...{want[lo:at + 120]!r}")
 
 
 def add_user(path: str, user: str, password: str, role: str = "operator") -> None:

@@ -18,7 +18,7 @@ A script is sent after the banner's prompt, in the segments it lists (all at
 once: QEMU reads one byte at a time and answers each line before reading the
 next, so typed-ahead keys are echoed after the answer), then a sentinel line
 ``print 0x5e1``; once its answer came, the client half-closes and reads until
-the server closes.  Whole streams are compared; each stream is one TCP read
+the server closes (see ``monitor_exchange`` in ``conftest.py``).  Whole streams are compared; each stream is one TCP read
 sequence, so only the concatenation counts, never how it was split.
 
 Clients: raw sockets (one byte per send with ``TCP_NODELAY`` for the split
@@ -34,12 +34,11 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pexpect
 import pytest
@@ -47,18 +46,14 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from tests.golden.vm import BASE_ARGS, VM
-from tests.integration.conftest import (PROMPT, TELNET_NEGOTIATION, Bridge, QemuRelease,
-                                        free_port, qemu_releases, release_params)
-
-Address = Union[Tuple[str, int], str]
+from tests.integration.conftest import (PROMPT, SENTINEL, TELNET_NEGOTIATION, Address, Bridge,
+                                        QemuRelease, connect, free_port, monitor_exchange,
+                                        qemu_releases, read_into, release_params, same_bytes)
 
 #: Listener kinds compared: QEMU's chardev option and the bridge's listener.
 KINDS = ("telnet", "tcp", "unix")
-SENTINEL = b"print 0x5e1\r"
-SENTINEL_ANSWER = b"0x5e1\r\n" + PROMPT
-#: How long a server may take to answer the sentinel, then to close after the half-close.
+#: How long a server may take to answer a script's sentinel line.
 ANSWER_TIMEOUT = 10.0
-CLOSE_TIMEOUT = 5.0
 FULL = os.environ.get("HMPBRIDGE_CHARDEV_FULL") == "1"
 DEEP = os.environ.get("HMPBRIDGE_FUZZ") == "deep"
 
@@ -229,88 +224,10 @@ def _wait(predicate, what: str, timeout: float = 30) -> None:
         time.sleep(0.02)
 
 
-def connect(address: Address, timeout: float = ANSWER_TIMEOUT) -> socket.socket:
-    if isinstance(address, str):
-        sock = socket.socket(socket.AF_UNIX)
-    else:
-        sock = socket.socket(socket.AF_INET)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.settimeout(timeout)
-    sock.connect(address)
-    return sock
-
-
-def _read_until(sock: socket.socket, data: bytearray, marker: bytes, start: int,
-                timeout: float) -> bool:
-    """Read into ``data`` until ``marker`` is in it after ``start``; False on timeout or EOF."""
-    deadline = time.monotonic() + timeout
-    while data.find(marker, start) < 0:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        sock.settimeout(left)
-        try:
-            chunk = sock.recv(1 << 20)
-        except socket.timeout:
-            return False
-        if not chunk:
-            return False
-        data += chunk
-    return True
-
-
 def run_script(address: Address, script: Script) -> bytes:
-    """Every byte a fresh connection to ``address`` receives for ``script``.
-
-    A server that leaves out the banner, the sentinel's answer or the close
-    gets ``<no prompt>``, ``<no answer>`` or ``<not closed>`` appended, so
-    the comparison shows where it stopped.
-    """
-    sock = connect(address)
-    data = bytearray()
-    try:
-        if not _read_until(sock, data, PROMPT, 0, ANSWER_TIMEOUT):
-            return bytes(data) + b"<no prompt>"
-        banner_end = len(data)
-        for i, segment in enumerate(script.segments):
-            if i and script.pause:
-                time.sleep(script.pause)
-            sock.sendall(segment)
-        sock.sendall(SENTINEL)
-        answered = _read_until(sock, data, SENTINEL_ANSWER, banner_end, script.timeout)
-        sock.shutdown(socket.SHUT_WR)
-        ended = _read_to_eof(sock, data, CLOSE_TIMEOUT)
-        return bytes(data) + (b"" if answered else b"<no answer>") + \
-            (b"" if ended else b"<not closed>")
-    finally:
-        sock.close()
-
-
-def _read_to_eof(sock: socket.socket, data: bytearray, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        sock.settimeout(left)
-        try:
-            chunk = sock.recv(1 << 20)
-        except socket.timeout:
-            return False
-        if not chunk:
-            return True
-        data += chunk
-
-
-def same_bytes(got: bytes, want: bytes, what: str) -> None:
-    """Assert ``got == want`` with a short account of the first difference (streams may be MBs)."""
-    if got == want:
-        return
-    at = next((i for i, (x, y) in enumerate(zip(got, want)) if x != y), min(len(got), len(want)))
-    lo = max(0, at - 120)
-    raise AssertionError(
-        f"{what}: {len(got)} bytes, QEMU's monitor sent {len(want)}; first difference at "
-        f"byte {at}:\n  got  ...{got[lo:at + 120]!r}\n  QEMU ...{want[lo:at + 120]!r}")
+    """Every byte a fresh connection to ``address`` receives for ``script``."""
+    return monitor_exchange(address, script.segments, pause=script.pause,
+                            timeout=script.timeout)
 
 
 @pytest.fixture(scope="module", params=release_params())
@@ -363,7 +280,7 @@ def connect_bytes(address: Address) -> bytes:
     sock = connect(address)
     data = bytearray()
     try:
-        _read_until(sock, data, PROMPT, 0, ANSWER_TIMEOUT)
+        read_into(sock, data, PROMPT, 0, ANSWER_TIMEOUT)
         return bytes(data)
     finally:
         sock.close()

@@ -97,9 +97,8 @@ def non_reader(port: int) -> socket.socket:
 
 
 def test_a_non_reading_negotiation_flood_keeps_memory_and_cpu_bounded(rig: Rig) -> None:
-    """A client that sends IAC DO for option after option and never reads the answers costs
-    the bridge little memory and CPU: each option is refused once per read, the refusals
-    count against ``--max-unread``, and the client is dropped if they ever pass it."""
+    """A client that sends IAC DO for option after option and never reads costs the bridge
+    little memory and CPU: like QEMU's telnet chardev, it answers no option."""
     probe = rig.plain.session()
     before = memory(rig.plain, "VmRSS")
     cpu_before = cpu_seconds(rig.plain)
@@ -126,9 +125,9 @@ def test_a_non_reading_negotiation_flood_keeps_memory_and_cpu_bounded(rig: Rig) 
     probe.close()
 
 
-def test_a_negotiation_flood_is_refused_once_per_read(rig: Rig) -> None:
-    """A client that asks IAC DO for every option, over and over, is refused each option
-    once per read, not once per request; its line after the flood is answered."""
+def test_a_negotiation_flood_is_never_answered(rig: Rig) -> None:
+    """A client that asks IAC DO for every option, over and over, gets no answer to any
+    (QEMU's telnet chardev answers none); its line after the flood is answered."""
     flooder = rig.plain.session()
     chunk = b"".join(IAC + DO + bytes([n % 256]) for n in range(21845))
     received: List[bytes] = []
@@ -147,12 +146,10 @@ def test_a_negotiation_flood_is_refused_once_per_read(rig: Rig) -> None:
     flooder.sock.sendall(b"info status\n")
     reader.join(30)
     answers = b"".join(received)
-    refusals = answers.count(IAC + WONT)
-    print(f"\nnegotiation flood: {64 * 21845:,} IAC DO requests, {refusals:,} IAC WONT answers")
+    print(f"\nnegotiation flood: {64 * 21845:,} IAC DO requests, "
+          f"{answers.count(IAC + WONT):,} IAC WONT answers")
     assert answers.endswith(PROMPT) and b"VM status: " in answers[-100:], answers[-200:]
-    refused = set(re.findall(rb"\xff\xfc([\s\S])", answers))
-    assert refused >= {bytes([n]) for n in range(256)} - {b"\x01", b"\x03"}  # not ECHO, SGA
-    assert refusals * 8 < 64 * 21845, "every repeated request was answered"
+    assert IAC not in answers, answers[:200]
     flooder.close()
 
 
@@ -166,12 +163,29 @@ def test_a_0xff_stream_leaves_other_sessions_answered(rig: Rig) -> None:
     streamer = rig.plain.session()
     streamer.sock.settimeout(30)
     done: List[bytes] = []
+    tail = bytearray()
+
+    def read() -> None:
+        """The streamer reads its echo as it comes (4095 bytes kept, each one redrawn)."""
+        while True:
+            data = streamer.sock.recv(1 << 20)
+            if not data:
+                return
+            tail.extend(data)
+            del tail[:-8192]
+            if tail.endswith(b"'\r\n" + PROMPT):
+                done.append(bytes(tail))
+                return
 
     def stream() -> None:
         block = b"\xff" * 65536
         for _ in range(1024):  # 64 MiB: 32 MiB of data bytes 0xff
             streamer.sock.sendall(block)
-        done.append(streamer.raw(b"\n"))
+        streamer.sock.sendall(b"\n")
+        reader.join(30)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
 
     cpu_before = cpu_seconds(rig.plain)
     thread = threading.Thread(target=stream, daemon=True)
@@ -188,8 +202,8 @@ def test_a_0xff_stream_leaves_other_sessions_answered(rig: Rig) -> None:
     print(f"\n0xff stream: 64 MiB in {cpu:.2f} s of bridge CPU; {len(latencies)} probes, "
           f"p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
           f"max {latencies[-1] * 1000:.1f} ms")
-    assert done and done[0].startswith(b"unknown command: '\xff\xff") and \
-        done[0].endswith(b"'\r\n" + PROMPT), "the streaming client's own line is answered"
+    assert done and b"\r\nunknown command: '\xff\xff" in done[0], \
+        "the streaming client's own line is answered"
     assert cpu < 10, "reading escaped 0xff bytes costs a Python call per byte"
     assert probe.cmd("info status").startswith("VM status: ")
     probe.close()

@@ -31,8 +31,7 @@ def test_three_sessions_interleave_without_crossing(bridge, twins):
             start.wait()
             # pipeline everything at once, so the sessions' lines interleave at QEMU
             client.sock.sendall("".join(line + "\n" for line in lines).encode())
-            results[name] = [client.read_until_prompt()[:-len(b"(qemu) ")].decode()
-                             .replace("\r\n", "\n") for _ in lines]
+            results[name] = [client.read_answer(line) for line in lines]
         except BaseException as err:  # noqa: BLE001 - reported below
             errors.append(err)
 
