@@ -15,7 +15,7 @@ history back in the next session: Up/Down and ``info history`` show it.
 - a file is replaced atomically (written to a temporary file in the same
   directory, then renamed over the old one), so a reader or a crash never
   sees half a file;
-- a file holds at most :data:`~hmpbridge.runner.HISTORY_SIZE` lines of at
+- a file holds at most :data:`HISTORY_SIZE` lines of at
   most :data:`~hmpbridge.limits.MAX_LINE` bytes each (longer ones are cut,
   as QEMU's line buffer cuts them).
 
@@ -45,12 +45,32 @@ from typing import List, Optional, Protocol, Sequence
 
 from twisted.logger import Logger
 
-from hmpbridge.runner import HISTORY_SIZE
 from hmpbridge.limits import MAX_LINE
+from hmpbridge.model import SessionState
 
-__all__ = ["HistoryStore", "ConnectionHistory", "FileHistoryStore", "file_name", "merge", "cap_line", "FILE_SUFFIX"]
+__all__ = ["HISTORY_SIZE", "remember", "HistoryStore", "ConnectionHistory", "FileHistoryStore",
+           "file_name", "merge", "cap_line", "FILE_SUFFIX"]
+
+#: Lines QEMU's readline keeps in a monitor's history (``READLINE_MAX_CMDS``).
+HISTORY_SIZE = 64
 
 FILE_SUFFIX = ".history"
+
+
+def remember(state: SessionState, line: str) -> None:
+    """Add an entered ``line`` to the session's history as QEMU's ``readline_hist_add`` does.
+
+    Every line but the empty one is kept (a line of blanks too), a line
+    already there moves to the end, and only the last :data:`HISTORY_SIZE`
+    lines are kept.
+    """
+    if not line:
+        return
+    history = state.history
+    if line in history:
+        history.remove(line)
+    history.append(line)
+    del history[:-HISTORY_SIZE]
 
 #: Longest hex-encoded user name used as a file name as it is (255 is the usual limit).
 _MAX_HEX = 200

@@ -46,6 +46,7 @@ from hmpbridge.errors import (
 from hmpbridge.handlers import Context, HandlerResult
 from hmpbridge.handlers.passthrough import HMC, passthrough
 from hmpbridge.handlers.session_cmds import resolve_format
+from hmpbridge.history import remember
 from hmpbridge.hmp_parser import parser_for
 from hmpbridge.interfaces import CommandExecutor
 from hmpbridge.model import Delay, Invocation, PrintDefaults, SessionState
@@ -54,10 +55,7 @@ from hmpbridge.render.errors import render_error
 if TYPE_CHECKING:
     from hmpbridge.access import Identity
 
-__all__ = ["CommandRunner", "DEFAULT_TIMEOUTS", "HISTORY_SIZE", "banner_text"]
-
-#: QEMU's readline keeps 64 lines of history per monitor.
-HISTORY_SIZE = 64
+__all__ = ["CommandRunner", "DEFAULT_TIMEOUTS", "banner_text"]
 
 #: What the runner drives: a handler, or a function that answers at once with text
 #: (:func:`unavailable`).
@@ -78,20 +76,6 @@ def qemu_name(greeting: Optional[Any]) -> str:
 def banner_text(greeting: Optional[Any]) -> str:
     """QEMU's monitor banner for the QEMU that sent ``greeting``."""
     return f"{qemu_name(greeting)} monitor - type 'help' for more information\n"
-
-
-def remember(state: SessionState, line: str) -> None:
-    """Add ``line`` to the session's history the way QEMU's readline does.
-
-    Blank lines are not kept, a repeated line moves to the end, and only the
-    last :data:`HISTORY_SIZE` lines are kept.
-    """
-    if not line.strip():
-        return
-    if line in state.history:
-        state.history.remove(line)
-    state.history.append(line)
-    del state.history[:-HISTORY_SIZE]
 
 
 #: Default seconds a whole HMP command may take, by timeout class (0: no limit).

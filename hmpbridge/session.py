@@ -386,7 +386,7 @@ from hmpbridge.bridge_cmds import is_bridge_command, run_bridge_command  # noqa:
 from hmpbridge.flow import WriteGuard  # noqa: E402
 from hmpbridge.limits import MAX_LINE  # noqa: E402
 from hmpbridge.peercred import describe_peer, identify  # noqa: E402
-from hmpbridge.runner import remember  # noqa: E402
+from hmpbridge.history import remember  # noqa: E402
 from hmpbridge.telnet import HMPTelnetTransport  # noqa: E402
 
 #: Lines a client may have waiting before the session stops reading from it.

@@ -14,10 +14,10 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from hmpbridge.access import OPERATOR, Identity
-from hmpbridge.history import FileHistoryStore, cap_line, file_name, merge
+from hmpbridge.history import HISTORY_SIZE, FileHistoryStore, cap_line, file_name, merge
 from hmpbridge.login import LoginGate
 from hmpbridge.passwords import PasswordEntry
-from hmpbridge.runner import HISTORY_SIZE, CommandRunner
+from hmpbridge.runner import CommandRunner
 from hmpbridge.server import HMPServerFactory
 from hmpbridge.limits import MAX_LINE
 from hmpbridge.telnet import HMPTelnetTransport
