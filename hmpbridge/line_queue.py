@@ -30,32 +30,15 @@ from twisted.logger import Logger
 
 from hmpbridge.board import WAIT_NOTICE_DELAY, CommandBoard, waiting_notice
 from hmpbridge.bridge_cmds import BridgeSession, is_bridge_command, run_bridge_command
-from hmpbridge.history import HistoryStore
+from hmpbridge.history import HistoryStore, remember
 from hmpbridge.model import SessionState
 from hmpbridge.runner import CommandRunner
 
-__all__ = ["KeyQueue", "LineRunner", "MAX_PENDING_KEYS", "HISTORY_LINES", "add_to_history"]
-
-#: Lines QEMU's readline keeps in its history (``READLINE_MAX_CMDS``).
-HISTORY_LINES = 64
+__all__ = ["KeyQueue", "LineRunner", "MAX_PENDING_KEYS"]
 
 #: Default bytes a client may have sent and the session not yet read before
 #: the session stops reading from it (``SessionConfig.max_pending_keys``).
 MAX_PENDING_KEYS = 65536
-
-
-def add_to_history(history: List[str], line: str) -> None:
-    """Add an entered line as QEMU's ``readline_hist_add`` does.
-
-    Every line but the empty one is kept (a line of blanks too); a line
-    already there moves to the end; the oldest go past :data:`HISTORY_LINES`.
-    """
-    if not line:
-        return
-    if line in history:
-        history.remove(line)
-    history.append(line)
-    del history[:-HISTORY_LINES]
 
 
 class KeyQueue:
@@ -156,7 +139,7 @@ class LineRunner:
         typed = list(self._state.history)
         self._state.history[:] = self._store.load(self.who())
         for line in typed:
-            add_to_history(self._state.history, line)
+            remember(self._state, line)
         self._saved = list(self._state.history)
 
     def save_history(self) -> None:
@@ -177,7 +160,7 @@ class LineRunner:
     def run(self, line: str) -> "Deferred[str]":
         """Run ``line``; fires with the text to print (``\\n`` line ends)."""
         self.running = True
-        add_to_history(self._state.history, line)  # at Enter, as QEMU's readline
+        remember(self._state, line)  # at Enter, as QEMU's readline_hist_add
         if is_bridge_command(line):
             self._keep_history()
             text = run_bridge_command(line, self._session)

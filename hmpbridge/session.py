@@ -38,6 +38,7 @@ from hmpbridge.commands import table_for
 from hmpbridge.completion import Completion, CompletionContext, complete
 from hmpbridge.errors import QMPError, QMPNotConnected
 from hmpbridge.events import EventHub
+from hmpbridge.flow import WriteGuard
 from hmpbridge.history import ConnectionHistory, HistoryStore
 from hmpbridge.interfaces import CommandExecutor, MonitorChannel
 from hmpbridge.limits import Limits
@@ -101,14 +102,20 @@ class HMPMonitor:
 
     :param config: what the listener's sessions share.
     :param state: this session's state (identity, history, current CPU, ...).
+    :param output: the connection's write guard, when there is one: every
+        write is counted by it (through the channel), and while the client
+        reads none of its output, no further line runs (the guard drops a
+        client that stays so; see :mod:`hmpbridge.flow`).
     """
 
     _log = Logger()
     #: whether QMP events and the bridge's notices are shown (``.events on``)
     events_on: bool
 
-    def __init__(self, config: SessionConfig, state: Optional[SessionState] = None) -> None:
+    def __init__(self, config: SessionConfig, state: Optional[SessionState] = None,
+                 output: Optional[WriteGuard] = None) -> None:
         self._config = config
+        self._output = output
         self.state = state if state is not None else SessionState()
         self._channel: Optional[MonitorChannel] = None
         self._editor = LineEditor(lambda: self.state.history, _encode(PROMPT),
@@ -138,6 +145,9 @@ class HMPMonitor:
     def started(self, channel: MonitorChannel) -> None:
         """Write the banner and the first prompt, in one write."""
         self._channel = channel
+        if self._output is not None:
+            channel.count_output(self._output.wrote)
+            self._output.resumed = self._read_keys
         self._out += puts(self._config.runner.banner()) + self._editor.show_prompt()
         self._flush()
 
@@ -202,7 +212,8 @@ class HMPMonitor:
         self._reading = True
         try:
             lines = 0
-            while len(self._keys) and not self.busy and not self._closed:
+            while len(self._keys) and not self.busy and not self._closed \
+                    and not self._output_stalled():
                 if lines >= TURN_LINES:
                     if self._turn is None:
                         self._turn = self._config.clock.callLater(0, self._next_turn)
@@ -224,6 +235,10 @@ class HMPMonitor:
         finally:
             self._reading = False
         self._flush()
+
+    def _output_stalled(self) -> bool:
+        """Whether the client reads none of its output (no line runs meanwhile)."""
+        return self._output is not None and self._output.paused
 
     def _next_turn(self) -> None:
         self._turn = None
@@ -383,7 +398,6 @@ from twisted.python.failure import Failure  # noqa: E402
 
 from hmpbridge.board import WAIT_NOTICE_DELAY, waiting_notice  # noqa: E402
 from hmpbridge.bridge_cmds import is_bridge_command, run_bridge_command  # noqa: E402
-from hmpbridge.flow import WriteGuard  # noqa: E402
 from hmpbridge.limits import MAX_LINE  # noqa: E402
 from hmpbridge.peercred import describe_peer, identify  # noqa: E402
 from hmpbridge.history import remember  # noqa: E402

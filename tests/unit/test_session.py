@@ -347,3 +347,41 @@ def test_newer_descriptor_replaces_and_closes_the_older_one() -> None:
     assert session.state.received_fd == second_w
     session.ended()
     assert not is_open(second_w)
+
+
+# -- output flow ----------------------------------------------------------------------------
+
+
+class Guard:
+    """What the session uses of a write guard."""
+
+    def __init__(self) -> None:
+        self.paused = False
+        self.counted = 0
+        self.resumed: Any = lambda: None
+
+    def wrote(self, size: int) -> None:
+        self.counted += size
+
+
+def test_no_line_runs_while_the_client_reads_none_of_its_output() -> None:
+    """With the write guard paused, typed lines wait; they run once the client reads again."""
+    guard = Guard()
+    executor = FakeExecutor(VM().handlers())
+    clock = Clock()
+    from hmpbridge.runner import CommandRunner
+    from hmpbridge.session import HMPMonitor, SessionConfig
+    from tests.unit.monitor_fakes import FakeChannel
+    session = HMPMonitor(SessionConfig(runner=CommandRunner(executor, clock=clock), clock=clock,
+                                       executor=executor), output=guard)  # type: ignore[arg-type]
+    channel = FakeChannel()
+    session.started(channel)
+    assert channel.meter is not None
+    channel.meter(5)
+    assert guard.counted == 5
+    guard.paused = True
+    session.received(b"info status\r")
+    assert executor.commands == []
+    guard.paused = False
+    guard.resumed()
+    assert executor.commands == [STATUS]
