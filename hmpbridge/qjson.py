@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-__all__ = ["to_json", "to_pretty_json", "from_json", "JSONError"]
+__all__ = ["to_json", "to_pretty_json", "from_json", "JSONError", "JSONWording", "json_wording",
+           "LEGACY_WORDING", "POSITIONED_WORDING", "PositionedStream", "positioned_text"]
 
 
 # --- writer --------------------------------------------------------------------------
@@ -145,9 +146,10 @@ def _table() -> List[List[Tuple[int, bool]]]:
 
     digits, ee = _bytes("0-9"), _bytes("e", "E")
     # After an error: skip to a structural or control character (not tab).
+    put(RECOVERY, list(range(0x20, 0xFE)), RECOVERY)
     put(RECOVERY, list(range(0x20)) + [0xFE, 0xFF] + _bytes("[", "]", "{", "}", ":", ","),
         START, True)
-    put(RECOVERY, list(range(0x20, 0xFE)) + [0x09], RECOVERY)
+    put(RECOVERY, [0x09], RECOVERY)
     for plain, esc, quote in ((DQ, DQ_ESC, '"'), (SQ, SQ_ESC, "'")):
         put(esc, list(range(0x20, 0xFE)), plain)
         put(plain, list(range(0x20, 0xFE)), plain)
@@ -400,12 +402,16 @@ def _utf8_codepoint(data: bytes, pos: int) -> Tuple[int, int]:
     return cp, pos
 
 
-def from_json(text: str) -> Any:
+def from_json(text: str, wording: "JSONWording" = None) -> Any:  # type: ignore[assignment]
     """Parse ``text`` as ``qobject_from_json()`` does.
 
+    :param wording: the release's words for errors (:func:`json_wording`);
+        10.x's by default.
     :raises JSONError: with QEMU's message (``JSON parse error, ...``,
         ``Expecting at most one JSON value``, ``Expecting a JSON value``).
     """
+    if wording is not None and wording.positioned:
+        _check_positioned(text)
     results: List[Any] = []
     error: Optional[str] = None
 
@@ -444,6 +450,19 @@ def from_json(text: str) -> Any:
     return results[0]
 
 
+def _check_positioned(text: str) -> None:
+    """Raise QEMU 11.1's error for ``text``, if it has one (see :class:`PositionedStream`)."""
+    stream = PositionedStream()
+    data = text.encode("utf-8", "surrogateescape")
+    values = 0
+    for outcome in stream.feed(data) + stream.flush():
+        if values:
+            raise JSONError("Expecting at most one JSON value")
+        if outcome is not None:
+            raise JSONError(positioned_text(outcome))
+        values += 1
+
+
 def _emit(tokens: List[Token], consume: Any) -> None:
     parser = _Parser(list(tokens))
     value = parser.value()
@@ -451,3 +470,301 @@ def _emit(tokens: List[Token], consume: Any) -> None:
         consume(None, parser.err or "JSON parse error, expecting value")
     else:
         consume(value, None)
+
+
+# --- error wording by release ----------------------------------------------------------
+
+class JSONWording:
+    """How a QEMU release words its JSON parser's errors.
+
+    Up to 11.0 an error is ``JSON parse error, <what>`` (``premature EOI``,
+    ``missing : in object pair`` ...).  From 11.1 on it starts with the
+    ``LINE:COLUMN: `` of the token at fault, counted in the whole text or
+    connection (both from 1, columns in bytes), and some words changed
+    (``premature end of input``, ``expecting ':'``, ``expected ',' or '}'``,
+    ``expecting key``).  Limits (``JSON nesting depth limit exceeded``) carry no
+    position in either.
+
+    :ivar positioned: whether errors carry 11.1's position and words.
+    """
+
+    __slots__ = ("positioned",)
+
+    def __init__(self, positioned: bool) -> None:
+        self.positioned = positioned
+
+    def __repr__(self) -> str:
+        return f"JSONWording(positioned={self.positioned})"
+
+
+#: QEMU up to 11.0.
+LEGACY_WORDING = JSONWording(False)
+#: QEMU 11.1 and later.
+POSITIONED_WORDING = JSONWording(True)
+
+#: The first release whose JSON errors carry a position (11.0 is not measured).
+POSITIONED_SINCE = (11, 1)
+
+
+def json_wording(release: Tuple[int, ...]) -> JSONWording:
+    """The wording of QEMU release ``release`` (``(major, minor[, micro])``)."""
+    return POSITIONED_WORDING if tuple(release[:2]) >= POSITIONED_SINCE else LEGACY_WORDING
+
+
+#: A parse error as QEMU 11.1 reports it: (line, column, message), or no position.
+Positioned = Tuple[Optional[int], Optional[int], str]
+
+
+def positioned_text(error: Positioned) -> str:
+    """``"2:6: JSON parse error, expecting value"``."""
+    line, column, message = error
+    return message if line is None else f"{line}:{column}: {message}"
+
+
+T_END = 111  # end of input (a flush)
+#: QEMU's limit on braces and brackets open at once.
+NESTING_LIMIT = 1024
+_OPENING = {T_LCURLY: T_RCURLY, T_LSQUARE: T_RSQUARE}
+
+PosToken = Tuple[int, bytes, int, int]  # kind, text, line, column
+
+
+class PositionedStream:
+    """QEMU 11.1's JSON lexer and streamer over a byte stream, for its errors.
+
+    The lexer is json-lexer.c's (the table of :func:`_table`); each token is
+    placed where QEMU 11.1 places it: one past the column of the character
+    that last emptied the lexer's token buffer.  That is the token's first
+    byte, except right after a number, a keyword or a lexer error, which end
+    on the character after them: a token that starts on that character is
+    placed one column further (``[1:]`` puts the ``:`` at column 4).  A
+    newline starts line + 1 at column 0 before it is read; a tab, a carriage
+    return and each byte of a multi-byte character count one column.
+
+    Messages end where 7.2's streamer ends them (braces and brackets counted
+    apart); each message's first error (:class:`_PositionedParser`) is
+    reported when it ends, or at :meth:`flush`.
+
+    :param skip_line_after_limit: after a nesting error, drop input up to the
+        next line end (as the bridge's QMP reader does), rather than read on.
+    """
+
+    def __init__(self, skip_line_after_limit: bool = False,
+                 nesting_limit: int = NESTING_LIMIT) -> None:
+        self.skip_line_after_limit = skip_line_after_limit
+        self.nesting_limit = nesting_limit
+        self.line = 1
+        self.x = 0
+        self.start = (1, 1)
+        self._state = START
+        self._token = bytearray()
+        self._tokens: List[PosToken] = []
+        self._braces = 0
+        self._brackets = 0
+        self._skipping = False
+
+    def skip(self, data: bytes) -> None:
+        """Count ``data`` as read by a streamer left with nothing pending after it."""
+        newlines = data.count(b"\n")
+        if newlines:
+            self.line += newlines
+            self.x = len(data) - data.rfind(b"\n") - 1
+        else:
+            self.x += len(data)
+        self.start = (self.line, self.x + 1)
+        self._state = START
+        self._token.clear()
+        self._tokens = []
+        self._braces = self._brackets = 0
+        self._skipping = False
+
+    def idle(self) -> bool:
+        """Whether nothing is pending: no token, no message, no line being skipped."""
+        return (self._state == START and not self._tokens and not self._token
+                and not self._skipping)
+
+    def skip_line(self) -> None:
+        """Drop what is pending and the input up to the next line end."""
+        self._state = START
+        self._token.clear()
+        self._reset()
+        self._skipping = True
+
+    def feed(self, data: bytes) -> List[Optional[Positioned]]:
+        """Read ``data``; each message it ends, in order: None if it parses, else its error."""
+        out: List[Optional[Positioned]] = []
+        for byte in data:
+            self._char(byte, False, out)
+        return out
+
+    def flush(self) -> List[Optional[Positioned]]:
+        """The end of the text (``qobject_from_json``'s flush)."""
+        out: List[Optional[Positioned]] = []
+        self._char(0, True, out)
+        if self._tokens:
+            self._tokens.append((T_END, b"", self.start[0], self.start[1]))
+            out.append(self._parse())
+        return out
+
+    def _char(self, byte: int, flush: bool, out: List[Optional[Positioned]]) -> None:
+        self.x += 1
+        if byte == 0x0A and not flush:
+            self.x = 0
+            self.line += 1
+        if self._skipping:
+            if byte == 0x0A:
+                self._skipping = False
+                self.start = (self.line, self.x + 1)
+            return
+        consumed = False
+        while (self._state != START) if flush else not consumed:
+            new, lookahead = _LEXER[self._state][byte]
+            consumed = not flush and not lookahead
+            if consumed:
+                self._token.append(byte)
+            if new >= T_ERROR:
+                self._token_out(new, bytes(self._token), out)
+                self._token.clear()
+                self.start = (self.line, self.x + 1)
+                new = RECOVERY if new == T_ERROR else START
+            elif new in (START, RECOVERY):
+                self._token.clear()
+                self.start = (self.line, self.x + 1)
+            self._state = new
+            if self._skipping:
+                self._state = START
+                self._token.clear()
+                return
+
+    def _token_out(self, kind: int, text: bytes, out: List[Optional[Positioned]]) -> None:
+        line, column = self.start
+        if kind == T_ERROR:
+            self._reset()
+            out.append((line, column, "JSON parse error, stray '%s'"
+                        % text.decode("utf-8", "replace")))
+            return
+        if kind == T_LCURLY:
+            self._braces += 1
+        elif kind == T_RCURLY:
+            self._braces -= 1
+        elif kind == T_LSQUARE:
+            self._brackets += 1
+        elif kind == T_RSQUARE:
+            self._brackets -= 1
+        if self._braces + self._brackets > self.nesting_limit:
+            self._reset()
+            out.append((None, None, "JSON nesting depth limit exceeded"))
+            if self.skip_line_after_limit:
+                self._skipping = True
+            return
+        self._tokens.append((kind, text, line, column))
+        if (self._braces > 0 or self._brackets > 0) and self._braces >= 0 \
+                and self._brackets >= 0:
+            return
+        out.append(self._parse())
+
+    def _parse(self) -> Optional[Positioned]:
+        tokens = self._tokens
+        self._reset()
+        return _PositionedParser(tokens).error()
+
+    def _reset(self) -> None:
+        self._tokens = []
+        self._braces = self._brackets = 0
+
+
+class _PositionedParser:
+    """QEMU 11.1's parser over one message's tokens: its first error, or None.
+
+    It checks each token as it comes: where a key must be, anything but a
+    string is ``expecting key``; after a key, ``expecting ':'``; after a
+    member or an element, ``expected ',' or '}'`` (``']'``); where a value
+    must be, ``expecting value``; the end of the text anywhere inside is
+    ``premature end of input``.  A string's, a keyword's and a duplicate
+    key's errors are placed at that token (a duplicate key at its value).
+    """
+
+    def __init__(self, tokens: List[PosToken]) -> None:
+        self.tokens = tokens
+        self.pos = 0
+
+    def error(self) -> Optional[Positioned]:
+        try:
+            self.value()
+        except _Fault as fault:
+            return fault.error
+        return None
+
+    def take(self) -> PosToken:
+        tok = self.tokens[self.pos] if self.pos < len(self.tokens) else (
+            T_END, b"", self.tokens[-1][2], self.tokens[-1][3])
+        self.pos += 1
+        if tok[0] == T_END:
+            raise _Fault(tok, "premature end of input")
+        return tok
+
+    def value(self) -> Any:
+        tok = self.take()
+        kind = tok[0]
+        if kind == T_LCURLY:
+            return self.members()
+        if kind == T_LSQUARE:
+            return self.elements()
+        if kind == T_STRING:
+            return self.string(tok)
+        if kind == T_KEYWORD:
+            if tok[1] not in (b"true", b"false", b"null"):
+                raise _Fault(tok, "invalid keyword '%s'" % tok[1].decode("utf-8", "replace"))
+            return None
+        if kind in (T_INTEGER, T_FLOAT):
+            return None
+        raise _Fault(tok, "expecting value")
+
+    def members(self) -> Any:
+        keys: set = set()
+        tok = self.take()
+        if tok[0] == T_RCURLY:
+            return None
+        while True:
+            if tok[0] != T_STRING:
+                raise _Fault(tok, "expecting key")
+            key = self.string(tok)
+            colon = self.take()
+            if colon[0] != T_COLON:
+                raise _Fault(colon, "expecting ':'")
+            at = self.tokens[self.pos] if self.pos < len(self.tokens) else None
+            self.value()
+            if key in keys and at is not None:
+                raise _Fault(at, "duplicate key")
+            keys.add(key)
+            tok = self.take()
+            if tok[0] == T_RCURLY:
+                return None
+            if tok[0] != T_COMMA:
+                raise _Fault(tok, "expected ',' or '}'")
+            tok = self.take()
+
+    def elements(self) -> Any:
+        if self.pos < len(self.tokens) and self.tokens[self.pos][0] == T_RSQUARE:
+            self.pos += 1
+            return None
+        while True:
+            self.value()
+            tok = self.take()
+            if tok[0] == T_RSQUARE:
+                return None
+            if tok[0] != T_COMMA:
+                raise _Fault(tok, "expected ',' or ']'")
+
+    def string(self, tok: PosToken) -> str:
+        probe = _Parser([])
+        value = probe.string(tok[1])
+        if probe.err is not None:
+            raise _Fault(tok, probe.err[len("JSON parse error, "):])
+        return value
+
+
+class _Fault(Exception):
+    def __init__(self, tok: PosToken, message: str) -> None:
+        super().__init__(message)
+        self.error: Positioned = (tok[2], tok[3], "JSON parse error, " + message)

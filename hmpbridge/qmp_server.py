@@ -54,6 +54,7 @@ from hmpbridge.limits import (MAX_QMP_MESSAGE, MAX_QMP_MESSAGE_READ_ONLY, Client
                               Refusal, when_lost)
 from hmpbridge.mux import QMPMultiplexer
 from hmpbridge.peercred import identify
+from hmpbridge.qjson import json_wording
 from hmpbridge.qmp_wire import (JSONStreamSplitter, ParseFailure, check_message, dumps,
                                 error_reply, split_id, with_client_id)
 
@@ -150,6 +151,9 @@ class QMPServerProtocol(Protocol):
         if not self.mux.connected or greeting is None:
             transport.loseConnection()
             return
+        # bad JSON is answered in the words of the QEMU behind the bridge
+        self._splitter = JSONStreamSplitter(self._splitter.max_size,
+                                            wording=json_wording(self.mux.profile.qemu))
         self._guard = WriteGuard(transport, self.clock, resumed=self._resume,
                                  stall_timeout=self.limits.stall_timeout,
                                  max_pending=self.limits.max_unread, peer=self.identity.peer)

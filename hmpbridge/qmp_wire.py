@@ -24,6 +24,8 @@ import re
 import sys
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
+from hmpbridge.qjson import LEGACY_WORDING, JSONWording, PositionedStream, positioned_text
+
 __all__ = ["JSONStreamSplitter", "ParseFailure", "check_message", "dumps", "error_reply",
            "MAX_MESSAGE_SIZE", "MAX_NESTING", "nesting_limit", "ReplySplitter", "OversizedLine",
            "REPLY_TAIL", "Unencodable", "encode"]
@@ -66,11 +68,17 @@ class JSONStreamSplitter:
 
     :param max_size: the largest message, in bytes, before the input is
         refused with QEMU's ``JSON token size limit exceeded``.
+    :param wording: the words of the QEMU release served (``json_wording``):
+        from 11.1 on, a parse error starts with the ``LINE:COLUMN`` of its
+        token in the connection's bytes, as :class:`PositionedStream` counts
+        them, and some words changed.
     """
 
-    def __init__(self, max_size: int = MAX_MESSAGE_SIZE, max_nesting: int = MAX_NESTING) -> None:
+    def __init__(self, max_size: int = MAX_MESSAGE_SIZE, max_nesting: int = MAX_NESTING,
+                 wording: JSONWording = LEGACY_WORDING) -> None:
         self.max_size = max_size
         self.max_nesting = min(max_nesting, nesting_limit())
+        self._placer = _Placer(self) if wording.positioned else None
         self._buf = bytearray()
         self._depth = 0  # braces and brackets open
         self._braces = 0
@@ -85,6 +93,21 @@ class JSONStreamSplitter:
 
     def feed(self, data: bytes) -> List[Piece]:
         """Add ``data``; return every value completed by it, in order."""
+        if self._placer is None:
+            return self._split(data)
+        out = self._split(data)
+        self._placer.follow(data, out)
+        return out
+
+    def pending(self) -> int:
+        """Bytes of a message begun and not ended (the tail of what was fed), or -1
+        when the reader is not plainly between or inside messages (skipping,
+        recovering from a lexer error)."""
+        if self._skipping or self._state == _RECOVERY:
+            return -1
+        return len(self._buf)
+
+    def _split(self, data: bytes) -> List[Piece]:
         out: List[Piece] = []
         i, size = 0, len(data)
         while i < size:
@@ -299,6 +322,77 @@ class JSONStreamSplitter:
         self._brackets = 0
         self._state = _START
         self._escape = False
+
+
+#: 10.x's words -> 11.1's, for an error that cannot be placed
+_NEW_WORDS = {"premature EOI": "premature end of input",
+              "missing : in object pair": "expecting ':'",
+              "expected separator in dict": "expected ',' or '}'",
+              "expected separator in list": "expected ',' or ']'",
+              "key is not a string in object": "expecting key"}
+_PREFIX = "JSON parse error, "
+#: the byte before a message that leaves no lexer state behind it
+_CLEAN_END = frozenset(b' \t\r\n}]"\'')
+
+
+def reworded(desc: str) -> str:
+    """10.x's ``desc`` in 11.1's words, without a position."""
+    if desc.startswith(_PREFIX):
+        rest = desc[len(_PREFIX):]
+        return _PREFIX + _NEW_WORDS.get(rest, rest)
+    return desc
+
+
+class _Placer:
+    """Places a :class:`JSONStreamSplitter`'s parse errors as QEMU 11.1 does.
+
+    A :class:`PositionedStream` follows the connection's bytes.  While the
+    input parses it is only told how many bytes went by (what is not part of
+    an unfinished message; that stays here until it ends); when the splitter
+    reports an error, the stream reads what it was not given yet and its
+    errors, in order, replace the splitter's descriptions.  Should the two
+    disagree on how many errors there were (a message too long for the
+    bridge, which QEMU would read on), the splitter's errors are given 11.1's
+    words without a position.
+    """
+
+    def __init__(self, splitter: "JSONStreamSplitter") -> None:
+        self.splitter = splitter
+        self.stream = PositionedStream(skip_line_after_limit=True,
+                                       nesting_limit=splitter.max_nesting)
+        self.raw = bytearray()
+
+    def follow(self, data: bytes, out: List[Piece]) -> None:
+        self.raw += data
+        failures = [piece for piece in out if isinstance(piece, ParseFailure)]
+        stream = self.stream
+        if not failures and stream.idle():
+            pending = self.splitter.pending()
+            cut = len(self.raw) - pending
+            if pending == 0:
+                stream.skip(bytes(self.raw))
+                self.raw.clear()
+                return
+            if pending > 0 and (cut == 0 or self.raw[cut - 1] in _CLEAN_END):
+                if cut:
+                    stream.skip(bytes(self.raw[:cut]))
+                    del self.raw[:cut]
+                return
+        errors = [error for error in stream.feed(bytes(self.raw)) if error is not None]
+        self.raw.clear()
+        if not failures:
+            return
+        if len(errors) == len(failures) and not any(
+                failure.desc == "JSON token size limit exceeded" for failure in failures):
+            for failure, error in zip(failures, errors):
+                failure.desc = positioned_text(error)
+            return
+        for failure in failures:
+            failure.desc = reworded(failure.desc)
+        if self.splitter._skipping:
+            stream.skip_line()
+        else:
+            stream.skip(b"")
 
 
 # Lexer states outside strings, after QEMU's json-lexer.c.

@@ -14,7 +14,7 @@ from hmpbridge.errors import QMPCommandError
 from hmpbridge.handlers import Context, HandlerResult, handler
 from hmpbridge.model import Invocation, QMPCommand
 from hmpbridge.qemu_opts import OptsError, string_visitor_value
-from hmpbridge.qjson import JSONError, from_json, to_pretty_json
+from hmpbridge.qjson import JSONError, from_json, json_wording, to_pretty_json
 
 __all__ = ["qom_list", "qom_get", "qom_set", "property_type"]
 
@@ -52,7 +52,7 @@ def qom_set(inv: Invocation, ctx: Context) -> HandlerResult:
     arguments = {"path": path, "property": prop}
     if inv.args.get("json"):
         try:
-            value = from_json(text)
+            value = from_json(text, json_wording(ctx.profile.release))
         except JSONError as err:
             return f"Error: {err}\n"
         yield QMPCommand("qom-set", {**arguments, "value": value})
