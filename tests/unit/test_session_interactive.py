@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, List
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from twisted.internet.task import Clock
 
 from hmpbridge.board import CommandBoard, waiting_notice
@@ -155,3 +158,55 @@ def test_board_names_the_oldest_other_command() -> None:
     assert board.ahead_of(second) == "migrate" and board.ahead_of(first) is None
     board.finish(first)
     assert board.ahead_of(second) is None
+
+
+# -- nothing unsolicited, whatever happens when ------------------------------------------------
+
+ACTIONS = st.one_of(
+    st.tuples(st.just("keys"), st.sampled_from(
+        [b"info name\r", b"info block\r", b"\r", b"frob", b"\x1b[A", b"eject c\t", b"\r\n",
+         b"info st"])),
+    st.tuples(st.just("notice"), st.sampled_from(["hmpbridge: lost the connection",
+                                                  "hmpbridge: connected to QEMU again"])),
+    st.tuples(st.just("event"), st.just(b"")),
+    st.tuples(st.just("fire"), st.just(b"")),
+    st.tuples(st.just("tick"), st.just(b"")),
+)
+
+
+def play(actions: List[Any], with_noise: bool) -> bytes:
+    """What a session without events writes for ``actions``; the noise (notices, events,
+    another operator's slow command and the clock) only happens ``with_noise``."""
+    clock, board, source = Clock(), CommandBoard(), Source()
+    executor = FakeExecutor(BLOCK, manual=True)
+    hub = EventHub(source)
+    session, channel, _ = opened(executor=executor, clock=clock, board=board, events=hub)
+    other, _, _ = opened(executor=executor, clock=clock, board=board, events=hub,
+                         events_on=True)
+    if with_noise:
+        other.received(b"info block\r")
+    for kind, value in actions:
+        if kind == "keys":
+            session.received(value)
+        elif kind == "fire":
+            mine = [i for i, p in enumerate(executor.pending)
+                    if not with_noise or i > 0 or len(executor.pending) > 1]
+            if mine:
+                executor.fire(mine[-1])
+        elif with_noise and kind == "notice":
+            session.notice(value)
+            other.notice(value)
+        elif with_noise and kind == "event":
+            source.emit(STOP)
+        elif with_noise and kind == "tick":
+            clock.advance(1.5)
+    while len(executor.pending) > (1 if with_noise else 0):
+        executor.fire(len(executor.pending) - 1)
+    return channel.value
+
+
+@given(st.lists(ACTIONS, max_size=25))
+def test_a_session_without_events_gets_nothing_it_did_not_ask_for(actions: List[Any]) -> None:
+    """Notices, events and another operator's slow command change nothing in what a
+    session that did not ask for events receives: the banner, prompts, its echo and answers."""
+    assert play(actions, with_noise=True) == play(actions, with_noise=False)
