@@ -436,6 +436,10 @@ def from_json(text: str, wording: "JSONWording" = None) -> Any:  # type: ignore[
             continue
         braces += {T_LCURLY: 1, T_RCURLY: -1}.get(kind, 0)
         brackets += {T_LSQUARE: 1, T_RSQUARE: -1}.get(kind, 0)
+        if braces + brackets > NESTING_LIMIT:
+            pending, braces, brackets = [], 0, 0
+            consume(None, "JSON nesting depth limit exceeded")
+            continue
         pending.append((kind, body))
         if (braces > 0 or brackets > 0) and braces >= 0 and brackets >= 0:
             continue

@@ -159,7 +159,8 @@ class JSONStreamSplitter:
     def _byte(self, byte: int, out: List[Piece]) -> None:
         state = self._state
         if state == _RECOVERY:
-            if byte < 0x20 and byte != 0x09 or byte in _OPEN or byte in _CLOSE or byte >= 0xFE:
+            if byte < 0x20 and byte != 0x09 or byte in _BRACKETS or byte in _SEPARATORS \
+                    or byte >= 0xFE:
                 self._state = _START
                 self._byte(byte, out)
             return
