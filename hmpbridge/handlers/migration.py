@@ -379,7 +379,7 @@ def info_migrate(inv: Invocation, ctx: Context) -> HandlerResult:
     show_all = bool(inv.args.get("all"))
     if profile.since(10, 1):
         globals_ = (yield from _globals(profile)) if show_all else MigrationGlobals()
-        return render_info_migrate_101(info, show_all, globals_)
+        return render_info_migrate_101(info, show_all, globals_, profile.release)
     return render_info_migrate(info, (yield from _globals(profile)), profile.release)
 
 

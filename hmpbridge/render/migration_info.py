@@ -10,7 +10,7 @@ XBZRLE, throttle and postcopy blocktime/latency figures.
 from __future__ import annotations
 
 import math
-from typing import Any, List, Mapping, Sequence
+from typing import Any, List, Mapping, Sequence, Tuple
 
 from hmpbridge.render.migration_status import MigrationGlobals, socket_address
 
@@ -54,7 +54,7 @@ def _list_by_ten(values: Sequence[int]) -> str:
     return "".join(out)
 
 
-def _status(info: Obj) -> List[str]:
+def _status(info: Obj, release: Tuple[int, int]) -> List[str]:
     status = info["status"]
     line = f"Status: \t\t{status}"
     if status in ("failed", "postcopy-paused") and info.get("error-desc") is not None:
@@ -67,6 +67,10 @@ def _status(info: Obj) -> List[str]:
             if key in info:
                 times += ", %s=%d" % (label, info[key])
         out.append(times + "\n")
+    if release >= (11, 1) and "remaining" in info:
+        # query-migrate's own remaining (11.1; the RAM section keeps its
+        # own), measured on 11.1.3: "Remaining: \t\t0 B" after the times
+        out.append("Remaining: \t\t%s\n" % size_to_str(info["remaining"]))
     return out
 
 
@@ -125,15 +129,16 @@ def _blocktime(info: Obj) -> List[str]:
 
 
 def render_info_migrate_101(info: Obj, show_all: bool = False,
-                            globals_: MigrationGlobals = MigrationGlobals()) -> str:
-    """``info migrate`` (``-a``: ``show_all``) from the ``query-migrate`` reply."""
+                            globals_: MigrationGlobals = MigrationGlobals(),
+                            release: Tuple[int, int] = (10, 1)) -> str:
+    """``info migrate`` (``-a``: ``show_all``) of ``release`` from the ``query-migrate`` reply."""
     out: List[str] = []
     reasons = info.get("blocked-reasons") or []
     if reasons:
         out.append("Outgoing migration blocked:\n")
         out.extend(f"  {reason}\n" for reason in reasons)
     if "status" in info:
-        out.extend(_status(info))
+        out.extend(_status(info, release))
     if "socket-address" in info:
         out.append("Sockets: [\n")
         out.extend(f"\t{socket_address(a)}\n" for a in info["socket-address"])

@@ -495,3 +495,15 @@ def test_hmp_version_10_0_over_11_1_prints_the_flat_form() -> None:
         got = run_info(line, newer["replies"], ctx_for("11.1", (10, 0)))
         assert labels(got) == [label for label in labels(older[line])
                                if label != "zero-blocks"], line
+
+
+def test_remaining_line_is_11_1s() -> None:
+    """QEMU 11.1 prints query-migrate's own ``remaining`` after the times; older text does not."""
+    with open(os.path.join(os.path.dirname(__file__), "..", "golden", "fixtures", "11.1",
+                           "migration-presw-info-migrate-pre-switchover.json")) as f:
+        reply = json.load(f)["exchanges"][0][1]["return"]
+    eleven = run_info("info migrate", {"query-migrate": reply}, ctx_for("11.1"))
+    assert "Time (ms): \t\ttotal=339, setup=1, exp_down=9223372036854775807\n" \
+        "Remaining: \t\t0 B\nRAM info:\n" in eleven
+    older = run_info("info migrate", {"query-migrate": reply}, ctx_for("11.1", (10, 2)))
+    assert "Remaining:" not in older and older.startswith("Status: \t\tpre-switchover\n")
