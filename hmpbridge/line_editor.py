@@ -117,6 +117,7 @@ class LineEditor:
         self.buf = bytearray()
         self.index = 0
         self._shown = b""  # the line as the terminal shows it
+        self._dirty = False  # the line may differ from what is shown
         self._shown_index = 0
         self._state = _NORM
         self._param = 0
@@ -134,6 +135,7 @@ class LineEditor:
     def show_prompt(self) -> bytes:
         """The prompt; the editor then knows nothing is shown after it (QEMU's readline_show_prompt)."""
         self._shown, self._shown_index = b"", 0
+        self._dirty = True
         self._state = _NORM
         return self.prompt
 
@@ -233,6 +235,7 @@ class LineEditor:
         elif ch == 21 and history_keys:  # ^U
             del self.buf[:self.index]
             self.index = 0
+            self._dirty = True
         elif ch == 23:
             self._backword()
         elif ch == 27:
@@ -284,10 +287,12 @@ class LineEditor:
         if self.index < self._max and room:
             self.buf.insert(self.index, byte)
             self.index += 1
+            self._dirty = True
 
     def _delete(self) -> None:
         if self.index < len(self.buf):
             del self.buf[self.index]
+            self._dirty = True
 
     def _backword(self) -> None:
         if self.index == 0:
@@ -302,6 +307,7 @@ class LineEditor:
             start -= 1
         del self.buf[start:self.index]
         self.index = start
+        self._dirty = True
 
     def _up(self) -> None:
         history = self._history()
@@ -327,12 +333,13 @@ class LineEditor:
     def _set(self, text: bytes) -> None:
         self.buf[:] = text[:self._max]
         self.index = len(self.buf)
+        self._dirty = True
 
     # -- display -----------------------------------------------------------------
 
     def _update(self) -> None:
         """Bring the terminal's line up to date, as QEMU's readline_update does."""
-        if bytes(self.buf) != self._shown:
+        if self._dirty and bytes(self.buf) != self._shown:
             if len(self.buf) > self._max:
                 # QEMU ends the line with a NUL at cmd_buf[size]: one byte past
                 # its buffer, on the low byte of the cursor position (x86)
@@ -340,6 +347,7 @@ class LineEditor:
             self._out += _LEFT * self._shown_index + bytes(self.buf) + _ERASE
             self._shown = bytes(self.buf)
             self._shown_index = len(self.buf)
+        self._dirty = False
         delta = self.index - self._shown_index
         self._out += (_RIGHT * delta) if delta > 0 else (_LEFT * -delta)
         self._shown_index = self.index

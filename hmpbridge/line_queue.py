@@ -67,10 +67,14 @@ class KeyQueue:
             self.paused = True
             self._pause()
 
-    def take(self) -> bytes:
-        """Everything held, oldest first (the queue is then empty)."""
-        data = bytes(self._data)
-        self._data.clear()
+    def take(self, limit: Optional[int] = None) -> bytes:
+        """The oldest ``limit`` bytes held (all of them when None), taken out of the queue."""
+        if limit is None or limit >= len(self._data):
+            data = bytes(self._data)
+            self._data.clear()
+        else:
+            data = bytes(self._data[:limit])
+            del self._data[:limit]
         return data
 
     def put_back(self, data: bytes) -> None:

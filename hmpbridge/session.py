@@ -48,7 +48,8 @@ from hmpbridge.model import SessionState
 from hmpbridge.render.events import format_event
 from hmpbridge.runner import CommandRunner
 
-__all__ = ["HMPMonitor", "SessionConfig", "PROMPT", "TURN_LINES", "MAX_PENDING_KEYS", "puts",
+__all__ = ["HMPMonitor", "SessionConfig", "PROMPT", "TURN_LINES", "TURN_ECHO", "TURN_KEYS", "TURN_READ",
+           "MAX_PENDING_KEYS", "puts",
            "HMPSession", "MAX_QUEUED_LINES", "TELNET_MODES"]
 
 PROMPT = "(qemu) "
@@ -56,6 +57,17 @@ PROMPT = "(qemu) "
 #: Lines answered at once (empty lines, errors) run per reactor turn; the rest
 #: wait for the next turn, so one client's burst does not hold up the others.
 TURN_LINES = 64
+
+#: Echo bytes one session's keys may produce per reactor turn.  QEMU's redraw
+#: writes the whole line again for every key typed, so a 4095-byte line typed
+#: at once echoes 33 MB (as QEMU's own monitor does); the editor takes the
+#: keys :data:`TURN_KEYS` at a time and leaves the rest for the next turn once
+#: this much was echoed, so other clients are served in between.
+TURN_ECHO = 256 * 1024
+#: Keys handed to the editor at a time.
+TURN_KEYS = 64
+#: Keys one session reads per reactor turn (about 4 microseconds each).
+TURN_READ = 16384
 
 
 def _encode(text: str) -> bytes:
@@ -204,23 +216,27 @@ class HMPMonitor:
         """Feed the editor until a line runs, a completion is asked, or the keys run out.
 
         A line answered at once (an empty line, a parse error) comes back
-        here through :meth:`_answered`; the loop goes on instead of recursing,
-        and after :data:`TURN_LINES` such lines the rest waits for the next turn.
+        here through :meth:`_answered`; the loop goes on instead of recursing.
+        After :data:`TURN_LINES` lines, :data:`TURN_ECHO` bytes of echo or
+        :data:`TURN_READ` keys, the rest waits for the next turn.
         """
         if self._reading:
             return
         self._reading = True
         try:
-            lines = 0
+            lines = echoed = read = 0
             while len(self._keys) and not self.busy and not self._closed \
                     and not self._output_stalled():
-                if lines >= TURN_LINES:
+                if lines >= TURN_LINES or echoed >= TURN_ECHO or read >= TURN_READ:
                     if self._turn is None:
                         self._turn = self._config.clock.callLater(0, self._next_turn)
                     break
-                step = self._editor.feed(self._keys.take())
+                keys = self._keys.take(TURN_KEYS)
+                step = self._editor.feed(keys)
                 self._keys.put_back(step.rest)
+                read += len(keys) - len(step.rest)
                 self._out += step.echo
+                echoed += len(step.echo)
                 if step.line is not None:
                     lines += 1
                     self._run(step.line)

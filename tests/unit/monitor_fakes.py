@@ -53,6 +53,12 @@ class FakeChannel:
         return "127.0.0.1:40000"
 
 
+def settle(clock: Clock) -> None:
+    """Run every turn the session left for later (a long burst is read over several)."""
+    while clock.getDelayedCalls():
+        clock.advance(0)
+
+
 def open_monitor(executor: Optional[FakeExecutor] = None, clock: Optional[Clock] = None,
                  state: Optional[SessionState] = None, **config: Any,
                  ) -> Tuple[HMPMonitor, FakeChannel, FakeExecutor]:

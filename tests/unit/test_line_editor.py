@@ -22,10 +22,12 @@ from typing import Any, Dict, List, Tuple
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from twisted.internet.task import Clock
 
 from hmpbridge.line_editor import MAX_LINE, LineEditor, format_candidates
 from hmpbridge.testing import FakeExecutor
-from tests.unit.monitor_fakes import open_monitor
+
+from tests.unit.monitor_fakes import open_monitor, settle
 
 HERE = os.path.dirname(__file__)
 FIXTURES = sorted(glob.glob(os.path.join(HERE, "..", "fixtures", "readline", "*.json")))
@@ -83,10 +85,12 @@ KNOWN = {
     for release, name in CASES])
 def test_keys_as_qemu(release: str, name: str) -> None:
     """Each chunk of keys gets the bytes QEMU's monitor sent back for it."""
-    session, channel, _ = open_monitor(executor_of(release))
+    clock = Clock()
+    session, channel, _ = open_monitor(executor_of(release), clock)
     channel.clear()
     for step in RECORDED[release]["cases"][name]:
         session.received(step["keys"].encode("latin-1"))
+        settle(clock)
         got = channel.value
         channel.clear()
         want_len, want_hash = expected(step)

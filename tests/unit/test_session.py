@@ -15,11 +15,11 @@ from twisted.internet.task import Clock
 
 from hmpbridge.access import Identity
 from hmpbridge.handlers.fds import NO_FD
-from hmpbridge.line_editor import MAX_LINE
+from hmpbridge.line_editor import MAX_LINE, LineEditor
 from hmpbridge.model import QMPCommand, SessionState
-from hmpbridge.session import TURN_LINES, puts
+from hmpbridge.session import TURN_ECHO, TURN_KEYS, TURN_LINES, puts
 from hmpbridge.testing import FakeExecutor
-from tests.unit.monitor_fakes import open_monitor
+from tests.unit.monitor_fakes import open_monitor, settle
 
 BANNER = b"QEMU 7.2.22 monitor - type 'help' for more information\r\n(qemu) "
 PAUSED = b"VM status: paused\r\n(qemu) "
@@ -165,8 +165,10 @@ def test_sessions_keep_their_own_history() -> None:
 
 def test_over_long_line_is_cut_at_4095_bytes() -> None:
     """QEMU's readline keeps 4095 bytes of a line; the rest is dropped, not echoed."""
-    session, channel, executor = opened()
+    clock = Clock()
+    session, channel, executor = opened(clock=clock)
     session.received(b"x" * (MAX_LINE + 50) + b"\r")
+    settle(clock)
     assert ("unknown command: '" + "x" * MAX_LINE + "'").encode() in channel.value
 
 
@@ -385,3 +387,30 @@ def test_no_line_runs_while_the_client_reads_none_of_its_output() -> None:
     guard.paused = False
     guard.resumed()
     assert executor.commands == [STATUS]
+
+
+def test_a_long_line_typed_at_once_is_echoed_over_several_turns() -> None:
+    """A 4095-byte line echoes 33 MB, as QEMU's; the session leaves the rest of the keys
+    for later turns once TURN_ECHO bytes were echoed, and the bytes are the same."""
+    clock = Clock()
+    session, channel, _ = opened(clock=clock)
+    session.received(b"x" * 2000 + b"\r")
+    first = len(channel.value)
+    assert TURN_ECHO <= first < TURN_ECHO + TURN_KEYS * 3 * 2001
+    settle(clock)
+    whole = LineEditor(lambda: []).feed(b"x" * 2000 + b"\r").echo
+    assert len(whole) > 4 * TURN_ECHO
+    assert channel.value.startswith(whole)
+    assert channel.value.endswith(b"'\r\n(qemu) ")
+
+
+def test_keys_that_echo_nothing_are_read_a_bounded_number_per_turn() -> None:
+    """Keys past a full line echo nothing; still at most TURN_READ of them are read per turn."""
+    from hmpbridge.session import TURN_READ
+    clock = Clock()
+    session, channel, executor = opened(clock=clock, max_pending_keys=10 ** 6)
+    session.received(b"\x1b[D" * 20000 + b"stop\r")
+    assert executor.commands == []
+    settle(clock)
+    assert [c.execute for c in executor.commands] == ["stop"]
+    assert 3 * 20000 > TURN_READ
