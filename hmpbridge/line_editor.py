@@ -188,7 +188,9 @@ class LineEditor:
         """Print ``text`` (whole lines) above the prompt, then redraw prompt and line."""
         self._out.clear()
         self._out += b"\r" + _ERASE + _enc(text).replace(b"\n", b"\r\n")
+        state = self._state  # an escape sequence half typed goes on after it
         self._out += self.show_prompt()
+        self._state = state
         self._update()
         return bytes(self._out)
 

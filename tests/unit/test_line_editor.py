@@ -186,3 +186,12 @@ def test_candidate_table_widths() -> None:
     assert format_candidates(["a", "b"]) == b"a         b         \r\n"
     long = "x" * 90
     assert format_candidates([long, "y"]) == long.encode() + b"\r\n" + b"y".ljust(80) + b"\r\n"
+
+
+def test_interrupt_inside_an_escape_sequence_keeps_it() -> None:
+    """An event between ESC [ and its final byte does not turn the rest into typed text."""
+    editor = LineEditor(lambda: [])
+    editor.feed(b"ab\x1b[")
+    editor.interrupt("event\n")
+    assert editor.feed(b"D").echo == b"\x1b[D"
+    assert editor.line == "ab"
