@@ -3,29 +3,20 @@
 :class:`CommandRunner` is shared by every session.  It knows nothing of bytes
 or transports; sessions hand it a line and their :class:`SessionState`, and get
 back a Deferred that always fires with text (errors are already rendered in
-QEMU's wording), never with a failure.
+QEMU's wording), never with a failure.  For each line it parses, authorises
+(:mod:`hmpbridge.access`), picks the handler, drives it over QMP
+(:mod:`hmpbridge.driver`), renders the outcome and writes the audit record;
+what a session keeps between lines (its history, its queue, its board entry)
+is the session's own.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    Callable,
-    Dict,
-    List,
-    Mapping,
-    Optional,
-    Sequence,
-    Set,
-    Tuple,
-    Union,
-)
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Union
 
-from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -40,7 +31,6 @@ from hmpbridge.errors import (
     ParseError,
     QMPCommandError,
     QMPDisconnected,
-    QMPError,
     QMPNotConnected,
 )
 from hmpbridge.handlers import Context, HandlerResult
@@ -49,11 +39,12 @@ from hmpbridge.handlers.session_cmds import resolve_format
 from hmpbridge.history import remember
 from hmpbridge.hmp_parser import parser_for
 from hmpbridge.interfaces import CommandExecutor
-from hmpbridge.model import Delay, Invocation, PrintDefaults, SessionState
+from hmpbridge.driver import drive
+from hmpbridge.model import Invocation, PrintDefaults, QMPCommand, SessionState
 from hmpbridge.render.errors import render_error
 
 if TYPE_CHECKING:
-    from hmpbridge.access import Identity
+    from hmpbridge.model import Identity
 
 __all__ = ["CommandRunner", "DEFAULT_TIMEOUTS", "banner_text"]
 
@@ -83,14 +74,16 @@ DEFAULT_TIMEOUTS: Mapping[str, float] = {"query": 30.0, "command": 60.0, "long":
 
 
 class _Run:
-    """The bookkeeping of one line while it runs."""
+    """What the audit record of one line needs, gathered while it runs."""
 
     def __init__(self, started: float) -> None:
         self.started = started
         self.sent: List[Mapping[str, Any]] = []
         self.outcome = "ok"
-        self.current = ""
-        self.abandoned = False
+
+    def sending(self, command: QMPCommand) -> None:
+        """``command`` goes to QEMU (audited as sent)."""
+        self.sent.append(command.to_dict())
 
 
 class CommandRunner:
@@ -114,13 +107,18 @@ class CommandRunner:
                  timeouts: Optional[Mapping[str, float]] = None,
                  audit: Optional[AuditLog] = None,
                  policy: Optional[Policy] = None) -> None:
-        self._executor = executor
-        self.policy = policy or DEFAULT_POLICY
-        self._passthrough = passthrough
+        #: where QMP commands go; also what sessions ask for completion
+        self.executor: CommandExecutor = executor
+        #: what one line may ask of QEMU, by role
+        self.policy: Policy = policy or DEFAULT_POLICY
+        #: whether ``human-monitor-command`` may carry what QMP cannot express
+        self.passthrough: bool = passthrough
         if clock is None:
             from twisted.internet import reactor
             clock = reactor
-        self._clock: IReactorTime = clock
+        #: what pauses and timeouts wait on
+        self.clock: IReactorTime = clock
+        #: seconds per timeout class (0: no limit)
         self.timeouts: Dict[str, float] = {**DEFAULT_TIMEOUTS, **(timeouts or {})}
         self._audit = audit
         #: QEMU keeps one default ``/fmt`` for all its monitors; every ``/fmt`` updates it.
@@ -130,11 +128,11 @@ class CommandRunner:
 
     def banner(self) -> str:
         """The banner a new session is greeted with."""
-        return banner_text(self._executor.greeting)
+        return banner_text(self.executor.greeting)
 
     def qemu_name(self) -> str:
         """``QEMU 7.2.22``: the QEMU commands go to."""
-        return qemu_name(self._executor.greeting)
+        return qemu_name(self.executor.greeting)
 
     @property
     def in_flight(self) -> int:
@@ -152,8 +150,8 @@ class CommandRunner:
 
     def run(self, line: str, state: SessionState) -> "Deferred[str]":
         """Run one line for a session; fires with the text to print (maybe "")."""
-        remember(state, line)
-        job = _Run(self._clock.seconds())
+        remember(state, line)  # until every session keeps its own history
+        job = _Run(self.clock.seconds())
         d = self._start(line, state, job)
         self._running.add(d)
 
@@ -168,7 +166,7 @@ class CommandRunner:
         return d.addCallback(finished)
 
     def _start(self, line: str, state: SessionState, job: _Run) -> "Deferred[str]":
-        profile = self._executor.profile
+        profile = self.executor.profile
         try:
             inv = parser_for(profile.table).parse(line)
         except ParseError as err:
@@ -203,39 +201,45 @@ class CommandRunner:
             # QEMU keeps one default /fmt for all monitors; every /fmt updates it.
             inv = replace(inv, args={**inv.args, "format": resolve_format(
                 inv.args.get("fmt"), self.print_defaults)})
-        ctx = Context(state=state, schema_commands=self._executor.schema_commands,
-                      passthrough=self._passthrough,
-                      chardevs_at_connect=self._executor.chardevs_at_connect,
+        ctx = Context(state=state, schema_commands=self.executor.schema_commands,
+                      passthrough=self.passthrough,
+                      chardevs_at_connect=self.executor.chardevs_at_connect,
                       profile=profile, print_defaults=self.print_defaults)
-        result: "Deferred[str]" = Deferred()
-        limit = self.timeouts.get(timeout_class(inv.spec), 0.0)
-        timer = self._clock.callLater(limit, self._expire, result, limit, inv, job) \
-            if limit > 0 else None
+        try:
+            steps = self.handler_for(inv)(inv, ctx)
+        except Exception as err:  # noqa: BLE001 - a session must never see a traceback
+            return succeed(self._failed(err, None, inv, job))
+        if isinstance(steps, str):  # a handler that needs no QMP may return text
+            return succeed(steps)
+        answer = drive(steps, self.executor.execute, self.clock,
+                       timeout=self.timeouts.get(timeout_class(inv.spec), 0.0),
+                       label=inv.spec.key,
+                       sent=job.sending if self._audit is not None else None)
+        return answer.addCallbacks(
+            lambda text: str(text or ""),
+            lambda failure: self._failed(failure.value or Exception(), failure, inv, job))
 
-        def finish(text: str) -> None:
-            if timer is not None and timer.active():
-                timer.cancel()
-            if not result.called:
-                result.callback(text)
+    def _failed(self, err: BaseException, failure: Optional[Failure], inv: Invocation,
+                job: _Run) -> str:
+        """The text of the error that ended ``inv``; logged unless it is one of ours.
 
-        _Stepper(self._executor, self._clock, self._audit is not None, inv, job,
-                 finish).start(self.handler_for(inv), ctx)
-        return result
-
-    def _expire(self, result: "Deferred[str]", limit: float, inv: Invocation,
-                job: _Run) -> None:
-        """The line's time is up: answer with the timeout; later replies are dropped."""
-        job.abandoned = True
-        job.outcome = "timeout"
-        self._log.warn("{line!r} timed out after {seconds} s waiting for {command}",
-                       line=inv.line, seconds=limit, command=job.current or inv.spec.key)
-        result.callback(render_error(CommandTimeout(job.current or inv.spec.key, limit)))
+        Without ``failure``, this is called while ``err`` is being handled.
+        """
+        if isinstance(err, CommandTimeout):
+            self._log.warn("{line!r} timed out after {seconds} s waiting for {command}",
+                           line=inv.line, seconds=err.seconds, command=err.command)
+        if isinstance(err, HMPBridgeError):
+            job.outcome = _outcome(err)
+        else:
+            job.outcome = "internal-error"
+            self._log.failure("Handler for {line!r} failed", failure=failure, line=inv.line)
+        return render_error(err)
 
     def _record(self, line: str, state: SessionState, job: _Run) -> None:
         if job.outcome == "empty":
             return
         self.audit(state.identity, {"hmp": line}, job.outcome, sent=job.sent,
-                   latency=self._clock.seconds() - job.started)
+                   latency=self.clock.seconds() - job.started)
 
     def audit(self, identity: Optional["Identity"], received: Mapping[str, Any], outcome: str,
               sent: Sequence[Mapping[str, Any]] = (), latency: float = 0.0) -> None:
@@ -261,120 +265,14 @@ class CommandRunner:
         handler = handlers.handler_for(inv.spec)
         if handler is None:
             return passthrough
-        if inv.spec.strategy in (NATIVE, XQUERY) and not _schema_has(inv, self._executor):
-            removed = handlers.removed_handler_for(inv.spec, self._executor.profile.qemu)
+        if inv.spec.strategy in (NATIVE, XQUERY) and not _schema_has(inv, self.executor):
+            removed = handlers.removed_handler_for(inv.spec, self.executor.profile.qemu)
             if removed is not None:
                 return removed
             # this QEMU lacks the QMP command: its own monitor may still know the line
-            schema = self._executor.schema_commands or frozenset()
-            return passthrough if HMC in schema and self._passthrough else unavailable
+            schema = self.executor.schema_commands or frozenset()
+            return passthrough if HMC in schema and self.passthrough else unavailable
         return handler
-
-
-class _Stepper:
-    """Steps one handler's generator, executing each QMP command it yields.
-
-    Each answer resumes the generator from the executor's callback, with no
-    coroutine or extra Deferred per line; an answer that is already there
-    (a synchronous executor) is taken in the same loop, so a handler that
-    sends many commands does not recurse.  ``finish`` gets the text exactly
-    once, unless the line was abandoned (timed out) first.
-    """
-
-    _log = Logger(namespace="hmpbridge.runner.CommandRunner")
-
-    def __init__(self, executor: CommandExecutor, clock: IReactorTime, audited: bool,
-                 inv: Invocation, job: _Run, finish: Callable[[str], None]) -> None:
-        self._executor = executor
-        self._clock = clock
-        self._audited = audited
-        self._inv = inv
-        self._job = job
-        self._finish = finish
-        self._gen: Optional[HandlerResult] = None
-        self._stepping = False
-        self._ready: Optional[Tuple[Any, Optional[BaseException]]] = None
-
-    def start(self, handler: Runnable, ctx: Context) -> None:
-        """Call the handler and run it up to its first pending answer."""
-        try:
-            gen = handler(self._inv, ctx)
-        except Exception as err:  # noqa: BLE001 - a session must never see a traceback
-            self._failed(err)
-            return
-        if isinstance(gen, str):  # a handler that needs no QMP may return text
-            self._finish(gen)
-            return
-        self._gen = gen
-        self._step(None, None)
-
-    def _step(self, value: Any, error: Optional[BaseException]) -> None:
-        assert self._gen is not None
-        job = self._job
-        self._stepping = True
-        try:
-            while True:
-                if job.abandoned:  # timed out: the answer is no longer wanted
-                    self._gen.close()
-                    return
-                try:
-                    command = self._gen.throw(error) if error is not None \
-                        else self._gen.send(value)
-                except StopIteration as stop:
-                    self._finish(str(stop.value or ""))
-                    return
-                except Exception as err:  # noqa: BLE001 - rendered, never raised
-                    self._failed(err)
-                    return
-                if isinstance(command, Delay):
-                    d: "Deferred[Any]" = deferLater(self._clock, command.seconds)
-                else:
-                    if self._audited:
-                        job.sent.append(command.to_dict())
-                    job.current = command.execute
-                    try:
-                        d = self._executor.execute(command)
-                    except Exception as err:  # noqa: BLE001 - an answer like any other
-                        d = fail(err)
-                d.addCallbacks(self._answered, self._refused)
-                if self._ready is None:
-                    return  # resumed by the callback when the answer comes
-                (value, error), self._ready = self._ready, None
-        finally:
-            self._stepping = False
-
-    def _resume(self, value: Any, error: Optional[BaseException]) -> None:
-        if self._stepping:
-            self._ready = (value, error)
-        else:
-            self._step(value, error)
-
-    def _answered(self, value: Any) -> None:
-        self._resume(value, None)
-
-    def _refused(self, failure: Failure) -> None:
-        if isinstance(failure.value, QMPError):
-            self._resume(None, failure.value)
-        elif self._job.abandoned:
-            assert self._gen is not None
-            self._gen.close()
-        else:
-            assert self._gen is not None and failure.value is not None
-            self._gen.close()
-            self._failed(failure.value, failure)
-
-    def _failed(self, err: BaseException, failure: Optional[Failure] = None) -> None:
-        """End the line with ``err`` rendered; log it unless it is one of ours.
-
-        Without ``failure``, this is called while ``err`` is being handled.
-        """
-        if isinstance(err, HMPBridgeError):
-            self._job.outcome = _outcome(err)
-        else:
-            self._job.outcome = "internal-error"
-            self._log.failure("Handler for {line!r} failed", failure=failure,
-                                      line=self._inv.line)
-        self._finish(render_error(err))
 
 
 def _outcome(err: BaseException) -> str:

@@ -752,7 +752,7 @@ class HMPSession(TelnetProtocol):
         executor = self._executor
         ctx = CompletionContext(
             schema_commands=executor.schema_commands if executor is not None else None,
-            passthrough=bool(getattr(self.runner, "_passthrough", True)),
+            passthrough=self.runner.passthrough,
             table=executor.profile.table if executor is not None else table_for((7, 2)),
             schema=executor.profile.schema if executor is not None else None,
             listdir=_listdir, isdir=os.path.isdir)

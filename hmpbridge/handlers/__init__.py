@@ -11,7 +11,8 @@ that must wait (polling a job it started) yields a :class:`~hmpbridge.model.Dela
 instead of a command; ``None`` comes back after the pause.
 
 Handlers never touch the reactor: :func:`drive` runs one synchronously against
-canned replies, and :mod:`hmpbridge.runner` drives them with Deferreds.
+canned replies, and :mod:`hmpbridge.runner` drives them over QMP with
+:mod:`hmpbridge.driver`; both step them with :class:`hmpbridge.stepping.Stepper`.
 Importing this package registers every handler module.
 """
 
@@ -24,6 +25,7 @@ from hmpbridge.commands import CommandSpec
 from hmpbridge.errors import QMPCommandError
 from hmpbridge.model import Delay, Invocation, PrintDefaults, QMPCommand, SessionState
 from hmpbridge.profile import DEFAULT_PROFILE, QemuProfile
+from hmpbridge.stepping import run_sync
 
 __all__ = ["Context", "HandlerResult", "Handler", "HANDLERS", "handler", "handler_for",
            "strategy_handler", "when_removed", "removed_handler_for", "HELP_FORMS",
@@ -190,27 +192,15 @@ def drive(gen: HandlerResult, respond: Responder,
           sleep: Optional[Callable[[float], None]] = None) -> str:
     """Run a handler generator synchronously; ``respond(cmd)`` returns the reply.
 
-    ``respond`` may raise :class:`QMPCommandError` to simulate an error reply;
-    it is thrown into the generator at its ``yield``.  A :class:`Delay` is
-    passed to ``sleep`` (skipped when it is None).  Used by tests and by
-    anything that already has the replies at hand.
+    ``respond`` may raise :class:`QMPCommandError` (any
+    :class:`~hmpbridge.errors.QMPError`) to simulate an error reply; it is
+    thrown into the generator at its ``yield``.  A :class:`Delay` is passed
+    to ``sleep`` (skipped when it is None).  Used by tests and by anything
+    that already has the replies at hand; the stepping is
+    :func:`hmpbridge.stepping.run_sync`, the runner's own.
     """
-    try:
-        cmd = next(gen)
-        while True:
-            if isinstance(cmd, Delay):
-                if sleep is not None:
-                    sleep(cmd.seconds)
-                cmd = gen.send(None)
-                continue
-            try:
-                reply = respond(cmd)
-            except QMPCommandError as err:
-                cmd = gen.throw(err)
-            else:
-                cmd = gen.send(reply)
-    except StopIteration as stop:
-        return stop.value if stop.value is not None else ""
+    text = run_sync(gen, respond, sleep)
+    return text if text is not None else ""
 
 
 def _load_all() -> None:
