@@ -414,3 +414,17 @@ def test_keys_that_echo_nothing_are_read_a_bounded_number_per_turn() -> None:
     settle(clock)
     assert [c.execute for c in executor.commands] == ["stop"]
     assert 3 * 20000 > TURN_READ
+
+
+def test_a_user_known_later_takes_their_history_typed_lines_newest() -> None:
+    """A TLS certificate names the user after the session began: the user's kept history
+    comes back, and the lines typed meanwhile stay newest."""
+    store = Store({"bob": ["info name", "stop"]})
+    state = SessionState(identity=Identity("127.0.0.1:1"))
+    session, channel, _ = opened(state=state, history=store)
+    session.received(b"stop\rcont\r")
+    state.identity = Identity("bob", method="certificate")
+    session.identified()
+    assert state.history == ["info name", "stop", "cont"]
+    session.ended()
+    assert store.kept["bob"] == ["info name", "stop", "cont"]
