@@ -43,8 +43,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from hmpbridge.access import (DEFAULT_POLICY, OPERATOR, READ_ONLY, Identity, Policy, peer_text,
-                              qmp_denial)
+from hmpbridge.access import DEFAULT_POLICY, OPERATOR, READ_ONLY, Policy, peer_text, qmp_denial
 from hmpbridge.audit import AuditLog
 from hmpbridge.audit import record as audit_record
 from hmpbridge.errors import QMPError
@@ -52,6 +51,7 @@ from hmpbridge.flow import WriteGuard
 from hmpbridge.interfaces import connected
 from hmpbridge.limits import (MAX_QMP_MESSAGE, MAX_QMP_MESSAGE_READ_ONLY, ClientCount, Limits,
                               Refusal, when_lost)
+from hmpbridge.model import Identity
 from hmpbridge.mux import QMPMultiplexer
 from hmpbridge.peercred import identify
 from hmpbridge.qjson import json_wording
