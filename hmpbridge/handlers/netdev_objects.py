@@ -308,13 +308,13 @@ def _has_its_options(netdev_id: str) -> Generator[QMPCommand, Any, bool]:
 
 @help_form("netdev_add")
 def _asks_for_help(inv: Invocation) -> bool:
-    return is_help_option(str(inv.args["netdev"].get("type")))
+    return is_help_option(str(inv.args.get("netdev", {}).get("type")))
 
 
 @handler("netdev_add")
 def netdev_add(inv: Invocation, ctx: Context) -> HandlerResult:
     """``netdev_add type,id=ID[,k=v...]`` -> ``netdev_add`` with typed members."""
-    options: Dict[str, Any] = dict(inv.args["netdev"])
+    options: Dict[str, Any] = dict(inv.args.get("netdev", {}))  # netdev:O may be absent
     if _asks_for_help(inv):
         schema = yield QMPCommand("query-qmp-schema")
         release = ctx.profile.release

@@ -183,3 +183,15 @@ def test_audit_log_rotates_by_size(tmp_path) -> None:
     numbers = [r["n"] for r in kept]
     assert numbers == sorted(numbers) and numbers[-1] == 19
     assert not (tmp_path / "audit.log.3").exists()
+
+
+@pytest.mark.parametrize("line", ["netdev_add", "netdev_add ,"])
+def test_netdev_add_without_options_is_qemus_error_for_every_role(line: str) -> None:
+    """``netdev:O`` may be empty: QEMU answers that the id is missing; no role trips on it."""
+    for who in (BOB, None):
+        runner = CommandRunner(FakeExecutor(version=(7, 2, 22)))
+        state = SessionState(identity=who)
+        answer = run(runner, line, state)
+        expected = "Error: Parameter 'id' is missing\n" if who is None else \
+            "Error: permission denied: 'netdev_add' changes VM state and 'bob' is read-only\n"
+        assert answer == [expected]
