@@ -125,6 +125,7 @@ def corpus(release: str) -> None:
 
 def _golden_reason(path: str) -> Optional[str]:
     from hmpbridge.errors import QMPCommandError
+    from tests.golden.measured import MaskError, compare
     from tests.golden.recorder import fixture_profile, run_handler, set_timezone
 
     with open(path) as f:
@@ -149,8 +150,12 @@ def _golden_reason(path: str) -> Optional[str]:
                            case.get("cpu_index", 0), fixture_profile(case), sleep=None)
     except AssertionError as err:
         return f"{case['line']}: {str(err)[:120]}"
-    if text != case["expected"]:
-        want, got = case["expected"].splitlines(), text.splitlines()
+    try:
+        expected, text = compare(case["expected"], text, case.get("measured", {}))
+    except MaskError as err:
+        return f"{case['line']}: {err}"
+    if text != expected:
+        want, got = expected.splitlines(), text.splitlines()
         pair = next(((a, b) for a, b in zip(want, got) if a != b), None)
         if pair is None:
             pair = (want[len(got)] if len(want) > len(got) else "(end)",
