@@ -13,7 +13,7 @@ import os
 from typing import Any, Dict, List, Optional
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from hmpbridge.qjson import (LEGACY_WORDING, POSITIONED_WORDING, JSONError, PositionedStream,
@@ -107,7 +107,6 @@ def _model_errors(data: bytes) -> List[str]:
     return [positioned_text(e) for e in stream.feed(data) if e is not None]
 
 
-@settings(max_examples=300)
 @given(pieces=st.lists(_PIECES, max_size=40), cuts=st.lists(st.integers(1, 9), max_size=20))
 def test_random_streams_are_placed_as_the_model_places_them(pieces, cuts) -> None:
     data = b"".join(pieces)
