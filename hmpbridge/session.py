@@ -92,7 +92,6 @@ class SessionConfig:
     :ivar board: who runs what, shared by every listener.
     :ivar history: where sessions' histories come from and go back to.
     :ivar limits: client limits (output flow is the framing's).
-    :ivar passthrough: whether completion may use ``human-monitor-command``.
     :ivar max_pending_keys: bytes a client may have sent and the session not
         yet read before reading from it pauses.
     """
@@ -105,7 +104,6 @@ class SessionConfig:
     board: CommandBoard = field(default_factory=CommandBoard)
     history: HistoryStore = field(default_factory=ConnectionHistory)
     limits: Limits = field(default_factory=Limits)
-    passthrough: bool = True
     max_pending_keys: int = MAX_PENDING_KEYS
 
 
@@ -283,7 +281,7 @@ class HMPMonitor:
         executor = self._config.executor
         ctx = CompletionContext(
             schema_commands=executor.schema_commands if executor is not None else None,
-            passthrough=self._config.passthrough,
+            passthrough=self._config.runner.passthrough,
             table=executor.profile.table if executor is not None else table_for((7, 2)),
             schema=executor.profile.schema if executor is not None else None,
             profile=executor.profile if executor is not None else None,
