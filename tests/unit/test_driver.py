@@ -252,7 +252,7 @@ def test_the_synchronous_driver_passes_delays_to_sleep() -> None:
     assert run_sync(polling(), lambda command: "ok") == "ok None ok\n"
 
 
-def test_past_the_timeout_the_result_names_the_awaited_command_and_late_answers_go_nowhere() -> None:
+def test_past_the_timeout_the_awaited_command_is_named_and_late_answers_go_nowhere() -> None:
     closed, steps = closes()
     clock, execute = Clock(), Later()
     got = outcome(drive(steps(), execute, clock, timeout=30, label="info status"))
