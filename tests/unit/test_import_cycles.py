@@ -1,4 +1,4 @@
-"""The package's modules import one another without a cycle.
+"""The package's modules import one another without a cycle, and translation stays pure.
 
 Every ``import`` statement counts: at module level, inside functions, and
 under ``if TYPE_CHECKING:`` (a cycle there is a cycle in the design, and one
@@ -9,6 +9,8 @@ runtime import away from a partly initialised module).  Importing
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 from typing import Dict, Iterator, List, Set
 
@@ -132,3 +134,27 @@ def test_identity_is_plain_data_of_the_model() -> None:
 
     assert model.Identity.__module__ == "hmpbridge.model"
     assert "hmpbridge.access" not in imported("hmpbridge.model", ROOT / "model.py")
+
+
+#: The pure translation layer (docs/architecture.md) and the stepping of its handlers.
+TRANSLATION = ("profile", "commands", "hx", "hmp_elf", "tablegen", "hazards", "access",
+               "grammar_gen", "hmp_parser", "transformer", "qemu_opts", "keyval", "qjson",
+               "qapi_schema", "glib_order", "model", "completion", "stepping")
+
+_LOADED = """
+import importlib, pkgutil, sys
+for name in sys.argv[1:]:
+    importlib.import_module("hmpbridge." + name)
+for package in ("hmpbridge.handlers", "hmpbridge.render"):
+    module = importlib.import_module(package)
+    for found in pkgutil.iter_modules(module.__path__):
+        importlib.import_module(package + "." + found.name)
+print(" ".join(sorted(m for m in sys.modules if m.startswith("twisted.internet"))))
+"""
+
+
+def test_translation_and_the_stepping_of_handlers_load_nothing_of_twisted_internet() -> None:
+    """Handlers, renderers, the parser and :mod:`hmpbridge.stepping` run without a reactor."""
+    loaded = subprocess.run([sys.executable, "-c", _LOADED, *TRANSLATION], cwd=ROOT.parent,
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert loaded == []
