@@ -40,7 +40,7 @@ from hmpbridge.errors import QMPError, QMPNotConnected
 from hmpbridge.events import EventHub
 from hmpbridge.flow import WriteGuard
 from hmpbridge.history import ConnectionHistory, HistoryStore
-from hmpbridge.interfaces import CommandExecutor, MonitorChannel
+from hmpbridge.interfaces import CommandExecutor, MonitorChannel, StreamTransport
 from hmpbridge.limits import Limits
 from hmpbridge.line_editor import LineEditor
 from hmpbridge.line_queue import MAX_PENDING_KEYS, KeyQueue, LineRunner
@@ -48,7 +48,7 @@ from hmpbridge.model import SessionState
 from hmpbridge.render.events import format_event
 from hmpbridge.runner import CommandRunner
 
-__all__ = ["HMPMonitor", "SessionConfig", "PROMPT", "TURN_LINES", "TURN_ECHO", "TURN_KEYS", "TURN_READ",
+__all__ = ["HMPMonitor", "SessionConfig", "monitor_for", "PROMPT", "TURN_LINES", "TURN_ECHO", "TURN_KEYS", "TURN_READ",
            "MAX_PENDING_KEYS", "puts",
            "HMPSession", "MAX_QUEUED_LINES", "TELNET_MODES"]
 
@@ -91,7 +91,8 @@ class SessionConfig:
     :ivar events_on: whether sessions start with events shown (and notices).
     :ivar board: who runs what, shared by every listener.
     :ivar history: where sessions' histories come from and go back to.
-    :ivar limits: client limits (output flow is the framing's).
+    :ivar limits: client limits: the stall timeout and the unread output a
+        connection's write guard allows (see :func:`monitor_for`).
     :ivar max_pending_keys: bytes a client may have sent and the session not
         yet read before reading from it pauses.
     """
@@ -377,6 +378,15 @@ class HMPMonitor:
     def _resume(self) -> None:
         if self._channel is not None and not self._closed:
             self._channel.resumeProducing()
+
+
+def monitor_for(config: SessionConfig, state: SessionState, transport: StreamTransport,
+                peer: str = "") -> HMPMonitor:
+    """The session of one connection, its output watched by a write guard on ``transport``
+    (the connection under the channel) with ``config.limits``."""
+    guard = WriteGuard(transport, config.clock, stall_timeout=config.limits.stall_timeout,
+                       max_pending=config.limits.max_unread, peer=peer)
+    return HMPMonitor(config, state, output=guard)
 
 
 def _lines_in(keys: bytes) -> List[str]:

@@ -428,3 +428,34 @@ def test_a_user_known_later_takes_their_history_typed_lines_newest() -> None:
     assert state.history == ["info name", "stop", "cont"]
     session.ended()
     assert store.kept["bob"] == ["info name", "stop", "cont"]
+
+
+def test_a_client_that_reads_no_output_is_dropped_at_the_limit() -> None:
+    """monitor_for watches the connection: a client leaving more than max_unread bytes
+    unread is dropped, as before the session had a channel."""
+    from twisted.internet.testing import StringTransport
+
+    from hmpbridge.limits import Limits
+    from hmpbridge.runner import CommandRunner
+    from hmpbridge.session import SessionConfig, monitor_for
+    from tests.unit.monitor_fakes import FakeChannel
+
+    class Raw(StringTransport):
+        aborted = False
+
+        def abortConnection(self) -> None:
+            self.aborted = True
+
+    raw, clock = Raw(), Clock()
+    executor = FakeExecutor(VM().handlers())
+    config = SessionConfig(runner=CommandRunner(executor, clock=clock), clock=clock,
+                           executor=executor, limits=Limits(max_unread=1000))
+    session = monitor_for(config, SessionState(), raw, "127.0.0.1:1")
+    channel = FakeChannel()
+    session.started(channel)
+    assert raw.producer is not None
+    raw.producer.pauseProducing()  # the send buffer is full
+    assert channel.meter is not None
+    for _ in range(3):
+        channel.meter(600)
+    assert raw.aborted
