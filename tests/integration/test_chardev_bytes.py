@@ -447,7 +447,7 @@ def test_random_keys(rig: Rig, kind: str, target: str) -> None:
     release = [r.name for r in qemu_releases()].index(rig.release.name)
 
     @seed(1500 + release)
-    @settings(max_examples=400 if DEEP else 8, deadline=None, database=None,
+    @settings(max_examples=400 if DEEP else 6, deadline=None, database=None,
               suppress_health_check=list(HealthCheck),
               phases=list(Phase) if DEEP else [Phase.explicit, Phase.generate])
     @given(keys=random_keys, split=st.integers(min_value=1, max_value=7))
