@@ -7,7 +7,8 @@ again on the same QMP socket while they run.  A session that did not ask for
 events must only ever get its own answers (a command that meets the gap may
 get the bridge's error answer instead), never a notice, never an extra prompt:
 at the end, every session has read exactly one prompt per line sent and
-nothing is left unread.  A session on ``--events-listen`` does get the notices.
+nothing is left unread.  A session on ``--events-listen``, and one that typed
+``.events on``, do get the notices.
 """
 
 from __future__ import annotations
@@ -160,6 +161,8 @@ def test_sessions_get_only_their_own_answers_across_a_restart(rig) -> None:
     expected = upstream.hmp(sorted({line for n in range(SESSIONS) for line in lines_of(n)}))
     assert len(set(expected[lines_of(n)[0]] for n in range(SESSIONS))) == SESSIONS
     watcher = HMPClient(("127.0.0.1", events_port))
+    asked = HMPClient(("127.0.0.1", bridge.port))  # a plain session that typed .events on
+    assert asked.cmd(".events on") == ""
     operators = [Operator(n, HMPClient(("127.0.0.1", bridge.port)), lines_of(n))
                  for n in range(SESSIONS)]
     stop = threading.Event()
@@ -172,15 +175,16 @@ def test_sessions_get_only_their_own_answers_across_a_restart(rig) -> None:
                    "every session's first answers", operators, expected)
 
         upstream.kill()
-        gone = read_until(watcher, GONE, 20)
-        assert GONE in gone
+        for events in (watcher, asked):
+            assert GONE in read_until(events, GONE, 20)
         killed = time.monotonic()
         wait_until(lambda: all(op.answers and op.answers[-1][0] > killed for op in operators),
                    "a command in the gap", operators, expected, 20)
 
         upstream.start()
-        back = read_until(watcher, b" again", 30)
-        assert b"hmpbridge: connected to QEMU " in back, back
+        for events in (watcher, asked):
+            back = read_until(events, b" again", 30)
+            assert b"hmpbridge: connected to QEMU " in back, back
         restarted = time.monotonic()
         wait_until(lambda: all(op.correct_since(restarted, expected) >= 3 for op in operators),
                    "every session's answers after it", operators, expected)
@@ -206,6 +210,7 @@ def test_sessions_get_only_their_own_answers_across_a_restart(rig) -> None:
         assert extra == b"", f"session {op.n} has more to read: {extra[:200]!r}"
         op.client.close()
     watcher.close()
+    asked.close()
     lost = sum(1 for op in operators for _, _, answer in op.answers if answer in GAP_ANSWERS)
     print(f"{sum(op.sent for op in operators)} lines, {lost} met the gap")
 
