@@ -3,9 +3,9 @@ listener and against QEMU's own ``-monitor telnet:``, key for key.
 
 ``telnet 127.0.0.1 PORT`` is how people reach QEMU's monitor: QEMU negotiates
 at connect, so Tab, the arrows and history work from the very first keystroke.
-The same keys go to a telnet in a second tmux window connected to twin B's
-own telnet monitor; after each step both screens (``capture-pane``) must be
-the same, apart from the port each telnet names.
+The same keys go to a telnet in a second tmux window connected to the same
+VM's own telnet monitor; after each step both screens (``capture-pane``) must
+be the same, apart from the port each telnet names.
 """
 
 from __future__ import annotations
@@ -86,11 +86,10 @@ def last_line_is(text: str) -> Callable[[List[str]], bool]:
 @pytest.fixture(scope="module")
 def screens() -> Iterator[Tmux]:
     """A window with telnet to the bridge's default listener (``bridge``) and one to
-    QEMU's own telnet monitor on the twin (``qemu``), both at their first prompt."""
+    QEMU's own telnet monitor of the VM behind it (``qemu``), both at their first prompt."""
     telnet_port = free_port()
-    a = Twin()
-    b = Twin(["-monitor", f"telnet:127.0.0.1:{telnet_port},server=on,wait=off"])
-    bridge = Bridge(f"unix:path={a.bridge_socket}")  # the default listener kind: telnet
+    vm = Twin(["-monitor", f"telnet:127.0.0.1:{telnet_port},server=on,wait=off"])
+    bridge = Bridge(f"unix:path={vm.bridge_socket}")  # the default listener kind: telnet
     tmux = Tmux()
     try:
         tmux.telnet("bridge", bridge.port)
@@ -101,8 +100,7 @@ def screens() -> Iterator[Tmux]:
     finally:
         tmux.kill()
         bridge.close()
-        a.close()
-        b.close()
+        vm.close()
 
 
 def same_screens(tmux: Tmux, ready: Callable[[List[str]], bool], what: str) -> List[str]:
