@@ -15,7 +15,7 @@ strings and ``\\'`` included.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 __all__ = ["to_json", "to_pretty_json", "from_json", "JSONError", "JSONWording", "json_wording",
            "LEGACY_WORDING", "POSITIONED_WORDING", "PositionedStream", "positioned_text"]
@@ -402,7 +402,7 @@ def _utf8_codepoint(data: bytes, pos: int) -> Tuple[int, int]:
     return cp, pos
 
 
-def from_json(text: str, wording: "JSONWording" = None) -> Any:  # type: ignore[assignment]
+def from_json(text: str, wording: Optional["JSONWording"] = None) -> Any:
     """Parse ``text`` as ``qobject_from_json()`` does.
 
     :param wording: the release's words for errors (:func:`json_wording`);
@@ -725,7 +725,7 @@ class _PositionedParser:
         raise _Fault(tok, "expecting value")
 
     def members(self) -> Any:
-        keys: set = set()
+        keys: Set[str] = set()
         tok = self.take()
         if tok[0] == T_RCURLY:
             return None
@@ -765,7 +765,7 @@ class _PositionedParser:
         value = probe.string(tok[1])
         if probe.err is not None:
             raise _Fault(tok, probe.err[len("JSON parse error, "):])
-        return value
+        return str(value)
 
 
 class _Fault(Exception):
