@@ -35,8 +35,8 @@ from twisted.logger import Logger
 
 from hmpbridge.board import CommandBoard
 from hmpbridge.commands import table_for
-from hmpbridge.completion import Completion, CompletionContext, complete
-from hmpbridge.errors import QMPError, QMPNotConnected
+from hmpbridge.completion import Completion, CompletionContext
+from hmpbridge.driver import complete_with
 from hmpbridge.events import EventHub
 from hmpbridge.flow import WriteGuard
 from hmpbridge.history import ConnectionHistory, HistoryStore
@@ -48,8 +48,8 @@ from hmpbridge.model import SessionState
 from hmpbridge.render.events import format_event
 from hmpbridge.runner import CommandRunner
 
-__all__ = ["HMPMonitor", "SessionConfig", "monitor_for", "PROMPT", "TURN_LINES", "TURN_ECHO", "TURN_KEYS", "TURN_READ",
-           "MAX_PENDING_KEYS", "puts",
+__all__ = ["HMPMonitor", "SessionConfig", "monitor_for", "PROMPT", "TURN_LINES", "TURN_ECHO",
+           "TURN_KEYS", "TURN_READ", "MAX_PENDING_KEYS", "puts",
            "HMPSession", "MAX_QUEUED_LINES", "TELNET_MODES"]
 
 PROMPT = "(qemu) "
@@ -241,8 +241,7 @@ class HMPMonitor:
                     self._run(step.line)
                 elif step.complete is not None:
                     self._completing = True
-                    Deferred.fromCoroutine(self._find(step.complete)).addCallback(
-                        self._completed)
+                    self._find(step.complete).addCallback(self._completed)
             self._keys.settle()
             if self._eof and not len(self._keys) and not self.busy and not self._closed:
                 self._flush()
@@ -277,8 +276,8 @@ class HMPMonitor:
 
     # -- completion ---------------------------------------------------------------------
 
-    async def _find(self, text: str) -> Completion:
-        """Run the completion generator, its QMP questions through the executor."""
+    def _find(self, text: str) -> "Deferred[Completion]":
+        """The candidates for ``text``, QMP questions asked through the executor."""
         executor = self._config.executor
         ctx = CompletionContext(
             schema_commands=executor.schema_commands if executor is not None else None,
@@ -287,25 +286,7 @@ class HMPMonitor:
             schema=executor.profile.schema if executor is not None else None,
             profile=executor.profile if executor is not None else None,
             listdir=_listdir, isdir=os.path.isdir)
-        gen = complete(text, ctx)
-        value: Any = None
-        error: Optional[BaseException] = None
-        try:
-            while True:
-                try:
-                    command = gen.throw(error) if error is not None else gen.send(value)
-                except StopIteration as stop:
-                    return stop.value if isinstance(stop.value, Completion) else Completion()
-                if executor is None:
-                    value, error = None, QMPNotConnected("no QMP connection")
-                    continue
-                try:
-                    value, error = await executor.execute(command), None
-                except QMPError as err:
-                    value, error = None, err
-        except Exception:  # noqa: BLE001 - a failed completion offers nothing
-            self._log.failure("Completion of {text!r} failed", text=text)
-            return Completion()
+        return complete_with(executor, text, ctx, self._config.clock)
 
     def _completed(self, found: Completion) -> None:
         self._completing = False
@@ -409,7 +390,6 @@ def _listdir(path: str) -> List[str]:
     except OSError:
         return []
 
-
 # -- the session under the old telnet framing, until every listener has a MonitorChannel --
 
 import re  # noqa: E402
@@ -426,6 +406,8 @@ from hmpbridge.limits import MAX_LINE  # noqa: E402
 from hmpbridge.peercred import describe_peer, identify  # noqa: E402
 from hmpbridge.history import remember  # noqa: E402
 from hmpbridge.telnet import HMPTelnetTransport  # noqa: E402
+from hmpbridge.completion import complete  # noqa: E402
+from hmpbridge.errors import QMPError, QMPNotConnected  # noqa: E402
 
 #: Lines a client may have waiting before the session stops reading from it.
 MAX_QUEUED_LINES = 256
