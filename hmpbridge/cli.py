@@ -21,7 +21,7 @@ from hmpbridge.profile import hmp_release
 from hmpbridge.access import MAX_DUMP, READ_ONLY, READ_ONLY_MAX_DUMP, Policy
 from hmpbridge.audit import AuditLog
 from hmpbridge.commands import TIMEOUT_CLASSES
-from hmpbridge.endpoints import exposure, with_backlog
+from hmpbridge.endpoints import HMPListener, exposure, hmp_listener, with_backlog
 from hmpbridge.endpoints import kind as endpoint_kind
 from hmpbridge.events import EventHub
 from hmpbridge.history import FileHistoryStore
@@ -36,7 +36,6 @@ from hmpbridge.password_checks import PasswordChecks
 from hmpbridge.passwords import PasswordFile, PasswordFileError
 from hmpbridge.server import HMPServerFactory, ListenerAccess
 from hmpbridge.board import CommandBoard
-from hmpbridge.session import TELNET_MODES
 
 if TYPE_CHECKING:
     from hmpbridge.interfaces import IReactor
@@ -50,7 +49,9 @@ EXIT_USAGE = 2  #: bad command line (as argparse exits)
 EXIT_QMP_UNREACHABLE = 3  #: the QMP endpoint could not be reached or negotiated
 EXIT_LISTEN_FAILED = 4  #: a listen endpoint could not be bound
 
-DEFAULT_LISTEN = "tcp:4444:interface=127.0.0.1"
+DEFAULT_LISTEN = "telnet:tcp:4444:interface=127.0.0.1"
+#: ``--telnet-mode`` values, accepted and ignored (every listener is a QEMU chardev kind).
+TELNET_MODES = ("auto", "always", "never")
 
 #: The least ``--max-reply``: QEMU's largest ordinary reply, the QMP schema
 #: (207 kB on QEMU 7.2), must fit, or the bridge cannot connect.
@@ -62,6 +63,16 @@ EPILOG = f"""\
 endpoints are Twisted endpoint strings, e.g. unix:path=/run/vm1.qmp,
 tcp:host=127.0.0.1:port=4445 (client) or tcp:4444:interface=127.0.0.1,
 unix:/run/vm1.hmp (listen).
+
+an HMP listener (--listen, --events-listen, --read-only-listen) is one of
+QEMU's monitor chardevs, byte for byte, named by a prefix before its endpoint:
+  telnet:ENDPOINT  as -monitor telnet:...,server=on: telnet negotiation at
+                   connect (IAC WILL ECHO, WILL SUPPRESS-GO-AHEAD, WILL and DO
+                   BINARY), telnet commands taken out of the input, none answered
+  plain:ENDPOINT   as -monitor tcp:/unix:...,server=on: bytes as they are
+without a prefix, unix: and stdio are plain and every other endpoint telnet.
+Both run QEMU's line editor from the first key (echo, history, Tab completion),
+as QEMU's monitor does on every chardev.
 
 exit status:
   {EXIT_OK}  stopped normally (signal, or the bridge's own QEMU quit)
@@ -94,18 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
              "path. Without it, hmpbridge starts a QEMU of its own and stops it on exit.")
     parser.add_argument(
         "--listen", metavar="ENDPOINT", action="append",
-        help=f"where to serve HMP; may be given several times (default: {DEFAULT_LISTEN})")
+        help="where to serve HMP: [telnet:|plain:]ENDPOINT (see below); may be given "
+             f"several times (default: {DEFAULT_LISTEN})")
     parser.add_argument(
         "--events-listen", metavar="ENDPOINT", action="append", default=[],
-        help="serve HMP here with QMP events shown as they happen (as after '.events on'); "
-             "repeatable")
+        help="serve HMP here with QMP events shown as they happen (as after '.events on'): "
+             "[telnet:|plain:]ENDPOINT; repeatable")
     parser.add_argument(
-        "--telnet-mode", choices=TELNET_MODES, default="auto",
-        help="interactive line editing (echo, history keys, Tab completion) for telnet "
-             "clients: 'auto' offers it after a first line ending in CR LF alone in its "
-             "packet (the telnet program's way), 'always' to every client at connect, "
-             "'never' to none (plain lines, byte-exact output); applies to every HMP "
-             "listener (default: auto)")
+        "--telnet-mode", choices=TELNET_MODES, default=None,
+        help="deprecated and ignored: each listener is a telnet: or plain: chardev, and "
+             "both edit lines as QEMU's monitor does")
     parser.add_argument(
         "--hmp-version", metavar="X.Y", type=hmp_release,
         help="print the HMP text of QEMU release X.Y (7.2 or later) when QEMU is newer, so "
@@ -123,8 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
         "access", "who may connect and what they may do (see docs/security.md)")
     access.add_argument(
         "--read-only-listen", metavar="ENDPOINT", action="append", default=[],
-        help="serve HMP here to read-only users: only commands that read state run; "
-             "repeatable")
+        help="serve HMP here to read-only users: only commands that read state run: "
+             "[telnet:|plain:]ENDPOINT; repeatable")
     access.add_argument(
         "--qmp-read-only-listen", metavar="ENDPOINT", action="append", default=[],
         help="serve QMP here to read-only clients (query-* and other reading commands); "
@@ -248,6 +257,9 @@ async def serve(reactor: IReactor, options: argparse.Namespace) -> None:
     """Connect to (or start) QEMU, listen, and serve until stopped."""
     for warning in check_exposure(options):
         _log.warn("{warning}", warning=warning)
+    if options.telnet_mode is not None:
+        _log.warn("--telnet-mode is deprecated and ignored: each listener is a telnet: or "
+                  "plain: chardev (see --help)")
     users: Optional[PasswordFile] = None
     if options.password_file is not None:
         try:
@@ -321,15 +333,16 @@ async def serve(reactor: IReactor, options: argparse.Namespace) -> None:
                                       max_peer_failures=options.login_peer_failures,
                                       window=options.login_failure_window)
     for description, events_on, access in hmp_listeners:
-        factory = HMPServerFactory(runner, description, hub, events_on=events_on,
-                                   access=access, upstream=mux,
-                                   telnet_mode=options.telnet_mode, board=board,
-                                   history=history, limits=limits, clients=clients,
-                                   throttle=guessing, password_checks=checks)
-        ports.append(await _listen(reactor, description, factory))
-        _log.info("Serving HMP on {listener} (events {events}, {role}{login})",
-                  listener=description, events="on" if events_on else "off",
-                  role=access.role, login=", login" if users else "")
+        listener = _hmp_listener(description)
+        factory = HMPServerFactory(runner, listener.endpoint, hub, events_on=events_on,
+                                   access=access, upstream=mux, chardev=listener.chardev,
+                                   board=board, history=history, limits=limits,
+                                   clients=clients, throttle=guessing, password_checks=checks)
+        ports.append(await _listen(reactor, listener.endpoint, factory))
+        _log.info("Serving HMP on {listener} ({chardev}, events {events}, {role}{login})",
+                  listener=listener.endpoint, chardev=listener.chardev,
+                  events="on" if events_on else "off", role=access.role,
+                  login=", login" if users else "")
     qmp_listeners = [(d, "operator", options.qmp_max_message) for d in options.qmp_listen]
     qmp_listeners += [(d, READ_ONLY, options.qmp_read_only_max_message)
                       for d in options.qmp_read_only_listen]
@@ -387,6 +400,14 @@ class _Shutdown:
             await maybeDeferred(self.mux.stopService)
         if self.launcher is not None:
             await maybeDeferred(self.launcher.stop)
+
+
+def _hmp_listener(description: str) -> HMPListener:
+    """An HMP listener's kind and endpoint, or stop with the reason."""
+    try:
+        return hmp_listener(description)
+    except ValueError as err:
+        raise Fatal(EXIT_USAGE, f"invalid listen endpoint {description!r}: {err}")
 
 
 async def _listen(reactor: IReactor, description: str,
@@ -519,6 +540,7 @@ def check_exposure(options: argparse.Namespace) -> List[str]:
         options.read_only_listen
     qmp = options.qmp_listen + options.qmp_read_only_listen
     plugins = _server_plugins()
+    hmp = [_hmp_listener(description).endpoint for description in hmp]
     for description in hmp + qmp:
         seen = exposure(description, plugins)
         if seen.kind == "unknown":

@@ -13,6 +13,13 @@ in order, and a missing interface means what Twisted binds: every IPv4
 address for ``tcp`` and ``ssl``, ``::`` (every address) for ``tcp6`` and
 Twisted's ``tls``.  hmpbridge's own ``tls:`` (exactly so spelled, see
 :mod:`hmpbridge.tls`) takes ``interface`` as a keyword only.
+
+An HMP listener's description may start with the kind of QEMU monitor chardev
+it is (:func:`hmp_listener`, the kinds are :mod:`hmpbridge.chardev`):
+``telnet:tcp:4444:interface=127.0.0.1``, ``plain:unix:/run/vm.hmp``.
+Without one, a unix socket or standard I/O is ``plain`` (as QEMU's own
+``-monitor unix:``) and every other endpoint ``telnet`` (as ``-monitor
+telnet:``, which is how people reach a monitor over the network).
 """
 
 from __future__ import annotations
@@ -21,8 +28,10 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from hmpbridge.chardev import KINDS, PLAIN, TELNET
+
 __all__ = ["LISTEN_BACKLOG", "kind", "split_description", "is_loopback", "with_backlog",
-           "Exposure", "exposure"]
+           "Exposure", "exposure", "HMPListener", "hmp_listener"]
 
 #: Connections the kernel may queue before hmpbridge accepts them (Twisted's default is 50).
 LISTEN_BACKLOG = 1024
@@ -195,3 +204,34 @@ def with_backlog(description: str) -> str:
     if at is None or "backlog" in kwargs or len(positional) - 1 > at:
         return description
     return f"{description}:backlog={LISTEN_BACKLOG}"
+
+
+#: Endpoint kinds (as Twisted resolves them) that are plain when no kind is written.
+_PLAIN_BY_DEFAULT = ("unix", "stdio")
+
+
+@dataclass(frozen=True)
+class HMPListener:
+    """An HMP listener's description, read.
+
+    :ivar chardev: the QEMU monitor chardev kind it is: ``telnet`` or ``plain``.
+    :ivar endpoint: the Twisted endpoint string (the description without its kind).
+    :ivar description: as written (for logs).
+    """
+
+    chardev: str
+    endpoint: str
+    description: str
+
+
+def hmp_listener(description: str) -> HMPListener:
+    """Read ``telnet:ENDPOINT``, ``plain:ENDPOINT`` or a bare ``ENDPOINT`` (see the module)."""
+    written, _, rest = description.partition(":")
+    if written in KINDS:
+        if not rest:
+            raise ValueError(f"{written}: needs an endpoint after it")
+        return HMPListener(written, rest, description)
+    positional = _parse(description)[0]
+    first = positional[0].lower() if positional else ""
+    chardev = PLAIN if first in _PLAIN_BY_DEFAULT else TELNET
+    return HMPListener(chardev, description, description)

@@ -1,11 +1,18 @@
 """Asks for a user name and password before a listener's sessions begin.
 
-:class:`LoginGate` sits between a connection and the protocol it will carry
-(an HMP session).  It prompts ``login: `` and ``Password: ``, checks the pair
+:class:`LoginGate` is the :class:`~hmpbridge.interfaces.MonitorSession` a
+password-protected listener's channel carries first: it runs inside the
+framing, after the channel's connect bytes (a telnet listener's negotiation
+comes first), prompts ``login: `` and ``Password: ``, checks the pair
 against a :class:`~hmpbridge.passwords.PasswordFile` (off the reactor thread,
-since scrypt is slow on purpose), and on success hands the connection to the
-protocol built for the authenticated :class:`~hmpbridge.access.Identity`; the
-banner and prompt follow as usual.  A failed attempt is answered only after a
+since scrypt is slow on purpose), and on success starts the HMP session built
+for the authenticated :class:`~hmpbridge.access.Identity` on the same channel;
+the banner and prompt follow as usual.  QEMU's monitor has no login: the
+exchange is hmpbridge's own.  The user name is echoed as QEMU's readline echoes
+what is typed (:class:`~hmpbridge.line_editor.LineEditor`: its keys and redraw
+sequences), the password never; the ``\\r`` ending either field takes one
+``\\n`` (or ``\\0``) after it, even in the next read, so a client's CR LF is
+one line end.  A failed attempt is answered only after a
 delay that doubles each time, is logged with the peer address, and the third
 one closes the connection.  A client that does not finish logging in within
 the login timeout is disconnected.
@@ -30,20 +37,13 @@ from typing import Any, Callable, Mapping, Optional
 
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import (
-    IDelayedCall,
-    IFileDescriptorReceiver,
-    IHalfCloseableProtocol,
-    IProtocol,
-    IReactorTime,
-)
-from twisted.internet.protocol import Protocol, connectionDone
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from zope.interface import implementer
 
 from hmpbridge.access import Identity, narrowest
-from hmpbridge.interfaces import connected
+from hmpbridge.interfaces import MonitorChannel, MonitorSession
+from hmpbridge.line_editor import LineEditor
 from hmpbridge.passwords import PasswordEntry
 from hmpbridge.peercred import describe_peer, peer_credentials
 from hmpbridge.throttle import LoginThrottle
@@ -63,6 +63,7 @@ MAX_FIELD = 256
 MAX_PENDING_INPUT = 4096
 
 _LINE_END = re.compile(rb"[\r\n]")
+_LOGIN_PROMPT = b"login: "
 
 #: ``authenticate(name, password)`` fires with the entry, or None when refused.
 Authenticate = Callable[[str, str], "Deferred[Optional[PasswordEntry]]"]
@@ -85,26 +86,26 @@ def throttle_key(transport: Any) -> str:
     return describe_peer(transport)
 
 
-@implementer(IHalfCloseableProtocol, IFileDescriptorReceiver)
-class LoginGate(Protocol):
-    """The login exchange, then a transparent pipe to the real protocol.
+class LoginGate:
+    """The login exchange, then the HMP session on the same channel.
 
     :param authenticate: checks a name and password.
-    :param build: makes the protocol for an authenticated identity.
+    :param build: makes the session for an authenticated identity.
     :param listener: the endpoint description (for the identity and logs).
     :param listener_role: the most the listener allows (None: no cap).
     :param clock: for delays and the login timeout.
     :param throttle: failures across connections (shared by every listener);
         None: only this connection's attempts are limited.
     :param audit: where each attempt is recorded (None: nowhere).
+    :param peer_key: whom failures count against (:func:`throttle_key`).
     """
 
     _log = Logger()
 
-    def __init__(self, authenticate: Authenticate, build: Callable[[Identity], IProtocol],
+    def __init__(self, authenticate: Authenticate, build: Callable[[Identity], MonitorSession],
                  listener: str, listener_role: Optional[str], clock: IReactorTime,
                  throttle: Optional[LoginThrottle] = None,
-                 audit: Optional[AuditSink] = None) -> None:
+                 audit: Optional[AuditSink] = None, peer_key: str = "") -> None:
         self._authenticate = authenticate
         self._build = build
         self._listener = listener
@@ -114,38 +115,59 @@ class LoginGate(Protocol):
         self._audit = audit
         self._buffer = bytearray()
         self._dropped_input = False
+        self._editor = LineEditor(lambda: (), _LOGIN_PROMPT, max_line=MAX_FIELD + 2)
         self._name: Optional[str] = None
         self._failures = 0
         self._checking = False
         self._delaying = False
         self._paused = False
-        self._inner: Optional[IProtocol] = None
+        self._channel: Optional[MonitorChannel] = None
+        self._inner: Optional[MonitorSession] = None
         self._closed = False
         self._timer: Optional[IDelayedCall] = None
         self._swallow = False
         self.peer = ""
-        self._peer_key = ""
+        self._peer_key = peer_key
 
-    def connectionMade(self) -> None:
-        transport = connected(self)
-        self.peer = describe_peer(transport)
-        self._peer_key = throttle_key(transport)
+    @property
+    def session(self) -> Optional[MonitorSession]:
+        """The HMP session, once the login succeeded."""
+        return self._inner
+
+    def _write(self, data: bytes) -> None:
+        if self._channel is not None:
+            self._channel.write(data)
+
+    def _close(self) -> None:
+        self._closed = True
+        if self._channel is not None:
+            self._channel.loseConnection()
+
+    def started(self, channel: MonitorChannel) -> None:
+        self._channel = channel
+        self.peer = channel.peer_text()
+        if not self._peer_key:
+            self._peer_key = self.peer
         self._timer = self._clock.callLater(LOGIN_TIMEOUT, self._expire)
-        transport.write(b"login: ")
+        self._write(self._editor.show_prompt())
 
     def _expire(self) -> None:
         self._timer = None
-        self._closed = True
         self._log.info("Login timed out for {peer} on {listener}", peer=self.peer,
                        listener=self._listener)
-        connected(self).write(b"\r\nLogin timed out\r\n")
-        connected(self).loseConnection()
+        self._write(b"\r\nLogin timed out\r\n")
+        self._close()
 
     # -- the login exchange ---------------------------------------------------
 
-    def dataReceived(self, data: bytes) -> None:
+    def received(self, data: bytes) -> None:
+        if self._swallow and data:
+            self._swallow = False
+            if data[:1] in (b"\n", b"\0"):
+                data = data[1:]  # the rest of the CR LF (or CR NUL) that ended a field
         if self._inner is not None:
-            self._inner.dataReceived(data)
+            if data:
+                self._inner.received(data)
             return
         if self._delaying or self._closed:
             return  # typed during a failure's delay: discarded, as login(1) does
@@ -160,44 +182,67 @@ class LoginGate(Protocol):
         self._buffer += data
         self._next_field()
 
+    def _take_line_end(self, end: bytes) -> None:
+        """A field ended with ``end``: a CR takes the LF (or NUL) after it, now or in the next read."""
+        if end != b"\r":
+            return
+        if not self._buffer:
+            self._swallow = True
+        elif bytes(self._buffer[:1]) in (b"\n", b"\0"):
+            del self._buffer[:1]
+
     def _next_field(self) -> None:
-        """Take complete lines (``\\n``, ``\\r\\n``, ``\\r\\0`` or ``\\r``) as fields."""
-        while not self._checking and self._inner is None and not self._closed:
-            if self._swallow and self._buffer:
-                if bytes(self._buffer[:1]) in (b"\n", b"\0"):
-                    del self._buffer[:1]
-                self._swallow = False
+        """Take complete fields: the name through the line editor, the password as it is."""
+        while not self._checking and self._inner is None and not self._closed \
+                and not self._delaying and self._buffer:
+            if self._name is None:
+                if not self._name_keys():
+                    return
+                continue
             match = _LINE_END.search(self._buffer)
             if match is None:
                 if len(self._buffer) > MAX_FIELD:
                     self._refuse_overlong()
                 return
-            end = after = match.start()
-            after += 1
-            if self._buffer[end:after] == b"\r":
-                if after == len(self._buffer):
-                    self._swallow = True
-                elif bytes(self._buffer[after:after + 1]) in (b"\n", b"\0"):
-                    after += 1
+            end = match.start()
             field = bytes(self._buffer[:end]).replace(b"\0", b"")
-            del self._buffer[:after]
+            line_end = bytes(self._buffer[end:end + 1])
+            del self._buffer[:end + 1]
+            self._take_line_end(line_end)
             if len(field) > MAX_FIELD:
                 self._refuse_overlong()
                 return
-            text = field.decode("utf-8", "replace")
-            if self._name is None:
-                self._name = text.strip()
-                connected(self).write(b"Password: ")
-            else:
-                self._check(self._name, text)
+            self._check(self._name, field.decode("utf-8", "replace"))
+
+    def _name_keys(self) -> bool:
+        """Feed the buffer to the name's line editor; False when it needs more input."""
+        data = bytes(self._buffer)
+        step = self._editor.feed(data)
+        self._buffer[:] = step.rest
+        echo = step.echo
+        if step.complete is not None:
+            echo += self._editor.completed((), 0)  # nothing completes a user name
+        self._write(echo)
+        if step.line is None:
+            if len(self._editor.buf) > MAX_FIELD:
+                self._refuse_overlong()
+                return False
+            return step.complete is not None
+        self._take_line_end(data[len(data) - len(step.rest) - 1:len(data) - len(step.rest)])
+        if len(step.line.encode("utf-8", "surrogateescape")) > MAX_FIELD:
+            self._refuse_overlong()
+            return False
+        self._name = step.line.encode("utf-8", "surrogateescape").decode(
+            "utf-8", "replace").strip()
+        self._write(b"Password: ")
+        return True
 
     def _refuse_overlong(self) -> None:
         self._log.warn("Refusing an over-long login field from {peer} on {listener}",
                        peer=self.peer, listener=self._listener)
         self._record(self._name or "", "login-failed")
-        connected(self).write(b"\r\nLogin incorrect\r\n")
-        self._closed = True
-        connected(self).loseConnection()
+        self._write(b"\r\nLogin incorrect\r\n")
+        self._close()
 
     def _record(self, name: str, outcome: str, identity: Optional[Identity] = None) -> None:
         """One audit record for one attempt: who tried, never the password."""
@@ -209,14 +254,14 @@ class LoginGate(Protocol):
 
     def _pause(self) -> None:
         """Read nothing more while the password is checked (the kernel holds it)."""
-        if not self._paused:
+        if not self._paused and self._channel is not None:
             self._paused = True
-            connected(self).pauseProducing()
+            self._channel.pauseProducing()
 
     def _resume(self) -> None:
-        if self._paused and not self._closed:
+        if self._paused and not self._closed and self._channel is not None:
             self._paused = False
-            connected(self).resumeProducing()
+            self._channel.resumeProducing()
 
     def _check(self, name: str, password: str) -> None:
         self._checking = True
@@ -261,17 +306,17 @@ class LoginGate(Protocol):
                        user=identity.name, peer=identity.peer, listener=self._listener,
                        role=identity.role)
         self._record(name, "login-ok", identity)
-        transport = self.transport
-        assert transport is not None  # the name and password came over it
-        transport.write(b"\r\n")
+        channel = self._channel
+        assert channel is not None  # the name and password came over it
+        channel.write(b"\r\n")
         rest = bytes(self._buffer)
         self._buffer.clear()
         self._resume()
         inner = self._build(identity)
         self._inner = inner
-        inner.makeConnection(transport)
+        inner.started(channel)
         if rest:
-            inner.dataReceived(rest)
+            inner.received(rest)
 
     def _failed(self, name: str, outcome: str) -> None:
         self._failures += 1
@@ -290,38 +335,37 @@ class LoginGate(Protocol):
         if self._closed:
             return
         self._delaying = False
-        connected(self).write(b"\r\nLogin incorrect\r\n")
+        self._write(b"\r\nLogin incorrect\r\n")
         if self._failures >= MAX_ATTEMPTS:
-            self._closed = True
-            connected(self).loseConnection()
+            self._close()
             return
         self._checking = False
         self._name = None
-        connected(self).write(b"login: ")
+        self._swallow = False
+        self._write(self._editor.show_prompt())
 
-    # -- after login: a transparent pipe --------------------------------------
+    # -- the rest of MonitorSession: passed on once logged in -----------------
 
-    def connectionLost(self, reason: Failure = connectionDone) -> None:
+    def ended(self) -> None:
         self._closed = True
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
+        self._timer = None
         if self._inner is not None:
-            self._inner.connectionLost(reason)
+            self._inner.ended()
 
-    def readConnectionLost(self) -> None:
-        if self._inner is not None and IHalfCloseableProtocol.providedBy(self._inner):
-            self._inner.readConnectionLost()
-        elif self._inner is None:
-            self._closed = True
-            connected(self).loseConnection()
-
-    def writeConnectionLost(self) -> None:
-        if self._inner is not None and IHalfCloseableProtocol.providedBy(self._inner):
-            self._inner.writeConnectionLost()
-
-    def fileDescriptorReceived(self, descriptor: int) -> None:
-        if self._inner is not None and IFileDescriptorReceiver.providedBy(self._inner):
-            self._inner.fileDescriptorReceived(descriptor)
+    def input_ended(self) -> None:
+        if self._inner is not None:
+            self._inner.input_ended()
         else:
-            os.close(descriptor)
+            self._close()
 
+    def descriptor(self, fd: int) -> None:
+        if self._inner is not None:
+            self._inner.descriptor(fd)
+        else:
+            os.close(fd)
+
+    def identified(self) -> None:
+        if self._inner is not None:
+            self._inner.identified()

@@ -1,10 +1,16 @@
-"""The listening side: a factory that gives every connection an HMP session."""
+"""The listening side: a factory that gives every connection an HMP session.
+
+Each connection is a :class:`~hmpbridge.channel.ChardevChannel` of the
+listener's kind (``telnet`` or ``plain``, as QEMU's monitor chardevs), which
+carries a :class:`~hmpbridge.login.LoginGate` first when the listener asks for
+passwords, then the HMP session.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Optional
-from weakref import WeakSet
+from weakref import WeakKeyDictionary, WeakSet
 
 from twisted.internet.interfaces import IAddress, IReactorTime
 from twisted.internet.protocol import Factory
@@ -12,22 +18,26 @@ from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
 
 from hmpbridge.access import OPERATOR, Identity, narrowest, peer_text
+from hmpbridge.channel import ChardevChannel
+from hmpbridge.chardev import KINDS, TELNET
 from hmpbridge.events import EventHub
 from hmpbridge.limits import ClientCount, Limits, Refusal, when_lost
-from hmpbridge.login import Authenticate, LoginGate
+from hmpbridge.interfaces import MonitorSession, connected
+from hmpbridge.login import Authenticate, LoginGate, throttle_key
 from hmpbridge.password_checks import PasswordChecks
 from hmpbridge.model import SessionState
 from hmpbridge.passwords import PasswordFile
 from hmpbridge.runner import CommandRunner
 from hmpbridge.board import CommandBoard
 from hmpbridge.history import ConnectionHistory, HistoryStore
-from hmpbridge.session import HMPSession
-from hmpbridge.telnet import HMPTelnetTransport
+from hmpbridge.peercred import identify
+from hmpbridge.session import HMPMonitor, SessionConfig, monitor_for
 from hmpbridge.throttle import LoginThrottle
 
 __all__ = ["HMPServerFactory", "ListenerAccess", "CONNECTION_GONE", "CONNECTION_BACK"]
 
-#: What every session is told when the QMP connection drops, and when it is back.
+#: What the sessions that asked for events are told when the QMP connection
+#: drops, and when it is back (the others learn it from their next command's answer).
 CONNECTION_GONE = "hmpbridge: lost the connection to QEMU's monitor; reconnecting"
 CONNECTION_BACK = "hmpbridge: connected to {version} again"
 
@@ -45,7 +55,7 @@ class ListenerAccess:
 
 
 class HMPServerFactory(Factory):
-    """Builds a telnet-framed :class:`HMPSession` for each connection.
+    """Builds the channel, login gate and HMP session of each connection.
 
     :param runner: the runner all sessions share.
     :param listener: the endpoint description, used in logs.
@@ -53,11 +63,12 @@ class HMPServerFactory(Factory):
     :param events_on: whether sessions start with events shown.
     :param access: who may connect and with what role (everyone, as operator,
         when None).
-    :param clock: for the login exchange's delays (the reactor when None).
-    :param upstream: the QMP connection; when given, every session is told
-        when QEMU goes away and when it is back.
-    :param telnet_mode: which clients get the interactive line editor
-        (``auto``, ``always`` or ``never``; see :mod:`hmpbridge.session`).
+    :param clock: for the login exchange's delays and the channels' turns
+        (the reactor when None).
+    :param upstream: the QMP connection; when given, the sessions that show
+        events are told when QEMU goes away and when it is back.
+    :param chardev: which of QEMU's monitor chardevs each connection is:
+        ``telnet`` or ``plain`` (see :mod:`hmpbridge.chardev`).
     :param board: who runs what, shared by every listener (for the notice
         to an operator whose command waits behind another's).
     :param history: where sessions' histories come from and go back to.
@@ -76,20 +87,23 @@ class HMPServerFactory(Factory):
                  events: Optional[EventHub] = None, events_on: bool = False,
                  access: Optional[ListenerAccess] = None,
                  clock: Optional[IReactorTime] = None, upstream: Any = None,
-                 telnet_mode: str = "never", board: Optional[CommandBoard] = None,
+                 chardev: str = TELNET, board: Optional[CommandBoard] = None,
                  history: Optional[HistoryStore] = None, limits: Optional[Limits] = None,
                  clients: Optional[ClientCount] = None,
                  throttle: Optional[LoginThrottle] = None,
                  password_checks: Optional[PasswordChecks] = None) -> None:
+        if chardev not in KINDS:
+            raise ValueError(f"unknown chardev kind {chardev!r} (one of {', '.join(KINDS)})")
+        self.chardev = chardev
         self.password_checks = password_checks
         self.limits = limits or Limits()
         self.clients = clients if clients is not None else ClientCount(self.limits.max_clients)
         self.runner = runner
         self.upstream = upstream
-        self.telnet_mode = telnet_mode
         self.board = board if board is not None else CommandBoard()
         self.history = history if history is not None else ConnectionHistory()
-        self.sessions: "WeakSet[Any]" = WeakSet()
+        self.sessions: "WeakSet[HMPMonitor]" = WeakSet()
+        self._states: "WeakKeyDictionary[ChardevChannel, SessionState]" = WeakKeyDictionary()
         if upstream is not None:
             upstream.add_state_observer(self._upstream)
         self.listener = listener
@@ -101,6 +115,9 @@ class HMPServerFactory(Factory):
             clock = reactor
         self.clock: IReactorTime = clock
         self.throttle = throttle if throttle is not None else LoginThrottle(clock)
+        self.config = SessionConfig(runner, clock, executor=upstream, events=events,
+                                    events_on=events_on, board=self.board, history=self.history,
+                                    limits=self.limits)
 
     def buildProtocol(self, addr: Optional[IAddress]) -> Optional[Any]:
         self._log.debug("HMP session from {peer} on {listener}", peer=addr,
@@ -109,39 +126,44 @@ class HMPServerFactory(Factory):
             self._log.warn("Refusing {peer} on {listener}: {count} clients connected",
                            peer=addr, listener=self.listener, count=self.clients.active)
             return Refusal()
+        channel = ChardevChannel(self.chardev, self._start, self.clock)
+        channel.factory = self
+        return when_lost(channel, self.clients.release)
+
+    def _start(self, channel: ChardevChannel) -> MonitorSession:
+        """The first session a connection carries: the login, or the HMP session."""
         users = self.access.users
+        peer = peer_text(connected(channel).getPeer())
         if users is None:
-            identity = Identity(peer_text(addr), narrowest(self.access.role),
-                                listener=self.listener, peer=peer_text(addr))
-            return when_lost(self.session(identity), self.clients.release)
+            identity = Identity(peer, narrowest(self.access.role), listener=self.listener,
+                                peer=peer)
+            # a unix-socket client is named after the user it runs as (SO_PEERCRED)
+            return self.session(identify(identity, connected(channel)), channel)
         checks = self.password_checks
         authenticate: Authenticate = checks.authenticate if checks is not None else \
             (lambda name, password: deferToThread(users.authenticate, name, password))
-        gate = LoginGate(authenticate, self.session, self.listener, self.access.role, self.clock,
-                         throttle=self.throttle, audit=self.runner.audit)
-        gate.factory = self
-        return when_lost(gate, self.clients.release)
+        return LoginGate(authenticate, lambda identity: self.session(identity, channel),
+                         self.listener, self.access.role, self.clock, throttle=self.throttle,
+                         audit=self.runner.audit, peer_key=throttle_key(connected(channel)))
 
-    def session(self, identity: Identity) -> Any:
-        """The telnet-framed HMP session of one client."""
+    def session(self, identity: Identity, channel: ChardevChannel) -> MonitorSession:
+        """The HMP session of one client, on its channel."""
         state = SessionState(identity=identity)
-        transport = HMPTelnetTransport(HMPSession, self.runner, events=self.events,
-                                       events_on=self.events_on, state=state,
-                                       clock=self.clock, telnet_mode=self.telnet_mode,
-                                       executor=self.upstream, board=self.board,
-                                       history=self.history, limits=self.limits)
-        transport.factory = self
-        transport.session_state = state
-        self.sessions.add(transport)
-        return transport
+        monitor = monitor_for(self.config, state, connected(channel), peer=identity.peer)
+        self._states[channel] = state
+        self.sessions.add(monitor)
+        return monitor
+
+    def state_of(self, channel: ChardevChannel) -> Optional[SessionState]:
+        """The state of the HMP session ``channel`` carries (None before it began)."""
+        return self._states.get(channel)
 
     def _upstream(self, up: bool) -> None:
-        """Tell every session that QEMU went away, or is back."""
+        """Tell the sessions that show events that QEMU went away, or is back (the
+        others are told nothing: :meth:`HMPMonitor.notice` decides)."""
         text = CONNECTION_BACK.format(version=self.runner.qemu_name()) if up else CONNECTION_GONE
-        for transport in list(self.sessions):
-            session = getattr(transport, "protocol", None)
-            if session is not None and hasattr(session, "notice"):
-                session.notice(text)
+        for session in list(self.sessions):
+            session.notice(text)
 
     def identified(self, protocol: Any, name: str) -> None:
         """A TLS client proved its certificate's name: it becomes the session's user.
@@ -149,10 +171,10 @@ class HMPServerFactory(Factory):
         A password login, where one is asked for, still decides the identity.
         The session takes the user's kept history (see :mod:`hmpbridge.history`).
         """
-        state: Optional[SessionState] = getattr(protocol, "session_state", None)
+        if not isinstance(protocol, ChardevChannel):
+            return
+        state = self._states.get(protocol)
         if state is not None and state.identity is not None and \
                 state.identity.method == "peer":
             state.identity = state.identity.certified(name)
-            session = getattr(protocol, "protocol", None)
-            if session is not None and hasattr(session, "identified"):
-                session.identified()
+            protocol.identified()

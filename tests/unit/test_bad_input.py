@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from twisted.conch.telnet import TelnetTransport
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
+from hmpbridge.chardev import TELNET_INIT
 from hmpbridge.errors import ParseError
 from hmpbridge.hmp_parser import parse
 from hmpbridge.model import QMPCommand, SessionState
@@ -23,7 +23,6 @@ from hmpbridge.qmp_wire import JSONStreamSplitter, ParseFailure
 from hmpbridge.runner import CommandRunner
 from hmpbridge.server import HMPServerFactory
 from hmpbridge.limits import MAX_LINE
-from hmpbridge.session import HMPSession
 from hmpbridge.testing import FakeExecutor, result_of
 from hmpbridge.transformer import REGISTER, parse_format
 
@@ -38,14 +37,15 @@ def parse_error(line: str) -> str:
     return caught.value.text
 
 
-def open_session():
-    factory = HMPServerFactory(CommandRunner(FakeExecutor(), clock=Clock()), telnet_mode="never")
-    telnet = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 4444))
+def open_session(chardev: str = "plain"):
+    factory = HMPServerFactory(CommandRunner(FakeExecutor(), clock=Clock()), chardev=chardev,
+                               clock=Clock())
+    channel = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 4444))
     tcp = StringTransport()
-    telnet.makeConnection(tcp)
-    assert tcp.value() == BANNER
+    channel.makeConnection(tcp)
+    assert tcp.value() == (TELNET_INIT if chardev == "telnet" else b"") + BANNER
     tcp.clear()
-    return telnet, tcp
+    return channel, tcp
 
 
 # -- the parser -----------------------------------------------------------------------------------
@@ -107,54 +107,47 @@ def test_json_nested_near_the_limit_is_refused_not_raised(depth: int) -> None:
 # -- HMP sessions ----------------------------------------------------------------------------------
 
 
-def test_subnegotiation_flood_is_bounded_and_dropped() -> None:
-    """IAC SB without IAC SE: at most Twisted's cap is buffered, then the client is dropped."""
-    telnet, tcp = open_session()
-    limit = TelnetTransport._MAX_SUBNEGOTIATION_LENGTH
-    telnet.dataReceived(IAC + SB + b"\x18")
-    for _ in range(64):
-        telnet.dataReceived(b"x" * 1024)
-    assert len(telnet.commands) <= limit
-    assert tcp.disconnecting
+def test_subnegotiation_flood_is_data_and_the_line_stays_bounded() -> None:
+    """IAC SB without IAC SE is no subnegotiation to QEMU: what follows is typed data, the
+    line keeps at most 4095 bytes, and the client stays."""
+    channel, tcp = open_session("telnet")
+    channel.dataReceived(IAC + SB + b"\x18")
+    for _ in range(16):
+        channel.dataReceived(b"x" * 1024)
+    channel.dataReceived(b"\r")
+    channel.factory.clock.advance(0)
+    assert tcp.value().endswith(b"unknown command: '" + b"x" * MAX_LINE + b"'\r\n(qemu) ")
+    assert not tcp.disconnecting
 
 
-def test_endless_line_keeps_only_the_first_4095_bytes() -> None:
-    """A megabyte without a line end buffers 4095 bytes; its end then runs it once."""
-    telnet, tcp = open_session()
-    session = telnet.protocol
-    assert isinstance(session, HMPSession)
-    for _ in range(256):
-        telnet.dataReceived(b"y" * 4096)
-        assert len(session._partial) == MAX_LINE
-    telnet.dataReceived(b"\n")
-    assert tcp.value() == b"unknown command: '" + b"y" * MAX_LINE + b"'\r\n(qemu) "
+def test_thousands_of_option_requests_are_never_answered_and_lines_still_run() -> None:
+    """Ten thousand WILL/DO requests are taken out of the input and answered by nothing, as
+    QEMU's telnet chardev does; the line after them runs."""
+    channel, tcp = open_session("telnet")
+    channel.dataReceived(b"".join(IAC + bytes([0xFB + n % 2 * 2, n % 256]) for n in range(10000)))
+    channel.dataReceived(b"info status\r")
+    channel.factory.clock.advance(0)  # the long read is handed on over several turns
+    assert tcp.value().endswith(b"\r\n" + STATUS)
+    assert IAC not in tcp.value()
 
 
-def test_thousands_of_option_requests_are_refused_and_lines_still_run() -> None:
-    """Ten thousand WILL/DO requests are each refused; the option table stays at 256 entries."""
-    telnet, tcp = open_session()
-    telnet.dataReceived(b"".join(IAC + bytes([0xFB + n % 2 * 2, n % 256]) for n in range(10000)))
-    telnet.dataReceived(b"info status\n")
-    assert tcp.value().endswith(STATUS)
-    assert len(telnet.options) <= 256
-
-
-def test_cr_cr_lf_ends_two_lines_whatever_the_chunks() -> None:
-    """``cmd\\r`` then ``\\r\\n`` is one line and one empty line, in one chunk as in two."""
+def test_cr_cr_lf_ends_three_lines_whatever_the_chunks() -> None:
+    """``cmd\\r`` then ``\\r\\n`` is one line and two empty ones (CR and LF each end a line in
+    QEMU's readline), in one chunk as in two."""
     one, one_tcp = open_session()
     one.dataReceived(b"info status\r\r\n")
     two, two_tcp = open_session()
     two.dataReceived(b"info status\r")
     two.dataReceived(b"\r\n")
-    assert two_tcp.value() == STATUS + b"(qemu) "
+    assert two_tcp.value().endswith(STATUS + b"\r\n(qemu) \r\n(qemu) ")
     assert one_tcp.value() == two_tcp.value()
 
 
-def test_empty_subnegotiation_is_ignored() -> None:
-    """IAC SB IAC SE carries nothing and is skipped; the line after it runs."""
-    telnet, tcp = open_session()
-    telnet.dataReceived(IAC + SB + IAC + SE + b"info status\n")
-    assert tcp.value() == STATUS
+def test_empty_subnegotiation_leaves_its_se_as_qemu_does() -> None:
+    """IAC SB IAC SE: QEMU takes IAC SB and the IAC after it, so SE (0xf0) is a typed byte."""
+    channel, tcp = open_session("telnet")
+    channel.dataReceived(IAC + SB + IAC + SE + b"info status\n")
+    assert tcp.value().endswith(b"unknown command: '\xf0info'\r\n(qemu) ")
 
 
 # -- the QMP client ----------------------------------------------------------------------------------

@@ -237,7 +237,7 @@ def test_serves_hmp_on_every_listener_once_connected() -> None:
 
 def test_default_listener(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without --listen, HMP is served on the default endpoint (loopback port 4444)."""
-    assert DEFAULT_LISTEN == "tcp:4444:interface=127.0.0.1"
+    assert DEFAULT_LISTEN == "telnet:tcp:4444:interface=127.0.0.1"
     reactor = MemoryReactorClock()
     Deferred.fromCoroutine(serve(reactor, options("--qmp", "/run/vm.qmp")))
     complete_unix_connection(reactor, FakeQEMU())

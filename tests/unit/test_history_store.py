@@ -14,13 +14,13 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from hmpbridge.access import OPERATOR, Identity
+from hmpbridge.channel import ChardevChannel
 from hmpbridge.history import HISTORY_SIZE, FileHistoryStore, cap_line, file_name, merge
 from hmpbridge.login import LoginGate
 from hmpbridge.passwords import PasswordEntry
 from hmpbridge.runner import CommandRunner
 from hmpbridge.server import HMPServerFactory
 from hmpbridge.limits import MAX_LINE
-from hmpbridge.telnet import HMPTelnetTransport
 from hmpbridge.testing import FakeExecutor
 
 ALICE = Identity("alice", method="password", peer="127.0.0.1:5000")
@@ -33,20 +33,28 @@ def mode_of(path: Path) -> int:
 
 
 def connect(factory: HMPServerFactory, identity: Identity
-            ) -> Tuple[HMPTelnetTransport, StringTransport]:
+            ) -> Tuple[ChardevChannel, StringTransport]:
     """A session of ``identity`` on ``factory``, connected to a string transport."""
-    telnet = factory.session(identity)
+    channel = ChardevChannel("plain", lambda ch: factory.session(identity, ch), Clock())
+    channel.factory = factory
     tcp = StringTransport()
-    telnet.makeConnection(tcp)
+    channel.makeConnection(tcp)
     tcp.clear()
-    return telnet, tcp
+    return channel, tcp
 
 
-def run(telnet: HMPTelnetTransport, tcp: StringTransport, line: str) -> str:
-    """What ``line`` prints, without the prompt."""
+def run(channel: ChardevChannel, tcp: StringTransport, line: str) -> str:
+    """What ``line`` prints, without its echo and the prompt."""
     tcp.clear()
-    telnet.dataReceived(line.encode() + b"\n")
-    return tcp.value().decode().replace("\r\n", "\n").removesuffix("(qemu) ")
+    channel.dataReceived(line.encode() + b"\r")
+    printed = tcp.value().decode().split("\r\n", 1)[1]  # after the echo and its Enter
+    return printed.replace("\r\n", "\n").removesuffix("(qemu) ")
+
+
+def history(factory: HMPServerFactory, channel: ChardevChannel) -> List[str]:
+    state = factory.state_of(channel)
+    assert state is not None
+    return state.history
 
 
 def bridge(tmp_path: Path) -> Tuple[HMPServerFactory, FileHistoryStore]:
@@ -200,8 +208,8 @@ def test_two_sessions_of_one_user_each_keep_their_lines(tmp_path: Path) -> None:
     run(one, tcp_one, "info status")
     run(two, tcp_two, "info version")
     run(one, tcp_one, "info uuid")
-    assert one.protocol.state.history == ["info name", "info status", "info uuid"]
-    assert two.protocol.state.history == ["info name", "info version"]
+    assert history(factory, one) == ["info name", "info status", "info uuid"]
+    assert history(factory, two) == ["info name", "info version"]
     assert store.load("alice") == ["info name", "info status", "info version", "info uuid"]
     one.loseConnection()
     two.loseConnection()
@@ -245,7 +253,7 @@ def test_address_only_sessions_keep_history_per_connection(tmp_path: Path) -> No
     factory, _ = bridge(tmp_path)
     telnet, tcp = connect(factory, PEER)
     run(telnet, tcp, "info status")
-    assert telnet.protocol.state.history == ["info status"]
+    assert history(factory, telnet) == ["info status"]
     telnet.connectionLost(None)
     assert os.listdir(tmp_path / "state") == []
     again, tcp_again = connect(factory, PEER)
@@ -256,14 +264,17 @@ def test_a_password_login_session_starts_with_the_users_history(tmp_path: Path) 
     """The session the login gate builds after alice logs in has her kept lines."""
     factory, store = bridge(tmp_path)
     store.save("alice", ["info status", "stop"])
-    gate = LoginGate(lambda name, password: succeed(PasswordEntry(name, OPERATOR, "x")),
-                     factory.session, "tcp:4444", OPERATOR, Clock())
+
+    def gate(channel: ChardevChannel) -> LoginGate:
+        return LoginGate(lambda name, password: succeed(PasswordEntry(name, OPERATOR, "x")),
+                         lambda identity: factory.session(identity, channel), "tcp:4444",
+                         OPERATOR, Clock())
+    channel = ChardevChannel("plain", gate, Clock())
     tcp = StringTransport()
-    gate.makeConnection(tcp)
-    gate.dataReceived(b"alice\nsecret\n")
-    tcp.clear()
-    gate.dataReceived(b"info history\n")
-    assert tcp.value() == (b"0: 'info status'\r\n1: 'stop'\r\n2: 'info history'\r\n(qemu) ")
+    channel.makeConnection(tcp)
+    channel.dataReceived(b"alice\nsecret\n")
+    assert run(channel, tcp, "info history") == (
+        "0: 'info status'\n1: 'stop'\n2: 'info history'\n")
 
 
 def test_a_certificate_name_known_after_connect_brings_its_history(tmp_path: Path) -> None:
@@ -273,6 +284,6 @@ def test_a_certificate_name_known_after_connect_brings_its_history(tmp_path: Pat
     telnet, tcp = connect(factory, PEER)
     run(telnet, tcp, "info name")
     factory.identified(telnet, "carol")
-    assert telnet.protocol.state.history == ["info status", "info name"]
+    assert history(factory, telnet) == ["info status", "info name"]
     run(telnet, tcp, "info version")
     assert store.load("carol") == ["info status", "info name", "info version"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 
+from hmpbridge.chardev import TELNET_INIT
 from hmpbridge.limits import REFUSAL, ClientCount, Limits
 from hmpbridge.qmp_server import QMPServerFactory
 from hmpbridge.runner import CommandRunner
@@ -36,7 +37,7 @@ def test_clients_over_the_limit_are_told_and_dropped_across_listeners() -> None:
     first.connectionLost(None)
     assert clients.active == 1
     _, admitted = connect(hmp)
-    assert admitted.value().startswith(b"QEMU ")
+    assert admitted.value().startswith(TELNET_INIT + b"QEMU ")
 
 
 def test_limits_reach_the_write_guard() -> None:

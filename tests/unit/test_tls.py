@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from twisted.internet.address import IPv4Address
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
 
+from hmpbridge.channel import ChardevChannel
 from hmpbridge.model import Identity
 from hmpbridge.qmp_server import QMPServerFactory
 from hmpbridge.server import HMPServerFactory
@@ -32,13 +36,17 @@ def test_incomplete_tls_descriptions_say_what_is_missing(description: str, missi
 def test_certificate_name_becomes_the_hmp_user_unless_a_password_login_decided() -> None:
     """When a TLS handshake proves a name, it replaces the peer address, but not a login."""
     factory = HMPServerFactory(CommandRunner(FakeExecutor()), "tls:4443")
-    by_peer = factory.session(Identity("127.0.0.1:5000", listener="tls:4443"))
+    by_peer = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 5000))
+    by_peer.makeConnection(StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 5000)))
     factory.identified(by_peer, "carol")
-    assert by_peer.session_state.identity.name == "carol"
-    assert by_peer.session_state.identity.method == "certificate"
-    by_password = factory.session(Identity("alice", method="password"))
+    assert factory.state_of(by_peer).identity.name == "carol"
+    assert factory.state_of(by_peer).identity.method == "certificate"
+    by_password = ChardevChannel(
+        "plain", lambda channel: factory.session(Identity("alice", method="password"), channel),
+        Clock())
+    by_password.makeConnection(StringTransport())
     factory.identified(by_password, "carol")
-    assert by_password.session_state.identity.name == "alice"
+    assert factory.state_of(by_password).identity.name == "alice"
 
 
 def test_certificate_name_becomes_the_qmp_clients_identity() -> None:
