@@ -65,6 +65,9 @@ DEEP = os.environ.get("HMPBRIDGE_FUZZ") == "deep"
 #: Until the bridge's listeners are QEMU's chardevs, its comparisons may fail.
 PENDING = pytest.mark.xfail(strict=False, reason="listeners are not yet QEMU's chardevs "
                                                   "(telnet:/plain: kinds, readline echo)")
+#: Scripts that meet a difference of the bridge's own (not of its framing).
+KNOWN = {"info-blank": "'info ' with a trailing blank prints nothing; QEMU prints the list "
+                       "of info commands, as for 'info'"}
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,7 @@ SCRIPTS = [
                                b"\xff\xf3\xff\xf1print 1\xff\xff\r", b"\xff\xfb", b"\x18\r")),
     Script("telnet-commands-split", _bytewise(b"\xff\xfd\x18info\xff\xfb\x1f name\r"),
            pause=0.002),
+    Script("info-blank", (b"info \r", b"info  \r"), kinds=("tcp",)),
     Script("4k-line", (LONG_LINE + b"\r",), kinds=("tcp", "telnet", "unix"), everywhere=False,
            timeout=120),
 ]
@@ -253,9 +257,11 @@ def _cases() -> List[object]:
             for target in ("qemu", "bridge"):
                 if target == "qemu" and not (script.everywhere or FULL):
                     continue
+                marks = [PENDING] if target == "bridge" else []
+                if target == "bridge" and script.name in KNOWN:
+                    marks = [pytest.mark.xfail(strict=True, reason=KNOWN[script.name])]
                 cases.append(pytest.param(script.name, kind, target,
-                                          id=f"{kind}-{script.name}-{target}",
-                                          marks=[PENDING] if target == "bridge" else []))
+                                          id=f"{kind}-{script.name}-{target}", marks=marks))
     return cases
 
 
@@ -438,8 +444,15 @@ def _keys_within_history(keys: Sequence[bytes]) -> bool:
     return True
 
 
+def _no_known_difference(keys: Sequence[bytes]) -> bool:
+    """Leave out the plain case of :data:`KNOWN` (``info `` and Enter), which is tested on its
+    own, so the examples look further."""
+    return not any(key == b"info " and (after in ENDS or after == b" ")
+                   for key, after in zip(keys, [*keys[1:], b"\r"]))
+
+
 random_keys = st.lists(st.sampled_from(WORDS + KEYS + TELNET), min_size=1, max_size=24) \
-    .filter(_keys_within_history)
+    .filter(_keys_within_history).filter(_no_known_difference)
 
 
 @pytest.mark.parametrize("kind", ["telnet", "tcp"])
