@@ -21,10 +21,9 @@ Everything runs in memory: ``StringTransport``, ``FakeExecutor``,
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Callable, Dict, List, Tuple
 
-from hypothesis import assume, given, strategies as st
+from hypothesis import given, strategies as st
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
@@ -39,7 +38,6 @@ from hmpbridge.qmp_protocol import MAX_IN_FLIGHT, QMPClientProtocol
 from hmpbridge.qmp_server import QMPServerFactory, QMPServerProtocol
 from hmpbridge.runner import CommandRunner
 from hmpbridge.server import HMPServerFactory
-from hmpbridge.limits import MAX_LINE
 from hmpbridge.session import PROMPT, HMPMonitor
 from hmpbridge.testing import FakeExecutor, FakeQMPEndpoint, qmp_greeting
 

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import os
 import pwd
-import re
 import socket
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Set, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Set, Tuple
 
 import pytest
 from hypothesis import given, strategies as st
@@ -32,7 +31,6 @@ from twisted.conch.telnet import NOP
 from twisted.internet.address import IPv4Address, UNIXAddress
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import ISystemHandle
-from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from zope.interface import implementer
@@ -46,7 +44,6 @@ from hmpbridge.login import FAILURE_DELAY, MAX_PENDING_INPUT, LoginGate, throttl
 from hmpbridge.passwords import PasswordEntry
 from hmpbridge.runner import CommandRunner
 from hmpbridge.server import HMPServerFactory
-from hmpbridge.session import TURN_LINES
 from hmpbridge.testing import FakeExecutor
 from hmpbridge.throttle import FAILURE_WINDOW, PEER_FAILURES, USER_FAILURES, LoginThrottle
 from tests.unit.test_fuzz_protocols import (
@@ -624,7 +621,7 @@ def test_unix_socket_logins_are_counted_by_uid(unix_pair: socket.socket) -> None
 
 def test_a_read_of_many_lines_answered_at_once_is_a_loop_not_a_stack() -> None:
     """Tens of thousands of empty lines (each answered at once) and then a command, in one
-    read: every line gets its prompt, and the command its answer, TURN_LINES a turn."""
+    read: every line gets its prompt, and the command its answer, a share of it a turn."""
     channel, tcp = open_session()
     tcp.clear()
     count = 65536
