@@ -36,7 +36,6 @@ from hmpbridge.errors import (
 from hmpbridge.handlers import Context, HandlerResult
 from hmpbridge.handlers.passthrough import HMC, passthrough
 from hmpbridge.handlers.session_cmds import resolve_format
-from hmpbridge.history import remember
 from hmpbridge.hmp_parser import parser_for
 from hmpbridge.interfaces import CommandExecutor
 from hmpbridge.driver import drive
@@ -149,8 +148,11 @@ class CommandRunner:
         return d
 
     def run(self, line: str, state: SessionState) -> "Deferred[str]":
-        """Run one line for a session; fires with the text to print (maybe "")."""
-        remember(state, line)  # until every session keeps its own history
+        """Run one line for a session; fires with the text to print (maybe "").
+
+        ``state`` is read and changed by the line's handler (``cpu N``), never
+        kept: the session adds the line to its history itself, at Enter.
+        """
         job = _Run(self.clock.seconds())
         d = self._start(line, state, job)
         self._running.add(d)

@@ -155,3 +155,16 @@ def test_an_executor_raising_at_once_is_an_answer_like_any_other(monkeypatch) ->
     assert refused == ["refused: no\n"]
     broken = run("info status", RaisingExecutor(TypeError("not JSON")), Clock())
     assert broken == ["Error: internal error in hmpbridge: TypeError\n"]
+
+
+def test_the_runner_keeps_no_history() -> None:
+    """A session's history is the session's: the runner runs a line and leaves it alone."""
+    state = SessionState(history=["info name"])
+    assert run_with_state("info history", state) == ["0: 'info name'\n"]
+    assert state.history == ["info name"]
+
+
+def run_with_state(line: str, state: SessionState) -> List[str]:
+    results: List[str] = []
+    CommandRunner(FakeExecutor(), clock=Clock()).run(line, state).addCallback(results.append)
+    return results

@@ -11,6 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from hmpbridge.errors import ParseError, QMPCommandError
 from hmpbridge.hmp_parser import parse
 from hmpbridge.handlers import session_cmds
+from hmpbridge.history import remember
 from hmpbridge.model import SessionState
 from hmpbridge.model import PrintDefaults
 from hmpbridge.profile import DEFAULT_PROFILE
@@ -92,10 +93,13 @@ class SessionCommandTests(SynchronousTestCase):
 
     def test_history_is_per_session(self) -> None:
         """When info history runs, it lists this session's lines, itself included."""
-        self.run_line("help c")
-        self.run_line("")
-        self.run_line("help c")
-        self.assertEqual(self.run_line("info history"), "0: 'help c'\n1: 'info history'\n")
+        def entered(line: str) -> str:
+            remember(self.state, line)  # the session's line runner does so at Enter
+            return self.run_line(line)
+        entered("help c")
+        entered("")
+        entered("help c")
+        self.assertEqual(entered("info history"), "0: 'help c'\n1: 'info history'\n")
         self.assertEqual(SessionState().history, [])
 
 
