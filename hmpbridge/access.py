@@ -36,9 +36,6 @@ __all__ = [
     "OPERATOR",
     "READ_ONLY",
     "ROLES",
-    # Identity is plain data of hmpbridge.model; named here too until every
-    # importer takes it from there
-    "Identity",
     "narrowest",
     "peer_text",
     "hmp_allowed",

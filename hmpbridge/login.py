@@ -6,7 +6,7 @@ framing, after the channel's connect bytes (a telnet listener's negotiation
 comes first), prompts ``login: `` and ``Password: ``, checks the pair
 against a :class:`~hmpbridge.passwords.PasswordFile` (off the reactor thread,
 since scrypt is slow on purpose), and on success starts the HMP session built
-for the authenticated :class:`~hmpbridge.access.Identity` on the same channel;
+for the authenticated :class:`~hmpbridge.model.Identity` on the same channel;
 the banner and prompt follow as usual.  QEMU's monitor has no login: the
 exchange is hmpbridge's own.  The user name is echoed as QEMU's readline echoes
 what is typed (:class:`~hmpbridge.line_editor.LineEditor`: its keys and redraw
@@ -41,9 +41,10 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from hmpbridge.access import Identity, narrowest
+from hmpbridge.access import narrowest
 from hmpbridge.interfaces import MonitorChannel, MonitorSession
 from hmpbridge.line_editor import LineEditor
+from hmpbridge.model import Identity
 from hmpbridge.passwords import PasswordEntry
 from hmpbridge.peercred import describe_peer, peer_credentials
 from hmpbridge.throttle import LoginThrottle

@@ -17,7 +17,7 @@ from twisted.internet.protocol import Factory
 from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
 
-from hmpbridge.access import OPERATOR, Identity, narrowest, peer_text
+from hmpbridge.access import OPERATOR, narrowest, peer_text
 from hmpbridge.channel import ChardevChannel
 from hmpbridge.chardev import KINDS, TELNET
 from hmpbridge.events import EventHub
@@ -25,7 +25,7 @@ from hmpbridge.limits import ClientCount, Limits, Refusal, when_lost
 from hmpbridge.interfaces import MonitorSession, connected
 from hmpbridge.login import Authenticate, LoginGate, throttle_key
 from hmpbridge.password_checks import PasswordChecks
-from hmpbridge.model import SessionState
+from hmpbridge.model import Identity, SessionState
 from hmpbridge.passwords import PasswordFile
 from hmpbridge.runner import CommandRunner
 from hmpbridge.board import CommandBoard

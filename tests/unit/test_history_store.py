@@ -13,10 +13,11 @@ from twisted.internet.defer import succeed
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
-from hmpbridge.access import OPERATOR, Identity
+from hmpbridge.access import OPERATOR
 from hmpbridge.channel import ChardevChannel
 from hmpbridge.history import HISTORY_SIZE, FileHistoryStore, cap_line, file_name, merge
 from hmpbridge.login import LoginGate
+from hmpbridge.model import Identity
 from hmpbridge.passwords import PasswordEntry
 from hmpbridge.runner import CommandRunner
 from hmpbridge.server import HMPServerFactory

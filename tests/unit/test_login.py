@@ -13,10 +13,11 @@ from hypothesis import given, strategies as st
 from twisted.internet.defer import succeed
 from twisted.internet.task import Clock
 
-from hmpbridge.access import OPERATOR, READ_ONLY, Identity
+from hmpbridge.access import OPERATOR, READ_ONLY
 from hmpbridge.interfaces import MonitorChannel, OutputMeter
 from hmpbridge.line_editor import LineEditor
 from hmpbridge.login import FAILURE_DELAY, LOGIN_TIMEOUT, MAX_FIELD, LoginGate
+from hmpbridge.model import Identity
 from hmpbridge.passwords import PasswordEntry
 
 USERS = {("alice", "wonder"): PasswordEntry("alice", OPERATOR, "x"),

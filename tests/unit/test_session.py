@@ -13,10 +13,9 @@ from typing import Any, Dict, List, Optional
 import pytest
 from twisted.internet.task import Clock
 
-from hmpbridge.access import Identity
 from hmpbridge.handlers.fds import NO_FD
 from hmpbridge.line_editor import MAX_LINE, LineEditor
-from hmpbridge.model import QMPCommand, SessionState
+from hmpbridge.model import Identity, QMPCommand, SessionState
 from hmpbridge.session import TURN_ECHO, TURN_KEYS, TURN_LINES, puts
 from hmpbridge.testing import FakeExecutor
 from tests.unit.monitor_fakes import open_monitor, settle
