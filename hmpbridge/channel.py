@@ -35,7 +35,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from hmpbridge.chardev import KINDS, TELNET, TelnetInput, connect_bytes
+from hmpbridge.chardev import KINDS, TELNET, connect_bytes
+from hmpbridge.telnet import TelnetInput
 from hmpbridge.interfaces import MonitorSession, OutputMeter, connected
 from hmpbridge.peercred import describe_peer
 

@@ -21,10 +21,10 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from hmpbridge.channel import TURN_BYTES, ChardevChannel
-from hmpbridge.chardev import (PLAIN, TELNET, TELNET_INIT, TelnetInput, connect_bytes,
-                               strip_telnet_bytewise)
+from hmpbridge.chardev import PLAIN, TELNET, connect_bytes
 from hmpbridge.interfaces import MonitorChannel
 from hmpbridge.line_editor import LineEditor
+from hmpbridge.telnet import TELNET_INIT, TelnetInput, strip_telnet_bytewise
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "chardev"
 RECORDINGS = sorted(FIXTURES.glob("qemu-*.json"))
