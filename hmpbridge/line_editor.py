@@ -133,7 +133,7 @@ class LineEditor:
         return _dec(bytes(self.buf))
 
     def show_prompt(self) -> bytes:
-        """The prompt; the editor then knows nothing is shown after it (QEMU's readline_show_prompt)."""
+        """The prompt; nothing is shown after it now (QEMU's readline_show_prompt)."""
         self._shown, self._shown_index = b"", 0
         self._dirty = True
         self._state = _NORM

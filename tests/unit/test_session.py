@@ -217,8 +217,8 @@ def test_lines_never_run_are_audited_as_dropped() -> None:
     executor = FakeExecutor(VM().handlers(), manual=True)
     session, channel, _ = opened(executor)
     audited: List[Any] = []
-    session._config.runner.audit = lambda who, received, outcome, **kw: audited.append(  # type: ignore[method-assign]
-        (received, outcome))
+    runner: Any = session._config.runner
+    runner.audit = lambda who, received, outcome, **kw: audited.append((received, outcome))
     session.received(b"info status\rstop\rcont\r")
     session.ended()
     assert audited == [({"hmp": "stop"}, "dropped"), ({"hmp": "cont"}, "dropped")]
