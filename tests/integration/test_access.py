@@ -74,7 +74,6 @@ def rig() -> Iterator[Rig]:
         r.close()
 
 
-@pytest.mark.xfail(strict=False, reason="the login does not yet run inside QEMU's telnet framing")
 def test_login_inside_the_telnet_framing(rig: Rig) -> None:
     """The login comes after the telnet negotiation; the user name is echoed, the password
     never; the CR ending the password and a LF at the start of the next packet are one line

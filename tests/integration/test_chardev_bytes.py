@@ -62,9 +62,6 @@ ANSWER_TIMEOUT = 10.0
 FULL = os.environ.get("HMPBRIDGE_CHARDEV_FULL") == "1"
 DEEP = os.environ.get("HMPBRIDGE_FUZZ") == "deep"
 
-#: Until the bridge's listeners are QEMU's chardevs, its comparisons may fail.
-PENDING = pytest.mark.xfail(strict=False, reason="listeners are not yet QEMU's chardevs "
-                                                  "(telnet:/plain: kinds, readline echo)")
 #: Scripts that meet a difference of the bridge's own (not of its framing).
 KNOWN = {"info-blank": "'info ' with a trailing blank prints nothing; QEMU prints the list "
                        "of info commands, as for 'info'"}
@@ -250,14 +247,15 @@ def rig(request: pytest.FixtureRequest) -> Iterator[Rig]:
 
 
 def _cases() -> List[object]:
-    """(script, kind, target) for every comparison; the bridge's marked :data:`PENDING`."""
+    """(script, kind, target) for every comparison; a :data:`KNOWN` difference is a strict
+    xfail."""
     cases = []
     for script in SCRIPTS:
         for kind in script.kinds if (script.everywhere or FULL) else script.kinds[:1]:
             for target in ("qemu", "bridge"):
                 if target == "qemu" and not (script.everywhere or FULL):
                     continue
-                marks = [PENDING] if target == "bridge" else []
+                marks = []
                 if target == "bridge" and script.name in KNOWN:
                     marks = [pytest.mark.xfail(strict=True, reason=KNOWN[script.name])]
                 cases.append(pytest.param(script.name, kind, target,
@@ -308,7 +306,6 @@ def test_qemu_banner_names_the_release(rig: Rig, kind: str) -> None:
     assert connect_bytes(rig.b.addresses[kind]) == want
 
 
-@PENDING
 @pytest.mark.parametrize("kind", KINDS)
 def test_bridge_connect_bytes_are_qemus(rig: Rig, kind: str) -> None:
     """The bridge's banner names the real QEMU; the telnet listener negotiates as QEMU does."""
@@ -316,7 +313,6 @@ def test_bridge_connect_bytes_are_qemus(rig: Rig, kind: str) -> None:
                f"{kind} connect")
 
 
-@PENDING
 @pytest.mark.parametrize("listener,kind", [("default-tcp", "telnet"), ("default-unix", "unix"),
                                            ("events-tcp", "telnet"),
                                            ("read-only-unix", "unix")])
@@ -396,8 +392,7 @@ def _client_cases() -> List[object]:
                           ("telnet", ("telnet",))):
         for kind in kinds:
             for target in ("qemu", "bridge"):
-                cases.append(pytest.param(client, kind, target, id=f"{client}-{kind}-{target}",
-                                          marks=[PENDING] if target == "bridge" else []))
+                cases.append(pytest.param(client, kind, target, id=f"{client}-{kind}-{target}"))
     return cases
 
 
@@ -456,7 +451,7 @@ random_keys = st.lists(st.sampled_from(WORDS + KEYS + TELNET), min_size=1, max_s
 
 
 @pytest.mark.parametrize("kind", ["telnet", "tcp"])
-@pytest.mark.parametrize("target", ["qemu", pytest.param("bridge", marks=[PENDING])])
+@pytest.mark.parametrize("target", ["qemu", "bridge"])
 def test_random_keys(rig: Rig, kind: str, target: str) -> None:
     """Random keys (words, editing keys, line ends, telnet commands, split anywhere)
     give QEMU's bytes; the end NULs close any escape or telnet command left open.

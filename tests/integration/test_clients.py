@@ -20,9 +20,6 @@ from tests.integration.conftest import (PROMPT, TELNET_NEGOTIATION, HMPClient, m
                                         same_bytes, strip_echo, strip_telnet)
 
 LINES = ["info status", "info version", "info name", "info uuid"]
-#: Until keys typed while a command runs wait for its answer, as in QEMU's monitor.
-TYPE_AHEAD = pytest.mark.xfail(strict=False, reason="keys typed ahead are echoed before the "
-                                                     "answer of the line before them")
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +67,6 @@ def test_socat_pipeline_is_byte_exact(bridge, twins):
     assert strip_telnet(out) == pipeline(["socat", "-t", "10", "-"], b.hmp_port)
 
 
-@TYPE_AHEAD
 @pytest.mark.parametrize("end", [b"\n", b"\r\n", b"\r\0", b"\r"], ids=["LF", "CRLF", "CRNUL", "CR"])
 def test_each_line_end_as_qemu(bridge, twins, end):
     """Each line end is QEMU's: ``\\r`` and ``\\n`` each end a line (``\\r\\n`` is a
@@ -82,7 +78,6 @@ def test_each_line_end_as_qemu(bridge, twins, end):
                f"lines ending {end!r}")
 
 
-@TYPE_AHEAD
 def test_line_end_split_across_packets(bridge, twins):
     """An expect script's ``cmd\\r`` is answered at once, and a later ``\\n`` is an empty
     line of its own, as on QEMU's monitor."""

@@ -72,8 +72,6 @@ def answers(raw: bytes, lines: List[str]) -> List[str]:
             for part, line in zip(parts, lines)] + [part.decode() for part in parts[len(lines):]]
 
 
-@pytest.mark.xfail(strict=False, reason="keys typed ahead are echoed before the answer of the "
-                                         "line before them")
 def test_kill_9_under_load_answers_every_line_in_its_own_session(rig) -> None:
     """When QEMU is killed with 20 sessions pipelining, each line gets its own answer or an error."""
     qemu, bridge = rig
@@ -152,8 +150,6 @@ def test_a_client_that_stops_reading_does_not_hold_up_others(rig) -> None:
     hog.close()
 
 
-@pytest.mark.xfail(strict=False, reason="the waiting notice still reaches sessions that did not "
-                                         "ask for events")
 def test_connect_disconnect_churn_and_garbage_leave_the_server_serving(rig) -> None:
     """When hundreds of clients connect, send garbage or nothing, and vanish, others are served."""
     _, bridge = rig

@@ -126,8 +126,6 @@ def test_event_prints_above_the_half_typed_line(live, twins):
         child.close(force=True)
 
 
-@pytest.mark.xfail(strict=False, reason="the waiting notice still reaches sessions that did not "
-                                         "ask for events")
 def test_waiting_notice_and_scripts_unaffected(live, twins):
     """A command stuck behind another operator's says so after a second to a session that
     asked for events; the others (a script, an operator who did not ask) never see it."""

@@ -23,8 +23,6 @@ from tests.integration.conftest import Bridge, Twin, free_port
 pytestmark = [
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
     pytest.mark.skipif(shutil.which("telnet") is None, reason="telnet is not installed"),
-    pytest.mark.xfail(strict=False, reason="the default listener is not yet QEMU's telnet "
-                                           "chardev (negotiation at connect)"),
 ]
 
 
