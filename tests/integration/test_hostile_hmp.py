@@ -153,9 +153,9 @@ def test_a_negotiation_flood_is_never_answered(rig: Rig) -> None:
     flooder.close()
 
 
-@pytest.mark.xfail(strict=False, reason="the echo of one read's keys (25 MB for a 4095-byte line "
-                                         "typed at once) is written at once, and --max-unread "
-                                         "drops the client though it reads")
+@pytest.mark.xfail(strict=False, reason="32 MiB of data bytes typed into a full line (4095 "
+                                         "bytes) take the bridge over 10 s of CPU, its line is "
+                                         "not answered within 30 s")
 def test_a_0xff_stream_leaves_other_sessions_answered(rig: Rig) -> None:
     """While a client streams escaped 0xff bytes as fast as it can, a probe's lines are answered.
 
