@@ -107,8 +107,7 @@ class HMPParser:
 
         :returns: ``(spec, end, silent)``: the entry (None if unknown), the
             index just past its name in ``line``, and whether QEMU would ignore
-            the line without a word (a blank line, or ``info`` followed only by
-            blanks).
+            the line without a word (a blank line).
         :raises ParseError: for an unknown command or info subcommand.
         """
         name, end = _command_name(line, 0)
@@ -121,7 +120,7 @@ class HMPParser:
             return spec, end, False
         sub, sub_end = _command_name(line, end)
         if not sub:
-            return None, sub_end, True
+            return spec, end, False  # "info " lists the info commands, as "info" does
         info_spec = self.table.info.get(sub)
         if info_spec is None:
             raise ParseError(f"unknown command: '{line[:sub_end]}'\n")
