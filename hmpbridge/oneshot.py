@@ -49,8 +49,19 @@ def looks_failed(text: str) -> bool:
     return bool(_FAILED.search(text))
 
 
+#: What a telnet monitor sends of its own: option commands (three bytes), as
+#: QEMU's telnet chardev sends them at connect.
+_TELNET_COMMAND = re.compile(rb"\xff[\xfb-\xfe][\x00-\xff]")
+
+
 class HMPLineClient(Protocol):
-    """Speaks to an HMP monitor: waits for each prompt, collects each answer."""
+    """Speaks to an HMP monitor: waits for each prompt, collects each answer.
+
+    A monitor (QEMU's or hmpbridge's, on every chardev kind) echoes each line
+    through its line editor up to the Enter key's ``\r\n``; the answer is
+    what follows it, up to the next prompt.  Telnet option commands in the
+    banner are dropped.
+    """
 
     def __init__(self) -> None:
         self._buffer = b""
@@ -62,17 +73,21 @@ class HMPLineClient(Protocol):
         self._buffer += data
         while PROMPT in self._buffer:
             chunk, _, self._buffer = self._buffer.partition(PROMPT)
-            text = chunk.decode("utf-8", "replace").replace("\r\n", "\n")
             if not self.banner.called:
-                self.banner.callback(text)
+                self.banner.callback(_text(_TELNET_COMMAND.sub(b"", chunk)))
             elif self._waiting:
-                self._waiting.pop(0).callback(text)
+                _echo, _, answer = chunk.partition(b"\r\n")
+                self._waiting.pop(0).callback(_text(answer))
 
     def command(self, line: str) -> "Deferred[str]":
-        """Send ``line``; fire with its output."""
+        """Send ``line``; fire with its output.
+
+        A tab would ask the monitor's line editor to complete, so it goes out
+        as the blank it stands for in a command line.
+        """
         d: "Deferred[str]" = Deferred()
         self._waiting.append(d)
-        connected(self).write(line.encode("utf-8") + b"\n")
+        connected(self).write(line.replace("\t", " ").encode("utf-8") + b"\n")
         return d
 
     def connectionLost(self, reason: Optional[Failure] = None) -> None:
@@ -82,6 +97,10 @@ class HMPLineClient(Protocol):
         if not self.banner.called:
             self.banner.errback(ConnectionError("the monitor closed before its prompt"))
         self.closed.callback(None)
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace").replace("\r\n", "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

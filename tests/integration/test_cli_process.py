@@ -154,8 +154,6 @@ def oneshot(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.xfail(strict=False, reason="hmpbridge-cmd prints the monitor's echo of each line "
-                                         "(QEMU's own monitor echoes too)")
 def test_oneshot_against_a_bridge_and_straight_against_qmp(vm):
     from tests.integration.conftest import Bridge
     bridge = Bridge(f"unix:path={vm.bridge_socket}")
