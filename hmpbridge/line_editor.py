@@ -33,6 +33,7 @@ command runs.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -60,6 +61,11 @@ _NORM, _ESC, _CSI, _SS3 = range(4)
 _SPACES = b" \t\n\v\f\r"
 
 Release = Tuple[int, int]
+
+
+#: Keys that only insert themselves (printable, neither DEL nor the 8-bit CSI):
+#: nothing at all when the line has no room.
+_INERT = re.compile(rb"[\x20-\x7e\x80-\x9a\x9c-\xff]+")
 
 
 def _enc(text: str) -> bytes:
@@ -132,6 +138,11 @@ class LineEditor:
         """The line as typed so far."""
         return _dec(bytes(self.buf))
 
+    @property
+    def full(self) -> bool:
+        """Whether the line takes no more printable keys (a run of them changes nothing)."""
+        return self._state == _NORM and not self._has_room()
+
     def show_prompt(self) -> bytes:
         """The prompt; nothing is shown after it now (QEMU's readline_show_prompt)."""
         self._shown, self._shown_index = b"", 0
@@ -145,16 +156,26 @@ class LineEditor:
         release = self._release()
         history_keys = release >= HISTORY_KEYS_SINCE
         self._full_line = release >= FULL_LINE_SINCE
-        for position, byte in enumerate(data):
+        position, size = 0, len(data)
+        while position < size:
+            if self.full:
+                # a full line takes no more printable keys and redraws nothing:
+                # a run of them is passed over at once, not a key at a time
+                inert = _INERT.match(data, position)
+                if inert is not None:
+                    position = inert.end()
+                    continue
+            byte = data[position]
+            position += 1
             step = self._key(byte, history_keys)
             if step is not None and step.complete is not None:
                 step.echo = bytes(self._out)  # the table and redraw come with the candidates
-                step.rest = data[position + 1:]
+                step.rest = data[position:]
                 return step
             self._update()
             if step is not None:
                 step.echo = bytes(self._out)
-                step.rest = data[position + 1:]
+                step.rest = data[position:]
                 return step
         return Step(echo=bytes(self._out))
 
@@ -282,11 +303,15 @@ class LineEditor:
 
     # -- editing -----------------------------------------------------------------
 
-    def _insert(self, byte: int) -> None:
+    def _has_room(self) -> bool:
+        """Whether a printable key would go in where the cursor is."""
         # QEMU before 11.1 checks the cursor, not the length: a key typed
         # before the end of a full line still goes in (one byte to spare)
         room = len(self.buf) < self._max if self._full_line else len(self.buf) <= self._max
-        if self.index < self._max and room:
+        return self.index < self._max and room
+
+    def _insert(self, byte: int) -> None:
+        if self._has_room():
             self.buf.insert(self.index, byte)
             self.index += 1
             self._dirty = True

@@ -229,7 +229,8 @@ class HMPMonitor:
                     if self._turn is None:
                         self._turn = self._config.clock.callLater(0, self._next_turn)
                     break
-                keys = self._keys.take(TURN_KEYS)
+                # a full line passes over printable keys at once: more of them per feed
+                keys = self._keys.take(TURN_READ if self._editor.full else TURN_KEYS)
                 step = self._editor.feed(keys)
                 self._keys.put_back(step.rest)
                 read += len(keys) - len(step.rest)

@@ -153,9 +153,6 @@ def test_a_negotiation_flood_is_never_answered(rig: Rig) -> None:
     flooder.close()
 
 
-@pytest.mark.xfail(strict=False, reason="32 MiB of data bytes typed into a full line (4095 "
-                                         "bytes) take the bridge over 10 s of CPU, its line is "
-                                         "not answered within 30 s")
 def test_a_0xff_stream_leaves_other_sessions_answered(rig: Rig) -> None:
     """While a client streams escaped 0xff bytes as fast as it can, a probe's lines are answered.
 
@@ -199,6 +196,7 @@ def test_a_0xff_stream_leaves_other_sessions_answered(rig: Rig) -> None:
         start = time.monotonic()
         assert probe.cmd("info status").startswith("VM status: ")
         latencies.append(time.monotonic() - start)
+        time.sleep(0.05)  # the probe's own lines cost the bridge little of the CPU measured
     thread.join(max(deadline - time.monotonic(), 0))
     cpu = cpu_seconds(rig.plain) - cpu_before
     latencies.sort()

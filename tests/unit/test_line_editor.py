@@ -192,3 +192,19 @@ def test_interrupt_inside_an_escape_sequence_keeps_it() -> None:
     editor.interrupt("event\n")
     assert editor.feed(b"D").echo == b"\x1b[D"
     assert editor.line == "ab"
+
+
+@pytest.mark.parametrize("release", [(7, 2), (11, 1)])
+def test_keys_a_full_line_cannot_take_change_nothing(release: Tuple[int, int]) -> None:
+    """A full line passes over a run of printable keys at once: the same echo and line as
+    without them, however long the run (a client streaming bytes into a full line)."""
+    def editor() -> LineEditor:
+        return LineEditor(lambda: [], release=lambda: release)
+
+    full = b"a" * MAX_LINE
+    after = b"\x1b[Db\x7f\r"
+    plain, flooded = editor(), editor()
+    want = plain.feed(full).echo + plain.feed(after).echo
+    got = flooded.feed(full).echo + flooded.feed(b"\xff" * 1_000_000 + b"xyz" * 1000).echo
+    got += flooded.feed(after).echo
+    assert got == want
