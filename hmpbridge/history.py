@@ -217,11 +217,15 @@ class FileHistoryStore:
         return lines
 
     def _bounded(self, lines: Sequence[str]) -> List[str]:
-        """The last ``size`` distinct non-blank lines, each cut to ``line_bytes``."""
+        """The last ``size`` distinct non-empty lines, each cut to ``line_bytes``.
+
+        A line of blanks is kept, as QEMU's ``readline_hist_add`` and a
+        session's own history keep it; only the empty line is not.
+        """
         kept: List[str] = []
         for line in lines:
             line = cap_line(line, self.line_bytes)
-            if not line.strip():
+            if not line:
                 continue
             if line in kept:
                 kept.remove(line)

@@ -152,13 +152,14 @@ def test_long_lines_are_cut_to_the_line_byte_cap(tmp_path: Path) -> None:
 
 
 def test_a_tampered_file_is_bounded_on_load(tmp_path: Path) -> None:
-    """A file holding more or longer lines than allowed loads within the bounds, blanks dropped."""
+    """A file holding more or longer lines than allowed loads within the bounds, the empty
+    line dropped and a line of blanks kept (as QEMU's readline keeps it)."""
     store = FileHistoryStore(str(tmp_path))
-    lines: List[str] = ["", "   "] + [f"print {n}" for n in range(100)] + ["y" * 9000]
+    lines: List[str] = [f"print {n}" for n in range(100)] + ["", "   ", "y" * 9000]
     Path(store.path("alice")).write_text(json.dumps({"version": 1, "lines": lines}))
     loaded = store.load("alice")
     assert len(loaded) == HISTORY_SIZE
-    assert loaded[-1] == "y" * MAX_LINE and loaded[0] == "print 37"
+    assert loaded[-1] == "y" * MAX_LINE and loaded[-2] == "   " and loaded[0] == "print 38"
 
 
 @pytest.mark.parametrize("content", [b"", b"not json", b"[1, 2]", b'{"lines": [1]}',
