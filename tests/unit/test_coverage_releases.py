@@ -4,9 +4,11 @@ For each release of :func:`hmpbridge.tables.releases` (generated from that
 release's ``hmp-commands*.hx``), the bridge's table for it,
 :func:`hmpbridge.commands.table_for`, must have an entry with a strategy for
 every command and ``info`` subcommand (under every alias), and none that the
-release lacks.  Where that release's live QMP schema was captured
-(``tests/fixtures/releases/<X.Y>/schema.json``), every command whose QMP
-commands (the table's ``qmp`` column) all exist in it is translated
+release lacks.  Every command whose QMP commands (the table's ``qmp``
+column) all exist in that release's QMP (its live schema where one was
+captured, ``tests/fixtures/releases/<X.Y>/schema.json``; else its QAPI
+sources, ``qmp-commands.json`` written by ``tests/tools/capture_qapi_commands.py``,
+which must name the same commands as each live schema) is translated
 (``native`` or ``xquery``), never left to QEMU's human monitor; except the
 commands ``tests/fixtures/hmp-kinds.tsv`` finds QMP cannot express
 (``hmp_only``: ``drive_del`` names ``blockdev-del``, which deletes a node,
@@ -40,6 +42,22 @@ def release_id(release: Release) -> str:
 
 @functools.lru_cache(maxsize=None)
 def schema_commands(release: Release) -> Optional[FrozenSet[str]]:
+    """The QMP commands of ``release``: its captured schema's, else its QAPI sources'."""
+    return live_commands(release) or source_commands(release)
+
+
+@functools.lru_cache(maxsize=None)
+def source_commands(release: Release) -> Optional[FrozenSet[str]]:
+    """The QMP commands ``release``'s QAPI sources give Debian's x86_64 build, if read."""
+    path = os.path.join(RELEASES_FIXTURES, release_id(release), "qmp-commands.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return frozenset(json.load(f)["commands"])
+
+
+@functools.lru_cache(maxsize=None)
+def live_commands(release: Release) -> Optional[FrozenSet[str]]:
     """The QMP commands of ``release``'s captured schema, or None when not captured."""
     path = os.path.join(RELEASES_FIXTURES, release_id(release), "schema.json")
     if not os.path.exists(path):
@@ -109,13 +127,35 @@ def test_commands_qmp_can_express_are_translated(release: Release) -> None:
     """When the release's schema has a command's QMP commands, the bridge translates it."""
     commands = schema_commands(release)
     if commands is None:
-        pytest.skip(f"no captured schema in tests/fixtures/releases/{release_id(release)}")
+        pytest.skip(f"no QMP commands known for {release_id(release)}")
     table = bridge_table(release)
     left = sorted(spec.key for spec in table
                   if spec.qmp and set(spec.qmp) <= commands and spec.name not in hmp_only()
                   and spec.strategy not in (NATIVE, XQUERY, SESSION))
     assert not left, (f"{release_id(release)}: QMP can express these, yet they go to QEMU's "
                       f"human monitor: {left}")
+
+
+BOTH = [r for r in RELEASES if live_commands(r) is not None and source_commands(r) is not None]
+
+
+def test_sources_and_live_schemas_meet_on_two_releases_at_least() -> None:
+    assert len(BOTH) >= 2, "the QAPI sources are checked against live schemas of 7.2 and 10.0"
+
+
+@pytest.mark.parametrize("release", BOTH, ids=map(release_id, BOTH))
+def test_qapi_sources_name_the_live_schemas_commands(release: Release) -> None:
+    """Where both were captured, the commands read from the QAPI sources (with the ``if``
+    conditions of Debian's x86_64 build) are exactly those the live QEMU offers."""
+    live, source = live_commands(release), source_commands(release)
+    assert live is not None and source is not None
+    assert sorted(live ^ source) == []
+
+
+def test_every_release_without_a_live_schema_has_its_sources_read() -> None:
+    """A release with a table but no live QEMU here still knows its QMP commands."""
+    missing = [release_id(r) for r in RELEASES if schema_commands(r) is None]
+    assert missing == []
 
 
 def test_every_release_with_a_schema_has_a_table() -> None:
