@@ -46,10 +46,27 @@ if shutil.which("qemu-system-x86_64") is None:  # ./test.sh installs it; a bare 
     pytest.skip("qemu-system-x86_64 is not installed", allow_module_level=True)
 
 
-def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
+    """Mark integration tests; deselect the cases a module leaves to a fuller run.
+
+    A module may define ``left_out(params) -> bool`` (``params``: the case's
+    parameters by name, a fixture's included): a case it names is deselected,
+    not skipped, so a skip always means what this machine cannot have.
+    """
+    kept: List[pytest.Item] = []
+    dropped: List[pytest.Item] = []
     for item in items:
         if "/integration/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+        rule = getattr(getattr(item, "module", None), "left_out", None)
+        callspec = getattr(item, "callspec", None)
+        if rule is not None and callspec is not None and rule(callspec.params):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def strip_telnet(data: bytes) -> bytes:
