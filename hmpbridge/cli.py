@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, List, NoReturn, Optional, Sequence, Tuple, Union
 
 from twisted.internet.defer import Deferred, maybeDeferred
@@ -24,6 +25,8 @@ from hmpbridge.commands import TIMEOUT_CLASSES
 from hmpbridge.endpoints import HMPListener, exposure, hmp_listener, with_backlog
 from hmpbridge.endpoints import kind as endpoint_kind
 from hmpbridge.events import EventHub
+from hmpbridge.fleet import Fleet, FleetVM, watch_for
+from hmpbridge.fleet_names import DEFAULT_GLOB, check_glob, check_template, render
 from hmpbridge.history import FileHistoryStore
 from hmpbridge.launcher import LaunchError, QEMULauncher
 from hmpbridge.limits import MAX_QMP_MESSAGE, MAX_QMP_MESSAGE_READ_ONLY, ClientCount, Limits
@@ -128,6 +131,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--qmp-listen", metavar="ENDPOINT", action="append", default=[],
         help="also serve QMP here, multiplexed onto the one QEMU connection; repeatable")
+    fleet = parser.add_argument_group(
+        "many VMs", "serve every QMP socket of a directory, each as a VM named after its "
+                    "file, with listeners of its own made from templates naming it {vm}")
+    fleet.add_argument(
+        "--qmp-dir", metavar="DIR",
+        help="serve each QMP socket in DIR that matches --qmp-glob as a VM named after its "
+             "file without the extension (vm1.qmp is vm1), from when it appears until it "
+             "goes; instead of --qmp; needs --listen-each or --qmp-listen-each")
+    fleet.add_argument(
+        "--qmp-glob", metavar="PATTERN", default=DEFAULT_GLOB,
+        help="which sockets of --qmp-dir are VMs (default: %(default)s)")
+    fleet.add_argument(
+        "--listen-each", metavar="TEMPLATE", action="append", default=[],
+        help="serve each VM's HMP on its own listener: [telnet:|plain:]ENDPOINT with {vm} "
+             "for the VM's name, e.g. plain:unix:/run/hmpbridge/{vm}.hmp; made when the VM "
+             "appears, closed (its socket removed) when it goes; repeatable")
+    fleet.add_argument(
+        "--qmp-listen-each", metavar="TEMPLATE", action="append", default=[],
+        help="serve each VM's QMP on its own listener, multiplexed onto that VM's "
+             "connection: ENDPOINT with {vm}; repeatable")
     access = parser.add_argument_group(
         "access", "who may connect and what they may do (see docs/security.md)")
     access.add_argument(
@@ -255,11 +278,112 @@ def _start_logging(level: str) -> None:
 
 async def serve(reactor: IReactor, options: argparse.Namespace) -> None:
     """Connect to (or start) QEMU, listen, and serve until stopped."""
+    usage = fleet_usage(options)
+    if usage:
+        raise Fatal(EXIT_USAGE, usage)
     for warning in check_exposure(options):
         _log.warn("{warning}", warning=warning)
     if options.telnet_mode is not None:
         _log.warn("--telnet-mode is deprecated and ignored: each listener is a telnet: or "
                   "plain: chardev (see --help)")
+    shared = _shared(reactor, options)
+    shutdown = _Shutdown(reactor)
+    reactor.addSystemEventTrigger("before", "shutdown", shutdown.run)
+    if options.qmp_dir is not None:
+        fleet = _fleet(reactor, options, shared)
+        fleet.startService()
+        shutdown.fleet = fleet
+        await Deferred()  # until the reactor stops (SIGINT/SIGTERM)
+        return
+    launcher: Optional[QEMULauncher] = None
+    if options.qmp is None:
+        launcher = QEMULauncher(reactor, options.qemu, options.qemu_arg)
+        shutdown.launcher = launcher
+        try:
+            qmp = "unix:path=" + await launcher.start()
+        except LaunchError as err:
+            raise Fatal(EXIT_FAILURE, f"cannot start QEMU: {err}")
+    else:
+        qmp = qmp_endpoint_string(options.qmp)
+    mux = _multiplexer(reactor, options, qmp, "--qmp")
+    mux.startService()
+    try:
+        await mux.when_ready(fail_after_failures=1)
+    except Exception as err:  # noqa: BLE001 - any reason is reported the same way
+        await deferLater(reactor, 0, mux.stopService)
+        raise Fatal(EXIT_QMP_UNREACHABLE, f"cannot connect to QMP at {qmp}: {_reason(err)}")
+    shutdown.mux = mux
+
+    users = shared.users
+    listens: List[str] = options.listen or [DEFAULT_LISTEN]
+    hmp_listeners = [(d, False, ListenerAccess(users)) for d in listens]
+    hmp_listeners += [(d, True, ListenerAccess(users)) for d in options.events_listen]
+    hmp_listeners += [(d, False, ListenerAccess(users, READ_ONLY))
+                      for d in options.read_only_listen]
+    qmp_listeners = [(d, "operator", options.qmp_max_message) for d in options.qmp_listen]
+    qmp_listeners += [(d, READ_ONLY, options.qmp_read_only_max_message)
+                      for d in options.qmp_read_only_listen]
+    served = await serve_vm(reactor, options, shared, mux, hmp_listeners, qmp_listeners)
+    shutdown.runner = served.runner
+    shutdown.ports = served.ports
+
+    if launcher is not None:
+        status = await launcher.ended
+        _log.info("QEMU exited with status {status}", status=status)
+        await mux.stopService()
+        return
+    await Deferred()  # until the reactor stops (SIGINT/SIGTERM)
+
+
+def fleet_usage(options: argparse.Namespace) -> str:
+    """What is wrong with the options of ``--qmp-dir`` and its ``*-each`` listeners, or ``""``."""
+    each = options.listen_each + options.qmp_listen_each
+    if options.qmp_dir is None:
+        if each:
+            return "--listen-each and --qmp-listen-each serve the VMs of --qmp-dir; " \
+                   "without it, use --listen and --qmp-listen"
+        return ""
+    if options.qmp is not None:
+        return "--qmp and --qmp-dir exclude each other: --qmp serves one VM, --qmp-dir " \
+               "every VM of a directory"
+    if not each:
+        return "--qmp-dir needs a listener for each VM: --listen-each TEMPLATE or " \
+               "--qmp-listen-each TEMPLATE, with {vm} for the VM's name " \
+               "(e.g. --listen-each 'plain:unix:/run/hmpbridge/{vm}.hmp')"
+    one_vm = [option for option, given in [
+        ("--listen", options.listen), ("--events-listen", options.events_listen),
+        ("--read-only-listen", options.read_only_listen), ("--qmp-listen", options.qmp_listen),
+        ("--qmp-read-only-listen", options.qmp_read_only_listen)] if given]
+    if one_vm:
+        return f"{one_vm[0]} serves one VM; with --qmp-dir, give each VM its own listener " \
+               "with --listen-each or --qmp-listen-each"
+    why = check_glob(options.qmp_glob)
+    if why:
+        return f"invalid --qmp-glob {options.qmp_glob!r}: {why}"
+    for option, templates in [("--listen-each", options.listen_each),
+                              ("--qmp-listen-each", options.qmp_listen_each)]:
+        for template in templates:
+            why = check_template(template)
+            if why:
+                return f"invalid {option} {template!r}: {why}"
+    return ""
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """What the listeners of every VM share: users, audit, history, limits, login guards."""
+
+    users: Optional[PasswordFile]
+    audit: Optional[AuditLog]
+    history: Optional[FileHistoryStore]
+    policy: Policy
+    limits: Limits
+    clients: ClientCount
+    checks: Optional[PasswordChecks]
+    guessing: throttle.LoginThrottle
+
+
+def _shared(reactor: IReactor, options: argparse.Namespace) -> _Shared:
     users: Optional[PasswordFile] = None
     if options.password_file is not None:
         try:
@@ -282,48 +406,8 @@ async def serve(reactor: IReactor, options: argparse.Namespace) -> None:
         except OSError as err:
             raise Fatal(EXIT_USAGE, f"cannot use state directory {options.state_dir}: "
                                     f"{err.strerror or err}")
-    shutdown = _Shutdown(reactor)
-    reactor.addSystemEventTrigger("before", "shutdown", shutdown.run)
-    launcher: Optional[QEMULauncher] = None
-    if options.qmp is None:
-        launcher = QEMULauncher(reactor, options.qemu, options.qemu_arg)
-        shutdown.launcher = launcher
-        try:
-            qmp = "unix:path=" + await launcher.start()
-        except LaunchError as err:
-            raise Fatal(EXIT_FAILURE, f"cannot start QEMU: {err}")
-    else:
-        qmp = qmp_endpoint_string(options.qmp)
-    try:
-        endpoint = clientFromString(reactor, qmp)  # type: ignore[no-untyped-call]
-    except (ValueError, TypeError, KeyError) as err:
-        raise Fatal(EXIT_USAGE, f"invalid --qmp endpoint {qmp!r}: {err}")
-
-    mux = QMPMultiplexer(endpoint, reactor, negotiation_timeout=options.connect_timeout,
-                         max_reply=options.max_reply, hmp_version=options.hmp_version)
-    mux.startService()
-    try:
-        await mux.when_ready(fail_after_failures=1)
-    except Exception as err:  # noqa: BLE001 - any reason is reported the same way
-        await deferLater(reactor, 0, mux.stopService)
-        raise Fatal(EXIT_QMP_UNREACHABLE, f"cannot connect to QMP at {qmp}: {_reason(err)}")
-    shutdown.mux = mux
-
-    policy = policy_of(options)
-    runner = CommandRunner(mux, passthrough=not options.no_passthrough,
-                           timeouts=dict(options.timeout), audit=audit, policy=policy)
-    shutdown.runner = runner
-    listens: List[str] = options.listen or [DEFAULT_LISTEN]
-    ports: List[IListeningPort] = []
-    hub = EventHub(mux)
-    hmp_listeners = [(d, False, ListenerAccess(users)) for d in listens]
-    hmp_listeners += [(d, True, ListenerAccess(users)) for d in options.events_listen]
-    hmp_listeners += [(d, False, ListenerAccess(users, READ_ONLY))
-                      for d in options.read_only_listen]
-    board = CommandBoard()
     limits = Limits(max_clients=options.max_clients, stall_timeout=options.stall_timeout,
                     max_unread=options.max_unread)
-    clients = ClientCount(limits.max_clients)
     checks: Optional[PasswordChecks] = None
     if users is not None:
         checks = PasswordChecks(users, reactor)
@@ -332,33 +416,102 @@ async def serve(reactor: IReactor, options: argparse.Namespace) -> None:
     guessing = throttle.LoginThrottle(reactor, max_user_failures=options.login_user_failures,
                                       max_peer_failures=options.login_peer_failures,
                                       window=options.login_failure_window)
-    for description, events_on, access in hmp_listeners:
-        listener = _hmp_listener(description)
-        factory = HMPServerFactory(runner, listener.endpoint, hub, events_on=events_on,
-                                   access=access, upstream=mux, chardev=listener.chardev,
-                                   board=board, history=history, limits=limits,
-                                   clients=clients, throttle=guessing, password_checks=checks)
-        ports.append(await _listen(reactor, listener.endpoint, factory))
-        _log.info("Serving HMP on {listener} ({chardev}, events {events}, {role}{login})",
-                  listener=listener.endpoint, chardev=listener.chardev,
-                  events="on" if events_on else "off", role=access.role,
-                  login=", login" if users else "")
-    qmp_listeners = [(d, "operator", options.qmp_max_message) for d in options.qmp_listen]
-    qmp_listeners += [(d, READ_ONLY, options.qmp_read_only_max_message)
-                      for d in options.qmp_read_only_listen]
-    for description, role, max_message in qmp_listeners:
-        ports.append(await _listen(reactor, description, QMPServerFactory(
-            mux, description, max_message=max_message, role=role, audit=audit,
-            clients=clients, limits=limits, policy=policy)))
-        _log.info("Serving QMP on {listener} ({role})", listener=description, role=role)
-    shutdown.ports = ports
+    return _Shared(users=users, audit=audit, history=history, policy=policy_of(options),
+                   limits=limits, clients=ClientCount(limits.max_clients), checks=checks,
+                   guessing=guessing)
 
-    if launcher is not None:
-        status = await launcher.ended
-        _log.info("QEMU exited with status {status}", status=status)
-        await mux.stopService()
-        return
-    await Deferred()  # until the reactor stops (SIGINT/SIGTERM)
+
+def _multiplexer(reactor: IReactor, options: argparse.Namespace, qmp: str,
+                 option: str) -> QMPMultiplexer:
+    """The QMP connection to ``qmp`` (not started)."""
+    try:
+        endpoint = clientFromString(reactor, qmp)  # type: ignore[no-untyped-call]
+    except (ValueError, TypeError, KeyError) as err:
+        raise Fatal(EXIT_USAGE, f"invalid {option} endpoint {qmp!r}: {err}")
+    return QMPMultiplexer(endpoint, reactor, negotiation_timeout=options.connect_timeout,
+                          max_reply=options.max_reply, hmp_version=options.hmp_version)
+
+
+#: An HMP listener to open: its description, whether events are on, who may use it.
+HMPListenerSpec = Tuple[str, bool, ListenerAccess]
+#: A QMP listener to open: its description, the role, the largest message.
+QMPListenerSpec = Tuple[str, str, int]
+
+
+@dataclass
+class ServedVM:
+    """What serves one VM: its runner, events and board, and its listening ports."""
+
+    runner: CommandRunner
+    hub: EventHub
+    board: CommandBoard
+    ports: List[IListeningPort] = field(default_factory=list)
+
+    def close(self) -> "Deferred[None]":
+        """Stop listening (Twisted removes the socket file of a unix listener)."""
+        return Deferred.fromCoroutine(self._close())
+
+    async def _close(self) -> None:
+        ports, self.ports = self.ports, []
+        for port in ports:
+            await maybeDeferred(port.stopListening)
+
+
+async def serve_vm(reactor: IReactor, options: argparse.Namespace, shared: _Shared,
+                   mux: QMPMultiplexer, hmp_listeners: Sequence[HMPListenerSpec],
+                   qmp_listeners: Sequence[QMPListenerSpec], vm: str = "") -> ServedVM:
+    """Serve one VM on ``mux``: its runner, event hub and board, and its listeners.
+
+    A listener that cannot be bound stops with :class:`Fatal`; the listeners
+    already bound are closed first.
+    """
+    runner = CommandRunner(mux, passthrough=not options.no_passthrough,
+                           timeouts=dict(options.timeout), audit=shared.audit,
+                           policy=shared.policy)
+    served = ServedVM(runner, EventHub(mux), CommandBoard())
+    where = f" for VM {vm}" if vm else ""
+    try:
+        for description, events_on, access in hmp_listeners:
+            listener = _hmp_listener(description)
+            factory = HMPServerFactory(
+                runner, listener.endpoint, served.hub, events_on=events_on, access=access,
+                upstream=mux, chardev=listener.chardev, board=served.board,
+                history=shared.history, limits=shared.limits, clients=shared.clients,
+                throttle=shared.guessing, password_checks=shared.checks)
+            served.ports.append(await _listen(reactor, listener.endpoint, factory))
+            _log.info("Serving HMP{where} on {listener} ({chardev}, events {events}, "
+                      "{role}{login})", where=where, listener=listener.endpoint,
+                      chardev=listener.chardev, events="on" if events_on else "off",
+                      role=access.role, login=", login" if shared.users else "")
+        for description, role, max_message in qmp_listeners:
+            served.ports.append(await _listen(reactor, description, QMPServerFactory(
+                mux, description, max_message=max_message, role=role, audit=shared.audit,
+                clients=shared.clients, limits=shared.limits, policy=shared.policy)))
+            _log.info("Serving QMP{where} on {listener} ({role})", where=where,
+                      listener=description, role=role)
+    except Fatal:
+        if vm:
+            await served.close()
+        raise
+    return served
+
+
+def _fleet(reactor: IReactor, options: argparse.Namespace, shared: _Shared) -> Fleet:
+    """The service that serves every VM of ``--qmp-dir``."""
+    directory = os.path.abspath(os.path.expanduser(options.qmp_dir))
+    if not os.path.isdir(directory):
+        raise Fatal(EXIT_USAGE, f"--qmp-dir {options.qmp_dir}: not a directory")
+    users = shared.users
+
+    def make_vm(name: str, path: str) -> FleetVM:
+        mux = _multiplexer(reactor, options, qmp_endpoint_string(path), "--qmp-dir")
+        hmp = [(render(t, name), False, ListenerAccess(users)) for t in options.listen_each]
+        qmp = [(render(t, name), "operator", options.qmp_max_message)
+               for t in options.qmp_listen_each]
+        return FleetVM(name, path, mux,
+                       lambda: serve_vm(reactor, options, shared, mux, hmp, qmp, vm=name))
+    return Fleet(directory, make_vm, watch_for(directory, reactor), reactor,
+                 pattern=options.qmp_glob)
 
 
 #: Seconds a shutdown waits for commands in flight to be answered.
@@ -379,6 +532,7 @@ class _Shutdown:
         self.ports: List[IListeningPort] = []
         self.mux: Optional[QMPMultiplexer] = None
         self.launcher: Optional[QEMULauncher] = None
+        self.fleet: Optional[Fleet] = None
 
     def run(self) -> "Deferred[None]":
         return Deferred.fromCoroutine(self._run())
@@ -396,6 +550,8 @@ class _Shutdown:
             await deferLater(self.reactor, 0.1, lambda: None)  # let the answers go out
         for port in self.ports:
             await maybeDeferred(port.stopListening)
+        if self.fleet is not None:
+            await self.fleet.stopService()
         if self.mux is not None:
             await maybeDeferred(self.mux.stopService)
         if self.launcher is not None:
@@ -536,9 +692,9 @@ def check_exposure(options: argparse.Namespace) -> List[str]:
     ``--allow-remote`` accepts any remote listener, with a warning.
     """
     warnings = []
-    hmp = (options.listen or [DEFAULT_LISTEN]) + options.events_listen + \
-        options.read_only_listen
-    qmp = options.qmp_listen + options.qmp_read_only_listen
+    one_vm = [] if options.qmp_dir is not None else (options.listen or [DEFAULT_LISTEN])
+    hmp = one_vm + options.events_listen + options.read_only_listen + options.listen_each
+    qmp = options.qmp_listen + options.qmp_read_only_listen + options.qmp_listen_each
     plugins = _server_plugins()
     hmp = [_hmp_listener(description).endpoint for description in hmp]
     for description in hmp + qmp:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Any, Callable, Dict, List, Optional, Protocol, Set
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Protocol, Set
 
 from twisted.application.service import Service
 from twisted.internet.defer import CancelledError, Deferred, DeferredList
@@ -79,7 +79,7 @@ class InotifyWatch:
         from twisted.internet import inotify
 
         self._inotify = inotify
-        self._notifier = inotify.INotify(reactor)
+        self._notifier = inotify.INotify(reactor)  # type: ignore[no-untyped-call]
         self._directory = directory
 
     def start(self, changed: Callable[[], None]) -> None:
@@ -88,12 +88,13 @@ class InotifyWatch:
         inotify = self._inotify
         mask = inotify.IN_CREATE | inotify.IN_DELETE | inotify.IN_MOVED_FROM | \
             inotify.IN_MOVED_TO | inotify.IN_DELETE_SELF | inotify.IN_MOVE_SELF
-        self._notifier.startReading()
-        self._notifier.watch(FilePath(self._directory), mask=mask,
-                             callbacks=[lambda _watch, _path, _mask: changed()])
+        self._notifier.startReading()  # type: ignore[no-untyped-call]
+        self._notifier.watch(  # type: ignore[no-untyped-call]  # unannotated in Twisted
+            FilePath(self._directory), mask=mask,
+            callbacks=[lambda _watch, _path, _mask: changed()])
 
     def stop(self) -> None:
-        self._notifier.loseConnection()
+        self._notifier.loseConnection()  # type: ignore[no-untyped-call]
 
 
 def watch_for(directory: str, reactor: Any) -> DirectoryWatch:
@@ -248,7 +249,7 @@ class FleetVM:
     """
 
     def __init__(self, name: str, path: str, upstream: Upstream,
-                 serve: Callable[[], "Deferred[Served]"]) -> None:
+                 serve: Callable[[], Awaitable[Served]]) -> None:
         self.name = name
         self.path = path
         self.upstream = upstream
