@@ -276,6 +276,7 @@ class JSONStreamSplitter:
         self._reset()
         pieces: List[str] = []
         problem: Optional[Tuple[int, str]] = None
+        strings: List[str] = []
         done = 0
         for kind, start, end in spans:
             pieces.append(text[done:start].decode("ascii"))
@@ -293,11 +294,20 @@ class JSONStreamSplitter:
                 if problem is None:
                     problem = (sum(map(len, pieces)), value.desc)
                 value = ""
+            strings.append(value)
             pieces.append(json.dumps(value))
         pieces.append(text[done:].decode("ascii"))
         normal = "".join(pieces)
+        # a key can only repeat where some string does: only then is each object's
+        # keys looked at (QEMU refuses a repeated key: "JSON parse error, duplicate key")
+        pairs = _refuse_duplicates if len(set(strings)) < len(strings) else None
         try:
-            value = json.loads(normal, parse_int=_qemu_int if long_numbers else None)
+            value = json.loads(normal, parse_int=_qemu_int if long_numbers else None,
+                               object_pairs_hook=pairs)
+        except _DuplicateKey:
+            if problem is not None:
+                return ParseFailure(f"JSON parse error, {problem[1]}")
+            return ParseFailure("JSON parse error, duplicate key")
         except ValueError as err:
             if problem is not None and not (isinstance(err, json.JSONDecodeError)
                                             and err.pos <= problem[0]):
@@ -417,6 +427,17 @@ _RUNS: Dict[int, Any] = {
               0x27: re.compile(rb"(?:[^\x00-\x1f'\\\xfe\xff]+|\\[\x20-\xfd])+")},
     **{state: re.compile(rb"[0-9]+") for state in (_NONZERO, _MANTISSA_DIGITS, _EXP_DIGITS)},
 }
+
+
+class _DuplicateKey(ValueError):
+    """An object names the same key twice."""
+
+
+def _refuse_duplicates(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+    value = dict(pairs)
+    if len(value) < len(pairs):
+        raise _DuplicateKey()
+    return value
 
 
 def _digit(byte: int) -> bool:

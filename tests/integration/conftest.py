@@ -49,9 +49,10 @@ if shutil.which("qemu-system-x86_64") is None:  # ./test.sh installs it; a bare 
 def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
     """Mark integration tests; deselect the cases a module leaves to a fuller run.
 
-    A module may define ``left_out(params) -> bool`` (``params``: the case's
-    parameters by name, a fixture's included): a case it names is deselected,
-    not skipped, so a skip always means what this machine cannot have.
+    A module may define ``left_out(test, params) -> bool`` (``test``: the test
+    function's name; ``params``: the case's parameters by name, a fixture's
+    included): a case it names is deselected, not skipped, so a skip always
+    means what this machine cannot have.
     """
     kept: List[pytest.Item] = []
     dropped: List[pytest.Item] = []
@@ -60,7 +61,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item
             item.add_marker(pytest.mark.integration)
         rule = getattr(getattr(item, "module", None), "left_out", None)
         callspec = getattr(item, "callspec", None)
-        if rule is not None and callspec is not None and rule(callspec.params):
+        if rule is not None and callspec is not None and \
+                rule(getattr(item, "originalname", item.name), callspec.params):
             dropped.append(item)
         else:
             kept.append(item)

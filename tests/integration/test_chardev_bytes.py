@@ -263,7 +263,7 @@ def _cases() -> List[object]:
     return cases
 
 
-def left_out(params: Dict[str, Any]) -> bool:
+def left_out(test: str, params: Dict[str, Any]) -> bool:
     """The cases left to ``HMPBRIDGE_CHARDEV_FULL=1`` (see the module's docstring), deselected
     to keep the suite's time: on the newer releases, QEMU against its twin, client programs
     other than telnet and nc (and none on unix), scripts on kinds other than telnet, and the

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any, Dict
 
 import pytest
 
@@ -51,10 +52,15 @@ def test_qom_set_json_errors_as_qemu_prints_them(rig) -> None:
         session.close()
 
 
+def left_out(test: str, params: Dict[str, Any]) -> bool:
+    """``--hmp-version 10.0`` is an older text only from QEMU 11.1 on: deselected before."""
+    release = params.get("rig")
+    return test == "test_hmp_version_10_0_on_11_1_prints_10_0s_words" and \
+        release is not None and release.release < (11, 1)
+
+
 def test_hmp_version_10_0_on_11_1_prints_10_0s_words(rig) -> None:
     release, twin, bridge, mux_path = rig
-    if release.release < (11, 1):
-        pytest.skip("--hmp-version 10.0 is an older text only from QEMU 11.1 on")
     with open(os.path.join(RELEASES, "10.0", "json-errors.json"), encoding="utf-8") as f:
         want = {case["value"]: case["output"] for case in json.load(f)["hmp"]}
     older = Bridge(f"unix:path={os.path.join(twin.dir, 'probe.sock')}", "--hmp-version", "10.0")

@@ -75,6 +75,9 @@ QMP_CHUNKS: List[List[bytes]] = [
     [b"[", b"1", b":", b"]", b"\n"],
     [b'{"a":1}x\n'],
     [b"\xff}\n"],
+    [b'{"execute":"query-status","execute":"query-name"}\n'],
+    [b'{"execute":"query-status","arguments":{"a":1,"a":2}}\n'],
+    [b'{"execute":"query-status","id":["a","a",{"a":"a"}]}\n'],
 ]
 #: Ends the exchange: its reply is the last line read.
 SENTINEL = b'{"execute":"query-version","id":"end"}\n'
