@@ -26,7 +26,8 @@ from hmpbridge.endpoints import HMPListener, exposure, hmp_listener, with_backlo
 from hmpbridge.endpoints import kind as endpoint_kind
 from hmpbridge.events import EventHub
 from hmpbridge.fleet import Fleet, FleetVM, watch_for
-from hmpbridge.fleet_names import DEFAULT_GLOB, check_glob, check_template, render
+from hmpbridge.fleet_names import (DEFAULT_GLOB, check_glob, check_template, render,
+                                   taken_for_vms)
 from hmpbridge.history import FileHistoryStore
 from hmpbridge.launcher import LaunchError, QEMULauncher
 from hmpbridge.limits import MAX_QMP_MESSAGE, MAX_QMP_MESSAGE_READ_ONLY, ClientCount, Limits
@@ -360,12 +361,18 @@ def fleet_usage(options: argparse.Namespace) -> str:
     why = check_glob(options.qmp_glob)
     if why:
         return f"invalid --qmp-glob {options.qmp_glob!r}: {why}"
+    directory = os.path.abspath(os.path.expanduser(options.qmp_dir))
     for option, templates in [("--listen-each", options.listen_each),
                               ("--qmp-listen-each", options.qmp_listen_each)]:
         for template in templates:
             why = check_template(template)
             if why:
                 return f"invalid {option} {template!r}: {why}"
+            endpoint = _hmp_listener(template).endpoint if option == "--listen-each" \
+                else template
+            if taken_for_vms(endpoint, directory, options.qmp_glob):
+                return f"invalid {option} {template!r}: its sockets would be in --qmp-dir " \
+                       "and match --qmp-glob, and be taken for VMs"
     return ""
 
 

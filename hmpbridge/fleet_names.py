@@ -18,10 +18,12 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from typing import Dict, Iterable, List, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
+
+from hmpbridge.endpoints import kind, split_description
 
 __all__ = ["DEFAULT_GLOB", "PLACEHOLDER", "vm_name", "bad_name", "vm_files", "check_glob",
-           "check_template", "render"]
+           "check_template", "render", "unix_path", "taken_for_vms"]
 
 #: The files of ``--qmp-dir`` served by default.
 DEFAULT_GLOB = "*.qmp"
@@ -108,3 +110,21 @@ def render(template: str, name: str) -> str:
     if why:
         raise ValueError(f"{name!r} cannot name a VM: {why}")
     return template.replace(PLACEHOLDER, _escaped(name))
+
+
+def unix_path(endpoint: str) -> Optional[str]:
+    """The socket path of a ``unix:`` endpoint string (``unix:/p``, ``unix:path=/p``), else None."""
+    if kind(endpoint) != "unix":
+        return None
+    args, kwargs = split_description(endpoint)
+    return kwargs.get("path", args[0] if args else None)
+
+
+def taken_for_vms(endpoint_template: str, directory: str, pattern: str) -> bool:
+    """Whether the unix sockets ``endpoint_template`` makes would land in ``directory`` and
+    match ``pattern``, to be taken for VMs themselves (judged with a sample VM name)."""
+    path = unix_path(render(endpoint_template, "vm"))
+    if path is None:
+        return False
+    return os.path.normpath(os.path.dirname(path)) == os.path.normpath(directory) and \
+        fnmatch.fnmatchcase(os.path.basename(path), pattern)

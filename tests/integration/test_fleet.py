@@ -104,7 +104,8 @@ def test_each_vm_of_the_directory_on_its_own_listener(host: Host) -> None:
     """Three QEMUs (vm3's QMP held by another client at first), one hmpbridge --qmp-dir:
     each listener answers with its own VM's name; the held socket is said once and served
     once free; a VM that stops loses its listener while the others keep answering; a fourth
-    VM's listener appears within a second of its socket."""
+    VM's listener appears within a second of its socket; stopping the bridge removes every
+    listener's socket."""
     for name in ("vm1", "vm2", "vm3"):
         host.start_qemu(name)
     holder = socket.socket(socket.AF_UNIX)  # QEMU greets only its first client
@@ -136,5 +137,8 @@ def test_each_vm_of_the_directory_on_its_own_listener(host: Host) -> None:
     assert time.monotonic() - appeared < 1.0
     assert host.name_of("vm4") == "vm4\n"
     assert host.name_of("vm1") == "vm1\n"
+    host.bridge.send_signal(signal.SIGTERM)  # stopping closes every VM's listeners
+    assert host.bridge.wait(10) == 0
+    assert os.listdir(host.run_dir) == []
     log = host.log_text()
     assert "Traceback" not in log, log

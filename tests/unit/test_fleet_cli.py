@@ -46,6 +46,10 @@ def test_defaults_serve_no_directory() -> None:
       "unix:/r/q"], "--qmp-listen serves one VM"),
     (["--qmp-dir", "/run/vms", "--listen-each", "unix:/r/{vm}.hmp", "--qmp-glob", "a/*.qmp"],
      "invalid --qmp-glob 'a/*.qmp'"),
+    (["--qmp-dir", "/run/vms", "--qmp-listen-each", "unix:/run/vms/{vm}-mux.qmp"],
+     "its sockets would be in --qmp-dir and match --qmp-glob"),
+    (["--qmp-dir", "/run/vms/", "--listen-each", "plain:unix:path=/run/vms/{vm}.hmp",
+      "--qmp-glob", "*"], "its sockets would be in --qmp-dir and match --qmp-glob"),
 ])
 def test_bad_fleet_command_lines_are_usage_errors(argv: List[str], words: str) -> None:
     """Each is refused before anything is bound or connected, with the reason."""
@@ -62,6 +66,11 @@ def test_a_qmp_dir_that_is_not_a_directory_is_a_usage_error(tmp_path: Path) -> N
         "--qmp-dir", str(tmp_path / "missing"), "--listen-each", "unix:/r/{vm}.hmp")))
     fatal = fatal_of(d)
     assert fatal.status == EXIT_USAGE and "not a directory" in fatal.message
+
+
+def test_listeners_beside_the_vms_are_fine_when_the_glob_leaves_them_out() -> None:
+    assert fleet_usage(options("--qmp-dir", "/run/vms", "--listen-each",
+                               "unix:/run/vms/{vm}.hmp")) == ""
 
 
 def test_exposure_judges_the_templates() -> None:

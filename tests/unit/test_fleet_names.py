@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from hmpbridge.endpoints import hmp_listener, split_description
 from hmpbridge.fleet_names import (DEFAULT_GLOB, bad_name, check_glob, check_template, render,
-                                   vm_files, vm_name)
+                                   taken_for_vms, unix_path, vm_files, vm_name)
 
 
 def test_a_vm_is_named_after_its_file_without_the_extension() -> None:
@@ -85,3 +85,17 @@ def test_every_matching_file_is_a_vm_or_refused_with_a_reason(filenames: list) -
     assert set(vms.values()) | {f for f, _ in refused} == set(filenames)
     assert all(bad_name(name) == "" and vm_name(f) == name for name, f in vms.items())
     assert all(why for _, why in refused)
+
+
+def test_unix_paths_of_endpoints() -> None:
+    assert unix_path("unix:/run/a.hmp") == "/run/a.hmp"
+    assert unix_path("unix:path=/run/a\\:b.hmp:mode=600") == "/run/a:b.hmp"
+    assert unix_path("tcp:4444") is None
+
+
+def test_sockets_that_would_be_taken_for_vms() -> None:
+    assert taken_for_vms("unix:/d/{vm}-mux.qmp", "/d", "*.qmp")
+    assert taken_for_vms("unix:path=/d/./{vm}.sock", "/d/", "*")
+    assert not taken_for_vms("unix:/d/{vm}.hmp", "/d", "*.qmp")
+    assert not taken_for_vms("unix:/e/{vm}.qmp", "/d", "*.qmp")
+    assert not taken_for_vms("tcp:4444", "/d", "*")
