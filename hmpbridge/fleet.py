@@ -33,12 +33,22 @@ from hmpbridge.errors import QMPProtocolError
 from hmpbridge.fleet_names import DEFAULT_GLOB, vm_files
 
 __all__ = ["Fleet", "FleetVM", "DirectoryWatch", "InotifyWatch", "PollWatch", "watch_for",
-           "sockets_in", "VMService", "Upstream", "Served", "POLL_INTERVAL"]
+           "sockets_in", "VMService", "Upstream", "Served", "POLL_INTERVAL", "REFUSED_PATIENCE"]
 
 #: The longest time between two listings of the directory where there is no inotify.
 POLL_INTERVAL = 0.5
 
+#: Failed attempts to connect to a VM's QMP socket before the log says so (a socket
+#: just made refuses until QEMU listens on it; one held by another client is said at once).
+REFUSED_PATIENCE = 3
+
 _log = Logger(namespace="hmpbridge.fleet")
+
+
+def _held(err: BaseException) -> bool:
+    """Whether a connection attempt failed because the peer never greeted (the
+    multiplexer's ``--connect-timeout`` expired): QEMU greets only one client per monitor."""
+    return isinstance(err, QMPProtocolError) and "greeting" in str(err)
 
 
 class DirectoryWatch(Protocol):
@@ -263,18 +273,28 @@ class FleetVM:
         self._task.addErrback(self._failed)
 
     async def _run(self) -> None:
-        try:
-            await self.upstream.when_ready(fail_after_failures=1)
-        except CancelledError:
-            raise
-        except Exception as err:  # noqa: BLE001 - said once; the connection keeps retrying
-            self._report(err)
-            await self.upstream.when_ready()
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                await self.upstream.when_ready(fail_after_failures=attempts)
+                break
+            except CancelledError:
+                raise
+            except Exception as err:  # noqa: BLE001 - said once; the connection keeps retrying
+                if _held(err):
+                    self._report(err, held=True)
+                    await self.upstream.when_ready()
+                    break
+                if attempts >= REFUSED_PATIENCE:
+                    self._report(err, held=False)
+                    await self.upstream.when_ready()
+                    break
         self.served = await self._serve()
         _log.info("Serving VM {vm}", vm=self.name)
 
-    def _report(self, err: BaseException) -> None:
-        if isinstance(err, QMPProtocolError) and "greeting" in str(err):
+    def _report(self, err: BaseException, held: bool) -> None:
+        if held:
             _log.warn("VM {vm}: QMP socket {path} is held by another client (it does not "
                       "greet); retrying with back-off", vm=self.name, path=self.path)
         else:

@@ -105,13 +105,16 @@ def test_each_vm_of_the_directory_on_its_own_listener(host: Host) -> None:
     each listener answers with its own VM's name; the held socket is said once and served
     once free; a VM that stops loses its listener while the others keep answering; a fourth
     VM's listener appears within a second of its socket; stopping the bridge removes every
-    listener's socket."""
+    listener's socket.  A socket left behind, refusing connections, is said once."""
     for name in ("vm1", "vm2", "vm3"):
         host.start_qemu(name)
     holder = socket.socket(socket.AF_UNIX)  # QEMU greets only its first client
     holder.settimeout(10)
     holder.connect(host.qmp("vm3"))
     assert b'"QMP"' in holder.recv(4096)
+    stale = socket.socket(socket.AF_UNIX)  # a socket left behind: nobody listens on it
+    stale.bind(host.qmp("stale"))
+    stale.close()
     host.start_bridge("--connect-timeout", "1")
     for name in ("vm1", "vm2"):
         host.wait_listening(name)
@@ -142,3 +145,6 @@ def test_each_vm_of_the_directory_on_its_own_listener(host: Host) -> None:
     assert os.listdir(host.run_dir) == []
     log = host.log_text()
     assert "Traceback" not in log, log
+    # the socket left behind is said once; a QEMU's socket refusing before QEMU listens is not
+    reports = [line for line in log.splitlines() if "cannot connect to QMP socket" in line]
+    assert len(reports) == 1 and "stale.qmp" in reports[0], log

@@ -278,6 +278,29 @@ def test_a_held_socket_is_reported_once_and_retried(logged: List[Mapping[str, An
     assert len(served) == 1 and mux.connected
 
 
+def test_a_socket_refusing_at_first_is_not_reported_until_it_keeps_refusing(
+        logged: List[Mapping[str, Any]]) -> None:
+    """A socket just made refuses until QEMU listens on it: a refusal or two is normal;
+    one that keeps refusing (a QEMU killed without removing it) is said once."""
+    clock = Clock()
+    endpoint = FakeQMPEndpoint(refuse=True)
+    vm, mux, served = _vm(endpoint, clock)
+    vm.start()
+    clock.advance(0.2)
+    endpoint.refuse = False
+    clock.advance(0.4)
+    endpoint.flush()
+    assert len(served) == 1
+    assert [t for t in _texts(logged) if "cannot connect" in t] == []
+    vm2, _, served2 = _vm(FakeQMPEndpoint(refuse=True), clock)
+    vm2.start()
+    for _ in range(10):
+        clock.advance(RETRY_MAX)
+    assert served2 == []
+    reports = [t for t in _texts(logged) if "cannot connect" in t]
+    assert len(reports) == 1 and "Connection was refused" in reports[0]
+
+
 def test_a_vm_that_goes_while_connecting_stops_cleanly() -> None:
     clock = Clock()
     endpoint = FakeQMPEndpoint(refuse=True)
