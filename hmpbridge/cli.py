@@ -57,6 +57,10 @@ DEFAULT_LISTEN = "telnet:tcp:4444:interface=127.0.0.1"
 #: ``--telnet-mode`` values, accepted and ignored (every listener is a QEMU chardev kind).
 TELNET_MODES = ("auto", "always", "never")
 
+#: Descriptors wanted beyond the clients' with ``--qmp-dir`` (as far as the hard limit
+#: allows): each VM holds its QMP connection and one per listener.
+FLEET_DESCRIPTORS = 65536
+
 #: The least ``--max-reply``: QEMU's largest ordinary reply, the QMP schema
 #: (207 kB on QEMU 7.2), must fit, or the bridge cannot connect.
 MIN_REPLY = 256 * 1024
@@ -748,6 +752,7 @@ def main(argv: Optional[Sequence[str]] = None) -> NoReturn:
     options = build_parser().parse_args(argv)
     # Room to decode, forward and re-encode QMP messages nested as deep as QEMU allows.
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * MAX_NESTING))
-    _raise_file_limit(options.max_clients + 256)
+    _raise_file_limit(options.max_clients + 256 +
+                      (FLEET_DESCRIPTORS if options.qmp_dir is not None else 0))
     _start_logging(options.log_level)
     react(_run, [options])

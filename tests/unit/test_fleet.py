@@ -313,6 +313,25 @@ def test_a_vm_that_goes_while_connecting_stops_cleanly() -> None:
     assert served == [] and endpoint.attempts <= 2
 
 
+def test_a_vm_whose_listeners_cannot_open_is_said_and_let_go(
+        logged: List[Mapping[str, Any]]) -> None:
+    """Its QMP connection is closed; the log names the VM and the reason."""
+    clock = Clock()
+    endpoint = FakeQMPEndpoint()
+    mux = QMPMultiplexer(endpoint, clock)
+
+    async def serve() -> FakeServed:
+        raise OSError("cannot listen on unix:/nowhere/vm1.hmp: No such file or directory")
+    vm = FleetVM("vm1", "/run/vms/vm1.qmp", mux, serve)
+    vm.start()
+    endpoint.flush()
+    assert not mux.running and vm.served is None
+    assert [t for t in _texts(logged) if "cannot serve" in t] == [
+        "VM vm1: cannot serve it: cannot listen on unix:/nowhere/vm1.hmp: No such file or "
+        "directory"]
+    assert vm.stop().called
+
+
 def test_vms_of_one_release_share_the_table_and_parser() -> None:
     """Two VMs of QEMU 10.0 get the very same command table and parser."""
     clock = Clock()
