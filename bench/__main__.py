@@ -15,11 +15,11 @@ import sys
 import time
 from typing import List, Optional
 
-from bench import latency, parse_render, scale, startup, throughput
+from bench import latency, parse_render, scale, startup, throughput, vms
 from bench.procs import Rig, qemu_version, raise_nofile
 from bench.stats import TARGETS
 
-PARTS = ("latency", "throughput", "scale", "parse", "startup")
+PARTS = ("latency", "throughput", "scale", "parse", "startup", "vms")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", metavar="DIR",
                    help="also profile: py-spy on the bridge during a 100-session run and "
                         "pyinstrument on the parse-and-render mix, written to DIR")
+    p.add_argument("--real", action="store_true",
+                   help="part vms: also serve 20 real QEMUs in one bridge")
     return p
 
 
@@ -74,9 +76,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if "parse" in parts:
         _heading("parse and render (no I/O, canned replies)")
         parse_render.report_parse_render(parse_render.measure_parse_render(args.parse_seconds))
-    rig = Rig()
+    rig = Rig() if set(parts) - {"parse", "vms"} or args.profile else None
     try:
-        rig.start_floor()
+        if rig is not None:
+            rig.start_floor()
         if "latency" in parts:
             _heading(f"latency: {args.count} sequential commands per method")
             latency.report_latency(asyncio.run(latency.measure_latency(rig, args.count)))
@@ -95,14 +98,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         if "scale" in parts:
             _heading(f"scale: {args.idle:,} idle sessions")
             scale.report_idle(asyncio.run(scale.measure_idle(rig, args.idle)))
-        rig.stop_floor()
+        if rig is not None:
+            rig.stop_floor()
         if "startup" in parts:
             _heading("start-up")
             startup.report_startup(startup.measure_startup(rig, args.startup_trials))
         if args.profile:
             _profile(rig, args)
     finally:
-        rig.close()
+        if rig is not None:
+            rig.close()
+    if "vms" in parts:
+        _heading(f"many VMs in one bridge: {', '.join(f'{n:,}' for n in vms.COUNTS)} fake VMs"
+                 + (f", {vms.REAL_VMS} real QEMUs" if args.real else ""))
+        vms.report_vms(vms.measure_vms(real=args.real))
     _heading(f"targets (whole run {time.monotonic() - started:.0f} s; "
              f"load average now {os.getloadavg()[0]:.2f})")
     for target in TARGETS:

@@ -1,0 +1,147 @@
+"""Many fake QEMUs in one process: ``python -m bench.fake_qemus DIR N``.
+
+Serves ``N`` QMP unix sockets ``DIR/vm0.qmp`` .. ``DIR/vm{N-1}.qmp``, each
+with the project's in-memory QEMU fake (:class:`hmpbridge.testing.FakeQEMU`)
+behind a real socket (one ``UNIXServerEndpoint`` per VM).  Each VM answers
+``query-name`` with its own name.
+
+Control lines on standard input, answered on standard output:
+
+* ``add NAME`` -> ``added NAME T``: ``DIR/NAME.qmp`` is listening; ``T`` is
+  ``time.monotonic_ns()`` right after it was bound (the clock is the
+  machine's, so the benchmark can time from it).
+* ``remove NAME`` -> ``removed NAME``: the socket is closed and its file
+  removed, its connections dropped (as when QEMU quits).
+
+At start-up it prints ``ready N`` once every socket listens.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any, Dict, List, Set
+
+from twisted.internet import stdio
+from twisted.internet.endpoints import UNIXServerEndpoint
+from twisted.internet.protocol import Factory
+from twisted.protocols.basic import LineReceiver
+
+from hmpbridge.testing import FakeQEMU
+
+__all__ = ["VMSockets", "Control", "main"]
+
+
+class _VMFactory(Factory):
+    """Makes one VM's fake QEMU per connection; keeps them to drop them on removal."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.live: Set[FakeQEMU] = set()
+
+    def buildProtocol(self, addr: Any) -> FakeQEMU:
+        name = self.name
+        qemu = _Tracked({"query-name": lambda args: {"name": name}})
+        qemu.factory = self
+        return qemu
+
+
+class _Tracked(FakeQEMU):
+    def connectionMade(self) -> None:
+        self.factory.live.add(self)
+        super().connectionMade()
+
+    def connectionLost(self, reason: Any = None) -> None:
+        self.factory.live.discard(self)
+        super().connectionLost(reason)
+
+
+class VMSockets:
+    """The listening sockets of the fake VMs in ``directory``, by name."""
+
+    def __init__(self, reactor: Any, directory: str) -> None:
+        self.reactor = reactor
+        self.directory = directory
+        self.ports: Dict[str, Any] = {}
+        self.factories: Dict[str, _VMFactory] = {}
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.directory, name + ".qmp")
+
+    async def add(self, name: str) -> int:
+        """Listen on ``name``'s socket; the monotonic time (ns) right after it was bound."""
+        factory = _VMFactory(name)
+        port = await UNIXServerEndpoint(self.reactor, self.path(name), backlog=50).listen(factory)
+        bound = time.monotonic_ns()
+        self.ports[name] = port
+        self.factories[name] = factory
+        return bound
+
+    async def remove(self, name: str) -> None:
+        """Stop listening on ``name``'s socket (its file goes) and drop its connections."""
+        port = self.ports.pop(name)
+        factory = self.factories.pop(name)
+        await port.stopListening()
+        for qemu in list(factory.live):
+            qemu.transport.loseConnection()
+
+
+class Control(LineReceiver):
+    """``add NAME`` / ``remove NAME`` on standard input."""
+
+    delimiter = b"\n"
+
+    def __init__(self, vms: VMSockets) -> None:
+        self.vms = vms
+
+    def lineReceived(self, line: bytes) -> None:
+        from twisted.internet.defer import Deferred
+
+        words = line.decode().split()
+        if len(words) != 2 or words[0] not in ("add", "remove"):
+            self.sendLine(b"error " + line)
+            return
+        verb, name = words
+        if verb == "add":
+            d = Deferred.fromCoroutine(self.vms.add(name))
+            d.addCallback(lambda t: self.sendLine(f"added {name} {t}".encode()))
+        else:
+            d = Deferred.fromCoroutine(self.vms.remove(name))
+            d.addCallback(lambda _: self.sendLine(f"removed {name}".encode()))
+        d.addErrback(lambda f: self.sendLine(f"error {name} {f.getErrorMessage()}".encode()))
+
+    def connectionLost(self, reason: Any = None) -> None:
+        from twisted.internet import reactor
+
+        if reactor.running:  # type: ignore[attr-defined]
+            reactor.stop()  # type: ignore[attr-defined]
+
+
+def main(argv: List[str]) -> int:
+    """Serve ``argv[1]`` fake VMs in the directory ``argv[0]``."""
+    from twisted.internet import reactor
+    from twisted.internet.defer import Deferred
+
+    directory, count = argv[0], int(argv[1])
+    vms = VMSockets(reactor, directory)
+
+    async def start() -> None:
+        for index in range(count):
+            await vms.add(f"vm{index}")
+        stdio.StandardIO(Control(vms))
+        sys.stdout.write(f"ready {count}\n")
+        sys.stdout.flush()
+
+    def failed(failure: Any) -> None:
+        sys.stderr.write(failure.getTraceback())
+        reactor.stop()  # type: ignore[attr-defined]
+
+    reactor.callWhenRunning(  # type: ignore[attr-defined]
+        lambda: Deferred.fromCoroutine(start()).addErrback(failed))
+    reactor.run()  # type: ignore[attr-defined]
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
