@@ -83,35 +83,54 @@ class PollWatch:
 
 
 class InotifyWatch:
-    """A :class:`DirectoryWatch` on Linux's inotify (Twisted's ``twisted.internet.inotify``)."""
+    """A :class:`DirectoryWatch` on Linux's inotify (Twisted's ``twisted.internet.inotify``).
 
-    def __init__(self, directory: str, reactor: Any = None) -> None:
+    When the directory cannot be watched (too many watches), it falls back to
+    a :class:`PollWatch`, and the log says so.
+    """
+
+    def __init__(self, directory: str, reactor: Any) -> None:
         from twisted.internet import inotify
 
         self._inotify = inotify
         self._notifier = inotify.INotify(reactor)  # type: ignore[no-untyped-call]
         self._directory = directory
+        self._reactor = reactor
+        self._poll: Optional[PollWatch] = None
 
     def start(self, changed: Callable[[], None]) -> None:
+        from twisted.python._inotify import INotifyError
         from twisted.python.filepath import FilePath
 
         inotify = self._inotify
         mask = inotify.IN_CREATE | inotify.IN_DELETE | inotify.IN_MOVED_FROM | \
             inotify.IN_MOVED_TO | inotify.IN_DELETE_SELF | inotify.IN_MOVE_SELF
+        try:
+            self._notifier.watch(  # type: ignore[no-untyped-call]  # unannotated in Twisted
+                FilePath(self._directory), mask=mask,
+                callbacks=[lambda _watch, _path, _mask: changed()])
+        except INotifyError as err:
+            _log.warn("Cannot watch {directory} with inotify ({reason}): listing it every "
+                      "{interval} s", directory=self._directory, reason=err,
+                      interval=POLL_INTERVAL)
+            self._notifier.loseConnection()  # type: ignore[no-untyped-call]
+            self._poll = PollWatch(self._reactor)
+            self._poll.start(changed)
+            return
         self._notifier.startReading()  # type: ignore[no-untyped-call]
-        self._notifier.watch(  # type: ignore[no-untyped-call]  # unannotated in Twisted
-            FilePath(self._directory), mask=mask,
-            callbacks=[lambda _watch, _path, _mask: changed()])
 
     def stop(self) -> None:
-        self._notifier.loseConnection()  # type: ignore[no-untyped-call]
+        if self._poll is not None:
+            self._poll.stop()
+        else:
+            self._notifier.loseConnection()  # type: ignore[no-untyped-call]
 
 
 def watch_for(directory: str, reactor: Any) -> DirectoryWatch:
     """Inotify on ``directory`` where the platform has it, else a :class:`PollWatch`."""
     try:
         return InotifyWatch(directory, reactor)
-    except (ImportError, OSError, SystemError) as err:
+    except Exception as err:  # noqa: BLE001 - ImportError off Linux, INotifyError, OSError
         _log.info("No inotify ({reason}): listing {directory} every {interval} s",
                   reason=err, directory=directory, interval=POLL_INTERVAL)
         return PollWatch(reactor)

@@ -9,10 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
+from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import globalLogPublisher
 
 from hmpbridge.commands import table_for
-from hmpbridge.fleet import POLL_INTERVAL, Fleet, FleetVM, PollWatch, sockets_in
+from hmpbridge.fleet import (POLL_INTERVAL, Fleet, FleetVM, InotifyWatch, PollWatch, sockets_in,
+                             watch_for)
 from hmpbridge.hmp_parser import parser_for
 from hmpbridge.mux import QMPMultiplexer, RETRY_MAX
 from hmpbridge.testing import FakeQEMU, FakeQMPEndpoint
@@ -210,6 +212,30 @@ def test_poll_watch_lists_at_most_every_half_second() -> None:
     assert len(seen) == 4
     with pytest.raises(ValueError):
         PollWatch(clock, POLL_INTERVAL * 2)
+
+
+def test_inotify_tells_of_a_new_entry(tmp_path: Any) -> None:
+    """The kernel's event for a file made in the directory reaches the callback."""
+    reactor = MemoryReactorClock()
+    seen: List[int] = []
+    watch = watch_for(str(tmp_path), reactor)
+    assert isinstance(watch, InotifyWatch)
+    watch.start(lambda: seen.append(1))
+    (tmp_path / "vm1.qmp").write_text("")
+    watch._notifier.doRead()  # what the reactor does when the descriptor is readable
+    assert seen
+    watch.stop()
+
+
+def test_a_directory_inotify_cannot_watch_is_listed_instead(tmp_path: Any) -> None:
+    reactor = MemoryReactorClock()
+    seen: List[float] = []
+    watch = InotifyWatch(str(tmp_path / "missing"), reactor)
+    watch.start(lambda: seen.append(reactor.seconds()))
+    reactor.advance(POLL_INTERVAL)
+    reactor.advance(POLL_INTERVAL)
+    assert seen == [POLL_INTERVAL, 2 * POLL_INTERVAL]
+    watch.stop()
 
 
 def test_sockets_in_lists_only_sockets(tmp_path: Any) -> None:
