@@ -33,10 +33,15 @@ from hmpbridge.errors import QMPProtocolError
 from hmpbridge.fleet_names import DEFAULT_GLOB, vm_files
 
 __all__ = ["Fleet", "FleetVM", "DirectoryWatch", "InotifyWatch", "PollWatch", "watch_for",
-           "sockets_in", "VMService", "Upstream", "Served", "POLL_INTERVAL", "REFUSED_PATIENCE"]
+           "sockets_in", "VMService", "Upstream", "Served", "POLL_INTERVAL", "REFUSED_PATIENCE",
+           "SETTLE"]
 
 #: The longest time between two listings of the directory where there is no inotify.
 POLL_INTERVAL = 0.5
+
+#: Seconds from a change to the listing of the directory: a burst of changes is listed
+#: once, and QEMU, which makes its socket a moment before it listens on it, is listening.
+SETTLE = 0.02
 
 #: Failed attempts to connect to a VM's QMP socket before the log says so (a socket
 #: just made refuses until QEMU listens on it; one held by another client is said at once).
@@ -210,9 +215,9 @@ class Fleet(Service):
         return DeferredList(list(self._stopping.values()), consumeErrors=True)
 
     def changed(self) -> None:
-        """The directory may have changed: list it once this turn's changes are in."""
+        """The directory may have changed: list it :data:`SETTLE` seconds from now."""
         if self._scan_call is None and self.running:
-            self._scan_call = self._clock.callLater(0, self.scan)
+            self._scan_call = self._clock.callLater(SETTLE, self.scan)
 
     def scan(self) -> None:
         """List the directory; start the VMs that appeared and stop those that went."""
@@ -252,7 +257,8 @@ class Fleet(Service):
 
 
 class Upstream(Protocol):
-    """What :class:`FleetVM` asks of its QMP connection (a :class:`~hmpbridge.mux.QMPMultiplexer`)."""
+    """What :class:`FleetVM` asks of its QMP connection
+    (a :class:`~hmpbridge.mux.QMPMultiplexer`)."""
 
     def startService(self) -> None: ...
 
