@@ -1,4 +1,4 @@
-"""Many fake QEMUs in one process: ``python -m bench.fake_qemus DIR N``.
+"""Many fake QEMUs in one process: ``python -m bench.fake_qemus [--schema FILE] DIR N``.
 
 Serves ``N`` QMP unix sockets ``DIR/vm0.qmp`` .. ``DIR/vm{N-1}.qmp``, each
 with the project's in-memory QEMU fake (:class:`hmpbridge.testing.FakeQEMU`)
@@ -13,15 +13,18 @@ Control lines on standard input, answered on standard output:
 * ``remove NAME`` -> ``removed NAME``: the socket is closed and its file
   removed, its connections dropped (as when QEMU quits).
 
-At start-up it prints ``ready N`` once every socket listens.
+At start-up it prints ``ready N`` once every socket listens.  With
+``--schema FILE`` every VM answers ``query-qmp-schema`` with the JSON list in
+``FILE`` (a real QEMU's, recorded) instead of the fake's few entries.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
-from typing import Any, Dict, List, Set
+from typing import Any, Dict, List, Optional, Set
 
 from twisted.internet import stdio
 from twisted.internet.endpoints import UNIXServerEndpoint
@@ -36,13 +39,18 @@ __all__ = ["VMSockets", "Control", "main"]
 class _VMFactory(Factory):
     """Makes one VM's fake QEMU per connection; keeps them to drop them on removal."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, schema: Optional[List[Any]] = None) -> None:
         self.name = name
+        self.schema = schema
         self.live: Set[FakeQEMU] = set()
 
     def buildProtocol(self, addr: Any) -> FakeQEMU:
         name = self.name
-        qemu = _Tracked({"query-name": lambda args: {"name": name}})
+        handlers: Dict[str, Any] = {"query-name": lambda args: {"name": name}}
+        if self.schema is not None:
+            schema = self.schema
+            handlers["query-qmp-schema"] = lambda args: schema
+        qemu = _Tracked(handlers)
         qemu.factory = self
         return qemu
 
@@ -60,9 +68,10 @@ class _Tracked(FakeQEMU):
 class VMSockets:
     """The listening sockets of the fake VMs in ``directory``, by name."""
 
-    def __init__(self, reactor: Any, directory: str) -> None:
+    def __init__(self, reactor: Any, directory: str, schema: Optional[List[Any]] = None) -> None:
         self.reactor = reactor
         self.directory = directory
+        self.schema = schema
         self.ports: Dict[str, Any] = {}
         self.factories: Dict[str, _VMFactory] = {}
 
@@ -71,7 +80,7 @@ class VMSockets:
 
     async def add(self, name: str) -> int:
         """Listen on ``name``'s socket; the monotonic time (ns) right after it was bound."""
-        factory = _VMFactory(name)
+        factory = _VMFactory(name, self.schema)
         port = await UNIXServerEndpoint(self.reactor, self.path(name), backlog=50).listen(factory)
         bound = time.monotonic_ns()
         self.ports[name] = port
@@ -119,12 +128,17 @@ class Control(LineReceiver):
 
 
 def main(argv: List[str]) -> int:
-    """Serve ``argv[1]`` fake VMs in the directory ``argv[0]``."""
+    """``[--schema FILE] DIR N``: serve ``N`` fake VMs in the directory ``DIR``."""
     from twisted.internet import reactor
     from twisted.internet.defer import Deferred
 
+    schema = None
+    if argv[:1] == ["--schema"]:
+        with open(argv[1]) as f:
+            schema = json.load(f)
+        argv = argv[2:]
     directory, count = argv[0], int(argv[1])
-    vms = VMSockets(reactor, directory)
+    vms = VMSockets(reactor, directory, schema)
 
     async def start() -> None:
         for index in range(count):
