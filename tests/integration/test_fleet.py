@@ -14,6 +14,7 @@ from typing import Dict, Iterator
 
 import pytest
 
+from tests.golden.recorder import QMPClient
 from tests.golden.vm import QEMU, _die_with_parent
 from tests.integration.conftest import UNDER_TEST, HMPClient, _wait_for, bridge_command
 
@@ -104,7 +105,7 @@ def test_each_vm_of_the_directory_on_its_own_listener(host: Host) -> None:
     """Three QEMUs (vm3's QMP held by another client at first), one hmpbridge --qmp-dir:
     each listener answers with its own VM's name; the held socket is said once and served
     once free; a VM that stops loses its listener while the others keep answering; a fourth
-    VM's listener appears within a second of its socket; stopping the bridge removes every
+    VM's listener appears within a second of its socket; a VM's QMP listener reaches it; stopping the bridge removes every
     listener's socket.  A socket left behind, refusing connections, is said once."""
     for name in ("vm1", "vm2", "vm3"):
         host.start_qemu(name)
@@ -115,10 +116,16 @@ def test_each_vm_of_the_directory_on_its_own_listener(host: Host) -> None:
     stale = socket.socket(socket.AF_UNIX)  # a socket left behind: nobody listens on it
     stale.bind(host.qmp("stale"))
     stale.close()
-    host.start_bridge("--connect-timeout", "1")
+    host.start_bridge("--connect-timeout", "1",
+                      "--qmp-listen-each", f"unix:{host.run_dir}/{{vm}}.qmp")
     for name in ("vm1", "vm2"):
         host.wait_listening(name)
         assert host.name_of(name) == f"{name}\n"
+        qmp = QMPClient(os.path.join(host.run_dir, f"{name}.qmp"), timeout=10)
+        try:  # and its QMP listener reaches the same VM
+            assert qmp.command("query-name") == {"name": name}
+        finally:
+            qmp.close()
     _wait_for(lambda: "held by another client" in host.log_text(), "the held socket's report",
               timeout=10)
     assert not os.path.exists(host.hmp("vm3"))
@@ -129,8 +136,9 @@ def test_each_vm_of_the_directory_on_its_own_listener(host: Host) -> None:
 
     host.stop_qemu("vm2")
     _wait_for(lambda: not os.path.exists(host.hmp("vm2")), "vm2's listener to go", timeout=5)
-    assert sorted(os.listdir(host.run_dir)) == ["vm1.hmp", "vm1.hmp.lock", "vm3.hmp",
-                                                "vm3.hmp.lock"]
+    assert sorted(os.listdir(host.run_dir)) == [
+        f"{name}.{kind}{lock}" for name in ("vm1", "vm3") for kind in ("hmp", "qmp")
+        for lock in ("", ".lock")]
     for name in ("vm1", "vm3"):
         assert host.name_of(name) == f"{name}\n"
 
