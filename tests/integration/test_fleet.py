@@ -103,10 +103,11 @@ def host() -> Iterator[Host]:
 
 def test_each_vm_of_the_directory_on_its_own_listener(host: Host) -> None:
     """Three QEMUs (vm3's QMP held by another client at first), one hmpbridge --qmp-dir:
-    each listener answers with its own VM's name; the held socket is said once and served
-    once free; a VM that stops loses its listener while the others keep answering; a fourth
-    VM's listener appears within a second of its socket; a VM's QMP listener reaches it; stopping the bridge removes every
-    listener's socket.  A socket left behind, refusing connections, is said once."""
+    each HMP listener answers with its own VM's name and each QMP listener reaches its VM;
+    the held socket is said once and served once free; a VM that stops loses its listeners
+    while the others keep answering; a fourth VM's listener appears within a second of its
+    socket; stopping the bridge removes every listener's socket.  A socket left behind,
+    refusing connections, is said once."""
     for name in ("vm1", "vm2", "vm3"):
         host.start_qemu(name)
     holder = socket.socket(socket.AF_UNIX)  # QEMU greets only its first client
