@@ -211,7 +211,7 @@ class Fleet(Service):
             self._scan_call.cancel()
         self._scan_call = None
         for name in list(self.vms):
-            self._drop(name)
+            self._drop(name, "is no longer served (hmpbridge stops)")
         return DeferredList(list(self._stopping.values()), consumeErrors=True)
 
     def changed(self) -> None:
@@ -237,13 +237,17 @@ class Fleet(Service):
 
     def _add(self, name: str, path: str) -> None:
         _log.info("VM {vm} appeared: {path}", vm=name, path=path)
-        vm = self._make_vm(name, path)
+        try:
+            vm = self._make_vm(name, path)
+        except Exception as err:  # noqa: BLE001 - one VM's trouble is not the others'
+            _log.error("VM {vm}: cannot serve it: {reason}", vm=name, reason=err)
+            return
         self.vms[name] = vm
         vm.start()
 
-    def _drop(self, name: str) -> None:
+    def _drop(self, name: str, why: str = "went away") -> None:
         vm = self.vms.pop(name)
-        _log.info("VM {vm} went away: stopping its listeners and QMP connection", vm=name)
+        _log.info("VM {vm} {why}: stopping its listeners and QMP connection", vm=name, why=why)
         stopped = vm.stop()
         self._stopping[name] = stopped
 

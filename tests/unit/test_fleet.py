@@ -172,6 +172,22 @@ def test_a_bad_name_is_reported_once_and_not_served(logged: List[Mapping[str, An
     assert refused == ["Not serving .hidden.qmp in /run/vms: a name starting with '.'"]
 
 
+def test_a_vm_that_cannot_be_made_leaves_the_others_served(
+        logged: List[Mapping[str, Any]]) -> None:
+    d = Directory()
+    made = d.make
+
+    def make(name: str, path: str) -> FakeVM:
+        if name == "bad":
+            raise ValueError("no endpoint for it")
+        return made(name, path)
+    d.fleet._make_vm = make
+    d.entries = ["bad.qmp", "good.qmp"]
+    d.fleet.startService()
+    assert list(d.serving()) == ["good"]
+    assert "VM bad: cannot serve it: no endpoint for it" in _texts(logged)
+
+
 def test_stopping_the_fleet_stops_every_vm_and_the_watch() -> None:
     d = Directory()
     d.entries = ["vm1.qmp", "vm2.qmp"]
