@@ -3,6 +3,8 @@
 Example: ``.venv/bin/python -m bench --count 10000`` (one to two minutes on two cores).
 ``.venv/bin/python -m bench abuse [--quick] [--only N]`` runs the misbehaving-client
 benchmark instead (:mod:`bench.abuse`); the default run does not include it.
+Part ``vms`` (:mod:`bench.vms`, about 1.5 minutes; 2 with ``--real``) serves
+1, 100 and 1,000 fake VMs from one bridge: ``--only vms [--real]``.
 """
 
 from __future__ import annotations
