@@ -123,8 +123,8 @@ class Control(LineReceiver):
     def connectionLost(self, reason: Any = None) -> None:
         from twisted.internet import reactor
 
-        if reactor.running:  # type: ignore[attr-defined]
-            reactor.stop()  # type: ignore[attr-defined]
+        if reactor.running:
+            reactor.stop()
 
 
 def main(argv: List[str]) -> int:
@@ -149,11 +149,11 @@ def main(argv: List[str]) -> int:
 
     def failed(failure: Any) -> None:
         sys.stderr.write(failure.getTraceback())
-        reactor.stop()  # type: ignore[attr-defined]
+        reactor.stop()
 
-    reactor.callWhenRunning(  # type: ignore[attr-defined]
+    reactor.callWhenRunning(
         lambda: Deferred.fromCoroutine(start()).addErrback(failed))
-    reactor.run()  # type: ignore[attr-defined]
+    reactor.run()
     return 0
 
 

@@ -17,8 +17,9 @@ measures:
   name`` at once; an answer naming another VM is a crossing.
 
 The RSS of the largest count is also measured with the fake's own few
-schema entries, to show what the schema costs.  With ``--real`` the same is measured with 20 paused QEMUs (the system's
-``qemu-system-x86_64``) in the directory, the first one alone at first.
+schema entries, to show what the schema costs.  With ``--real`` the same is
+measured with 20 paused QEMUs (the system's ``qemu-system-x86_64``) in the
+directory, the first one alone at first.
 Every listener runs QEMU's readline: the answer is what follows the echo's
 ``\\r\\n``, up to the prompt.
 """
