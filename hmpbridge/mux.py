@@ -28,6 +28,7 @@ from hmpbridge.profile import QemuProfile, Release, profile_for
 from hmpbridge.errors import CommandTimeout, QMPCommandError, QMPNotConnected, QMPProtocolError
 from hmpbridge.interfaces import connected
 from hmpbridge.model import QMPCommand
+from hmpbridge.qapi_schema import Schema, shared_schema
 from hmpbridge.qmp_protocol import MAX_IN_FLIGHT, MAX_REPLY, QMPClientProtocol
 
 __all__ = ["QMPMultiplexer", "schema_command_names", "NEGOTIATION_TIMEOUT"]
@@ -85,7 +86,8 @@ class QMPMultiplexer(Service):
         self._failures = 0
         self._connecting: Optional["Deferred[Any]"] = None
         self._retry: Optional[IDelayedCall] = None
-        self._schema_reply: Optional[List[Any]] = None  # query-qmp-schema, as read at connect
+        # query-qmp-schema, as read at connect (shared with QEMUs of the same build)
+        self._schema_reply: Optional[Sequence[Any]] = None
         self._kvm: Optional[bool] = None  # whether KVM is on, asked when first needed
 
     # -- CommandExecutor ----------------------------------------------------
@@ -286,10 +288,10 @@ class QMPMultiplexer(Service):
             timer = self._clock.callLater(self._negotiation_timeout, self._give_up, protocol)
             try:
                 greeting = await protocol.ready
-                schema = await protocol.execute({"execute": "query-qmp-schema"})
-                if not isinstance(schema, list):
-                    schema = None
-                commands = schema_command_names(schema) if schema is not None else None
+                reply = await protocol.execute({"execute": "query-qmp-schema"})
+                # QEMUs of one build share one copy (a host may serve a thousand)
+                schema = shared_schema(reply) if isinstance(reply, list) else None
+                commands = schema.commands if schema is not None else None
                 chardevs = await self._chardev_labels(protocol, commands)
             finally:
                 if timer.active():
@@ -320,9 +322,9 @@ class QMPMultiplexer(Service):
         return frozenset(str(c.get("label")) for c in chardevs if isinstance(c, dict))
 
     def _up(self, protocol: QMPClientProtocol, greeting: Mapping[str, Any],
-            schema: Optional[List[Any]], commands: Optional[FrozenSet[str]],
+            schema: Optional[Schema], commands: Optional[FrozenSet[str]],
             chardevs: Optional[FrozenSet[str]]) -> None:
-        self._schema_reply = schema
+        self._schema_reply = schema.entities if schema is not None else None
         self._failures = 0
         self._kvm = None
         self._greeting = greeting

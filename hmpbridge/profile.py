@@ -21,7 +21,7 @@ do is read from the schema.  The module is pure: no reactor, no I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence, Tuple
+from typing import Any, Mapping, Optional, Sequence, Tuple, Union
 
 from hmpbridge.commands import CommandTable, releases, table_for
 from hmpbridge.qapi_schema import Schema
@@ -101,7 +101,7 @@ class QemuProfile:
 
 
 def profile_for(greeting: Optional[Mapping[str, Any]],
-                schema: Optional[Sequence[Mapping[str, Any]]] = None,
+                schema: Union[None, Schema, Sequence[Mapping[str, Any]]] = None,
                 hmp_version: Optional[Release] = None) -> QemuProfile:
     """The profile of the QEMU that sent ``greeting`` and ``schema``.
 
@@ -113,7 +113,8 @@ def profile_for(greeting: Optional[Mapping[str, Any]],
     own: Release = (qemu[0], qemu[1])
     release = own if hmp_version is None else min(hmp_version, own)
     return QemuProfile(qemu=qemu, release=release, table=table_for(release),
-                       schema=Schema(schema) if schema is not None else None)
+                       schema=schema if schema is None or isinstance(schema, Schema)
+                       else Schema(schema))
 
 
 #: The QEMU the bridge assumes before any has answered.

@@ -9,9 +9,12 @@ decided by asking it (is there a member, an enumeration value, a command).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import weakref
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence
 
-__all__ = ["argument_names_or_values", "Schema"]
+__all__ = ["argument_names_or_values", "Schema", "shared_schema"]
 
 
 def argument_names_or_values(schema: Sequence[Mapping[str, Any]], command: str,
@@ -33,6 +36,9 @@ def argument_names_or_values(schema: Sequence[Mapping[str, Any]], command: str,
 
 class Schema:
     """One QEMU's ``query-qmp-schema`` reply, with the walks handlers need.
+
+    It is never changed once made, so QEMUs that send the same reply share
+    one (see :func:`shared_schema`).
 
     :ivar entities: the reply as QEMU sent it.
     :ivar commands: the names of its commands.
@@ -99,3 +105,23 @@ class Schema:
     def argument_names_or_values(self, command: str, member: Optional[str] = None) -> List[str]:
         """See :func:`argument_names_or_values`."""
         return argument_names_or_values(self.entities, command, member)
+
+
+#: The schemas in use, by the digest of their reply: QEMUs of one build send
+#: the same reply, and a host serving many of them keeps it once.
+_IN_USE: "weakref.WeakValueDictionary[bytes, Schema]" = weakref.WeakValueDictionary()
+
+
+def shared_schema(entities: Sequence[Mapping[str, Any]]) -> Schema:
+    """The :class:`Schema` of ``entities``: the one already in use for an equal reply, if any.
+
+    A reply is about 1.3 MiB of Python objects; a thousand QEMUs of one build
+    would otherwise hold a thousand copies.  Kept only while some connection
+    holds it.
+    """
+    key = hashlib.sha256(json.dumps(entities, sort_keys=True, separators=(",", ":"))
+                         .encode("utf-8", "surrogatepass")).digest()
+    found = _IN_USE.get(key)
+    if found is None:
+        found = _IN_USE[key] = Schema(entities)
+    return found

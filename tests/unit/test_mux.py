@@ -559,3 +559,16 @@ def test_other_messages_still_go_to_qemu(message: Dict[str, Any]) -> None:
     mux.forward(message)
     endpoint.flush()
     assert len(endpoint.qemu.received) == asked + 1
+
+
+def test_qemus_of_one_build_share_one_schema() -> None:
+    """Two QEMUs sending the same schema hold one copy of it; another schema is its own."""
+    first, _, _ = connected(FakeQMPEndpoint(qemu_factory=lambda: FakeQEMU(version=(10, 0, 2))))
+    second, _, _ = connected(FakeQMPEndpoint(qemu_factory=lambda: FakeQEMU(version=(10, 0, 2))))
+    other, _, _ = connected(FakeQMPEndpoint(qemu_factory=lambda: FakeQEMU(
+        {"frob": lambda args: {}}, version=(10, 0, 2))))
+    assert first.profile.schema is not None
+    assert first.profile.schema is second.profile.schema
+    assert other.profile.schema is not first.profile.schema
+    assert "frob" in other.profile.schema.commands  # type: ignore[union-attr]
+    assert "frob" not in first.profile.schema.commands
