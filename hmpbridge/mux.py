@@ -14,7 +14,7 @@ first: one that would make this QEMU release abort is answered here with a
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
@@ -31,7 +31,7 @@ from hmpbridge.model import QMPCommand
 from hmpbridge.qapi_schema import Schema, shared_schema
 from hmpbridge.qmp_protocol import MAX_IN_FLIGHT, MAX_REPLY, QMPClientProtocol
 
-__all__ = ["QMPMultiplexer", "schema_command_names", "NEGOTIATION_TIMEOUT"]
+__all__ = ["QMPMultiplexer", "NEGOTIATION_TIMEOUT"]
 
 EventCallback = Callable[[Mapping[str, Any]], None]
 StateCallback = Callable[[bool], None]
@@ -42,12 +42,6 @@ NEGOTIATION_TIMEOUT = 10.0
 
 #: Reconnection back-off: first delay, growth factor and ceiling, in seconds.
 RETRY_INITIAL, RETRY_FACTOR, RETRY_MAX = 0.2, 2.0, 5.0
-
-
-def schema_command_names(schema: Iterable[Mapping[str, Any]]) -> FrozenSet[str]:
-    """The command names in a ``query-qmp-schema`` reply."""
-    return frozenset(str(entity.get("name")) for entity in schema
-                     if isinstance(entity, Mapping) and entity.get("meta-type") == "command")
 
 
 class QMPMultiplexer(Service):

@@ -14,8 +14,8 @@ from twisted.logger import globalLogPublisher
 from hmpbridge.errors import (CommandTimeout, QMPCommandError, QMPDisconnected,
                               QMPNotConnected, QMPProtocolError)
 from hmpbridge.model import QMPCommand
-from hmpbridge.mux import (NEGOTIATION_TIMEOUT, RETRY_INITIAL, RETRY_MAX, QMPMultiplexer,
-                           schema_command_names)
+from hmpbridge.mux import NEGOTIATION_TIMEOUT, RETRY_INITIAL, RETRY_MAX, QMPMultiplexer
+from hmpbridge.qapi_schema import Schema
 from hmpbridge.testing import FakeQEMU, FakeQMPEndpoint, failure_of, result_of
 
 STATUS = QMPCommand("query-status")
@@ -116,14 +116,14 @@ def test_nothing_is_known_before_connecting() -> None:
     assert not mux.connected
 
 
-def test_schema_command_names_ignores_other_entities() -> None:
+def test_schema_commands_ignore_other_entities() -> None:
     """Only entities with meta-type command count; malformed entries are skipped."""
     schema = [{"name": "stop", "meta-type": "command"},
               {"name": "0", "meta-type": "object"},
               {"name": "SHUTDOWN", "meta-type": "event"},
               "junk",
               {"name": "cont", "meta-type": "command"}]
-    assert schema_command_names(schema) == frozenset({"stop", "cont"})
+    assert Schema(schema).commands == frozenset({"stop", "cont"})  # type: ignore[arg-type]
 
 
 def test_when_ready_waits_through_refused_attempts() -> None:
