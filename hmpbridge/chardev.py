@@ -18,10 +18,9 @@ byte from the first one, and writes ``\\r\\n`` line ends itself
 
 from __future__ import annotations
 
-from hmpbridge.telnet import TELNET_INIT, TelnetInput, strip_telnet_bytewise
+from hmpbridge.telnet import TELNET_INIT, TelnetInput
 
-__all__ = ["TELNET", "PLAIN", "KINDS", "TELNET_INIT", "TelnetInput", "strip_telnet_bytewise",
-           "connect_bytes"]
+__all__ = ["TELNET", "PLAIN", "KINDS", "TELNET_INIT", "TelnetInput", "connect_bytes"]
 
 TELNET = "telnet"
 PLAIN = "plain"

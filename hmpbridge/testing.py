@@ -41,6 +41,7 @@ from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.interfaces import (IProtocol, IProtocolFactory, IStreamClientEndpoint,
                                          IUNIXTransport)
+from twisted.internet.task import Clock
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 from twisted.test.iosim import (FakeAddress, FakeTransport, IOPump, connect, makeFakeClient,
@@ -77,6 +78,7 @@ __all__ = [
     "FakeQMPEndpoint",
     "result_of",
     "failure_of",
+    "TurnClock",
 ]
 
 #: The QEMU version the fakes claim to be.
@@ -524,6 +526,20 @@ def failure_of(d: "Deferred[Any]", *expected: Type[BaseException]) -> Failure:
     if expected and result.check(*expected) is None:
         raise AssertionError(f"{d!r} failed with {result.value!r}, not {expected}")
     return result
+
+
+class TurnClock(Clock):
+    """A clock that runs the calls due a turn at a time, as the reactor does: a call made
+    for now during a turn runs in the next one (``Clock.advance`` runs it at once)."""
+
+    def turn(self) -> bool:
+        """Run the calls due now, not those they make; whether there were any."""
+        due = [call for call in self.calls if call.getTime() <= self.seconds()]
+        for call in due:
+            self.calls.remove(call)
+            call.called = 1
+            call.func(*call.args, **call.kw)
+        return bool(due)
 
 
 def _close_fds(fds: Iterable[int]) -> None:

@@ -31,7 +31,7 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
 from hmpbridge.channel import ChardevChannel
-from hmpbridge.chardev import TELNET_INIT, strip_telnet_bytewise
+from hmpbridge.telnet import TELNET_INIT, strip_telnet_bytewise
 from hmpbridge.errors import QMPCommandError, QMPDisconnected, QMPProtocolError
 from hmpbridge.mux import QMPMultiplexer
 from hmpbridge.qmp_protocol import MAX_IN_FLIGHT, QMPClientProtocol

@@ -44,7 +44,7 @@ from hmpbridge.login import FAILURE_DELAY, MAX_PENDING_INPUT, LoginGate, throttl
 from hmpbridge.passwords import PasswordEntry
 from hmpbridge.runner import CommandRunner
 from hmpbridge.server import HMPServerFactory
-from hmpbridge.testing import FakeExecutor
+from hmpbridge.testing import FakeExecutor, TurnClock
 from hmpbridge.throttle import FAILURE_WINDOW, PEER_FAILURES, USER_FAILURES, LoginThrottle
 from tests.unit.test_fuzz_protocols import (
     IAC,
@@ -179,20 +179,6 @@ def test_telnet_commands_inside_data_are_taken_out_as_qemu_does() -> None:
 
 
 # -- a flood costs the other clients nothing ------------------------------------------------------
-
-
-class TurnClock(Clock):
-    """A clock that runs the calls due a turn at a time, as the reactor does: a call made
-    for now during a turn runs in the next one (``Clock.advance`` runs it at once)."""
-
-    def turn(self) -> bool:
-        """Run the calls due now, not those they make; whether there were any."""
-        due = [call for call in self.calls if call.getTime() <= self.seconds()]
-        for call in due:
-            self.calls.remove(call)
-            call.called = 1
-            call.func(*call.args, **call.kw)
-        return bool(due)
 
 
 def turns_until_idle(channel: ChardevChannel, limit: int = 100000) -> int:

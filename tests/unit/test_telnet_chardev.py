@@ -25,6 +25,7 @@ from hmpbridge.chardev import PLAIN, TELNET, connect_bytes
 from hmpbridge.interfaces import MonitorChannel
 from hmpbridge.line_editor import LineEditor
 from hmpbridge.telnet import TELNET_INIT, TelnetInput, strip_telnet_bytewise
+from hmpbridge.testing import TurnClock
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "chardev"
 RECORDINGS = sorted(FIXTURES.glob("qemu-*.json"))
@@ -69,19 +70,6 @@ class Recorder:
 
     def identified(self) -> None:
         self.events.append("identified")
-
-
-class TurnClock(Clock):
-    """Runs the calls due a turn at a time, as the reactor does (``Clock.advance`` would also
-    run the calls they make for now)."""
-
-    def turn(self) -> bool:
-        due = [call for call in self.calls if call.getTime() <= self.seconds()]
-        for call in due:
-            self.calls.remove(call)
-            call.called = 1
-            call.func(*call.args, **call.kw)
-        return bool(due)
 
 
 def open_channel(kind: str, clock: Optional[Clock] = None):
