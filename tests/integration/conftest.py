@@ -8,6 +8,7 @@ state without going through the bridge.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -196,6 +197,24 @@ def qemu_releases() -> Tuple[QemuRelease, ...]:
                 "scripts/qemu-releases.sh, which needs Debian's archive or the packages "
                 "in $HMPBRIDGE_QEMU_DEBS"))
     return tuple(found)
+
+
+@contextlib.contextmanager
+def served_release(qemu: "QemuRelease", *bridge_args: str
+                   ) -> Iterator[Tuple[VM, "Bridge", str]]:
+    """A VM of ``qemu`` behind a bridge (``--no-passthrough`` and ``bridge_args``; ``{mux}``
+    in them stands for the path of a QMP socket the bridge may serve): (vm, bridge, mux)."""
+    assert qemu.program is not None
+    vm = VM(base=[qemu.program, *BASE_ARGS[1:]], devices=lambda d: default_devices(d) + [
+        "-qmp", f"unix:{os.path.join(d, 'bridge.sock')},server=on,wait=off"])
+    mux = vm.path("mux.sock")
+    bridge = Bridge(f"unix:path={vm.path('bridge.sock')}", "--no-passthrough",
+                    *(arg.replace("{mux}", mux) for arg in bridge_args))
+    try:
+        yield vm, bridge, mux
+    finally:
+        bridge.close()
+        vm.close()
 
 
 def release_params(names: Optional[Sequence[str]] = None) -> List[Any]:

@@ -5,14 +5,13 @@ lives; 7.2 and 10.0 answer it as their own monitor does."""
 
 from __future__ import annotations
 
-import os
 from typing import Iterator, Tuple
 
 import pytest
 
 from tests.golden.recorder import QMPClient
-from tests.golden.vm import BASE_ARGS, VM, default_devices
-from tests.integration.conftest import Bridge, QemuRelease, release_params
+from tests.golden.vm import VM
+from tests.integration.conftest import Bridge, QemuRelease, release_params, served_release
 
 PATH = "/machine/peripheral/vblk0/virtio-backend"
 
@@ -20,17 +19,8 @@ PATH = "/machine/peripheral/vblk0/virtio-backend"
 @pytest.fixture(scope="module", params=release_params())
 def served(request: pytest.FixtureRequest) -> Iterator[Tuple[QemuRelease, VM, Bridge, str]]:
     qemu: QemuRelease = request.param
-    assert qemu.program is not None
-    vm = VM(base=[qemu.program, *BASE_ARGS[1:]], devices=lambda d: default_devices(d) + [
-        "-qmp", f"unix:{os.path.join(d, 'bridge.sock')},server=on,wait=off"])
-    mux = vm.path("mux.sock")
-    bridge = Bridge(f"unix:path={vm.path('bridge.sock')}", "--no-passthrough",
-                    "--qmp-listen", f"unix:{mux}")
-    try:
+    with served_release(qemu, "--qmp-listen", "unix:{mux}") as (vm, bridge, mux):
         yield qemu, vm, bridge, mux
-    finally:
-        bridge.close()
-        vm.close()
 
 
 def test_virtio_status_where_it_kills_qemu(served) -> None:

@@ -20,9 +20,9 @@ import pytest
 
 from hmpbridge import hazards
 from tests.golden.recorder import QMPClient
-from tests.golden.vm import BASE_ARGS, VM, default_devices
+from tests.golden.vm import VM
 from tests.integration.conftest import (NEWER_RELEASES, ROOT, Bridge, QemuRelease,
-                                        release_params)
+                                        release_params, served_release)
 
 PINS = os.path.join(ROOT, "scripts", "qemu-pins")
 
@@ -33,17 +33,8 @@ STABLE_LINES = ["info status", "info version", "info name", "info uuid", "info k
 @pytest.fixture(scope="module", params=release_params(NEWER_RELEASES))
 def release(request: pytest.FixtureRequest) -> Iterator[Tuple[str, VM, Bridge, str]]:
     qemu: QemuRelease = request.param
-    assert qemu.program is not None
-    vm = VM(base=[qemu.program, *BASE_ARGS[1:]], devices=lambda d: default_devices(d) + [
-        "-qmp", f"unix:{os.path.join(d, 'bridge.sock')},server=on,wait=off"])
-    mux = vm.path("mux.sock")
-    bridge = Bridge(f"unix:path={vm.path('bridge.sock')}", "--no-passthrough",
-                    "--qmp-read-only-listen", f"unix:{mux}")
-    try:
+    with served_release(qemu, "--qmp-read-only-listen", "unix:{mux}") as (vm, bridge, mux):
         yield qemu.name, vm, bridge, mux
-    finally:
-        bridge.close()
-        vm.close()
 
 
 def test_the_banner_names_the_release(release) -> None:
