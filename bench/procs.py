@@ -18,7 +18,8 @@ import time
 from typing import List, Optional, Tuple
 
 __all__ = ["Rig", "read_prompt", "stop", "raise_nofile", "free_port", "rss_bytes", "cpu_seconds", "REPO",
-           "bridge_command", "wait_for_banner", "qemu_version", "machine_busy_seconds"]
+           "VENV_BIN", "bridge_command", "wait_for_banner", "qemu_version", "machine_busy_seconds",
+           "child_setup"]
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_BIN = os.path.join(REPO, ".venv", "bin")
@@ -82,7 +83,8 @@ def bridge_env() -> dict:
     return env
 
 
-def _child_setup() -> None:
+def child_setup() -> None:
+    """In a child process before it runs: the open-file limit raised, death with the bench."""
     raise_nofile()
     # the child dies with the benchmark (PR_SET_PDEATHSIG)
     import ctypes
@@ -94,7 +96,7 @@ def start_bridge(qmp_path: str, port: int, log: str) -> subprocess.Popen:
     """Start hmpbridge as a subprocess with the open-file limit at its hard limit."""
     with open(log, "ab") as logf:
         return subprocess.Popen(bridge_command(qmp_path, port), stdout=logf, stderr=logf,
-                                env=bridge_env(), cwd=REPO, preexec_fn=_child_setup)
+                                env=bridge_env(), cwd=REPO, preexec_fn=child_setup)
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -159,7 +161,7 @@ class Rig:
         args += ["-monitor", f"tcp:127.0.0.1:{self.hmp_port},server=on,wait=off,nodelay=on"]
         with open(self.log, "ab") as logf:
             self.qemu = subprocess.Popen(args, stdout=logf, stderr=logf, cwd=self.dir,
-                                         preexec_fn=_child_setup)
+                                         preexec_fn=child_setup)
         self.bridge: Optional[subprocess.Popen] = None
         self.floor: Optional[subprocess.Popen] = None
         self.floor_port = 0
@@ -180,7 +182,7 @@ class Rig:
         with open(self.log, "ab") as logf:
             self.floor = subprocess.Popen(
                 [sys.executable, "-m", "bench.floor", self.spare_qmp, str(self.floor_port)],
-                stdout=logf, stderr=logf, env=bridge_env(), cwd=REPO, preexec_fn=_child_setup)
+                stdout=logf, stderr=logf, env=bridge_env(), cwd=REPO, preexec_fn=child_setup)
         wait_for_banner(self.floor_port, proc=self.floor)
 
     def stop_floor(self) -> None:

@@ -38,7 +38,7 @@ import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from bench.clients import HMP_PROMPT, Conversation
-from bench.procs import (QEMU, REPO, VENV_BIN, _child_setup, bridge_env, raise_nofile,
+from bench.procs import (QEMU, REPO, VENV_BIN, child_setup, bridge_env, raise_nofile,
                          rss_bytes, stop)
 from bench.stats import TARGETS, Target, fmt_us, percentile
 
@@ -71,7 +71,7 @@ class FakeVMs:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "bench.fake_qemus", *options, directory, str(count)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=logf, env=bridge_env(),
-                cwd=REPO, preexec_fn=_child_setup)
+                cwd=REPO, preexec_fn=child_setup)
         self._expect(f"ready {count}")
 
     def _expect(self, head: str) -> List[str]:
@@ -108,7 +108,7 @@ def start_fleet_bridge(qmp_dir: str, hmp_dir: str, log: str) -> subprocess.Popen
             "--listen-each", f"plain:unix:{hmp_dir}/{{vm}}.hmp", "--log-level", "warn"]
     with open(log, "ab") as logf:
         return subprocess.Popen(args, stdout=logf, stderr=logf, env=bridge_env(), cwd=REPO,
-                                preexec_fn=_child_setup)
+                                preexec_fn=child_setup)
 
 
 def listeners(hmp_dir: str) -> int:
@@ -349,7 +349,7 @@ class RealVMs:
                 "-qmp", f"unix:{path},server=on,wait=off"]
         with open(self.log, "ab") as logf:
             proc = subprocess.Popen(args, stdout=logf, stderr=logf, cwd=self.directory,
-                                    preexec_fn=_child_setup)
+                                    preexec_fn=child_setup)
         self.procs[name] = proc
         return proc
 
