@@ -59,7 +59,8 @@ CASES: Dict[str, List[str]] = {
 }
 
 
-def _drain(sock: socket.socket, quiet: float = 0.4) -> bytes:
+def drain(sock: socket.socket, quiet: float = 0.4) -> bytes:
+    """What the monitor sends until it is quiet for ``quiet`` seconds or closes."""
     sock.settimeout(quiet)
     out = b""
     while True:
@@ -81,11 +82,11 @@ def main() -> None:
         result = {}
         for name, chunks in CASES.items():
             with socket.create_connection(("127.0.0.1", port)) as sock:
-                _drain(sock)
+                drain(sock)
                 steps = []
                 for chunk in chunks:
                     sock.sendall(chunk.encode("latin-1"))
-                    steps.append({"keys": chunk, "qemu": _drain(sock).decode("latin-1")})
+                    steps.append({"keys": chunk, "qemu": drain(sock).decode("latin-1")})
                 result[name] = steps
             print("ok", name)
     finally:

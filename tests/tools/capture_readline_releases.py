@@ -28,6 +28,8 @@ import sys
 import time
 from typing import Dict, List, Optional
 
+from tests.tools.capture_readline import drain
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..")
 OUT = os.path.join(HERE, "..", "fixtures", "readline")
@@ -95,19 +97,6 @@ CASES: Dict[str, List[str]] = {
 }
 
 
-def _drain(sock: socket.socket, quiet: float) -> bytes:
-    sock.settimeout(quiet)
-    out = b""
-    while True:
-        try:
-            chunk = sock.recv(1 << 20)
-        except socket.timeout:
-            return out
-        if not chunk:
-            return out
-        out += chunk
-
-
 def _kept(raw: bytes) -> Dict[str, object]:
     if len(raw) <= BIG:
         return {"qemu": raw.decode("latin-1")}
@@ -146,11 +135,11 @@ def capture(release: str, binary: str) -> Optional[Dict[str, object]]:
         banner = ""
         for name, port in zip(names, ports):
             with socket.create_connection(("127.0.0.1", port)) as sock:
-                banner = _drain(sock, 0.3).decode("latin-1")
+                banner = drain(sock, 0.3).decode("latin-1")
                 steps = []
                 for chunk in CASES[name]:
                     sock.sendall(chunk.encode("latin-1"))
-                    raw = _drain(sock, 1.5 if len(chunk) > 1000 else 0.25)
+                    raw = drain(sock, 1.5 if len(chunk) > 1000 else 0.25)
                     steps.append({"keys": chunk, **_kept(raw)})
                 cases[name] = steps
             print(release, "ok", name)
