@@ -1,6 +1,7 @@
 """The audit log: one JSON line per command, written before the answer goes out.
 
-Each record holds the time, the operator's identity, the listener, what was
+Each record holds the time, the operator's identity, the listener (and,
+when hmpbridge serves several VMs, the ``vm`` the session talks to), what was
 received (an HMP line, the bridge's own ``.`` commands included, or a QMP
 command), the QMP actually sent, the outcome (``ok``, ``denied``,
 ``parse-error``, ``timeout``, ``disconnected``, ``error:<QMP error class>``,
@@ -50,6 +51,8 @@ def record(*, identity: Optional[Identity], received: Mapping[str, Any],
         "user": who.name, "auth": who.method, "role": who.role,
         "listener": who.listener, "peer": who.peer,
     }
+    if who.vm:
+        rec["vm"] = who.vm
     rec.update(received)
     rec["sent"] = list(sent)
     rec["outcome"] = outcome

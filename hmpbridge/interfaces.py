@@ -6,13 +6,14 @@ plug in the fakes from :mod:`hmpbridge.testing`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, FrozenSet, Mapping, Optional, Protocol, cast
+from typing import (TYPE_CHECKING, Any, Callable, FrozenSet, Mapping, Optional, Protocol,
+                    Sequence, cast)
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IAddress
 from twisted.internet.protocol import BaseProtocol
 
-from hmpbridge.model import QMPCommand
+from hmpbridge.model import Identity, QMPCommand, SessionState
 
 if TYPE_CHECKING:
     from hmpbridge.profile import QemuProfile
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
         """
 
 __all__ = ["CommandExecutor", "EventSource", "EventCallback", "StreamTransport", "connected",
-           "MonitorChannel", "MonitorSession", "OutputMeter"]
+           "MonitorChannel", "MonitorSession", "OutputMeter", "LineService"]
 
 EventCallback = Callable[[Mapping[str, Any]], None]
 
@@ -62,6 +63,29 @@ class CommandExecutor(Protocol):
     def profile(self) -> "QemuProfile":
         """The QEMU served (see :mod:`hmpbridge.profile`): the current connection's,
         else the last one's, else QEMU 7.2's with no schema."""
+
+
+class LineService(Protocol):
+    """What an HMP session's lines go to: a :class:`~hmpbridge.runner.CommandRunner`
+    (one QEMU), or a :class:`~hmpbridge.switchboard.NoVM` while a session of a
+    shared listener has no VM."""
+
+    @property
+    def passthrough(self) -> bool:
+        """Whether ``human-monitor-command`` may carry what QMP cannot express."""
+
+    def banner(self) -> str:
+        """The banner a new session is greeted with."""
+
+    def qemu_name(self) -> str:
+        """``QEMU 7.2.22``: the QEMU lines go to ("" when none)."""
+
+    def run(self, line: str, state: SessionState) -> "Deferred[str]":
+        """Run ``line``; fire with the text to print."""
+
+    def audit(self, identity: Optional[Identity], received: Mapping[str, Any], outcome: str,
+              sent: Sequence[Mapping[str, Any]] = (), latency: float = 0.0) -> None:
+        """Write one audit record (for what :meth:`run` does not see)."""
 
 
 class EventSource(Protocol):

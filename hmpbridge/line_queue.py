@@ -32,7 +32,7 @@ from hmpbridge.board import WAIT_NOTICE_DELAY, CommandBoard, waiting_notice
 from hmpbridge.bridge_cmds import BridgeSession, is_bridge_command, run_bridge_command
 from hmpbridge.history import HistoryStore, remember
 from hmpbridge.model import SessionState
-from hmpbridge.runner import CommandRunner
+from hmpbridge.interfaces import LineService
 
 __all__ = ["KeyQueue", "LineRunner", "MAX_PENDING_KEYS"]
 
@@ -107,7 +107,7 @@ class LineRunner:
 
     _log = Logger()
 
-    def __init__(self, runner: CommandRunner, state: SessionState, session: BridgeSession,
+    def __init__(self, runner: LineService, state: SessionState, session: BridgeSession,
                  board: CommandBoard, history: HistoryStore, clock: IReactorTime,
                  tell: Callable[[str], None], wants_notices: Callable[[], bool]) -> None:
         self._runner = runner
@@ -167,15 +167,21 @@ class LineRunner:
         remember(self._state, line)  # at Enter, as QEMU's readline_hist_add
         if is_bridge_command(line):
             self._keep_history()
-            text = run_bridge_command(line, self._session)
+            answer = run_bridge_command(line, self._session)
             self._runner.audit(self._state.identity, {"hmp": line}, "ok")
-            return succeed(text).addBoth(self._done)
+            text = answer if isinstance(answer, Deferred) else succeed(answer)
+            return text.addBoth(self._done)
         self._ticket = self._board.start(self._session, line)
         if self._wants_notices():
             self._wait_call = self._clock.callLater(WAIT_NOTICE_DELAY, self._waiting)
         answer = self._runner.run(line, self._state)
         self._keep_history()
         return answer.addBoth(self._done)
+
+    def retarget(self, runner: LineService, board: CommandBoard) -> None:
+        """Run the next lines on ``runner``, with ``board`` (the session switched VM)."""
+        self._runner = runner
+        self._board = board
 
     def dropped(self, lines: List[str]) -> None:
         """Lines sent and never run (the client left): the audit log still says so."""

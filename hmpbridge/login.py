@@ -99,6 +99,9 @@ class LoginGate:
         None: only this connection's attempts are limited.
     :param audit: where each attempt is recorded (None: nowhere).
     :param peer_key: whom failures count against (:func:`throttle_key`).
+    :param vm: the VM this listener serves, when hmpbridge serves several: a
+        user the password file limits to other VMs is refused here as a wrong
+        password is (the audit record says ``login-denied``).
     """
 
     _log = Logger()
@@ -106,8 +109,10 @@ class LoginGate:
     def __init__(self, authenticate: Authenticate, build: Callable[[Identity], MonitorSession],
                  listener: str, listener_role: Optional[str], clock: IReactorTime,
                  throttle: Optional[LoginThrottle] = None,
-                 audit: Optional[AuditSink] = None, peer_key: str = "") -> None:
+                 audit: Optional[AuditSink] = None, peer_key: str = "",
+                 vm: str = "") -> None:
         self._authenticate = authenticate
+        self._vm = vm
         self._build = build
         self._listener = listener
         self._listener_role = listener_role
@@ -250,7 +255,7 @@ class LoginGate:
         if self._audit is None:
             return
         who = identity or Identity(name, role="", listener=self._listener, peer=self.peer,
-                                   method="password")
+                                   method="password", vm=self._vm)
         self._audit(who, {"login": name}, outcome)
 
     def _pause(self) -> None:
@@ -297,15 +302,22 @@ class LoginGate:
             return
         if self._throttle is not None:
             self._throttle.succeeded(name, self._peer_key)
+        identity = Identity(entry.name, narrowest(entry.role, self._listener_role),
+                            listener=self._listener, peer=self.peer, method="password",
+                            vms=entry.vms, vm=self._vm)
+        if not identity.may_reach(self._vm):
+            self._log.warn("Refusing {user} from {peer} on {listener}: not allowed on VM {vm}",
+                           user=identity.name, peer=identity.peer, listener=self._listener,
+                           vm=self._vm)
+            self._failed(name, "login-denied", identity)
+            return
         self._checking = False
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
-        identity = Identity(entry.name, narrowest(entry.role, self._listener_role),
-                            listener=self._listener, peer=self.peer, method="password")
-        self._log.info("{user} logged in from {peer} on {listener} as {role}",
+        self._log.info("{user} logged in from {peer} on {listener}{on} as {role}",
                        user=identity.name, peer=identity.peer, listener=self._listener,
-                       role=identity.role)
+                       on=f" (VM {self._vm})" if self._vm else "", role=identity.role)
         self._record(name, "login-ok", identity)
         channel = self._channel
         assert channel is not None  # the name and password came over it
@@ -319,12 +331,12 @@ class LoginGate:
         if rest:
             inner.received(rest)
 
-    def _failed(self, name: str, outcome: str) -> None:
+    def _failed(self, name: str, outcome: str, identity: Optional[Identity] = None) -> None:
         self._failures += 1
         self._log.warn("Failed login for {user!r} from {peer} on {listener} "
                        "(attempt {attempt})", user=name, peer=self.peer,
                        listener=self._listener, attempt=self._failures)
-        self._record(name, outcome)
+        self._record(name, outcome, identity)
         delay = FAILURE_DELAY * 2 ** (self._failures - 1)
         self._clock.callLater(delay, self._answer_failure)
         # typed ahead meanwhile: discarded, as login(1) does

@@ -6,6 +6,7 @@ Nothing here does I/O or imports the reactor.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 
 if TYPE_CHECKING:
@@ -81,6 +82,10 @@ class Identity:
     :ivar peer: the client's address as text.
     :ivar method: how the name was established: ``password``, ``certificate``
         or ``peer`` (no authentication: the address stands for the name).
+    :ivar vms: the VMs the user may reach, as name patterns (``fnmatch``,
+        from the password file); empty: every VM.
+    :ivar vm: the VM the session talks to ("" when the bridge serves one
+        QEMU, or before a session of a shared listener chose one).
     """
 
     name: str
@@ -88,10 +93,21 @@ class Identity:
     listener: str = ""
     peer: str = ""
     method: str = "peer"
+    vms: Tuple[str, ...] = ()
+    vm: str = ""
 
     def certified(self, name: str) -> "Identity":
         """This identity once a TLS client certificate has proved ``name``."""
         return replace(self, name=name, method="certificate")
+
+    def may_reach(self, vm: str) -> bool:
+        """Whether this user may talk to VM ``vm`` ("": the one QEMU of a bridge
+        that serves one, or no VM yet on a shared listener: yes)."""
+        return not vm or not self.vms or any(fnmatchcase(vm, pattern) for pattern in self.vms)
+
+    def on(self, vm: str) -> "Identity":
+        """This identity talking to VM ``vm``."""
+        return replace(self, vm=vm)
 
 
 @dataclass

@@ -1,10 +1,15 @@
-"""Password files: one user per line, ``name:role:scrypt$...``.
+"""Password files: one user per line, ``name:role:scrypt$...[:vms]``.
 
 ::
 
     # hmpbridge password file
     alice:operator:scrypt$16384$8$1$<salt>$<hash>
     bob:read-only:scrypt$16384$8$1$<salt>$<hash>
+    carol:operator:scrypt$16384$8$1$<salt>$<hash>:web-*,db1
+
+The optional last field limits the user to some VMs when hmpbridge serves
+several (``--qmp-dir``): comma-separated name patterns (``*``, ``?``,
+``[...]``, as ``fnmatch``).  Without it, the user may reach every VM.
 
 Hashes are scrypt with a random salt, compared in constant time.  An unknown
 user costs the same scrypt run as a known one, so timing does not tell which
@@ -23,11 +28,12 @@ import hmac
 import os
 import sys
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from hmpbridge.access import OPERATOR, ROLES
 
-__all__ = ["PasswordEntry", "PasswordFile", "PasswordFileError", "hash_password", "main"]
+__all__ = ["PasswordEntry", "PasswordFile", "PasswordFileError", "hash_password", "main",
+           "vm_patterns"]
 
 _N, _R, _P = 2 ** 14, 8, 1
 
@@ -43,6 +49,8 @@ class PasswordEntry:
     name: str
     role: str
     hashed: str
+    #: VM name patterns the user may reach (empty: every VM)
+    vms: Tuple[str, ...] = ()
 
 
 def _b64(data: bytes) -> str:
@@ -107,24 +115,43 @@ def parse_lines(lines: List[str], path: str = "") -> Dict[str, PasswordEntry]:
     for number, line in enumerate(lines, 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        parts = line.split(":", 2)
-        if len(parts) != 3 or not parts[0] or parts[1] not in ROLES or \
+        parts = line.split(":", 3)
+        if len(parts) < 3 or not parts[0] or parts[1] not in ROLES or \
                 not parts[2].startswith("scrypt$"):
-            raise PasswordFileError(f"{path}:{number}: expected name:role:scrypt$..., "
+            raise PasswordFileError(f"{path}:{number}: expected name:role:scrypt$...[:vms], "
                                     f"role one of {', '.join(ROLES)}")
-        entries[parts[0]] = PasswordEntry(parts[0], parts[1], parts[2])
+        vms: Tuple[str, ...] = ()
+        if len(parts) == 4:
+            try:
+                vms = vm_patterns(parts[3])
+            except ValueError as err:
+                raise PasswordFileError(f"{path}:{number}: {err}")
+        entries[parts[0]] = PasswordEntry(parts[0], parts[1], parts[2], vms)
     return entries
 
 
-def set_user(path: str, name: str, role: str, password: str) -> None:
-    """Add ``name`` to the file at ``path`` (created 0600), or replace its line."""
+def vm_patterns(text: str) -> Tuple[str, ...]:
+    """The VM name patterns of a password file's last field (``web-*,db1``)."""
+    patterns = tuple(p.strip() for p in text.split(","))
+    if not all(patterns) or any(":" in p or p.isspace() for p in patterns):
+        raise ValueError(f"bad VM list {text!r}: expected comma-separated VM name patterns")
+    return patterns
+
+
+def set_user(path: str, name: str, role: str, password: str,
+             vms: Sequence[str] = ()) -> None:
+    """Add ``name`` to the file at ``path`` (created 0600), or replace its line.
+
+    :param vms: the VM name patterns the user may reach (empty: every VM).
+    """
     lines: List[str] = []
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             lines = f.read().splitlines()
     parse_lines(lines, path)
     kept = [ln for ln in lines if ln.split(":", 1)[0] != name]
-    kept.append(f"{name}:{role}:{hash_password(password)}")
+    limit = f":{','.join(vms)}" if vms else ""
+    kept.append(f"{name}:{role}:{hash_password(password)}{limit}")
     fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write("\n".join(kept) + "\n")
@@ -132,7 +159,7 @@ def set_user(path: str, name: str, role: str, password: str) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """``hmpbridge-passwd FILE USER [--role ROLE]``."""
+    """``hmpbridge-passwd FILE USER [--role ROLE] [--vms PATTERNS]``."""
     parser = argparse.ArgumentParser(
         prog="hmpbridge-passwd",
         description="Add a user to an hmpbridge password file, or change their password "
@@ -142,9 +169,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("user", help="the user name (no ':')")
     parser.add_argument("--role", choices=ROLES, default=OPERATOR,
                         help="what the user may do (default: %(default)s)")
+    parser.add_argument("--vms", metavar="PATTERNS", default="",
+                        help="with --qmp-dir: the VMs the user may reach, as comma-separated "
+                             "name patterns (web-*,db1); default: every VM")
     options = parser.parse_args(argv)
     if ":" in options.user or not options.user.strip():
         parser.error("the user name must be non-empty and may not contain ':'")
+    vms: Tuple[str, ...] = ()
+    if options.vms:
+        try:
+            vms = vm_patterns(options.vms)
+        except ValueError as err:
+            parser.error(str(err))
     if sys.stdin.isatty():
         password = getpass.getpass("Password: ")
         if getpass.getpass("Again: ") != password:
@@ -156,7 +192,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         sys.stderr.write("hmpbridge-passwd: empty password refused\n")
         return 1
     try:
-        set_user(options.file, options.user, options.role, password)
+        set_user(options.file, options.user, options.role, password, vms)
     except (PasswordFileError, OSError) as err:
         sys.stderr.write(f"hmpbridge-passwd: {err}\n")
         return 1

@@ -509,6 +509,7 @@ class QMPServerFactory(Factory):
         (``max_clients`` is ``clients``'s business).
     :param clients: the count shared with the other listeners.
     :param policy: what a command may ask of QEMU (dump sizes, secrets), by role.
+    :param vm: the VM served, when hmpbridge serves several (named in the audit).
     """
 
     _log = Logger()
@@ -520,8 +521,9 @@ class QMPServerFactory(Factory):
                  clock: Optional[IReactorTime] = None,
                  clients: Optional[ClientCount] = None,
                  limits: Optional[Limits] = None,
-                 policy: Policy = DEFAULT_POLICY) -> None:
+                 policy: Policy = DEFAULT_POLICY, vm: str = "") -> None:
         self.mux = mux
+        self.vm = vm
         self.policy = policy
         self.limits = limits or Limits()
         self.counted = clients if clients is not None else ClientCount(self.limits.max_clients)
@@ -542,7 +544,7 @@ class QMPServerFactory(Factory):
             return Refusal()
         peer = peer_text(addr)
         protocol = QMPServerProtocol(self.mux, self.max_message,
-                                     Identity(peer, self.role, self.listener, peer),
+                                     Identity(peer, self.role, self.listener, peer, vm=self.vm),
                                      limits=self.limits, clock=self.clock, audit=self.audit,
                                      policy=self.policy)
         protocol.factory = self

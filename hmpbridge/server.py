@@ -22,12 +22,12 @@ from hmpbridge.channel import ChardevChannel
 from hmpbridge.chardev import KINDS, TELNET
 from hmpbridge.events import EventHub
 from hmpbridge.limits import ClientCount, Limits, Refusal, when_lost
-from hmpbridge.interfaces import MonitorSession, connected
+from hmpbridge.interfaces import LineService, MonitorSession, connected
 from hmpbridge.login import Authenticate, LoginGate, throttle_key
 from hmpbridge.password_checks import PasswordChecks
 from hmpbridge.model import Identity, SessionState
 from hmpbridge.passwords import PasswordFile
-from hmpbridge.runner import CommandRunner
+from hmpbridge.switchboard import VMDirectory
 from hmpbridge.board import CommandBoard
 from hmpbridge.history import ConnectionHistory, HistoryStore
 from hmpbridge.peercred import identify
@@ -48,10 +48,14 @@ class ListenerAccess:
 
     :ivar users: when set, clients log in with a user name and password first.
     :ivar role: the most this listener allows (``read-only`` caps every user).
+    :ivar vm: the VM this listener serves, when hmpbridge serves several
+        (``--listen-each``): users the password file limits to other VMs
+        cannot log in, and the audit names it.
     """
 
     users: Optional[PasswordFile] = None
     role: str = OPERATOR
+    vm: str = ""
 
 
 class HMPServerFactory(Factory):
@@ -78,12 +82,14 @@ class HMPServerFactory(Factory):
         listener (one of this listener's own, with the default limits, when None).
     :param password_checks: where passwords are checked, shared by every
         listener, a few at a time (the reactor's thread pool when None).
+    :param vm_directory: the VMs served, on a listener shared by several:
+        each session chooses one (``runner`` answers before it does).
     """
 
     _log = Logger()
     noisy = False
 
-    def __init__(self, runner: CommandRunner, listener: str = "",
+    def __init__(self, runner: LineService, listener: str = "",
                  events: Optional[EventHub] = None, events_on: bool = False,
                  access: Optional[ListenerAccess] = None,
                  clock: Optional[IReactorTime] = None, upstream: Any = None,
@@ -91,7 +97,8 @@ class HMPServerFactory(Factory):
                  history: Optional[HistoryStore] = None, limits: Optional[Limits] = None,
                  clients: Optional[ClientCount] = None,
                  throttle: Optional[LoginThrottle] = None,
-                 password_checks: Optional[PasswordChecks] = None) -> None:
+                 password_checks: Optional[PasswordChecks] = None,
+                 vm_directory: Optional[VMDirectory] = None) -> None:
         if chardev not in KINDS:
             raise ValueError(f"unknown chardev kind {chardev!r} (one of {', '.join(KINDS)})")
         self.chardev = chardev
@@ -117,7 +124,7 @@ class HMPServerFactory(Factory):
         self.throttle = throttle if throttle is not None else LoginThrottle(clock)
         self.config = SessionConfig(runner, clock, executor=upstream, events=events,
                                     events_on=events_on, board=self.board, history=self.history,
-                                    limits=self.limits)
+                                    limits=self.limits, vm_directory=vm_directory)
 
     def buildProtocol(self, addr: Optional[IAddress]) -> Optional[Any]:
         self._log.debug("HMP session from {peer} on {listener}", peer=addr,
@@ -136,7 +143,7 @@ class HMPServerFactory(Factory):
         peer = peer_text(connected(channel).getPeer())
         if users is None:
             identity = Identity(peer, narrowest(self.access.role), listener=self.listener,
-                                peer=peer)
+                                peer=peer, vm=self.access.vm)
             # a unix-socket client is named after the user it runs as (SO_PEERCRED)
             return self.session(identify(identity, connected(channel)), channel)
         checks = self.password_checks
@@ -144,7 +151,8 @@ class HMPServerFactory(Factory):
             (lambda name, password: deferToThread(users.authenticate, name, password))
         return LoginGate(authenticate, lambda identity: self.session(identity, channel),
                          self.listener, self.access.role, self.clock, throttle=self.throttle,
-                         audit=self.runner.audit, peer_key=throttle_key(connected(channel)))
+                         audit=self.runner.audit, peer_key=throttle_key(connected(channel)),
+                         vm=self.access.vm)
 
     def session(self, identity: Identity, channel: ChardevChannel) -> MonitorSession:
         """The HMP session of one client, on its channel."""

@@ -26,27 +26,28 @@ that did not ask sees QEMU's absence as the answer to its next line.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, List, Mapping, Optional
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from hmpbridge.board import CommandBoard
+from hmpbridge.bridge_cmds import complete_bridge_command, is_bridge_command
 from hmpbridge.commands import table_for
 from hmpbridge.completion import Completion, CompletionContext
 from hmpbridge.driver import complete_with
 from hmpbridge.events import EventHub
 from hmpbridge.flow import WriteGuard
 from hmpbridge.history import ConnectionHistory, HistoryStore
-from hmpbridge.interfaces import CommandExecutor, MonitorChannel, StreamTransport
+from hmpbridge.interfaces import CommandExecutor, LineService, MonitorChannel, StreamTransport
 from hmpbridge.limits import Limits
 from hmpbridge.line_editor import LineEditor
 from hmpbridge.line_queue import MAX_PENDING_KEYS, KeyQueue, LineRunner
 from hmpbridge.model import SessionState
 from hmpbridge.render.events import format_event
-from hmpbridge.runner import CommandRunner
+from hmpbridge.switchboard import NoVM, VMChoice, VMDirectory, VMTarget
 
 __all__ = ["HMPMonitor", "SessionConfig", "monitor_for", "PROMPT", "TURN_LINES", "TURN_ECHO",
            "TURN_KEYS", "TURN_READ", "MAX_PENDING_KEYS", "puts"]
@@ -94,9 +95,12 @@ class SessionConfig:
         connection's write guard allows (see :func:`monitor_for`).
     :ivar max_pending_keys: bytes a client may have sent and the session not
         yet read before reading from it pauses.
+    :ivar vm_directory: on a listener shared by several VMs, the VMs served:
+        each session chooses one (``.vm NAME``); ``runner`` is then the
+        :class:`~hmpbridge.switchboard.NoVM` that answers before it does.
     """
 
-    runner: CommandRunner
+    runner: LineService
     clock: IReactorTime
     executor: Optional[CommandExecutor] = None
     events: Optional[EventHub] = None
@@ -105,6 +109,7 @@ class SessionConfig:
     history: HistoryStore = field(default_factory=ConnectionHistory)
     limits: Limits = field(default_factory=Limits)
     max_pending_keys: int = MAX_PENDING_KEYS
+    vm_directory: Optional[VMDirectory] = None
 
 
 class HMPMonitor:
@@ -125,6 +130,7 @@ class HMPMonitor:
     def __init__(self, config: SessionConfig, state: Optional[SessionState] = None,
                  output: Optional[WriteGuard] = None) -> None:
         self._config = config
+        self._listener_config = config
         self._output = output
         self.state = state if state is not None else SessionState()
         self._channel: Optional[MonitorChannel] = None
@@ -144,6 +150,38 @@ class HMPMonitor:
         self._turn: Optional[Any] = None
         self._eof = False
         self._closed = False
+        directory = config.vm_directory
+        self._vms = VMChoice(directory, lambda: self.state.identity, self._switch,
+                             config.clock) if directory is not None else None
+
+    @property
+    def vms(self) -> Optional[VMChoice]:
+        """The session's choice of VM, on a listener shared by several (else None)."""
+        return self._vms
+
+    def _switch(self, target: Optional[VMTarget], reason: str) -> None:
+        """Talk to ``target`` from the next line (None: answer lines with ``reason``).
+
+        As on another monitor of another QEMU, the current CPU and mouse
+        buttons start afresh; the history, the events setting and a passed
+        descriptor stay with the session.
+        """
+        shared = self._listener_config
+        if target is None:
+            base = shared.runner
+            config = replace(shared, runner=base.saying(reason) if isinstance(base, NoVM)
+                             else NoVM(reason))
+        else:
+            config = replace(shared, runner=target.runner, executor=target.executor,
+                             events=target.events, board=target.board)
+            identity = self.state.identity
+            if identity is not None:
+                self.state.identity = identity.on(target.name)
+        self._config = config
+        self._lines.retarget(config.runner, config.board)
+        self.state.cpu_index = 0
+        self.state.mouse_buttons = 0
+        self.set_events(self.events_on)
 
     @property
     def busy(self) -> bool:
@@ -278,7 +316,12 @@ class HMPMonitor:
 
     def _find(self, text: str) -> "Deferred[Completion]":
         """The candidates for ``text``, QMP questions asked through the executor."""
+        if is_bridge_command(text):
+            candidates, word = complete_bridge_command(text, self)
+            return succeed(Completion(candidates, len(_encode(word))))
         executor = self._config.executor
+        if executor is None and self._vms is not None:
+            return succeed(Completion())  # no VM to ask
         ctx = CompletionContext(
             schema_commands=executor.schema_commands if executor is not None else None,
             passthrough=self._config.runner.passthrough,
@@ -303,7 +346,8 @@ class HMPMonitor:
         self._unsubscribe()
         self._unsubscribe = lambda: None
         hub = self._config.events
-        self.events_on = on and hub is not None
+        # on a shared listener, the wish stays while no VM is chosen
+        self.events_on = on and (hub is not None or self._listener_config.vm_directory is not None)
         if on and hub is not None:
             self._unsubscribe = hub.subscribe(self._event)
 
