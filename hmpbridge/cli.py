@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, List, NoReturn, Optional, Seque
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.endpoints import clientFromString, serverFromString
 from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IListeningPort, IProtocolFactory
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IReactorTime
 from twisted.internet.task import deferLater, react
 from twisted.logger import (FilteringLogObserver, LogLevel, LogLevelFilterPredicate, Logger,
                             globalLogBeginner, textFileLogObserver)
@@ -29,6 +29,8 @@ from hmpbridge.fleet import Fleet, FleetVM, watch_for
 from hmpbridge.fleet_names import (DEFAULT_GLOB, check_glob, check_template, render,
                                    taken_for_vms)
 from hmpbridge.history import FileHistoryStore
+from hmpbridge.inherited import where_bound
+from hmpbridge.interfaces import LineService
 from hmpbridge.launcher import LaunchError, QEMULauncher
 from hmpbridge.limits import MAX_QMP_MESSAGE, MAX_QMP_MESSAGE_READ_ONLY, ClientCount, Limits
 from hmpbridge.mux import QMPMultiplexer
@@ -39,6 +41,7 @@ from hmpbridge.runner import CommandRunner
 from hmpbridge.password_checks import PasswordChecks
 from hmpbridge.passwords import PasswordFile, PasswordFileError
 from hmpbridge.server import HMPServerFactory, ListenerAccess
+from hmpbridge.switchboard import NO_VM, NoVM, VMDirectory, VMTarget, gateway_banner
 from hmpbridge.board import CommandBoard
 
 if TYPE_CHECKING:
@@ -54,6 +57,8 @@ EXIT_QMP_UNREACHABLE = 3  #: the QMP endpoint could not be reached or negotiated
 EXIT_LISTEN_FAILED = 4  #: a listen endpoint could not be bound
 
 DEFAULT_LISTEN = "telnet:tcp:4444:interface=127.0.0.1"
+#: The QEMU started when no ``--qmp`` is given.
+DEFAULT_QEMU = "qemu-system-x86_64"
 #: ``--telnet-mode`` values, accepted and ignored (every listener is a QEMU chardev kind).
 TELNET_MODES = ("auto", "always", "never")
 
@@ -143,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--qmp-dir", metavar="DIR",
         help="serve each QMP socket in DIR that matches --qmp-glob as a VM named after its "
              "file without the extension (vm1.qmp is vm1), from when it appears until it "
-             "goes; instead of --qmp; needs --listen-each or --qmp-listen-each")
+             "goes; instead of --qmp; needs --listen-each, --qmp-listen-each, or a shared "
+             "--listen whose sessions choose a VM with '.vm NAME'")
     fleet.add_argument(
         "--qmp-glob", metavar="PATTERN", default=DEFAULT_GLOB,
         help="which sockets of --qmp-dir are VMs (default: %(default)s)")
@@ -255,8 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--connect-timeout", metavar="SECONDS", type=float, default=10.0,
         help="seconds to reach and negotiate the QMP endpoint at start-up (default: 10)")
     parser.add_argument(
-        "--qemu", metavar="PROGRAM", default="qemu-system-x86_64",
-        help="the QEMU to start when no --qmp is given (default: qemu-system-x86_64)")
+        "--qemu", metavar="PROGRAM", default=None,
+        help=f"the QEMU to start when no --qmp is given (default: {DEFAULT_QEMU})")
     parser.add_argument(
         "--qemu-arg", metavar="ARG", action="append", default=[],
         help="an extra argument for the QEMU started when no --qmp is given; repeatable")
@@ -286,7 +292,7 @@ async def serve(reactor: IReactor, options: argparse.Namespace) -> None:
     usage = fleet_usage(options)
     if usage:
         raise Fatal(EXIT_USAGE, usage)
-    for warning in check_exposure(options):
+    for warning in check_exposure(options, where_bound(reactor)):
         _log.warn("{warning}", warning=warning)
     if options.telnet_mode is not None:
         _log.warn("--telnet-mode is deprecated and ignored: each listener is a telnet: or "
@@ -295,14 +301,16 @@ async def serve(reactor: IReactor, options: argparse.Namespace) -> None:
     shutdown = _Shutdown(reactor)
     reactor.addSystemEventTrigger("before", "shutdown", shutdown.run)
     if options.qmp_dir is not None:
-        fleet = _fleet(reactor, options, shared)
+        directory = VMDirectory()
+        fleet = _fleet(reactor, options, shared, directory)
+        shutdown.ports = await _shared_listeners(reactor, options, shared, directory)
         fleet.startService()
         shutdown.fleet = fleet
         await Deferred()  # until the reactor stops (SIGINT/SIGTERM)
         return
     launcher: Optional[QEMULauncher] = None
     if options.qmp is None:
-        launcher = QEMULauncher(reactor, options.qemu, options.qemu_arg)
+        launcher = QEMULauncher(reactor, options.qemu or DEFAULT_QEMU, options.qemu_arg)
         shutdown.launcher = launcher
         try:
             qmp = "unix:path=" + await launcher.start()
@@ -319,12 +327,7 @@ async def serve(reactor: IReactor, options: argparse.Namespace) -> None:
         raise Fatal(EXIT_QMP_UNREACHABLE, f"cannot connect to QMP at {qmp}: {_reason(err)}")
     shutdown.mux = mux
 
-    users = shared.users
-    listens: List[str] = options.listen or [DEFAULT_LISTEN]
-    hmp_listeners = [(d, False, ListenerAccess(users)) for d in listens]
-    hmp_listeners += [(d, True, ListenerAccess(users)) for d in options.events_listen]
-    hmp_listeners += [(d, False, ListenerAccess(users, READ_ONLY))
-                      for d in options.read_only_listen]
+    hmp_listeners = _hmp_specs(options, shared.users)
     qmp_listeners = [(d, "operator", options.qmp_max_message) for d in options.qmp_listen]
     qmp_listeners += [(d, READ_ONLY, options.qmp_read_only_max_message)
                       for d in options.qmp_read_only_listen]
@@ -340,6 +343,13 @@ async def serve(reactor: IReactor, options: argparse.Namespace) -> None:
     await Deferred()  # until the reactor stops (SIGINT/SIGTERM)
 
 
+def _shared_listens(options: argparse.Namespace) -> List[str]:
+    """The ``--listen`` endpoints: the default one when serving one VM and none is given."""
+    if options.listen:
+        return list(options.listen)
+    return [] if options.qmp_dir is not None else [DEFAULT_LISTEN]
+
+
 def fleet_usage(options: argparse.Namespace) -> str:
     """What is wrong with the options of ``--qmp-dir`` and its ``*-each`` listeners, or ``""``."""
     each = options.listen_each + options.qmp_listen_each
@@ -351,17 +361,22 @@ def fleet_usage(options: argparse.Namespace) -> str:
     if options.qmp is not None:
         return "--qmp and --qmp-dir exclude each other: --qmp serves one VM, --qmp-dir " \
                "every VM of a directory"
-    if not each:
-        return "--qmp-dir needs a listener for each VM: --listen-each TEMPLATE or " \
-               "--qmp-listen-each TEMPLATE, with {vm} for the VM's name " \
-               "(e.g. --listen-each 'plain:unix:/run/hmpbridge/{vm}.hmp')"
+    shared = options.listen or options.events_listen or options.read_only_listen
+    if not each and not shared:
+        return "--qmp-dir needs a listener: --listen-each TEMPLATE or --qmp-listen-each " \
+               "TEMPLATE, with {vm} for the VM's name " \
+               "(e.g. --listen-each 'plain:unix:/run/hmpbridge/{vm}.hmp'), or a shared " \
+               "--listen whose sessions choose a VM with '.vm NAME'"
     one_vm = [option for option, given in [
-        ("--listen", options.listen), ("--events-listen", options.events_listen),
-        ("--read-only-listen", options.read_only_listen), ("--qmp-listen", options.qmp_listen),
+        ("--qmp-listen", options.qmp_listen),
         ("--qmp-read-only-listen", options.qmp_read_only_listen)] if given]
     if one_vm:
-        return f"{one_vm[0]} serves one VM; with --qmp-dir, give each VM its own listener " \
-               "with --listen-each or --qmp-listen-each"
+        return f"{one_vm[0]} serves one VM; with --qmp-dir, give each VM its own QMP " \
+               "listener with --qmp-listen-each"
+    if options.qemu is not None or options.qemu_arg:
+        option = "--qemu" if options.qemu is not None else "--qemu-arg"
+        return f"{option} starts a QEMU of hmpbridge's own, which --qmp-dir does not: " \
+               "it serves the QEMUs whose sockets are in the directory"
     why = check_glob(options.qmp_glob)
     if why:
         return f"invalid --qmp-glob {options.qmp_glob!r}: {why}"
@@ -451,27 +466,81 @@ QMPListenerSpec = Tuple[str, str, int]
 
 @dataclass
 class ServedVM:
-    """What serves one VM: its runner, events and board, and its listening ports."""
+    """What serves one VM: its runner, events and board, and its listening ports.
+
+    :ivar directory: where the VM is listed for shared listeners (``--qmp-dir``).
+    :ivar target: its entry there.
+    """
 
     runner: CommandRunner
     hub: EventHub
     board: CommandBoard
+    clock: IReactorTime
     ports: List[IListeningPort] = field(default_factory=list)
+    directory: Optional[VMDirectory] = None
+    target: Optional[VMTarget] = None
 
     def close(self) -> "Deferred[None]":
-        """Stop listening (Twisted removes the socket file of a unix listener)."""
+        """Leave the shared listeners' list, let the lines in flight finish (for
+        :data:`DRAIN_TIMEOUT` seconds at most), then stop listening (Twisted
+        removes the socket file of a unix listener)."""
         return Deferred.fromCoroutine(self._close())
 
     async def _close(self) -> None:
+        if self.directory is not None and self.target is not None:
+            self.directory.remove(self.target.name, self.target)
+        await drain(self.runner, self.clock)
         ports, self.ports = self.ports, []
         for port in ports:
             await maybeDeferred(port.stopListening)
 
 
+async def drain(runner: CommandRunner, clock: IReactorTime, vm: str = "") -> None:
+    """Wait until ``runner``'s lines in flight are answered, :data:`DRAIN_TIMEOUT` at most."""
+    if not runner.in_flight:
+        return
+    where = f" on VM {vm}" if vm else ""
+    _log.info("Waiting for {count} command(s) in flight{where}", count=runner.in_flight,
+              where=where)
+    drained = runner.drain()
+    drained.addTimeout(DRAIN_TIMEOUT, clock)
+    try:
+        await drained
+    except Exception:  # noqa: BLE001 - timed out: stop anyway
+        _log.warn("Stopping with {count} command(s) unanswered{where}",
+                  count=runner.in_flight, where=where)
+        return
+    await deferLater(clock, 0.1, lambda: None)  # let the answers go out
+
+
+async def _open_hmp(reactor: IReactor, shared: _Shared, spec: HMPListenerSpec,
+                    runner: LineService, hub: Optional[EventHub], board: CommandBoard,
+                    upstream: Optional[QMPMultiplexer] = None,
+                    directory: Optional[VMDirectory] = None,
+                    where: str = "") -> IListeningPort:
+    """Listen on one HMP listener: a VM's (``runner`` a CommandRunner), or a shared
+    one whose sessions choose a VM of ``directory``."""
+    description, events_on, access = spec
+    listener = _hmp_listener(description)
+    factory = HMPServerFactory(
+        runner, listener.endpoint, hub, events_on=events_on, access=access,
+        upstream=upstream, chardev=listener.chardev, board=board,
+        history=shared.history, limits=shared.limits, clients=shared.clients,
+        throttle=shared.guessing, password_checks=shared.checks, vm_directory=directory)
+    port = await _listen(reactor, listener.endpoint, factory)
+    _log.info("Serving HMP{where} on {listener} ({chardev}, events {events}, "
+              "{role}{login})", where=where, listener=listener.endpoint,
+              chardev=listener.chardev, events="on" if events_on else "off",
+              role=access.role, login=", login" if shared.users else "")
+    return port
+
+
 async def serve_vm(reactor: IReactor, options: argparse.Namespace, shared: _Shared,
                    mux: QMPMultiplexer, hmp_listeners: Sequence[HMPListenerSpec],
-                   qmp_listeners: Sequence[QMPListenerSpec], vm: str = "") -> ServedVM:
-    """Serve one VM on ``mux``: its runner, event hub and board, and its listeners.
+                   qmp_listeners: Sequence[QMPListenerSpec], vm: str = "",
+                   directory: Optional[VMDirectory] = None) -> ServedVM:
+    """Serve one VM on ``mux``: its runner, event hub and board, and its listeners;
+    then list it in ``directory`` for the shared listeners.
 
     A listener that cannot be bound stops with :class:`Fatal`; the listeners
     already bound are closed first.
@@ -479,36 +548,59 @@ async def serve_vm(reactor: IReactor, options: argparse.Namespace, shared: _Shar
     runner = CommandRunner(mux, passthrough=not options.no_passthrough,
                            timeouts=dict(options.timeout), audit=shared.audit,
                            policy=shared.policy)
-    served = ServedVM(runner, EventHub(mux), CommandBoard())
+    served = ServedVM(runner, EventHub(mux), CommandBoard(), reactor)
     where = f" for VM {vm}" if vm else ""
     try:
-        for description, events_on, access in hmp_listeners:
-            listener = _hmp_listener(description)
-            factory = HMPServerFactory(
-                runner, listener.endpoint, served.hub, events_on=events_on, access=access,
-                upstream=mux, chardev=listener.chardev, board=served.board,
-                history=shared.history, limits=shared.limits, clients=shared.clients,
-                throttle=shared.guessing, password_checks=shared.checks)
-            served.ports.append(await _listen(reactor, listener.endpoint, factory))
-            _log.info("Serving HMP{where} on {listener} ({chardev}, events {events}, "
-                      "{role}{login})", where=where, listener=listener.endpoint,
-                      chardev=listener.chardev, events="on" if events_on else "off",
-                      role=access.role, login=", login" if shared.users else "")
+        for spec in hmp_listeners:
+            served.ports.append(await _open_hmp(reactor, shared, spec, runner, served.hub,
+                                                served.board, upstream=mux, where=where))
         for description, role, max_message in qmp_listeners:
             served.ports.append(await _listen(reactor, description, QMPServerFactory(
                 mux, description, max_message=max_message, role=role, audit=shared.audit,
-                clients=shared.clients, limits=shared.limits, policy=shared.policy)))
+                clients=shared.clients, limits=shared.limits, policy=shared.policy, vm=vm)))
             _log.info("Serving QMP{where} on {listener} ({role})", where=where,
                       listener=description, role=role)
     except Fatal:
         if vm:
             await served.close()
         raise
+    if directory is not None:
+        served.directory = directory
+        served.target = VMTarget(vm, runner, mux, served.hub, served.board)
+        directory.add(served.target)
     return served
 
 
-def _fleet(reactor: IReactor, options: argparse.Namespace, shared: _Shared) -> Fleet:
-    """The service that serves every VM of ``--qmp-dir``."""
+async def _shared_listeners(reactor: IReactor, options: argparse.Namespace, shared: _Shared,
+                            directory: VMDirectory) -> List[IListeningPort]:
+    """The ``--listen`` (``--events-listen``, ``--read-only-listen``) listeners of
+    ``--qmp-dir``: each session chooses one of the VMs (``.vm NAME``)."""
+    runner = NoVM(NO_VM, banner=lambda: gateway_banner(len(directory.targets)),
+                  audit=shared.audit)
+    ports: List[IListeningPort] = []
+    try:
+        for spec in _hmp_specs(options, shared.users):
+            ports.append(await _open_hmp(reactor, shared, spec, runner, None, CommandBoard(),
+                                         directory=directory, where=" for every VM"))
+    except Fatal:
+        for port in ports:
+            await maybeDeferred(port.stopListening)
+        raise
+    return ports
+
+
+def _hmp_specs(options: argparse.Namespace, users: Optional[PasswordFile]) -> List[
+        HMPListenerSpec]:
+    """``--listen``, ``--events-listen`` and ``--read-only-listen``, as listeners to open."""
+    specs = [(d, False, ListenerAccess(users)) for d in _shared_listens(options)]
+    specs += [(d, True, ListenerAccess(users)) for d in options.events_listen]
+    specs += [(d, False, ListenerAccess(users, READ_ONLY)) for d in options.read_only_listen]
+    return specs
+
+
+def _fleet(reactor: IReactor, options: argparse.Namespace, shared: _Shared,
+           vms: VMDirectory) -> Fleet:
+    """The service that serves every VM of ``--qmp-dir`` (each listed in ``vms``)."""
     directory = os.path.abspath(os.path.expanduser(options.qmp_dir))
     if not os.path.isdir(directory):
         raise Fatal(EXIT_USAGE, f"--qmp-dir {options.qmp_dir}: not a directory")
@@ -516,11 +608,13 @@ def _fleet(reactor: IReactor, options: argparse.Namespace, shared: _Shared) -> F
 
     def make_vm(name: str, path: str) -> FleetVM:
         mux = _multiplexer(reactor, options, qmp_endpoint_string(path), "--qmp-dir")
-        hmp = [(render(t, name), False, ListenerAccess(users)) for t in options.listen_each]
+        hmp = [(render(t, name), False, ListenerAccess(users, vm=name))
+               for t in options.listen_each]
         qmp = [(render(t, name), "operator", options.qmp_max_message)
                for t in options.qmp_listen_each]
         return FleetVM(name, path, mux,
-                       lambda: serve_vm(reactor, options, shared, mux, hmp, qmp, vm=name))
+                       lambda: serve_vm(reactor, options, shared, mux, hmp, qmp, vm=name,
+                                        directory=vms))
     return Fleet(directory, make_vm, watch_for(directory, reactor), reactor,
                  pattern=options.qmp_glob)
 
@@ -549,16 +643,8 @@ class _Shutdown:
         return Deferred.fromCoroutine(self._run())
 
     async def _run(self) -> None:
-        if self.runner is not None and self.runner.in_flight:
-            _log.info("Waiting for {count} command(s) in flight", count=self.runner.in_flight)
-            drained = self.runner.drain()
-            drained.addTimeout(DRAIN_TIMEOUT, self.reactor)
-            try:
-                await drained
-            except Exception:  # noqa: BLE001 - timed out: stop anyway
-                _log.warn("Stopping with {count} command(s) unanswered",
-                          count=self.runner.in_flight)
-            await deferLater(self.reactor, 0.1, lambda: None)  # let the answers go out
+        if self.runner is not None:
+            await drain(self.runner, self.reactor)
         for port in self.ports:
             await maybeDeferred(port.stopListening)
         if self.fleet is not None:
@@ -692,7 +778,8 @@ def _timeout_option(value: str) -> Tuple[str, float]:
     return name, number
 
 
-def check_exposure(options: argparse.Namespace) -> List[str]:
+def check_exposure(options: argparse.Namespace,
+                   bound_as: Callable[[str], str] = str) -> List[str]:
     """Refuse (Fatal) or warn about listeners reachable from other hosts; the warnings.
 
     Each endpoint is read as Twisted reads it (:func:`hmpbridge.endpoints.exposure`):
@@ -701,15 +788,20 @@ def check_exposure(options: argparse.Namespace) -> List[str]:
     ``caCerts``) or, for HMP, a password file; TLS without client
     certificates (``ssl:``, Twisted's ``TLS:``) only encrypts.
     ``--allow-remote`` accepts any remote listener, with a warning.
+    ``bound_as`` reads where an endpoint binds (a ``systemd:`` one: where its
+    inherited socket is, :func:`hmpbridge.inherited.where_bound`).
     """
     warnings = []
-    one_vm = [] if options.qmp_dir is not None else (options.listen or [DEFAULT_LISTEN])
-    hmp = one_vm + options.events_listen + options.read_only_listen + options.listen_each
+    shared = _shared_listens(options)
+    hmp = shared + options.events_listen + options.read_only_listen + options.listen_each
     qmp = options.qmp_listen + options.qmp_read_only_listen + options.qmp_listen_each
     plugins = _server_plugins()
     hmp = [_hmp_listener(description).endpoint for description in hmp]
     for description in hmp + qmp:
-        seen = exposure(description, plugins)
+        try:
+            seen = exposure(bound_as(description), plugins)
+        except ValueError as err:
+            raise Fatal(EXIT_USAGE, f"invalid listen endpoint {description!r}: {err}")
         if seen.kind == "unknown":
             raise Fatal(EXIT_USAGE, f"invalid listen endpoint {description!r}: unknown "
                                     "endpoint type, or a field given twice")

@@ -33,7 +33,7 @@ def test_defaults() -> None:
     assert options.listen is None
     assert options.no_passthrough is False
     assert options.connect_timeout == 10.0
-    assert options.qemu == "qemu-system-x86_64"
+    assert options.qemu is None  # qemu-system-x86_64 when one is started
     assert options.qemu_arg == []
     assert options.log_level == "info"
 

@@ -30,7 +30,7 @@ def test_defaults_serve_no_directory() -> None:
 
 
 @pytest.mark.parametrize("argv, words", [
-    (["--qmp-dir", "/run/vms"], "--qmp-dir needs a listener for each VM"),
+    (["--qmp-dir", "/run/vms"], "--qmp-dir needs a listener: --listen-each"),
     (["--qmp-dir", "/run/vms", "--qmp", "/run/vm.qmp", "--listen-each", "unix:/r/{vm}.hmp"],
      "--qmp and --qmp-dir exclude each other"),
     (["--listen-each", "unix:/r/{vm}.hmp"], "serve the VMs of --qmp-dir"),
@@ -40,8 +40,10 @@ def test_defaults_serve_no_directory() -> None:
      "invalid --listen-each 'unix:/r/one.hmp': it has no {vm}"),
     (["--qmp-dir", "/run/vms", "--qmp-listen-each", "unix:/r/{id}-{vm}.qmp"],
      "invalid --qmp-listen-each 'unix:/r/{id}-{vm}.qmp': {id} is not a field"),
-    (["--qmp-dir", "/run/vms", "--listen-each", "unix:/r/{vm}.hmp", "--listen", "tcp:4444"],
-     "--listen serves one VM"),
+    (["--qmp-dir", "/run/vms", "--qemu", "/opt/qemu", "--listen", "tcp:4444"],
+     "--qemu starts a QEMU of hmpbridge's own, which --qmp-dir does not"),
+    (["--qmp-dir", "/run/vms", "--qemu-arg=-S", "--listen", "tcp:4444"],
+     "--qemu-arg starts a QEMU of hmpbridge's own"),
     (["--qmp-dir", "/run/vms", "--listen-each", "unix:/r/{vm}.hmp", "--qmp-listen",
       "unix:/r/q"], "--qmp-listen serves one VM"),
     (["--qmp-dir", "/run/vms", "--listen-each", "unix:/r/{vm}.hmp", "--qmp-glob", "a/*.qmp"],
