@@ -28,7 +28,7 @@ from hmpbridge.profile import QemuProfile, Release, profile_for
 from hmpbridge.errors import CommandTimeout, QMPCommandError, QMPNotConnected, QMPProtocolError
 from hmpbridge.interfaces import connected
 from hmpbridge.model import QMPCommand
-from hmpbridge.qapi_schema import Schema, shared_schema
+from hmpbridge.qapi_schema import SCHEMAS, Schema, SchemaStore
 from hmpbridge.qmp_protocol import MAX_IN_FLIGHT, MAX_REPLY, QMPClientProtocol
 
 __all__ = ["QMPMultiplexer", "NEGOTIATION_TIMEOUT"]
@@ -55,6 +55,10 @@ class QMPMultiplexer(Service):
         the command it answers (the connection carries on).
     :param hmp_version: the release whose HMP text to print when QEMU is
         newer (``--hmp-version``); None for QEMU's own.
+    :param schemas: where the schemas of QEMU's ``query-qmp-schema`` replies
+        are kept, shared with the other multiplexers of the process (QEMUs of
+        one build send the same reply; it is decoded once): the process's
+        :data:`~hmpbridge.qapi_schema.SCHEMAS` unless given.
     """
 
     _log = Logger()
@@ -62,8 +66,10 @@ class QMPMultiplexer(Service):
     def __init__(self, endpoint: IStreamClientEndpoint, clock: IReactorTime,
                  negotiation_timeout: float = NEGOTIATION_TIMEOUT,
                  max_in_flight: int = MAX_IN_FLIGHT, max_reply: int = MAX_REPLY,
-                 hmp_version: Optional[Release] = None) -> None:
+                 hmp_version: Optional[Release] = None,
+                 schemas: Optional[SchemaStore] = None) -> None:
         self._endpoint = endpoint
+        self._schemas = SCHEMAS if schemas is None else schemas
         self._hmp_version = hmp_version
         self._profile: QemuProfile = profile_for(None, hmp_version=hmp_version)
         self._max_reply = max_reply
@@ -282,9 +288,11 @@ class QMPMultiplexer(Service):
             timer = self._clock.callLater(self._negotiation_timeout, self._give_up, protocol)
             try:
                 greeting = await protocol.ready
-                reply = await protocol.execute({"execute": "query-qmp-schema"})
-                # QEMUs of one build share one copy (a host may serve a thousand)
-                schema = shared_schema(reply) if isinstance(reply, list) else None
+                # QEMUs of one build share one copy, decoded once (a host may serve a
+                # thousand): a Schema, or None when QEMU's reply is no list
+                reply = await protocol.execute({"execute": "query-qmp-schema"},
+                                               shared=self._schemas)
+                schema = reply if isinstance(reply, Schema) else None
                 commands = schema.commands if schema is not None else None
                 chardevs = await self._chardev_labels(protocol, commands)
             finally:

@@ -9,12 +9,10 @@ decided by asking it (is there a member, an enumeration value, a command).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import weakref
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence
 
-__all__ = ["argument_names_or_values", "Schema", "shared_schema"]
+__all__ = ["argument_names_or_values", "Schema", "SchemaStore", "SCHEMAS"]
 
 
 def argument_names_or_values(schema: Sequence[Mapping[str, Any]], command: str,
@@ -38,7 +36,7 @@ class Schema:
     """One QEMU's ``query-qmp-schema`` reply, with the walks handlers need.
 
     It is never changed once made, so QEMUs that send the same reply share
-    one (see :func:`shared_schema`).
+    one (see :class:`SchemaStore`).
 
     :ivar entities: the reply as QEMU sent it.
     :ivar commands: the names of its commands.
@@ -107,21 +105,45 @@ class Schema:
         return argument_names_or_values(self.entities, command, member)
 
 
-#: The schemas in use, by the digest of their reply: QEMUs of one build send
-#: the same reply, and a host serving many of them keeps it once.
-_IN_USE: "weakref.WeakValueDictionary[bytes, Schema]" = weakref.WeakValueDictionary()
+class SchemaStore:
+    """The schemas in use, by the digest of the bytes of the reply they were made from.
 
-
-def shared_schema(entities: Sequence[Mapping[str, Any]]) -> Schema:
-    """The :class:`Schema` of ``entities``: the one already in use for an equal reply, if any.
-
-    A reply is about 1.3 MiB of Python objects; a thousand QEMUs of one build
-    would otherwise hold a thousand copies.  Kept only while some connection
+    QEMUs of one build send the same ``query-qmp-schema`` reply, byte for byte
+    but for its id: about 200 KB of JSON, 1.3 MiB once decoded.  The QMP client
+    (:meth:`~hmpbridge.qmp_protocol.QMPClientProtocol.execute` with ``shared``)
+    asks :meth:`known` before decoding a reply and hands what it decoded to
+    :meth:`keep`, so a host serving many VMs of one build decodes the reply once
+    and keeps one :class:`Schema`.  A schema is kept only while some connection
     holds it.
     """
-    key = hashlib.sha256(json.dumps(entities, sort_keys=True, separators=(",", ":"))
-                         .encode("utf-8", "surrogatepass")).digest()
-    found = _IN_USE.get(key)
-    if found is None:
-        found = _IN_USE[key] = Schema(entities)
-    return found
+
+    def __init__(self) -> None:
+        self._in_use: "weakref.WeakValueDictionary[bytes, Schema]" = \
+            weakref.WeakValueDictionary()
+
+    def __len__(self) -> int:
+        """How many schemas are in use."""
+        return len(self._in_use)
+
+    def known(self, digest: bytes) -> Optional[Schema]:
+        """The schema made from a reply whose bytes have ``digest``, if one is in use."""
+        return self._in_use.get(digest)
+
+    def keep(self, digest: Optional[bytes], value: Any) -> Optional[Schema]:
+        """The :class:`Schema` of the decoded reply ``value`` (None unless it is a list),
+        kept under ``digest`` (unless None) for the next reply of the same bytes."""
+        if not isinstance(value, list):
+            return None
+        if digest is not None:
+            found = self._in_use.get(digest)
+            if found is not None:
+                return found
+        schema = Schema(value)
+        if digest is not None:
+            self._in_use[digest] = schema
+        return schema
+
+
+#: The process's schemas: every connection of the process shares them unless given
+#: a store of its own.
+SCHEMAS = SchemaStore()

@@ -22,17 +22,24 @@ Whatever one command does, the others carry on:
 * a command that carries file descriptors goes to QEMU alone: it waits
   until nothing else is in flight, and nothing else is sent until it is
   answered, so QEMU hands it exactly its own descriptors.
+
+A command sent with ``shared`` (``query-qmp-schema``, which QEMUs of one
+build answer alike) has its reply recognised by the digest of its bytes,
+its id aside, before it is decoded: a reply already decoded on any
+connection is not decoded again, and the command fires with what ``shared``
+keeps for it (see :class:`SharedReplies`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
 import re
 from collections import deque
-from typing import (Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence, Set, Tuple,
-                    cast)
+from typing import (Any, Callable, Deque, Dict, List, Mapping, Optional, Protocol as Interface,
+                    Sequence, Set, Tuple, cast)
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IUNIXTransport
@@ -45,7 +52,7 @@ from hmpbridge.errors import (QMPCommandError, QMPDisconnected, QMPError, QMPPro
 from hmpbridge.interfaces import connected
 from hmpbridge.qmp_wire import OversizedLine, ReplySplitter, Unencodable, encode
 
-__all__ = ["QMPClientProtocol", "MAX_IN_FLIGHT", "ID_PREFIX", "MAX_REPLY"]
+__all__ = ["QMPClientProtocol", "SharedReplies", "MAX_IN_FLIGHT", "ID_PREFIX", "MAX_REPLY"]
 
 #: QEMU queues at most 8 requests per monitor before it stops reading.
 MAX_IN_FLIGHT = 8
@@ -66,17 +73,37 @@ _TAIL_ID = re.compile(rb'"id":\s*"(' + re.escape(ID_PREFIX.encode()) + rb'[0-9]+
 _HEAD_ID = re.compile(rb'\s*\{\s*"id":\s*"(' + re.escape(ID_PREFIX.encode()) + rb'[0-9]+)"')
 #: the start of an event (QEMU writes its timestamp first)
 _HEAD_EVENT = re.compile(rb'\s*\{\s*"(?:timestamp|event)"')
+#: how far from a reply's end its id is looked for
+_TAIL_WINDOW = 128
+
+
+class SharedReplies(Interface):
+    """Where the decoded replies to one command, alike from many QEMUs, are kept once.
+
+    Keyed by the SHA-256 digest of the reply's bytes up to its id (QEMU writes
+    the id last in a ``return``), so the same reply to another connection's
+    command, which has another id, has the same digest.
+    """
+
+    def known(self, digest: bytes) -> Any:
+        """What :meth:`keep` made of a reply whose bytes have ``digest``, or None."""
+
+    def keep(self, digest: Optional[bytes], value: Any) -> Any:
+        """What the command fires with, for its decoded ``return`` value; kept under
+        ``digest`` (None: the id was not where QEMU writes it, and nothing is kept)."""
 
 
 class _Sent:
     """A command QEMU has not answered yet."""
 
-    __slots__ = ("command", "d", "oob")
+    __slots__ = ("command", "d", "oob", "shared")
 
-    def __init__(self, command: str, d: "Deferred[Any]", oob: bool) -> None:
+    def __init__(self, command: str, d: "Deferred[Any]", oob: bool,
+                 shared: Optional[SharedReplies] = None) -> None:
         self.command = command
         self.d = d
         self.oob = oob
+        self.shared = shared
 
 
 class QMPClientProtocol(Protocol):
@@ -105,7 +132,8 @@ class QMPClientProtocol(Protocol):
         self._lines = ReplySplitter(self.max_reply)
         self._ids = itertools.count(1)
         self._pending: Dict[str, _Sent] = {}  # in the order sent
-        self._queue: Deque[Tuple[Dict[str, Any], "Deferred[Any]", Tuple[int, ...]]] = deque()
+        self._queue: Deque[Tuple[Dict[str, Any], "Deferred[Any]", Tuple[int, ...],
+                                 Optional[SharedReplies]]] = deque()
         self._exclusive: Optional[str] = None  # the id of a command with descriptors in flight
         self._connected = False
         self._negotiated = False
@@ -128,7 +156,7 @@ class QMPClientProtocol(Protocol):
         return len(self._queue)
 
     def execute(self, message: Mapping[str, Any], fds: Sequence[int] = (),
-                raw: bool = False) -> "Deferred[Any]":
+                raw: bool = False, shared: Optional[SharedReplies] = None) -> "Deferred[Any]":
         """Send a command (a dict without ``id``); fire with its ``return`` value.
 
         :param fds: file descriptors to pass along with the command
@@ -139,6 +167,10 @@ class QMPClientProtocol(Protocol):
             the bridge's ``id``) instead of its ``return`` value; a command
             that fails here (unsendable, reply too large) fires with an
             error reply in QMP's form.
+        :param shared: where replies to this command, alike from many QEMUs,
+            are kept once (see :class:`SharedReplies`): the command fires with
+            what ``shared`` keeps for its ``return`` value, and a reply whose
+            bytes are known is not decoded.  Not with ``raw``.
 
         An ``exec-oob`` command skips the queue (QEMU runs it at once),
         unless a command with descriptors is in flight.
@@ -159,10 +191,11 @@ class QMPClientProtocol(Protocol):
             return d
         if raw:
             self._raw.add(d)
+            shared = None
         if "exec-oob" in message and self._negotiated and not fds and self._exclusive is None:
-            self._send(dict(message), d)
+            self._send(dict(message), d, shared=shared)
             return d
-        self._queue.append((dict(message), d, tuple(fds)))
+        self._queue.append((dict(message), d, tuple(fds), shared))
         self._pump()
         return d
 
@@ -183,7 +216,7 @@ class QMPClientProtocol(Protocol):
     def connectionLost(self, reason: Optional[Failure] = None) -> None:
         self._connected = False
         error = QMPDisconnected(reason.value if reason is not None else None)
-        pending = [sent.d for sent in self._pending.values()] + [d for _, d, _ in self._queue]
+        pending = [sent.d for sent in self._pending.values()] + [d for _, d, _, _ in self._queue]
         self._pending.clear()
         self._queue.clear()
         self._raw.clear()
@@ -202,6 +235,10 @@ class QMPClientProtocol(Protocol):
         line = line.strip()
         if not line:
             return
+        known = self._known_reply(line)
+        if known is not None and known[2] is not None:
+            self._settle(known[0]).d.callback(known[2])
+            return
         try:
             message = _decode(line.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError) as err:
@@ -215,9 +252,24 @@ class QMPClientProtocol(Protocol):
         elif "event" in message:
             self._event_received(message)
         elif "return" in message or "error" in message:
-            self._reply_received(message)
+            self._reply_received(message, known)
         else:
             self._log.warn("Ignoring unexpected QMP message {message!r}", message=message)
+
+    def _known_reply(self, line: bytes) -> Optional[Tuple[str, bytes, Any]]:
+        """For a reply to a command in flight sent with ``shared``: its id, the digest of
+        its bytes up to the id, and what was kept for those bytes (None if nothing)."""
+        if not any(sent.shared is not None for sent in self._pending.values()):
+            return None
+        found = _TAIL_ID.search(line, max(0, len(line) - _TAIL_WINDOW))
+        if found is None:
+            return None
+        msg_id = found.group(1).decode("ascii")
+        sent = self._pending.get(msg_id)
+        if sent is None or sent.shared is None:
+            return None
+        digest = hashlib.sha256(memoryview(line)[:found.start()]).digest()
+        return msg_id, digest, sent.shared.known(digest)
 
     def _oversized(self, line: OversizedLine) -> None:
         if self.greeting is None:
@@ -278,7 +330,8 @@ class QMPClientProtocol(Protocol):
         except Exception:  # noqa: BLE001 - one bad observer must not drop the link
             self._log.failure("Event observer failed on {event}", event=message.get("event"))
 
-    def _reply_received(self, message: Mapping[str, Any]) -> None:
+    def _reply_received(self, message: Mapping[str, Any],
+                        known: Optional[Tuple[str, bytes, Any]] = None) -> None:
         msg_id = message.get("id")
         if not (isinstance(msg_id, str) and msg_id in self._pending):
             if "id" in message or "error" not in message:
@@ -301,6 +354,9 @@ class QMPClientProtocol(Protocol):
             error = message["error"] if isinstance(message["error"], dict) else {}
             d.errback(QMPCommandError(str(error.get("class", "GenericError")),
                                       str(error.get("desc", "")), sent.command, message))
+        elif sent.shared is not None:
+            digest = known[1] if known is not None and known[0] == msg_id else None
+            d.callback(sent.shared.keep(digest, message["return"]))
         else:
             d.callback(message["return"])
 
@@ -335,17 +391,18 @@ class QMPClientProtocol(Protocol):
         """
         while (self._negotiated and self._queue and self._connected
                and self._exclusive is None):
-            message, d, fds = self._queue[0]
+            message, d, fds, shared = self._queue[0]
             busy = bool(self._pending) if fds else len(self._pending) >= self.max_in_flight
             if busy:
                 return
             self._queue.popleft()
-            msg_id = self._send(message, d, fds)
+            msg_id = self._send(message, d, fds, shared)
             if fds and msg_id is not None:
                 self._exclusive = msg_id
 
     def _send(self, message: Dict[str, Any], d: "Deferred[Any]",
-              fds: Tuple[int, ...] = ()) -> Optional[str]:
+              fds: Tuple[int, ...] = (), shared: Optional[SharedReplies] = None
+              ) -> Optional[str]:
         """Write ``message`` with an id of its own; None if it cannot be sent."""
         msg_id = f"{ID_PREFIX}{next(self._ids)}"
         message["id"] = msg_id
@@ -363,7 +420,7 @@ class QMPClientProtocol(Protocol):
             self._raw.discard(d)
             d.errback(QMPProtocolError(f"cannot encode command: {err}"))
             return None
-        self._pending[msg_id] = _Sent(command, d, "exec-oob" in message)
+        self._pending[msg_id] = _Sent(command, d, "exec-oob" in message, shared)
         for fd in fds:  # they travel with the next bytes written: this command
             # execute() took descriptors only over a unix socket
             cast(IUNIXTransport, self.transport).sendFileDescriptor(fd)
