@@ -90,45 +90,87 @@ class PollWatch:
 class InotifyWatch:
     """A :class:`DirectoryWatch` on Linux's inotify (Twisted's ``twisted.internet.inotify``).
 
-    When the directory cannot be watched (too many watches), it falls back to
-    a :class:`PollWatch`, and the log says so.
+    When the directory cannot be watched (it does not exist, too many
+    watches), or once it is removed or renamed, the directory is listed every
+    :data:`POLL_INTERVAL` seconds (a :class:`PollWatch`) and inotify is tried
+    again at each listing: a directory made again (``rm -r`` and ``mkdir``,
+    or a tmpfs mounted anew) is watched again.  The log says when.
     """
 
     def __init__(self, directory: str, reactor: Any) -> None:
         from twisted.internet import inotify
 
         self._inotify = inotify
-        self._notifier = inotify.INotify(reactor)  # type: ignore[no-untyped-call]
+        self._notifier: Optional[Any] = inotify.INotify(reactor)  # type: ignore[no-untyped-call]
         self._directory = directory
         self._reactor = reactor
         self._poll: Optional[PollWatch] = None
+        self._changed: Callable[[], None] = lambda: None
+        self._said = False  # the fall-back to listing was logged
 
     def start(self, changed: Callable[[], None]) -> None:
+        self._changed = changed
+        if not self._arm():
+            self._list_until_armed()
+
+    def _arm(self) -> bool:
+        """Watch the directory with inotify; False when it cannot be."""
         from twisted.python._inotify import INotifyError
         from twisted.python.filepath import FilePath
 
         inotify = self._inotify
+        if self._notifier is None:
+            self._notifier = inotify.INotify(self._reactor)
         mask = inotify.IN_CREATE | inotify.IN_DELETE | inotify.IN_MOVED_FROM | \
             inotify.IN_MOVED_TO | inotify.IN_DELETE_SELF | inotify.IN_MOVE_SELF
         try:
-            self._notifier.watch(  # type: ignore[no-untyped-call]  # unannotated in Twisted
-                FilePath(self._directory), mask=mask,
-                callbacks=[lambda _watch, _path, _mask: changed()])
+            self._notifier.watch(FilePath(self._directory), mask=mask, callbacks=[self._event])
         except INotifyError as err:
-            _log.warn("Cannot watch {directory} with inotify ({reason}): listing it every "
-                      "{interval} s", directory=self._directory, reason=err,
-                      interval=POLL_INTERVAL)
-            self._notifier.loseConnection()  # type: ignore[no-untyped-call]
-            self._poll = PollWatch(self._reactor)
-            self._poll.start(changed)
-            return
-        self._notifier.startReading()  # type: ignore[no-untyped-call]
+            if not self._said:
+                self._said = True
+                _log.warn("Cannot watch {directory} with inotify ({reason}): listing it every "
+                          "{interval} s", directory=self._directory, reason=err,
+                          interval=POLL_INTERVAL)
+            self._notifier.loseConnection()
+            self._notifier = None
+            return False
+        self._notifier.startReading()
+        if self._said:
+            self._said = False
+            _log.info("Watching {directory} with inotify again", directory=self._directory)
+        return True
+
+    def _event(self, _watch: Any, _path: Any, mask: int) -> None:
+        gone = mask & (self._inotify.IN_DELETE_SELF | self._inotify.IN_MOVE_SELF)
+        if gone and self._notifier is not None:
+            # Twisted closes its descriptor after a removal; a renamed directory's
+            # watch would follow it elsewhere: either way, this one is done
+            notifier, self._notifier = self._notifier, None
+            if mask & self._inotify.IN_MOVE_SELF:
+                self._reactor.callLater(0, notifier.loseConnection)
+            self._said = True
+            _log.warn("{directory} was removed or renamed: listing it every {interval} s "
+                      "until it is back", directory=self._directory, interval=POLL_INTERVAL)
+            self._list_until_armed()
+        self._changed()
+
+    def _list_until_armed(self) -> None:
+        self._poll = PollWatch(self._reactor)
+        self._poll.start(self._tick)
+
+    def _tick(self) -> None:
+        self._changed()
+        if os.path.isdir(self._directory) and self._arm() and self._poll is not None:
+            self._poll.stop()
+            self._poll = None
 
     def stop(self) -> None:
         if self._poll is not None:
             self._poll.stop()
-        else:
-            self._notifier.loseConnection()  # type: ignore[no-untyped-call]
+            self._poll = None
+        if self._notifier is not None:
+            self._notifier.loseConnection()
+            self._notifier = None
 
 
 def watch_for(directory: str, reactor: Any) -> DirectoryWatch:

@@ -157,3 +157,20 @@ def test_each_vm_of_the_directory_on_its_own_listener(host: Host) -> None:
     # the socket left behind is said once; a QEMU's socket refusing before QEMU listens is not
     reports = [line for line in log.splitlines() if "cannot connect to QMP socket" in line]
     assert len(reports) == 1 and "stale.qmp" in reports[0], log
+
+
+def test_a_directory_removed_and_made_again_is_served_again(host: Host) -> None:
+    """``rm -r`` of the watched directory drops its VMs; once it is made again, a QEMU
+    whose socket appears there is served (the directory is watched again)."""
+    host.start_qemu("vm1")
+    host.start_bridge()
+    host.wait_listening("vm1")
+    host.stop_qemu("vm1")
+    shutil.rmtree(host.vms_dir)
+    _wait_for(lambda: "was removed or renamed" in host.log_text(), "the removal's report",
+              timeout=10)
+    os.mkdir(host.vms_dir)
+    host.start_qemu("vm2")
+    host.wait_listening("vm2", timeout=10)
+    assert host.name_of("vm2") == "vm2\n"
+    _wait_for(lambda: "Watching" in host.log_text(), "inotify again", timeout=5)

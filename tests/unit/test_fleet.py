@@ -245,6 +245,34 @@ def test_inotify_tells_of_a_new_entry(tmp_path: Any) -> None:
     watch.stop()
 
 
+def test_a_directory_removed_and_made_again_is_watched_again(tmp_path: Any) -> None:
+    """Removed, it is listed every POLL_INTERVAL; made again, inotify watches it again."""
+    reactor = MemoryReactorClock()
+    seen: List[float] = []
+    directory = tmp_path / "vms"
+    directory.mkdir()
+    watch = watch_for(str(directory), reactor)
+    assert isinstance(watch, InotifyWatch)
+    watch.start(lambda: seen.append(reactor.seconds()))
+    first = watch._notifier
+    directory.rmdir()
+    first.doRead()
+    assert seen == [0] and watch._notifier is None
+    reactor.advance(POLL_INTERVAL)
+    assert seen == [0, POLL_INTERVAL]
+    directory.mkdir()
+    reactor.advance(POLL_INTERVAL)
+    assert seen == [0, POLL_INTERVAL, 2 * POLL_INTERVAL]
+    again = watch._notifier
+    assert again is not None and again is not first
+    reactor.advance(POLL_INTERVAL * 4)
+    assert len(seen) == 3  # no more listing: inotify tells again
+    (directory / "vm1.qmp").write_text("")
+    again.doRead()
+    assert len(seen) == 4
+    watch.stop()
+
+
 def test_a_directory_inotify_cannot_watch_is_listed_instead(tmp_path: Any) -> None:
     reactor = MemoryReactorClock()
     seen: List[float] = []
