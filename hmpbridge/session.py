@@ -182,6 +182,8 @@ class HMPMonitor:
         self.state.cpu_index = 0
         self.state.mouse_buttons = 0
         self.set_events(self.events_on)
+        if reason:
+            self.notice(reason.rstrip("\n"))  # to a session with events on only
 
     @property
     def busy(self) -> bool:

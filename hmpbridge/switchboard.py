@@ -27,12 +27,13 @@ from twisted.logger import Logger
 from hmpbridge.audit import AuditLog
 from hmpbridge.audit import record as audit_record
 from hmpbridge.board import CommandBoard
+from hmpbridge.errors import QMPCommandError, QMPDisconnected, QMPNotConnected
 from hmpbridge.events import EventHub
 from hmpbridge.interfaces import CommandExecutor
 from hmpbridge.model import Identity, QMPCommand, SessionState
 from hmpbridge.runner import CommandRunner
 
-__all__ = ["VMDirectory", "VMTarget", "VMChoice", "NoVM", "STATUS_TIMEOUT", "NO_VM",
+__all__ = ["VMDirectory", "VMTarget", "VMChoice", "NoVM", "STATUS_TIMEOUT", "NO_VM", "status_of_failure",
            "VM_GONE", "UNKNOWN_VM", "gateway_banner", "vm_table"]
 
 #: Seconds ``.vms`` waits for one VM's ``query-status``.
@@ -142,7 +143,8 @@ def gateway_banner(count: int) -> str:
             "'.vm NAME' to choose one\n")
 
 
-#: Switches a session onto a VM (None: onto a :class:`NoVM` with that reason).
+#: Switches a session onto a VM, or (None) onto a :class:`NoVM` answering with the
+#: reason given (which a session with events on is also told at once).
 Switch = Callable[[Optional[VMTarget], str], None]
 
 
@@ -186,7 +188,7 @@ class VMChoice:
         """The chosen VM came back (``target``) or went away (None)."""
         if self.current is None:
             return
-        self._switch(target, VM_GONE.format(vm=self.current))
+        self._switch(target, "" if target is not None else VM_GONE.format(vm=self.current))
 
     def describe(self) -> str:
         """What ``.vm`` with no name prints."""
@@ -210,7 +212,16 @@ class VMChoice:
         asked = target.executor.execute(QMPCommand("query-status"))
         asked.addTimeout(STATUS_TIMEOUT, self._clock)
         return asked.addCallbacks(lambda reply: str(reply.get("status", "unknown")),
-                                  lambda failure: "not answering")
+                                  lambda failure: status_of_failure(failure.value))
+
+
+def status_of_failure(err: BaseException) -> str:
+    """What ``.vms`` says of a VM whose ``query-status`` failed with ``err``."""
+    if isinstance(err, (QMPNotConnected, QMPDisconnected)):
+        return "not connected"
+    if isinstance(err, QMPCommandError):
+        return "unknown"
+    return "not answering"  # timed out
 
 
 def vm_table(rows: Sequence[Tuple[str, str, str, bool]]) -> str:

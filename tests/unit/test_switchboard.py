@@ -176,6 +176,33 @@ def test_the_vm_going_away_and_coming_back_keeps_the_sessions_choice() -> None:
     assert [c.execute for c in again.executor.commands] == ["query-name"]  # type: ignore[attr-defined]
 
 
+def test_a_session_with_events_on_is_told_at_once_that_its_vm_went_away() -> None:
+    clock = Clock()
+    directory = VMDirectory()
+    first, _ = vm("web1", clock)
+    directory.add(first)
+    told, told_channel = shared_session(directory, clock)
+    quiet, quiet_channel = shared_session(directory, clock)
+    for session, channel in ((told, told_channel), (quiet, quiet_channel)):
+        answer(session, channel, ".vm web1")
+    answer(told, told_channel, ".events on")
+    told_channel.clear()
+    quiet_channel.clear()
+    directory.remove("web1")
+    assert b"VM 'web1' is not served now" in told_channel.value
+    assert quiet_channel.value == b""
+    told_channel.clear()
+    directory.add(vm("web1", clock)[0])
+    assert told_channel.value == b""
+
+
+def test_vms_says_which_vms_are_not_connected() -> None:
+    from hmpbridge.errors import QMPCommandError, QMPNotConnected
+    from hmpbridge.switchboard import status_of_failure
+    assert status_of_failure(QMPNotConnected("x")) == "not connected"
+    assert status_of_failure(QMPCommandError("GenericError", "x")) == "unknown"
+
+
 def test_removing_an_old_target_leaves_its_successor() -> None:
     """A VM stopping late (its successor already listed) does not unlist the successor."""
     clock = Clock()
