@@ -33,8 +33,8 @@ from hmpbridge.interfaces import CommandExecutor
 from hmpbridge.model import Identity, QMPCommand, SessionState
 from hmpbridge.runner import CommandRunner
 
-__all__ = ["VMDirectory", "VMTarget", "VMChoice", "NoVM", "STATUS_TIMEOUT", "NO_VM", "status_of_failure",
-           "VM_GONE", "UNKNOWN_VM", "gateway_banner", "vm_table"]
+__all__ = ["VMDirectory", "VMTarget", "VMChoice", "NoVM", "STATUS_TIMEOUT", "NO_VM",
+           "VM_GONE", "UNKNOWN_VM", "gateway_banner", "vm_table", "status_of_failure"]
 
 #: Seconds ``.vms`` waits for one VM's ``query-status``.
 STATUS_TIMEOUT = 2.0

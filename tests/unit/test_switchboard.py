@@ -52,6 +52,13 @@ def vm(name: str, clock: Clock, status: str = "running",
     return VMTarget(name, runner, executor, EventHub(source), CommandBoard()), source
 
 
+def sent(target: VMTarget) -> List[str]:
+    """The QMP commands a VM's QEMU was sent."""
+    executor = target.executor
+    assert isinstance(executor, FakeExecutor)
+    return [command.execute for command in executor.commands]
+
+
 def shared_session(directory: VMDirectory, clock: Clock, identity: Optional[Identity] = None,
                    audit: Optional[AuditLog] = None) -> Tuple[HMPMonitor, FakeChannel]:
     runner = NoVM(NO_VM, banner=lambda: gateway_banner(len(directory.targets)), audit=audit)
@@ -96,8 +103,8 @@ def test_switching_sends_each_line_to_the_vm_chosen() -> None:
     assert answer(session, channel, ".vm db1") == ""
     assert answer(session, channel, "info name") == "db1\n"
     assert answer(session, channel, ".vm") == "VM db1\n"
-    assert [c.execute for c in targets["web1"].executor.commands] == ["query-name"]  # type: ignore[attr-defined]
-    assert [c.execute for c in targets["db1"].executor.commands] == ["query-name"]  # type: ignore[attr-defined]
+    assert sent(targets["web1"]) == ["query-name"]
+    assert sent(targets["db1"]) == ["query-name"]
 
 
 def test_vms_lists_status_and_qemu_and_marks_the_sessions_vm() -> None:
@@ -173,7 +180,7 @@ def test_the_vm_going_away_and_coming_back_keeps_the_sessions_choice() -> None:
     again, _ = vm("web1", clock)
     directory.add(again)
     assert answer(session, channel, "info name") == "web1\n"
-    assert [c.execute for c in again.executor.commands] == ["query-name"]  # type: ignore[attr-defined]
+    assert sent(again) == ["query-name"]
 
 
 def test_a_session_with_events_on_is_told_at_once_that_its_vm_went_away() -> None:
