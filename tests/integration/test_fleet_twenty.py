@@ -104,7 +104,11 @@ def test_twenty_vms_by_own_listener_and_by_switching(twenty: Host) -> None:
     listing = client.cmd(".vms").splitlines()
     assert [line.split()[0] for line in listing] == VMS
     assert all(line.split()[1:] == ["prelaunch", "QEMU", "7.2.22"] for line in listing), listing
-    assert client.cmd(".vm vm05") == ""
+    listed = client.raw(b".vm vm0\t")  # Tab lists the VM names that match
+    assert b"vm01      vm02      vm03" in listed and b"vm10" not in listed
+    client.read_until(b".vm vm0")  # the line is drawn again after the prompt
+    client.sock.sendall(b"5\n")
+    assert client.read_until_prompt().endswith(b"\r\n(qemu) ")
     assert client.cmd("info name") == "vm05\n"
 
     limited = login(shared, "web")
