@@ -105,3 +105,12 @@ def test_the_template_serves_the_socket_units_sockets_in_order() -> None:
     assert options.listen == ["plain:systemd:domain=UNIX:index=0"]
     assert options.qmp_listen == ["systemd:domain=UNIX:index=1"]
     assert options.qmp == "unix:path=/run/hmpbridge-qmp/vm1.qmp"
+
+
+def test_the_service_runs_what_the_by_hand_recipe_runs() -> None:
+    """``hmpbridge.service`` and the by-hand recipe of docs/deployment.md start the same
+    hmpbridge (the recipe's is run by tests/integration/test_deploy_recipes.py)."""
+    doc = (UNITS.parent / "deployment.md").read_text()
+    found = re.search(r"<!-- recipe: by-hand -->\n```sh\n(hmpbridge [^\n]*)\n", doc)
+    assert found is not None
+    assert shlex.split(found.group(1))[1:] == exec_start("hmpbridge.service")
