@@ -37,6 +37,7 @@ from zope.interface import implementer
 
 from hmpbridge.chardev import KINDS, TELNET, connect_bytes
 from hmpbridge.telnet import TelnetInput
+from hmpbridge.send_now import write_now
 from hmpbridge.interfaces import MonitorSession, OutputMeter, connected
 from hmpbridge.peercred import describe_peer
 
@@ -84,7 +85,7 @@ class ChardevChannel(Protocol):
         """Send ``data`` as it is."""
         if self._gone or not data:
             return
-        connected(self).write(data)
+        write_now(connected(self), data)
         if self._meter is not None:
             self._meter(len(data))
 

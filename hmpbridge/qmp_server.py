@@ -48,6 +48,7 @@ from hmpbridge.audit import AuditLog
 from hmpbridge.audit import record as audit_record
 from hmpbridge.errors import QMPError
 from hmpbridge.flow import WriteGuard
+from hmpbridge.send_now import write_now
 from hmpbridge.interfaces import connected
 from hmpbridge.limits import (MAX_QMP_MESSAGE, MAX_QMP_MESSAGE_READ_ONLY, ClientCount, Limits,
                               Refusal, when_lost)
@@ -441,7 +442,7 @@ class QMPServerProtocol(Protocol):
 
     def _write(self, data: bytes) -> None:
         """Write ``data``, counted against the client's unread limit."""
-        connected(self).write(data)
+        write_now(connected(self), data)
         if self._guard is not None:
             self._guard.wrote(len(data))
 
