@@ -113,6 +113,10 @@ class LineEditor:
     :param release: returns the QEMU release whose keys to follow.
     """
 
+    #: type a run of printable keys at the end of the line in one pass (the same
+    #: bytes as one key at a time, which tests compare it with)
+    typed_runs = True
+
     def __init__(self, history: Callable[[], Sequence[str]], prompt: bytes = b"(qemu) ",
                  release: Callable[[], Release] = lambda: (7, 2),
                  max_line: int = MAX_LINE) -> None:
@@ -164,6 +168,13 @@ class LineEditor:
                 inert = _INERT.match(data, position)
                 if inert is not None:
                     position = inert.end()
+                    continue
+            elif self.typed_runs and self._at_end():
+                # keys typed at the end of the line, each echoed as QEMU redraws
+                # it (the whole line again), produced in one pass
+                run = _INERT.match(data, position)
+                if run is not None:
+                    position = self._append(data, position, run.end())
                     continue
             byte = data[position]
             position += 1
@@ -309,6 +320,30 @@ class LineEditor:
         # before the end of a full line still goes in (one byte to spare)
         room = len(self.buf) < self._max if self._full_line else len(self.buf) <= self._max
         return self.index < self._max and room
+
+    def _at_end(self) -> bool:
+        """Whether the cursor is at the end of a line shown as it is (no key half read)."""
+        return self._state == _NORM and self.index == len(self.buf) and \
+            self._shown_index == self.index and \
+            (not self._dirty or self._shown == bytes(self.buf))
+
+    def _append(self, data: bytes, start: int, end: int) -> int:
+        """Type the printable keys ``data[start:end]`` at the end of the line, as many
+        as fit (:meth:`_insert` then :meth:`_update` for each); where the rest begins."""
+        end = min(end, start + self._max - len(self.buf))  # as _has_room at the end
+        if end <= start:
+            return start
+        self.buf += data[start:end]
+        line = bytes(self.buf)
+        out = self._out
+        for length in range(len(line) - (end - start) + 1, len(line) + 1):
+            out += _LEFT * (length - 1)
+            out += line[:length]
+            out += _ERASE
+        self._shown = line
+        self.index = self._shown_index = len(line)
+        self._dirty = False
+        return end
 
     def _insert(self, byte: int) -> None:
         if self._has_room():

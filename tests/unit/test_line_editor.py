@@ -208,3 +208,31 @@ def test_keys_a_full_line_cannot_take_change_nothing(release: Tuple[int, int]) -
     got = flooded.feed(full).echo + flooded.feed(b"\xff" * 1_000_000 + b"xyz" * 1000).echo
     got += flooded.feed(after).echo
     assert got == want
+
+
+KEYS = st.lists(st.sampled_from([b"a", b"xyz", b" ", b"\xc3\xa9", b"\x7f", b"\x08", b"\x01",
+                                 b"\x05", b"\x04", b"\x17", b"\x15", b"\x1b[D", b"\x1b[C",
+                                 b"\x1b[A", b"\x1b[B", b"\x1b[3~", b"\x1b", b"\r", b"\x9b",
+                                 b"q" * 300]), max_size=60)
+
+
+@pytest.mark.parametrize("release", [(7, 2), (9, 1), (11, 1)])
+@given(keys=KEYS)
+def test_a_run_typed_at_the_end_echoes_as_one_key_at_a_time(release: Tuple[int, int],
+                                                           keys: List[bytes]) -> None:
+    """The one-pass echo of keys typed at the end of the line is the key-by-key echo."""
+    def run(editor: LineEditor, data: bytes) -> List[Any]:
+        steps = []
+        while True:
+            step = editor.feed(data)
+            steps.append((step.echo, step.line))
+            if not step.rest:
+                return steps + [bytes(editor.buf), editor.index]
+            data = step.rest
+
+    history = ["info status", "x" * 40]
+    fast = LineEditor(lambda: history, release=lambda: release)
+    slow = LineEditor(lambda: history, release=lambda: release)
+    slow.typed_runs = False
+    data = b"".join(keys)
+    assert run(fast, data) == run(slow, data)
