@@ -19,6 +19,7 @@ Pure: no reactor, no I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections import abc
 from typing import Any, Mapping, Optional
 
 from hmpbridge.commands import CommandSpec, CommandTable
@@ -155,7 +156,7 @@ def qmp_limit(message: Mapping[str, Any], role: str, policy: Policy,
     """
     name = str(message.get("execute") or message.get("exec-oob") or "")
     arguments = message.get("arguments")
-    if not isinstance(arguments, Mapping):
+    if not isinstance(arguments, abc.Mapping):
         arguments = {}
     who = f"this client is {role}"
     if name == "human-monitor-command":

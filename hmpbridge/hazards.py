@@ -15,6 +15,7 @@ Pure: no reactor, no I/O.
 from __future__ import annotations
 
 import re
+from collections import abc
 from typing import Any, Dict, FrozenSet, Mapping, Optional, Tuple
 
 from hmpbridge.commands import CommandTable
@@ -86,6 +87,10 @@ DEVICE_ALIASES: Mapping[str, str] = {
 
 _PROPERTY_COMMANDS = ("device-list-properties", "qom-list-properties", "device_add")
 
+#: The commands a hazard may lie in: any other is sent without a look at its arguments.
+_JUDGED: FrozenSet[str] = frozenset(COMMAND_ABORTS) | frozenset(_PROPERTY_COMMANDS) | \
+    frozenset({"human-monitor-command", "calc-dirty-rate"})
+
 
 def release_of(greeting: Optional[Mapping[str, Any]]) -> Optional[str]:
     """``7.2``: the release in a greeting's ``QMP`` member, or None."""
@@ -152,6 +157,8 @@ def needs_kvm_state(message: Mapping[str, Any], release: Optional[str],
     """Whether judging ``message`` needs to know if KVM is on (a dirty-rate mode)."""
     if release is not None and release not in DIRTY_RATE_ABORTS_WITHOUT_KVM:
         return False
+    if _name(message) not in _JUDGED:
+        return False
     return _dirty_rate_mode(message, table) is not None
 
 
@@ -160,7 +167,7 @@ def _dirty_rate_mode(message: Mapping[str, Any],
     """``dirty-ring``/``dirty-bitmap`` when ``message`` measures the dirty rate so."""
     name = _name(message)
     arguments = message.get("arguments")
-    if not isinstance(arguments, Mapping):
+    if not isinstance(arguments, abc.Mapping):
         arguments = {}
     if name == "calc-dirty-rate":
         mode = arguments.get("mode")
@@ -185,8 +192,10 @@ def abort_refusal(message: Mapping[str, Any], release: Optional[str],
     :param table: the command table HMP lines are read with (QEMU 7.2's when None).
     """
     name = _name(message)
+    if name not in _JUDGED:
+        return None
     arguments = message.get("arguments")
-    if not isinstance(arguments, Mapping):
+    if not isinstance(arguments, abc.Mapping):
         arguments = {}
     if command_aborts(name, release):
         return _refusal(name, release)

@@ -299,8 +299,10 @@ class HMPMonitor:
         self._read_keys()
 
     def _run(self, line: str) -> None:
-        self._flush()  # the echo of the line leaves before its answer
         self._lines.run(line).addCallback(self._answered)
+        # the echo of the line leaves once its command is on its way to QEMU (or
+        # with its answer, when it has one already): always before the answer
+        self._flush()
 
     def _answered(self, text: str) -> None:
         if self._closed:

@@ -78,11 +78,21 @@ def test_banner_without_a_greeting_says_unknown() -> None:
 
 
 def test_answer_and_prompt_in_one_write_after_the_echo() -> None:
-    """The echo of the line leaves first; then the answer and the next prompt in one write."""
-    session, channel, executor = opened()
+    """The command goes to QEMU, then the echo of the line leaves; then the answer and
+    the next prompt in one write."""
+    session, channel, executor = opened(FakeExecutor(VM().handlers(), manual=True))
     session.received(b"info status\r")
-    assert channel.writes == [echo(b"info status") + b"\r\n", PAUSED]
     assert executor.commands == [STATUS]
+    assert channel.writes == [echo(b"info status") + b"\r\n"]
+    executor.fire_all()
+    assert channel.writes == [echo(b"info status") + b"\r\n", PAUSED]
+
+
+def test_an_answer_there_at_once_leaves_with_the_echo() -> None:
+    """A line answered before its echo left (an error, a bridge command): one write."""
+    session, channel, _ = opened()
+    session.received(b"info status\r")
+    assert channel.writes == [echo(b"info status") + b"\r\n" + PAUSED]
 
 
 def test_text_line_ends_are_written_as_qemu_monitor_puts() -> None:
