@@ -120,6 +120,7 @@ class SchemaStore:
     def __init__(self) -> None:
         self._in_use: "weakref.WeakValueDictionary[bytes, Schema]" = \
             weakref.WeakValueDictionary()
+        self._lines: Dict[bytes, bytes] = {}  # the reply's line, by digest, while in use
 
     def __len__(self) -> int:
         """How many schemas are in use."""
@@ -129,9 +130,15 @@ class SchemaStore:
         """The schema made from a reply whose bytes have ``digest``, if one is in use."""
         return self._in_use.get(digest)
 
-    def keep(self, digest: Optional[bytes], value: Any) -> Optional[Schema]:
+    def lines(self) -> List[bytes]:
+        """The lines of the replies in use, as they came (the client compares the next
+        reply with them as it streams in, instead of gathering it)."""
+        return list(self._lines.values())
+
+    def keep(self, digest: Optional[bytes], value: Any, line: bytes = b"") -> Optional[Schema]:
         """The :class:`Schema` of the decoded reply ``value`` (None unless it is a list),
-        kept under ``digest`` (unless None) for the next reply of the same bytes."""
+        kept under ``digest`` (unless None) with the reply's ``line`` for the next reply
+        of the same bytes."""
         if not isinstance(value, list):
             return None
         if digest is not None:
@@ -141,6 +148,9 @@ class SchemaStore:
         schema = Schema(value)
         if digest is not None:
             self._in_use[digest] = schema
+            if line:
+                self._lines[digest] = line
+                weakref.finalize(schema, self._lines.pop, digest, None)
         return schema
 
 

@@ -27,7 +27,11 @@ A command sent with ``shared`` (``query-qmp-schema``, which QEMUs of one
 build answer alike) has its reply recognised by the digest of its bytes,
 its id aside, before it is decoded: a reply already decoded on any
 connection is not decoded again, and the command fires with what ``shared``
-keeps for it (see :class:`SharedReplies`).
+keeps for it (see :class:`SharedReplies`).  While such a command is in
+flight, the replies kept are compared with what comes in as it streams,
+so a connection receiving one of them gathers none of its bytes (from the
+moment one is kept: many VMs connecting at once receive their replies
+side by side).
 """
 
 from __future__ import annotations
@@ -88,9 +92,13 @@ class SharedReplies(Interface):
     def known(self, digest: bytes) -> Any:
         """What :meth:`keep` made of a reply whose bytes have ``digest``, or None."""
 
-    def keep(self, digest: Optional[bytes], value: Any) -> Any:
+    def lines(self) -> Sequence[bytes]:
+        """The lines of the replies kept, as they came (the next reply may be one)."""
+
+    def keep(self, digest: Optional[bytes], value: Any, line: bytes) -> Any:
         """What the command fires with, for its decoded ``return`` value; kept under
-        ``digest`` (None: the id was not where QEMU writes it, and nothing is kept)."""
+        ``digest`` with the reply's ``line`` (``digest`` None: the id was not where QEMU
+        writes it, and nothing is kept)."""
 
 
 class _Sent:
@@ -231,8 +239,8 @@ class QMPClientProtocol(Protocol):
 
     # -- internals ----------------------------------------------------------
 
-    def _line_received(self, line: bytes) -> None:
-        line = line.strip()
+    def _line_received(self, raw: bytes) -> None:
+        line = raw.strip()
         if not line:
             return
         known = self._known_reply(line)
@@ -252,7 +260,7 @@ class QMPClientProtocol(Protocol):
         elif "event" in message:
             self._event_received(message)
         elif "return" in message or "error" in message:
-            self._reply_received(message, known)
+            self._reply_received(message, known, raw)
         else:
             self._log.warn("Ignoring unexpected QMP message {message!r}", message=message)
 
@@ -331,7 +339,8 @@ class QMPClientProtocol(Protocol):
             self._log.failure("Event observer failed on {event}", event=message.get("event"))
 
     def _reply_received(self, message: Mapping[str, Any],
-                        known: Optional[Tuple[str, bytes, Any]] = None) -> None:
+                        known: Optional[Tuple[str, bytes, Any]] = None, line: bytes = b""
+                        ) -> None:
         msg_id = message.get("id")
         if not (isinstance(msg_id, str) and msg_id in self._pending):
             if "id" in message or "error" not in message:
@@ -356,7 +365,7 @@ class QMPClientProtocol(Protocol):
                                       str(error.get("desc", "")), sent.command, message))
         elif sent.shared is not None:
             digest = known[1] if known is not None and known[0] == msg_id else None
-            d.callback(sent.shared.keep(digest, message["return"]))
+            d.callback(sent.shared.keep(digest, message["return"], line))
         else:
             d.callback(message["return"])
 
@@ -372,6 +381,9 @@ class QMPClientProtocol(Protocol):
         sent = self._pending.pop(msg_id)
         if self._exclusive == msg_id:
             self._exclusive = None
+        if sent.shared is not None and not any(
+                other.shared is not None for other in self._pending.values()):
+            self._lines.expect(None)
         self._pump()
         return sent
 
@@ -421,6 +433,8 @@ class QMPClientProtocol(Protocol):
             d.errback(QMPProtocolError(f"cannot encode command: {err}"))
             return None
         self._pending[msg_id] = _Sent(command, d, "exec-oob" in message, shared)
+        if shared is not None:
+            self._lines.expect(shared.lines)
         for fd in fds:  # they travel with the next bytes written: this command
             # execute() took descriptors only over a unix socket
             cast(IUNIXTransport, self.transport).sendFileDescriptor(fd)

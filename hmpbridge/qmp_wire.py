@@ -22,7 +22,8 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple,
+                    Union)
 
 from hmpbridge.qjson import LEGACY_WORDING, JSONWording, PositionedStream, positioned_text
 
@@ -751,6 +752,13 @@ class ReplySplitter:
     A longer line comes out as an :class:`OversizedLine` once its end
     arrives; what was read of it is dropped as it streams in, but for its
     tail.
+
+    Lines from the source given to :meth:`expect` (a reply many QEMUs send
+    alike) are compared with what comes in as it streams, instead of being
+    gathered: a line equal to one of them comes out as that very ``bytes``
+    object, and a connection receiving it holds none of its bytes on the way
+    (from the moment the source has it, should that be in the middle of the
+    line).
     """
 
     def __init__(self, limit: int) -> None:
@@ -759,6 +767,18 @@ class ReplySplitter:
         self._size = 0          # the length of a line being discarded, else 0
         self._head = b""
         self._tail = b""
+        self._source: Optional[Callable[[], Sequence[bytes]]] = None
+        # the expected lines the line so far begins, while there are some (None: gathering)
+        self._matching: Optional[List[bytes]] = None
+        self._matched = 0       # the length of the line so far, while matching
+        self._parted: Set[int] = set()  # ids of the expected lines this line is not
+
+    def expect(self, source: Optional[Callable[[], Sequence[bytes]]]) -> None:
+        """Compare what comes with the lines ``source()`` gives, from now on (None: stop).
+
+        Only a saving: every line comes out as it came, whatever the lines are.
+        """
+        self._source = source
 
     def feed(self, data: bytes) -> List[Union[bytes, OversizedLine]]:
         """Add ``data``; return every line it completes (without its ``\\n``), in order."""
@@ -775,6 +795,19 @@ class ReplySplitter:
     def _add(self, chunk: bytes) -> None:
         if not chunk:
             return
+        if self._matching is None and self._source is not None and not self._size:
+            self._begin_matching()
+        if self._matching is not None:
+            still = [line for line in self._matching if line.startswith(chunk, self._matched)]
+            if still:
+                self._matching = still
+                self._matched += len(chunk)
+                return
+            # it parts from every expected line here: gather it, from what they share
+            self._parted.update(id(line) for line in self._matching)
+            self._buf = bytearray(memoryview(self._matching[0])[:self._matched])
+            self._matching = None
+            self._matched = 0
         if not self._size and len(self._buf) + len(chunk) <= self.limit:
             self._buf += chunk
             return
@@ -788,14 +821,38 @@ class ReplySplitter:
         self._size += len(chunk)
         self._tail = (self._tail + chunk[-REPLY_TAIL:])[-REPLY_TAIL:]
 
+    def _begin_matching(self) -> None:
+        """Compare from here on with the expected lines what was gathered so far begins."""
+        assert self._source is not None
+        so_far = len(self._buf)
+        found = []
+        for line in self._source():
+            if id(line) in self._parted:
+                continue
+            if so_far <= len(line) <= self.limit and line.startswith(self._buf):
+                found.append(line)
+            else:
+                self._parted.add(id(line))
+        if found:
+            self._matching = found
+            self._matched = so_far
+            self._buf = bytearray()
+
     def _finish(self) -> Union[bytes, OversizedLine]:
-        if self._size:
-            line: Union[bytes, OversizedLine] = OversizedLine(self._size, self._head, self._tail)
+        line: Union[bytes, OversizedLine]
+        if self._matching is not None:
+            line = next((whole for whole in self._matching if len(whole) == self._matched),
+                        None) or self._matching[0][:self._matched]
+        elif self._size:
+            line = OversizedLine(self._size, self._head, self._tail)
             self._size, self._head, self._tail = 0, b"", b""
-            return line
-        data = bytes(self._buf)
-        self._buf = bytearray()
-        return data
+        else:
+            line = bytes(self._buf)
+            self._buf = bytearray()
+        self._matching = None
+        self._matched = 0
+        self._parted = set()
+        return line
 
 
 class Unencodable(ValueError):

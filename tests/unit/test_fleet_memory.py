@@ -25,7 +25,7 @@ from hmpbridge.errors import QMPCommandError
 from hmpbridge.mux import QMPMultiplexer
 from hmpbridge.qapi_schema import Schema, SchemaStore
 from hmpbridge.qmp_protocol import QMPClientProtocol
-from hmpbridge.qmp_wire import ReplySplitter
+from hmpbridge.qmp_wire import OversizedLine, ReplySplitter
 from hmpbridge.testing import FakeQEMU, FakeQMPEndpoint, failure_of, qmp_greeting, result_of
 
 #: QEMU 7.2.22's reply, as recorded
@@ -243,3 +243,94 @@ def test_the_receive_buffer_is_let_go_after_a_large_reply() -> None:
         out += splitter.feed(data[start:start + 65536])
     assert out == [line + b"\r"]
     assert sys.getsizeof(splitter._buf) < 1024
+
+
+def test_an_expected_line_streams_through_ungathered() -> None:
+    """A line equal to an expected one is compared as it comes, not gathered, and
+    comes out as the expected bytes object itself."""
+    expected = b'{"return": [' + b'{"name": "x"},' * 20_000 + b'{}], "id": "hmpbridge#2"}\r'
+    splitter = ReplySplitter(16 * 1024 * 1024)
+    splitter.expect(lambda: [b"something else", expected])
+    data = b'{"event": "STOP"}\r\n' + expected + b"\n"
+    out: List[Any] = splitter.feed(data[:65536])
+    assert out == [b'{"event": "STOP"}\r']
+    assert len(splitter._buf) == 0
+    for start in range(65536, len(data), 65536):
+        out += splitter.feed(data[start:start + 65536])
+    assert out[1] is expected
+
+
+def test_the_second_vms_schema_reply_is_not_gathered(recorded_schema: List[Dict[str, Any]],
+                                                     decoded: List[str]) -> None:
+    """A VM receiving the reply another VM of its build got holds none of its bytes on
+    the way, and is given the same Schema."""
+    store = SchemaStore()
+    line = reply_line(json.dumps(recorded_schema), "hmpbridge#2")
+    schemas = []
+    for _ in range(2):
+        client, _ = negotiated()
+        d = client.execute({"execute": "query-qmp-schema"}, shared=store)
+        client.dataReceived(line[:len(line) // 2])
+        gathered = len(client._lines._buf)
+        client.dataReceived(line[len(line) // 2:])
+        schemas.append(result_of(d))
+    assert gathered == 0
+    assert schemas[0] is schemas[1]
+    assert len(decoded) == 1
+
+
+
+def test_vms_receiving_side_by_side_let_go_once_one_has_it(
+        recorded_schema: List[Dict[str, Any]], decoded: List[str]) -> None:
+    """VMs connecting at once receive their replies side by side: once the first has
+    its reply, the others let go of what they gathered of theirs and compare the rest."""
+    store = SchemaStore()
+    line = reply_line(json.dumps(recorded_schema), "hmpbridge#2")
+    third = len(line) // 3
+    first, _ = negotiated()
+    second, _ = negotiated()
+    ds = [c.execute({"execute": "query-qmp-schema"}, shared=store) for c in (first, second)]
+    first.dataReceived(line[:third])
+    second.dataReceived(line[:third])
+    assert len(second._lines._buf) == third
+    first.dataReceived(line[third:])
+    second.dataReceived(line[third:2 * third])
+    assert len(second._lines._buf) == 0
+    second.dataReceived(line[2 * third:])
+    assert result_of(ds[0]) is result_of(ds[1])
+    assert len(decoded) == 1
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, OversizedLine) and isinstance(b, OversizedLine):
+        return (a.size, a.head, a.tail) == (b.size, b.head, b.tail)
+    return bool(a == b)
+
+
+@given(expected=st.lists(st.binary(max_size=40).filter(lambda b: b"\n" not in b), max_size=3),
+       lines=st.lists(st.one_of(st.binary(max_size=40), st.sampled_from([b"", b"ab", b"abc"])),
+                      max_size=6),
+       cuts=st.lists(st.integers(1, 13), min_size=1, max_size=8),
+       limit=st.integers(1, 48), when=st.integers(0, 6))
+def test_expecting_lines_never_changes_what_comes_out(
+        expected: List[bytes], lines: List[bytes], cuts: List[int], limit: int,
+        when: int) -> None:
+    """Whatever lines are expected (from any point on), whatever comes, cut anywhere: the
+    lines out are those of a splitter that expects nothing, oversized ones included."""
+    lines = [line.replace(b"\n", b"") for line in lines]
+    lines += [e for e in expected]  # expected ones arrive too, and their prefixes
+    lines += [e[:len(e) // 2] for e in expected]
+    data = b"".join(line + b"\n" for line in lines) + b"tail"
+    plain, hoping = ReplySplitter(limit), ReplySplitter(limit)
+    got_plain: List[Any] = []
+    got: List[Any] = []
+    start, index = 0, 0
+    while start < len(data):
+        if index == when:
+            hoping.expect(lambda: expected)
+        step = cuts[index % len(cuts)]
+        got_plain += plain.feed(data[start:start + step])
+        got += hoping.feed(data[start:start + step])
+        start += step
+        index += 1
+    assert len(got) == len(got_plain) == len(lines)
+    assert all(_same(a, b) for a, b in zip(got, got_plain))
