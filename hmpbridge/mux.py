@@ -17,7 +17,7 @@ import os
 from typing import Any, Callable, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, DeferredSemaphore
 from twisted.internet.endpoints import connectProtocol
 from twisted.internet.interfaces import IDelayedCall, IReactorTime, IStreamClientEndpoint
 from twisted.logger import Logger
@@ -31,7 +31,7 @@ from hmpbridge.model import QMPCommand
 from hmpbridge.qapi_schema import SCHEMAS, Schema, SchemaStore
 from hmpbridge.qmp_protocol import MAX_IN_FLIGHT, MAX_REPLY, QMPClientProtocol
 
-__all__ = ["QMPMultiplexer", "NEGOTIATION_TIMEOUT"]
+__all__ = ["QMPMultiplexer", "NEGOTIATION_TIMEOUT", "SCHEMA_QUERIES", "SCHEMA_TURNS"]
 
 EventCallback = Callable[[Mapping[str, Any]], None]
 StateCallback = Callable[[bool], None]
@@ -42,6 +42,15 @@ NEGOTIATION_TIMEOUT = 10.0
 
 #: Reconnection back-off: first delay, growth factor and ceiling, in seconds.
 RETRY_INITIAL, RETRY_FACTOR, RETRY_MAX = 0.2, 2.0, 5.0
+
+#: ``query-qmp-schema`` queries in flight at once among the multiplexers sharing
+#: :data:`SCHEMA_TURNS`.  A reply the process already keeps streams through
+#: without being gathered, but until the first reply of a build is in, every VM
+#: connecting at once would gather its own (about 200 KB each) side by side.
+SCHEMA_QUERIES = 32
+
+#: The process's turns at ``query-qmp-schema`` (see :data:`SCHEMA_QUERIES`).
+SCHEMA_TURNS = DeferredSemaphore(SCHEMA_QUERIES)
 
 
 class QMPMultiplexer(Service):
@@ -59,6 +68,9 @@ class QMPMultiplexer(Service):
         are kept, shared with the other multiplexers of the process (QEMUs of
         one build send the same reply; it is decoded once): the process's
         :data:`~hmpbridge.qapi_schema.SCHEMAS` unless given.
+    :param schema_turns: the turns at ``query-qmp-schema``, shared with the
+        other multiplexers of the process: :data:`SCHEMA_TURNS` unless given.
+        The wait for a turn counts in the negotiation time.
     """
 
     _log = Logger()
@@ -67,9 +79,11 @@ class QMPMultiplexer(Service):
                  negotiation_timeout: float = NEGOTIATION_TIMEOUT,
                  max_in_flight: int = MAX_IN_FLIGHT, max_reply: int = MAX_REPLY,
                  hmp_version: Optional[Release] = None,
-                 schemas: Optional[SchemaStore] = None) -> None:
+                 schemas: Optional[SchemaStore] = None,
+                 schema_turns: Optional[DeferredSemaphore] = None) -> None:
         self._endpoint = endpoint
         self._schemas = SCHEMAS if schemas is None else schemas
+        self._schema_turns = SCHEMA_TURNS if schema_turns is None else schema_turns
         self._hmp_version = hmp_version
         self._profile: QemuProfile = profile_for(None, hmp_version=hmp_version)
         self._max_reply = max_reply
@@ -290,8 +304,12 @@ class QMPMultiplexer(Service):
                 greeting = await protocol.ready
                 # QEMUs of one build share one copy, decoded once (a host may serve a
                 # thousand): a Schema, or None when QEMU's reply is no list
-                reply = await protocol.execute({"execute": "query-qmp-schema"},
-                                               shared=self._schemas)
+                await self._schema_turns.acquire()
+                try:
+                    reply = await protocol.execute({"execute": "query-qmp-schema"},
+                                                   shared=self._schemas)
+                finally:
+                    self._schema_turns.release()
                 schema = reply if isinstance(reply, Schema) else None
                 commands = schema.commands if schema is not None else None
                 chardevs = await self._chardev_labels(protocol, commands)

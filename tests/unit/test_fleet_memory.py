@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 from hypothesis import given, strategies as st
+from twisted.internet.defer import DeferredSemaphore
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
@@ -100,6 +101,52 @@ def test_another_build_has_a_schema_of_its_own(recorded_schema: List[Dict[str, A
     assert "x-frob" in other.profile.schema.commands
     assert "x-frob" not in first.profile.schema.commands
 
+
+
+def holding_schema() -> FakeQEMU:
+    qemu = FakeQEMU()
+    qemu.hold("query-qmp-schema")
+    return qemu
+
+
+def test_vms_connecting_at_once_take_turns_at_the_schema() -> None:
+    """With one turn, a second VM asks for its schema only once the first has its
+    reply (until then it could not stream against it); both come up."""
+    turns = DeferredSemaphore(1)
+    endpoints = [FakeQMPEndpoint(qemu_factory=holding_schema) for _ in range(2)]
+    muxes = [QMPMultiplexer(e, Clock(), schemas=SchemaStore(), schema_turns=turns)
+             for e in endpoints]
+    for mux, endpoint in zip(muxes, endpoints):
+        mux.startService()
+        endpoint.flush()
+    assert endpoints[0].qemu.commands == ["qmp_capabilities", "query-qmp-schema"]
+    assert endpoints[1].qemu.commands == ["qmp_capabilities"]
+    endpoints[0].qemu.release()
+    endpoints[0].flush()
+    endpoints[1].flush()
+    assert endpoints[1].qemu.commands == ["qmp_capabilities", "query-qmp-schema"]
+    endpoints[1].qemu.release()
+    endpoints[1].flush()
+    assert all(mux.connected for mux in muxes)
+    assert turns.tokens == 1
+
+
+def test_a_vm_stopped_or_lost_gives_its_turn_back() -> None:
+    """A VM stopped while waiting for a turn, or lost while its query is out, leaves
+    every turn to the others."""
+    turns = DeferredSemaphore(1)
+    endpoints = [FakeQMPEndpoint(qemu_factory=holding_schema) for _ in range(2)]
+    muxes = [QMPMultiplexer(e, Clock(), schemas=SchemaStore(), schema_turns=turns)
+             for e in endpoints]
+    for mux, endpoint in zip(muxes, endpoints):
+        mux.startService()
+        endpoint.flush()
+    muxes[1].stopService()
+    endpoints[1].flush()
+    endpoints[0].qemu.drop()
+    endpoints[0].flush()
+    assert not any(mux.connected for mux in muxes)
+    assert turns.tokens == 1 and not turns.waiting
 
 # -- the QMP client: a reply shared by the digest of its bytes ------------------------------
 
