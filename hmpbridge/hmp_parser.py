@@ -27,6 +27,7 @@ import copy
 import functools
 import importlib.resources
 import re
+from collections import OrderedDict
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple, Union, cast
 
 from lark import Lark, Token
@@ -35,6 +36,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from hmpbridge.commands import CommandSpec, CommandTable, table_for
 from hmpbridge.errors import HMPBridgeError, ParseError
 from hmpbridge.grammar_gen import generate, start_symbols
+from hmpbridge.lark_steps import NotRemembered, SteppedParser
 from hmpbridge.model import Invocation
 from hmpbridge.qemu_opts import hex_suffix_taken
 from hmpbridge.transformer import (
@@ -64,6 +66,13 @@ def _command_name(line: str, pos: int) -> Tuple[str, int]:
     return match.group(1), match.end()
 
 
+#: How many parser state stacks keep the terminals acceptable there (for the
+#: error messages), per release's parser.
+ACCEPTED_LIMIT = 4096
+
+# The terminals acceptable where a parse stopped, by the parser's state stack.
+_Accepted = Dict[Tuple[int, ...], FrozenSet[str]]
+
 # A result is (args, needs_registers) for an accepted line, a ParseError for a
 # refused one.
 _Verdict = Union[Tuple[Dict[str, Any], bool], ParseError]
@@ -78,10 +87,17 @@ class HMPParser:
     ``nested`` says whether an argument is a dict or list (copied deeply).
     """
 
-    def __init__(self, table: CommandTable) -> None:
+    def __init__(self, table: CommandTable, remember_steps: bool = True) -> None:
+        """:param remember_steps: parse through :mod:`hmpbridge.lark_steps` (and keep
+        the terminals acceptable where lines failed); False parses every line
+        with Lark alone, as a reference."""
         self.table = table
+        self._remember_steps = remember_steps
         self._lark: Optional[Lark] = None
-        self._recent: Dict[str, Tuple[CommandSpec, _Verdict, bool]] = {}
+        self._stepped: Optional[SteppedParser] = None
+        self._accepted: _Accepted = {}
+        # oldest first; an OrderedDict forgets its oldest entry in constant time
+        self._recent: "OrderedDict[str, Tuple[CommandSpec, _Verdict, bool]]" = OrderedDict()
         self._hex_suffix = hex_suffix_taken(table.release)
 
     @property
@@ -101,6 +117,23 @@ class HMPParser:
                 cache=True,
             )
         return self._lark
+
+    @property
+    def stepped(self) -> SteppedParser:
+        """The same parser with its steps remembered (:mod:`hmpbridge.lark_steps`)."""
+        if self._stepped is None:
+            self._stepped = SteppedParser(self.lark)
+        return self._stepped
+
+    def lark_parse(self, line: str, start: str) -> Any:
+        """What ``self.lark.parse(line, start=start)`` returns, through the remembered
+        steps when they cover the line; raises what Lark raises."""
+        if self._remember_steps:
+            try:
+                return self.stepped.parse(line, start)
+            except NotRemembered:
+                pass
+        return self.lark.parse(line, start=start)
 
     def split_command(self, line: str) -> Tuple[Optional[CommandSpec], int, bool]:
         """Find the table entry a line invokes.
@@ -142,7 +175,7 @@ class HMPParser:
             nested = not isinstance(verdict, ParseError) and any(
                 isinstance(value, (dict, list)) for value in verdict[0].values())
             if len(recent) >= CACHE_SIZE:
-                del recent[next(iter(recent))]
+                recent.popitem(last=False)
             recent[line] = known = (spec, verdict, nested)
         spec, verdict, nested = known
         if isinstance(verdict, ParseError):
@@ -150,7 +183,7 @@ class HMPParser:
                              copy.deepcopy(verdict.fmt))
         args, registers = verdict
         # a copy the caller may change without touching the remembered verdict
-        return Invocation(spec, copy.deepcopy(args) if nested else dict(args), line,
+        return Invocation(spec, _copy_args(args) if nested else dict(args), line,
                           needs_registers=registers)
 
     def _verdict(self, spec: CommandSpec, line: str, name_end: int) -> _Verdict:
@@ -161,14 +194,30 @@ class HMPParser:
         try:
             # with an inline transformer, parse() returns what the transformer built for
             # the command's rule (HMPTransformer.__default__), not the Tree lark declares
-            _rule, children = cast(Tuple[str, List[Any]],
-                                   self.lark.parse(line, start=spec.rule))
+            _rule, children = cast(Tuple[str, List[Any]], self.lark_parse(line, spec.rule))
             args = convert_items(spec, children, items, self._hex_suffix)
         except ItemError as err:
             return _error(spec, line, name_end, _item_message(spec, err.kind, err.detail))
         except UnexpectedInput as err:
-            return _error(spec, line, name_end, _syntax_message(spec, line, err))
+            return _error(spec, line, name_end,
+                          _syntax_message(spec, line, err,
+                                          self._accepted if self._remember_steps else None))
         return args, any(value is REGISTER for value in args.values())
+
+
+_ATOMS = (str, int, float, bool, type(None))
+
+
+def _copy_args(value: Any) -> Any:
+    """A deep copy of parsed arguments: dicts and lists anew, strings and numbers shared."""
+    kind = type(value)
+    if kind is dict:
+        return {key: _copy_args(item) for key, item in value.items()}
+    if kind is list:
+        return [_copy_args(item) for item in value]
+    if kind in _ATOMS:
+        return value
+    return copy.deepcopy(value)
 
 
 @functools.lru_cache(maxsize=None)
@@ -253,8 +302,12 @@ def _item_message(spec: CommandSpec, kind: str, detail: str = "") -> str:
     return messages[kind]
 
 
-def _syntax_message(spec: CommandSpec, line: str, err: UnexpectedInput) -> str:
-    """Name the item QEMU was reading where Lark stopped, and QEMU's words for it."""
+def _syntax_message(spec: CommandSpec, line: str, err: UnexpectedInput,
+                    accepted: Optional[_Accepted] = None) -> str:
+    """Name the item QEMU was reading where Lark stopped, and QEMU's words for it.
+
+    :param accepted: the terminals already found acceptable, by state stack.
+    """
     if isinstance(err, UnexpectedToken):
         token: Token = err.token
         at_end = token.type == "$END"
@@ -265,7 +318,7 @@ def _syntax_message(spec: CommandSpec, line: str, err: UnexpectedInput) -> str:
         at_end = False
     else:  # pragma: no cover - LALR raises only the two above
         return _item_message(spec, "extraneous")
-    expected = _acceptable(err)
+    expected = _acceptable(err, {} if accepted is None else accepted)
     char = "" if at_end or pos >= len(line) else line[pos]
     if char == "-" and any(t.startswith("FLAG_") for t in expected):
         return _item_message(spec, "option", line[pos + 1:pos + 2])
@@ -284,19 +337,30 @@ def _syntax_message(spec: CommandSpec, line: str, err: UnexpectedInput) -> str:
     return _item_message(spec, "extraneous")
 
 
-def _acceptable(err: UnexpectedInput) -> FrozenSet[str]:
+def _acceptable(err: UnexpectedInput, accepted: _Accepted) -> FrozenSet[str]:
     """The terminals the parser can really take where it stopped.
 
     LALR merges the states of the shared expression rules, so the terminals a
     state lists can include ones that only another command accepts; asking
-    the interactive parser which tokens it accepts gives the exact set.
+    the interactive parser which tokens it accepts gives the exact set.  That
+    set depends on the parser's state stack alone (Lark feeds each terminal to
+    a copy, callbacks off), so it is kept in ``accepted`` by stack, up to
+    :data:`ACCEPTED_LIMIT` stacks.
     """
     interactive = getattr(err, "interactive_parser", None)
     if interactive is not None:
+        stack = tuple(interactive.parser_state.state_stack)
+        known = accepted.get(stack)
+        if known is not None:
+            return known
         try:
-            return frozenset(interactive.accepts())
+            found = frozenset(interactive.accepts())
         except Exception:  # noqa: BLE001 - fall back to the listed set
             pass
+        else:
+            if len(accepted) < ACCEPTED_LIMIT:
+                accepted[stack] = found
+            return found
     listed = err.expected if isinstance(err, UnexpectedToken) else getattr(err, "allowed", ())
     return frozenset(listed or ())
 

@@ -12,7 +12,8 @@ because only it knows the command label.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+import functools
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from lark import Token, Transformer, v_args
 
@@ -281,38 +282,59 @@ def convert_items(spec: CommandSpec, children: Sequence[Any],
     :param hex_suffix: whether sizes take a suffix after a hex number (QEMU 7.2).
     """
     args: Dict[str, Any] = {}
-    queue = list(children)
-
-    def peek() -> Any:
-        return queue[0] if queue else None
-
-    for item in spec.items if items is None else items:
-        child = peek()
-        if item.is_flag:
-            given = isinstance(child, Token) and child.type == _flag_type(item.flag_letter)
+    count = len(children)
+    at = 0
+    for kind, key, token_type, item in _item_plan(tuple(spec.items if items is None else items)):
+        child = children[at] if at < count else None
+        if kind is _FLAG or kind is _VALUE_FLAG:
+            given = isinstance(child, Token) and child.type == token_type
             if given:
-                queue.pop(0)
-            if item.flag_takes_value:
+                at += 1
+            if kind is _VALUE_FLAG:
                 if given:
-                    args[item.key] = _unquote(queue.pop(0), "flagvalue")
+                    args[key] = _unquote(children[at], "flagvalue")
+                    at += 1
             else:
-                args[item.key] = given
-            continue
-        if item.type == "/":
+                args[key] = given
+        elif kind is _FORMAT:
             if isinstance(child, Token) and child.type == "FMT":
-                args[item.key] = parse_format(str(queue.pop(0)))
-            continue
-        if item.type == "i.":
+                args[key] = parse_format(str(child))
+                at += 1
+        elif kind is _DOT_INDEX:
             if isinstance(child, DotIndex):
-                args[item.key] = int(queue.pop(0))
+                args[key] = int(child)
+                at += 1
             elif child is DOT_REGISTER:
-                queue.pop(0)
-                args[item.key] = REGISTER
-            continue
-        value = _convert(item, spec, queue.pop(0) if queue else None, hex_suffix)
-        if value is not None:
-            args[item.key] = value
+                args[key] = REGISTER
+                at += 1
+        else:
+            if at < count:
+                at += 1
+            value = _convert(item, spec, child, hex_suffix)
+            if value is not None:
+                args[key] = value
     return args
+
+
+# What convert_items does with an item (compared by identity).
+_FLAG, _VALUE_FLAG, _FORMAT, _DOT_INDEX, _PLAIN = "flag", "value flag", "/", "i.", "plain"
+
+
+@functools.lru_cache(maxsize=None)
+def _item_plan(items: Tuple[ArgItem, ...]) -> Tuple[Tuple[str, str, str, ArgItem], ...]:
+    """For each item: what to do with it, its key, the token type of a flag, the item."""
+    plan = []
+    for item in items:
+        if item.is_flag:
+            kind = _VALUE_FLAG if item.flag_takes_value else _FLAG
+            plan.append((kind, item.key, _flag_type(item.flag_letter), item))
+        elif item.type == "/":
+            plan.append((_FORMAT, item.key, "", item))
+        elif item.type == "i.":
+            plan.append((_DOT_INDEX, item.key, "", item))
+        else:
+            plan.append((_PLAIN, item.key, "", item))
+    return tuple(plan)
 
 
 def _flag_type(letter: str) -> str:
