@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -188,6 +189,44 @@ def test_the_units_sockets_serve_hmp_and_qmp(host: Host) -> None:
     log = host.log_text()
     assert "Serving HMP on systemd:domain=UNIX:index=0 (plain" in log, log
     assert "Serving QMP on systemd:domain=UNIX:index=1" in log, log
+
+
+def test_the_shared_socket_of_the_directory_service(host: Host) -> None:
+    """hmpbridge.socket's socket, named by its ``FileDescriptorName=``, handed to
+    hmpbridge.service's command line: the VMs of the directory get their own listeners, and
+    a session of the shared socket chooses vm1 with ``.vm vm1`` and gets its answers."""
+    (shared,) = [host.place(p) for p in unit_values("hmpbridge.socket", "ListenStream")]
+    (name,) = unit_values("hmpbridge.socket", "FileDescriptorName")
+    (exec_start,) = unit_values("hmpbridge.service", "ExecStart")
+    argv = shlex.split(host.place(exec_start))
+    assert argv[0] == "/usr/bin/hmpbridge"
+    proc = host.activate([shared], bridge_command(*argv[1:]), names=[name])
+    _wait_for(lambda: os.path.exists(shared), "systemd-socket-activate to listen", proc=proc)
+    first = HMPClient(shared, timeout=30)  # the first client: the bridge starts now
+    try:
+        assert first.banner.startswith(b"hmpbridge monitor of "), host.log_text()
+    finally:
+        first.close()
+    own = os.path.join(host.run_dir, f"{VM_NAME}.hmp")
+    try:
+        _wait_for(lambda: os.path.exists(own), "vm1's own listener", timeout=15, proc=proc)
+    except RuntimeError as err:
+        raise AssertionError(f"{err}: {host.log_text()}") from None
+    session = HMPClient(shared, timeout=30)
+    try:
+        assert session.banner == b"hmpbridge monitor of 1 VM - type '.vms' to list them, " \
+                                 b"'.vm NAME' to choose one\r\n(qemu) "
+        assert session.cmd(f".vm {VM_NAME}") == ""
+        assert session.cmd("info name") == f"{VM_NAME}\n"
+    finally:
+        session.close()
+    client = HMPClient(own, timeout=10)
+    try:
+        assert client.cmd("info name") == f"{VM_NAME}\n"
+    finally:
+        client.close()
+    assert re.search(r"Serving HMP.* on systemd:domain=UNIX:name=hmp \(plain",
+                     host.log_text()), host.log_text()
 
 
 def test_named_tcp_sockets_serve_telnet_and_qmp(host: Host) -> None:

@@ -54,7 +54,8 @@ def unit_files() -> List[str]:
 
 
 def test_the_units_are_the_expected_ones() -> None:
-    assert unit_files() == ["hmpbridge.service", "hmpbridge@.service", "hmpbridge@.socket"]
+    assert unit_files() == ["hmpbridge.service", "hmpbridge.socket", "hmpbridge@.service",
+                            "hmpbridge@.socket"]
 
 
 @needs_analyze
@@ -90,7 +91,8 @@ def test_the_command_lines_are_accepted(unit: str) -> None:
     options = build_parser().parse_args(exec_start(unit))
     assert fleet_usage(options) == ""
     local = {"systemd:domain=UNIX:index=0": "unix:/run/hmpbridge/vm1.hmp",
-             "systemd:domain=UNIX:index=1": "unix:/run/hmpbridge/vm1.qmp"}
+             "systemd:domain=UNIX:index=1": "unix:/run/hmpbridge/vm1.qmp",
+             "systemd:domain=UNIX:name=hmp": "unix:/run/hmpbridge.hmp"}
     assert check_exposure(options, lambda d: local.get(d, d)) == []
 
 
@@ -107,10 +109,30 @@ def test_the_template_serves_the_socket_units_sockets_in_order() -> None:
     assert options.qmp == "unix:path=/run/hmpbridge-qmp/vm1.qmp"
 
 
+def socket_values(unit: str, key: str) -> List[str]:
+    return [line.split("=", 1)[1] for line in (UNITS / unit).read_text().splitlines()
+            if line.startswith(f"{key}=")]
+
+
+def test_the_shared_listener_is_the_socket_units() -> None:
+    """``hmpbridge.service``'s shared ``--listen`` adopts ``hmpbridge.socket``'s socket by
+    the name that unit gives it, outside the service's RuntimeDirectory (removed when the
+    service stops, which would take the socket's file with it)."""
+    options = build_parser().parse_args(exec_start("hmpbridge.service"))
+    (name,) = socket_values("hmpbridge.socket", "FileDescriptorName")
+    assert options.listen == [f"plain:systemd:domain=UNIX:name={name}"]
+    (path,) = socket_values("hmpbridge.socket", "ListenStream")
+    (runtime,) = socket_values("hmpbridge.service", "RuntimeDirectory")
+    assert not path.startswith(f"/run/{runtime}/")
+
+
 def test_the_service_runs_what_the_by_hand_recipe_runs() -> None:
     """``hmpbridge.service`` and the by-hand recipe of docs/deployment.md start the same
-    hmpbridge (the recipe's is run by tests/integration/test_deploy_recipes.py)."""
+    hmpbridge but for the shared listener the socket unit hands over (the recipe's is run
+    by tests/integration/test_deploy_recipes.py)."""
     doc = (UNITS.parent / "deployment.md").read_text()
     found = re.search(r"<!-- recipe: by-hand -->\n```sh\n(hmpbridge [^\n]*)\n", doc)
     assert found is not None
-    assert shlex.split(found.group(1))[1:] == exec_start("hmpbridge.service")
+    unit = exec_start("hmpbridge.service")
+    at = unit.index("--listen")
+    assert shlex.split(found.group(1))[1:] == unit[:at] + unit[at + 2:]
