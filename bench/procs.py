@@ -2,7 +2,8 @@
 
 QEMU serves one client per monitor socket, so it gets three QMP sockets: one
 for the bridge, one for direct measurements, one for start-up trials of
-further bridges.  Its own HMP monitor listens on TCP with ``nodelay=on``.
+further bridges; and one more for each relay of :mod:`bench.relays`.  Its own
+HMP monitor listens on TCP with ``nodelay=on``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ __all__ = ["Rig", "read_prompt", "stop", "raise_nofile", "free_port", "rss_bytes
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_BIN = os.path.join(REPO, ".venv", "bin")
 QEMU = shutil.which("qemu-system-x86_64") or "/usr/bin/qemu-system-x86_64"
+#: Extra QMP sockets of the QEMU, one per relay of :mod:`bench.relays`.
+RELAY_SOCKETS = 4
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -152,11 +155,13 @@ class Rig:
         self.bridge_qmp = os.path.join(self.dir, "bridge.qmp")
         self.direct_qmp = os.path.join(self.dir, "direct.qmp")
         self.spare_qmp = os.path.join(self.dir, "spare.qmp")
+        # one per relay of bench.relays (QEMU serves one client per socket)
+        self.relay_qmp = [os.path.join(self.dir, f"relay{i}.qmp") for i in range(RELAY_SOCKETS)]
         self.hmp_port = free_port()
         self.bridge_port = free_port()
         self.log = os.path.join(self.dir, "log.txt")
         args = [QEMU, "-M", "pc", "-accel", "tcg", "-nodefaults", "-display", "none", "-S"]
-        for path in (self.bridge_qmp, self.direct_qmp, self.spare_qmp):
+        for path in (self.bridge_qmp, self.direct_qmp, self.spare_qmp, *self.relay_qmp):
             args += ["-qmp", f"unix:{path},server=on,wait=off"]
         args += ["-monitor", f"tcp:127.0.0.1:{self.hmp_port},server=on,wait=off,nodelay=on"]
         with open(self.log, "ab") as logf:
@@ -166,7 +171,7 @@ class Rig:
         self.floor: Optional[subprocess.Popen] = None
         self.floor_port = 0
         try:
-            for path in (self.bridge_qmp, self.direct_qmp, self.spare_qmp):
+            for path in (self.bridge_qmp, self.direct_qmp, self.spare_qmp, *self.relay_qmp):
                 _wait_path(path, self.qemu)
             self.bridge = start_bridge(self.bridge_qmp, self.bridge_port, self.log)
             wait_for_banner(self.bridge_port, proc=self.bridge)
