@@ -33,4 +33,4 @@ def write_now(transport: Any, data: bytes) -> None:
     transport.write(data)
     if idle and transport.connected and not transport.disconnecting \
             and not transport.producerPaused:
-        transport.doWrite()  # an error stays for the reactor to find, as before
+        transport.doWrite()  # type: ignore[no-untyped-call]  # an error stays for the reactor
