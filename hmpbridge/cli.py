@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, List, NoReturn, Optional, Sequence, Tuple, Union
 
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, DeferredSemaphore, maybeDeferred
 from twisted.internet.endpoints import clientFromString, serverFromString
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IReactorTime
@@ -33,7 +33,8 @@ from hmpbridge.inherited import where_bound
 from hmpbridge.interfaces import LineService
 from hmpbridge.launcher import LaunchError, QEMULauncher
 from hmpbridge.limits import MAX_QMP_MESSAGE, MAX_QMP_MESSAGE_READ_ONLY, ClientCount, Limits
-from hmpbridge.mux import QMPMultiplexer
+from hmpbridge.mux import SCHEMA_QUERIES, QMPMultiplexer
+from hmpbridge.qapi_schema import SchemaStore
 from hmpbridge.qmp_protocol import MAX_REPLY
 from hmpbridge.qmp_server import QMPServerFactory
 from hmpbridge.qmp_wire import MAX_NESTING
@@ -318,7 +319,7 @@ async def serve(reactor: IReactor, options: argparse.Namespace) -> None:
             raise Fatal(EXIT_FAILURE, f"cannot start QEMU: {err}")
     else:
         qmp = qmp_endpoint_string(options.qmp)
-    mux = _multiplexer(reactor, options, qmp, "--qmp")
+    mux = _multiplexer(reactor, options, shared, qmp, "--qmp")
     mux.startService()
     try:
         await mux.when_ready(fail_after_failures=1)
@@ -407,6 +408,11 @@ class _Shared:
     clients: ClientCount
     checks: Optional[PasswordChecks]
     guessing: throttle.LoginThrottle
+    #: the schemas of the QEMU builds served, each decoded once for every VM of it
+    schemas: SchemaStore = field(default_factory=SchemaStore)
+    #: the turns at ``query-qmp-schema`` of the VMs connecting at once
+    schema_turns: DeferredSemaphore = field(
+        default_factory=lambda: DeferredSemaphore(SCHEMA_QUERIES))
 
 
 def _shared(reactor: IReactor, options: argparse.Namespace) -> _Shared:
@@ -447,7 +453,7 @@ def _shared(reactor: IReactor, options: argparse.Namespace) -> _Shared:
                    guessing=guessing)
 
 
-def _multiplexer(reactor: IReactor, options: argparse.Namespace, qmp: str,
+def _multiplexer(reactor: IReactor, options: argparse.Namespace, shared: _Shared, qmp: str,
                  option: str) -> QMPMultiplexer:
     """The QMP connection to ``qmp`` (not started)."""
     try:
@@ -455,7 +461,8 @@ def _multiplexer(reactor: IReactor, options: argparse.Namespace, qmp: str,
     except (ValueError, TypeError, KeyError) as err:
         raise Fatal(EXIT_USAGE, f"invalid {option} endpoint {qmp!r}: {err}")
     return QMPMultiplexer(endpoint, reactor, negotiation_timeout=options.connect_timeout,
-                          max_reply=options.max_reply, hmp_version=options.hmp_version)
+                          max_reply=options.max_reply, hmp_version=options.hmp_version,
+                          schemas=shared.schemas, schema_turns=shared.schema_turns)
 
 
 #: An HMP listener to open: its description, whether events are on, who may use it.
@@ -607,7 +614,7 @@ def _fleet(reactor: IReactor, options: argparse.Namespace, shared: _Shared,
     users = shared.users
 
     def make_vm(name: str, path: str) -> FleetVM:
-        mux = _multiplexer(reactor, options, qmp_endpoint_string(path), "--qmp-dir")
+        mux = _multiplexer(reactor, options, shared, qmp_endpoint_string(path), "--qmp-dir")
         hmp = [(render(t, name), False, ListenerAccess(users, vm=name))
                for t in options.listen_each]
         qmp = [(render(t, name), "operator", options.qmp_max_message)
