@@ -98,7 +98,8 @@ class QMPClient:
             time.sleep(0.05)
 
     def close(self) -> None:
-        """Close the socket."""
+        """Close the connection (the file made from the socket holds it open too)."""
+        self._file.close()
         self._sock.close()
 
 
