@@ -454,7 +454,7 @@ def _shared(reactor: IReactor, options: argparse.Namespace) -> _Shared:
 
 
 def _multiplexer(reactor: IReactor, options: argparse.Namespace, shared: _Shared, qmp: str,
-                 option: str) -> QMPMultiplexer:
+                 option: str, vm: str = "") -> QMPMultiplexer:
     """The QMP connection to ``qmp`` (not started)."""
     try:
         endpoint = clientFromString(reactor, qmp)  # type: ignore[no-untyped-call]
@@ -462,7 +462,7 @@ def _multiplexer(reactor: IReactor, options: argparse.Namespace, shared: _Shared
         raise Fatal(EXIT_USAGE, f"invalid {option} endpoint {qmp!r}: {err}")
     return QMPMultiplexer(endpoint, reactor, negotiation_timeout=options.connect_timeout,
                           max_reply=options.max_reply, hmp_version=options.hmp_version,
-                          schemas=shared.schemas, schema_turns=shared.schema_turns)
+                          schemas=shared.schemas, schema_turns=shared.schema_turns, vm=vm)
 
 
 #: An HMP listener to open: its description, whether events are on, who may use it.
@@ -614,7 +614,8 @@ def _fleet(reactor: IReactor, options: argparse.Namespace, shared: _Shared,
     users = shared.users
 
     def make_vm(name: str, path: str) -> FleetVM:
-        mux = _multiplexer(reactor, options, shared, qmp_endpoint_string(path), "--qmp-dir")
+        mux = _multiplexer(reactor, options, shared, qmp_endpoint_string(path), "--qmp-dir",
+                           vm=name)
         hmp = [(render(t, name), False, ListenerAccess(users, vm=name))
                for t in options.listen_each]
         qmp = [(render(t, name), "operator", options.qmp_max_message)

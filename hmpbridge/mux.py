@@ -71,6 +71,8 @@ class QMPMultiplexer(Service):
     :param schema_turns: the turns at ``query-qmp-schema``, shared with the
         other multiplexers of the process: :data:`SCHEMA_TURNS` unless given.
         The wait for a turn counts in the negotiation time.
+    :param vm: the VM's name, when the process serves several (its log lines
+        begin ``VM NAME:``).
     """
 
     _log = Logger()
@@ -80,8 +82,9 @@ class QMPMultiplexer(Service):
                  max_in_flight: int = MAX_IN_FLIGHT, max_reply: int = MAX_REPLY,
                  hmp_version: Optional[Release] = None,
                  schemas: Optional[SchemaStore] = None,
-                 schema_turns: Optional[DeferredSemaphore] = None) -> None:
+                 schema_turns: Optional[DeferredSemaphore] = None, vm: str = "") -> None:
         self._endpoint = endpoint
+        self._where = f"VM {vm}: " if vm else ""
         self._schemas = SCHEMAS if schemas is None else schemas
         self._schema_turns = SCHEMA_TURNS if schema_turns is None else schema_turns
         self._hmp_version = hmp_version
@@ -211,8 +214,8 @@ class QMPMultiplexer(Service):
                 return send()
             for fd in fds:
                 os.close(fd)
-            self._log.warn("Refused {command}: {refusal}", command=message.get(
-                "execute", message.get("exec-oob")), refusal=refusal)
+            self._log.warn("{where}Refused {command}: {refusal}", command=message.get(
+                "execute", message.get("exec-oob")), refusal=refusal, where=self._where)
             return refuse(refusal)
         if self._kvm is None and hazards.needs_kvm_state(message, release,
                                                            self._profile.table):
@@ -354,8 +357,9 @@ class QMPMultiplexer(Service):
         self._protocol = protocol
         protocol.lost.addCallback(self._connection_lost, protocol)
         version = greeting.get("version", {}).get("qemu", {})
-        self._log.info("Connected to QEMU {major}.{minor}.{micro} ({count} QMP commands);"
-                       " printing QEMU {release}'s HMP text from table {table}",
+        self._log.info("{where}Connected to QEMU {major}.{minor}.{micro} ({count} QMP "
+                       "commands); printing QEMU {release}'s HMP text from table {table}",
+                       where=self._where,
                        major=version.get("major"), minor=version.get("minor"),
                        micro=version.get("micro"), count=len(self._schema or ()),
                        release=self._profile.release_text,
@@ -371,18 +375,21 @@ class QMPMultiplexer(Service):
         profile = self._profile
         own = profile.qemu[:2]
         if self._hmp_version is not None and self._hmp_version > own:
-            self._log.warn("--hmp-version {asked} is newer than QEMU {qemu}: printing "
-                           "QEMU {qemu}'s own text", asked="{}.{}".format(*self._hmp_version),
+            self._log.warn("{where}--hmp-version {asked} is newer than QEMU {qemu}: printing "
+                           "QEMU {qemu}'s own text", where=self._where,
+                           asked="{}.{}".format(*self._hmp_version),
                            qemu="{}.{}".format(*own))
         if profile.table.release != profile.release:
-            self._log.warn("No HMP table for QEMU {release}: using {table}'s, the nearest "
-                           "older one, with what this QEMU's schema lacks unavailable",
+            self._log.warn("{where}No HMP table for QEMU {release}: using {table}'s, the "
+                           "nearest older one, with what this QEMU's schema lacks unavailable",
+                           where=self._where,
                            release=profile.release_text,
                            table="{}.{}".format(*profile.table.release))
 
     def _attempt_failed(self, err: BaseException) -> None:
         self._failures += 1
-        self._log.debug("QMP connection attempt {n} failed: {err}", n=self._failures, err=err)
+        self._log.debug("{where}QMP connection attempt {n} failed: {err}", n=self._failures,
+                        err=err, where=self._where)
         keep = []
         for limit, d in self._waiters:
             if limit is not None and self._failures >= limit:
@@ -407,7 +414,8 @@ class QMPMultiplexer(Service):
     def _connection_lost(self, reason: Any, protocol: QMPClientProtocol) -> None:
         if self._protocol is protocol:
             self._protocol = None
-            self._log.warn("QMP connection lost: {reason}", reason=reason)
+            self._log.warn("{where}QMP connection lost: {reason}", reason=reason,
+                           where=self._where)
             self._notify_state(False)
             self._schedule_retry()
 
@@ -416,14 +424,14 @@ class QMPMultiplexer(Service):
             try:
                 observer(event)
             except Exception:  # noqa: BLE001 - keep serving the other observers
-                self._log.failure("Event observer failed")
+                self._log.failure("{where}Event observer failed", where=self._where)
 
     def _notify_state(self, up: bool) -> None:
         for observer in list(self._state_observers):
             try:
                 observer(up)
             except Exception:  # noqa: BLE001
-                self._log.failure("State observer failed")
+                self._log.failure("{where}State observer failed", where=self._where)
 
 
 def _fail(error: BaseException) -> "Deferred[Any]":

@@ -97,6 +97,9 @@ def test_twenty_vms_by_own_listener_and_by_switching(twenty: Host) -> None:
     assert not failures, failures
     assert crossings == []
 
+    log = host.log_text()  # each VM's QMP connection names its VM in the log
+    assert all(f"VM {name}: Connected to QEMU 7.2.22" in log for name in VMS), log[-2000:]
+
     client = login(shared, "ops")
     assert client.banner.startswith("hmpbridge monitor of 20 VMs - type '.vms'")
     assert client.cmd("info name") == \
