@@ -53,6 +53,7 @@ from twisted.python.failure import Failure
 
 from hmpbridge.errors import (QMPCommandError, QMPDisconnected, QMPError, QMPProtocolError,
                               QMPReplyTooLarge, QMPUnsendable)
+from hmpbridge.send_now import write_now
 from hmpbridge.interfaces import connected
 from hmpbridge.qmp_wire import OversizedLine, ReplySplitter, Unencodable, encode
 
@@ -438,7 +439,7 @@ class QMPClientProtocol(Protocol):
         for fd in fds:  # they travel with the next bytes written: this command
             # execute() took descriptors only over a unix socket
             cast(IUNIXTransport, self.transport).sendFileDescriptor(fd)
-        connected(self).write(data + b"\n")
+        write_now(connected(self), data + b"\n")
         return msg_id
 
     def abort(self, reason: Exception) -> None:
