@@ -36,7 +36,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from hmpbridge.commands import CommandSpec, CommandTable, table_for
 from hmpbridge.errors import HMPBridgeError, ParseError
 from hmpbridge.grammar_gen import generate, start_symbols
-from hmpbridge.lark_steps import NotRemembered, SteppedParser
+from hmpbridge.lark_steps import NotRemembered, Refused, SteppedParser
 from hmpbridge.model import Invocation
 from hmpbridge.qemu_opts import hex_suffix_taken
 from hmpbridge.transformer import (
@@ -127,10 +127,18 @@ class HMPParser:
 
     def lark_parse(self, line: str, start: str) -> Any:
         """What ``self.lark.parse(line, start=start)`` returns, through the remembered
-        steps when they cover the line; raises what Lark raises."""
+        steps when they cover the line.
+
+        :raises Refused: where Lark refuses the line, when what Lark accepts
+            there is known already (see :meth:`_verdict`).
+        :raises UnexpectedInput: where Lark refuses it otherwise.
+        """
         if self._remember_steps:
             try:
                 return self.stepped.parse(line, start)
+            except Refused as refused:
+                if refused.stack in self._accepted:
+                    raise
             except NotRemembered:
                 pass
         return self.lark.parse(line, start=start)
@@ -198,6 +206,9 @@ class HMPParser:
             args = convert_items(spec, children, items, self._hex_suffix)
         except ItemError as err:
             return _error(spec, line, name_end, _item_message(spec, err.kind, err.detail))
+        except Refused as refused:
+            return _error(spec, line, name_end, _message_at(
+                spec, line, refused.pos, refused.at_end, self._accepted[refused.stack]))
         except UnexpectedInput as err:
             return _error(spec, line, name_end,
                           _syntax_message(spec, line, err,
@@ -318,7 +329,13 @@ def _syntax_message(spec: CommandSpec, line: str, err: UnexpectedInput,
         at_end = False
     else:  # pragma: no cover - LALR raises only the two above
         return _item_message(spec, "extraneous")
-    expected = _acceptable(err, {} if accepted is None else accepted)
+    return _message_at(spec, line, pos, at_end,
+                       _acceptable(err, {} if accepted is None else accepted))
+
+
+def _message_at(spec: CommandSpec, line: str, pos: int, at_end: bool,
+                expected: FrozenSet[str]) -> str:
+    """QEMU's words for a line refused at ``pos``, where Lark accepted ``expected``."""
     char = "" if at_end or pos >= len(line) else line[pos]
     if char == "-" and any(t.startswith("FLAG_") for t in expected):
         return _item_message(spec, "option", line[pos + 1:pos + 2])

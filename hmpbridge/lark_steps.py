@@ -11,10 +11,13 @@ tables, and afterwards replays it: the rule callbacks that do something
 only pass their single child on skipped.  The lexer is Lark's: the state's own
 lexer of the contextual lexer, as Lark picks it.
 
-Whatever is not a plain success (characters no terminal takes, a token the
-state does not take, a learned-steps table that is full) raises
-:class:`NotRemembered`, and the caller parses the line with Lark itself, which
-raises the very error it always raised: errors always come from Lark.
+Where Lark would refuse the line (characters no terminal of the state takes,
+a token the state does not take), :class:`Refused` says where and with which
+state stack, after the callbacks Lark runs before refusing; the caller words
+the error from that as from Lark's exception, or parses the line with Lark
+itself.  A line on more than one line, or needing a step when the table of
+learned steps is full (:data:`STEP_LIMIT`), raises :class:`NotRemembered`,
+and Lark parses it.
 
 Pure translation: no I/O, no reactor.
 """
@@ -27,7 +30,7 @@ from lark import Lark, Token
 from lark.parse_tree_builder import ExpandSingleChild
 from lark.parsers.lalr_analysis import Shift
 
-__all__ = ["SteppedParser", "NotRemembered", "STEP_LIMIT"]
+__all__ = ["SteppedParser", "NotRemembered", "Refused", "STEP_LIMIT"]
 
 #: How many (state stack, token type) steps one parser learns at most; past
 #: that, lines needing a step not learned yet are parsed by Lark as before.
@@ -38,7 +41,38 @@ _Op = Tuple[Callable[[List[Any]], Any], int]
 
 
 class NotRemembered(Exception):
-    """The line needs Lark itself: it is refused, or needs a step not learned."""
+    """The line needs Lark itself: it needs a step not learned, or Lark's own error."""
+
+
+class Refused(NotRemembered):
+    """Lark refuses the line here: where, and the parser's state stack then.
+
+    :ivar pos: the index of the character or token Lark stopped at
+        (``len(text)`` at the end of the line).
+    :ivar at_end: whether Lark stopped at the end of the line.
+    :ivar stack: Lark's state stack when it stopped (what it would accept
+        there depends on this alone).
+    """
+
+    def __init__(self, pos: int, at_end: bool, stack: Tuple[Any, ...]) -> None:
+        super().__init__(pos, at_end, stack)
+        self.pos = pos
+        self.at_end = at_end
+        self.stack = stack
+
+
+class _Stuck(Exception):
+    """A step Lark's table has no action for (its reductions up to there done)."""
+
+    def __init__(self, stack: List[Any], ops: List["_Op"]) -> None:
+        super().__init__()
+        self.stack = tuple(stack)
+        self.ops = tuple(ops)
+
+
+# A learned step: the node after it (None when Lark refuses the token there),
+# the reductions before it, and Lark's state stack where it refuses.
+_Step = Tuple[Optional["_Node"], Tuple[_Op, ...], Tuple[Any, ...]]
 
 
 class _Node:
@@ -54,10 +88,10 @@ class _Node:
         self.patterns = tuple(lexer.scanner._mres)
         self.ignore = lexer.ignore_types
         self.retype = dict(lexer.callback)
-        # token type -> (the node after shifting it, the reductions before)
-        self.steps: Dict[str, Tuple["_Node", Tuple[_Op, ...]]] = {}
-        # the reductions at the end of the line, once learned
-        self.end: Optional[Tuple[_Op, ...]] = None
+        # token type -> the step taken on it
+        self.steps: Dict[str, _Step] = {}
+        # the step at the end of the line, once learned
+        self.end: Optional[_Step] = None
 
 
 class SteppedParser:
@@ -88,7 +122,12 @@ class SteppedParser:
     def parse(self, text: str, start: str) -> Any:
         """What Lark's parser returns for ``text`` from ``start``.
 
-        :raises NotRemembered: when Lark must parse it (see the module).
+        The rule callbacks run as Lark runs them, so an exception one raises
+        comes out as from Lark.
+
+        :raises Refused: where Lark raises ``UnexpectedInput`` (after the
+            callbacks Lark runs before it).
+        :raises NotRemembered: when Lark must parse the line (see the module).
         """
         node = self._starts.get(start)
         if node is None:
@@ -105,38 +144,35 @@ class SteppedParser:
                 if match is not None:
                     break
             else:
-                raise NotRemembered()
+                # no terminal of this state matches: Lark's contextual lexer
+                # raises there, the parser's stack as it is
+                raise Refused(pos, False, node.stack)
             type_ = match.lastgroup
             end = match.end()
             if type_ in node.ignore:
                 pos = end
                 continue
             token = Token(type_, match.group(0), pos, 1, pos + 1, 1, end + 1, end)
-            pos = end
             if type_ in node.retype:
                 token = node.retype[type_](token)
             step = node.steps.get(token.type)
             if step is None:
-                step = self._learn(node, token.type, start)
-            node, ops = step
-            for callback, size in ops:
-                if size:
-                    children = values[-size:]
-                    del values[-size:]
-                else:
-                    children = []
-                values.append(callback(children))
+                step = self._learn(node, token.type, None)
+            after, ops, refused_at = step
+            if ops:
+                _replay(ops, values)
+            if after is None:
+                raise Refused(pos, False, refused_at)
+            node = after
             values.append(callbacks[token.type](token) if token.type in callbacks else token)
-        last = node.end
-        if last is None:
-            last = self._learn_end(node, start)
-        for callback, size in last:
-            if size:
-                children = values[-size:]
-                del values[-size:]
-            else:
-                children = []
-            values.append(callback(children))
+            pos = end
+        step = node.end
+        if step is None:
+            step = self._learn(node, "$END", self._end_states[start])
+        _last, ops, refused_at = step
+        _replay(ops, values)
+        if refused_at:
+            raise Refused(length, True, refused_at)
         return values[-1]
 
     def _node(self, stack: Tuple[Any, ...]) -> _Node:
@@ -145,25 +181,23 @@ class SteppedParser:
             node = self._nodes[stack] = _Node(stack, self._lexers[stack[-1]])
         return node
 
-    def _room(self) -> None:
+    def _learn(self, node: _Node, type_: str, end_state: Any) -> _Step:
+        """Lark's ``ParserState.feed_token`` for one token, written down instead of done."""
         if self._learned >= STEP_LIMIT:
             raise NotRemembered()
-
-    def _learn(self, node: _Node, type_: str, start: str) -> Tuple[_Node, Tuple[_Op, ...]]:
-        """Lark's ``ParserState.feed_token`` for one token, written down instead of done."""
-        self._room()
-        stack, ops = self._reduce(list(node.stack), type_, None)
-        step = (self._node(tuple(stack)), tuple(ops))
-        node.steps[type_] = step
+        step: _Step
+        try:
+            stack, ops = self._reduce(list(node.stack), type_, end_state)
+        except _Stuck as stuck:
+            step = (None, stuck.ops, stuck.stack)
+        else:
+            step = (None if end_state is not None else self._node(tuple(stack)), tuple(ops), ())
+        if end_state is None:
+            node.steps[type_] = step
+        else:
+            node.end = step
         self._learned += 1
         return step
-
-    def _learn_end(self, node: _Node, start: str) -> Tuple[_Op, ...]:
-        self._room()
-        _stack, ops = self._reduce(list(node.stack), "$END", self._end_states[start])
-        node.end = tuple(ops)
-        self._learned += 1
-        return node.end
 
     def _reduce(self, stack: List[Any], type_: str, end_state: Any
                 ) -> Tuple[List[Any], List[_Op]]:
@@ -173,7 +207,7 @@ class SteppedParser:
         while True:
             action, arg = states[stack[-1]].get(type_, (None, None))
             if action is None:
-                raise NotRemembered()
+                raise _Stuck(stack, ops)
             if action is Shift:
                 if end_state is not None:  # pragma: no cover - Lark asserts the same
                     raise NotRemembered()
@@ -190,3 +224,14 @@ class SteppedParser:
             stack.append(goto)
             if end_state is not None and goto == end_state:
                 return stack, ops
+
+
+def _replay(ops: Tuple[_Op, ...], values: List[Any]) -> None:
+    """Lark's reductions: each callback takes its rule's values off the stack."""
+    for callback, size in ops:
+        if size:
+            children = values[-size:]
+            del values[-size:]
+        else:
+            children = []
+        values.append(callback(children))

@@ -12,7 +12,6 @@ because only it knows the command label.
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from lark import Token, Transformer, v_args
@@ -284,7 +283,7 @@ def convert_items(spec: CommandSpec, children: Sequence[Any],
     args: Dict[str, Any] = {}
     count = len(children)
     at = 0
-    for kind, key, token_type, item in _item_plan(tuple(spec.items if items is None else items)):
+    for kind, key, token_type, item in _item_plan(spec.items if items is None else items):
         child = children[at] if at < count else None
         if kind is _FLAG or kind is _VALUE_FLAG:
             given = isinstance(child, Token) and child.type == token_type
@@ -320,9 +319,24 @@ def convert_items(spec: CommandSpec, children: Sequence[Any],
 _FLAG, _VALUE_FLAG, _FORMAT, _DOT_INDEX, _PLAIN = "flag", "value flag", "/", "i.", "plain"
 
 
-@functools.lru_cache(maxsize=None)
-def _item_plan(items: Tuple[ArgItem, ...]) -> Tuple[Tuple[str, str, str, ArgItem], ...]:
+_Plan = Tuple[Tuple[str, str, str, ArgItem], ...]
+
+# Plans by the identity of the items' sequence (a command's items are made
+# once), with the sequence itself, so that its id is not reused while here.
+_PLANS: Dict[int, Tuple[Sequence[ArgItem], _Plan]] = {}
+
+
+def _item_plan(items: Sequence[ArgItem]) -> _Plan:
     """For each item: what to do with it, its key, the token type of a flag, the item."""
+    known = _PLANS.get(id(items))
+    if known is None or known[0] is not items:
+        if len(_PLANS) >= 4096:  # items made anew by some caller: start over
+            _PLANS.clear()
+        known = _PLANS[id(items)] = (items, _make_plan(items))
+    return known[1]
+
+
+def _make_plan(items: Sequence[ArgItem]) -> _Plan:
     plan = []
     for item in items:
         if item.is_flag:
