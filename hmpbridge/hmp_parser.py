@@ -73,6 +73,9 @@ ACCEPTED_LIMIT = 4096
 # The terminals acceptable where a parse stopped, by the parser's state stack.
 _Accepted = Dict[Tuple[int, ...], FrozenSet[str]]
 
+# What the transformer makes of a command's rule: its name and children.
+_RuleValue = Tuple[str, List[Any]]
+
 # A result is (args, needs_registers) for an accepted line, a ParseError for a
 # refused one.
 _Verdict = Union[Tuple[Dict[str, Any], bool], ParseError]
@@ -202,7 +205,7 @@ class HMPParser:
         try:
             # with an inline transformer, parse() returns what the transformer built for
             # the command's rule (HMPTransformer.__default__), not the Tree lark declares
-            _rule, children = cast(Tuple[str, List[Any]], self.lark_parse(line, spec.rule))
+            _rule, children = cast(_RuleValue, self.lark_parse(line, spec.rule))
             args = convert_items(spec, children, items, self._hex_suffix)
         except ItemError as err:
             return _error(spec, line, name_end, _item_message(spec, err.kind, err.detail))

@@ -27,7 +27,8 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from lark import Lark, Token
-from lark.parse_tree_builder import ExpandSingleChild
+from lark.parse_tree_builder import ExpandSingleChild, apply_visit_wrapper
+from lark.visitors import _vargs_inline, _VArgsWrapper
 from lark.parsers.lalr_analysis import Shift
 
 __all__ = ["SteppedParser", "NotRemembered", "Refused", "STEP_LIMIT"]
@@ -36,8 +37,10 @@ __all__ = ["SteppedParser", "NotRemembered", "Refused", "STEP_LIMIT"]
 #: that, lines needing a step not learned yet are parsed by Lark as before.
 STEP_LIMIT = 20000
 
-# A reduction to replay: the rule's callback and how many values it takes.
-_Op = Tuple[Callable[[List[Any]], Any], int]
+# A reduction to replay: the rule's callback, how many values it takes, and
+# whether it takes them as separate arguments (the transformer's own method,
+# which Lark's wrappers for an inline transformer would call so) or as a list.
+_Op = Tuple[Callable[..., Any], int, bool]
 
 
 class NotRemembered(Exception):
@@ -219,7 +222,7 @@ class SteppedParser:
             callback = self._callbacks[arg]
             # a ?rule handing its one child on changes nothing: not replayed
             if not (size == 1 and type(callback) is ExpandSingleChild):
-                ops.append((callback, size))
+                ops.append(_unwrapped(callback, size))
             _shift, goto = states[stack[-1]][arg.origin.name]
             stack.append(goto)
             if end_state is not None and goto == end_state:
@@ -228,10 +231,29 @@ class SteppedParser:
 
 def _replay(ops: Tuple[_Op, ...], values: List[Any]) -> None:
     """Lark's reductions: each callback takes its rule's values off the stack."""
-    for callback, size in ops:
+    for callback, size, inline in ops:
         if size:
             children = values[-size:]
             del values[-size:]
         else:
             children = []
-        values.append(callback(children))
+        values.append(callback(*children) if inline else callback(children))
+
+
+def _unwrapped(callback: Callable[..., Any], size: int) -> _Op:
+    """The reduction, calling the transformer's method itself where Lark would.
+
+    For a method of an inline transformer (``v_args(inline=True)``) Lark's
+    callback is ``f(children)`` -> ``_vargs_inline(method, name, children)``
+    -> ``method(*children)``; the method is called directly instead.  Any
+    other callback is kept as Lark made it.
+    """
+    wrapped = getattr(callback, "__wrapped__", None)
+    if (isinstance(wrapped, _VArgsWrapper) and wrapped.visit_wrapper is _vargs_inline
+            and getattr(callback, "__code__", None) is _INLINE_CODE):
+        return (wrapped.base_func, size, True)
+    return (callback, size, False)
+
+
+# The code of the function Lark wraps a v_args method in, to know it when seen.
+_INLINE_CODE = apply_visit_wrapper(len, "", _vargs_inline).__code__  # type: ignore[no-untyped-call]
