@@ -177,7 +177,40 @@ def measure_parse_render(seconds: float) -> Dict[str, Any]:
     parse_only = _parse_rate([line for line, _ in mix], seconds / 2)
     return {"checked": checked, "wrong": wrong, "mix_lines": len(mix), "mix_rate": mix_rate,
             "mix_done": mix_done, "distinct_rate": distinct_rate,
-            "distinct_done": len(distinct), "parse_rate": parse_only}
+            "distinct_done": len(distinct), "parse_rate": parse_only,
+            "kinds": measure_kinds()}
+
+
+def measure_kinds(per_kind: int = 2000, passes: int = 3) -> List[Tuple[str, float, float]]:
+    """Per kind of never-repeating line: CPU us to parse it, and to parse, run and render it.
+
+    The least of ``passes`` passes over ``per_kind`` lines, each pass with
+    other lines (one more trailing blank), so that none is remembered.
+    """
+    lines = _distinct_lines(8 * per_kind)
+    state = SessionState()
+    found = []
+    for kind in range(8):
+        group = lines[kind::8]
+        times = []
+        for step in (_parse_quietly, lambda line: run_line(line, [], state)):
+            best = float("inf")
+            for n in range(passes):
+                tail = " " * (n + 1)
+                cpu0 = time.process_time()
+                for line in group:
+                    step(line + tail)
+                best = min(best, (time.process_time() - cpu0) / len(group) * 1e6)
+            times.append(best)
+        found.append((group[0], times[0], times[1]))
+    return found
+
+
+def _parse_quietly(line: str) -> None:
+    try:
+        parse(line)
+    except ParseError:
+        pass
 
 
 def _parse_rate(lines: List[str], seconds: float) -> float:
@@ -204,6 +237,13 @@ def report_parse_render(result: Dict[str, Any]) -> None:
           f"{result['mix_rate']:,.0f} lines/s (parse alone {result['parse_rate']:,.0f} lines/s)")
     print(f"never-repeating lines ({int(result['distinct_done']):,}): "
           f"{result['distinct_rate']:,.0f} lines/s")
+    kinds = result.get("kinds") or []
+    if kinds:
+        print("never-repeating lines by kind, CPU us per line (parse / parse+run+render):")
+        for line, parse_us, total_us in kinds:
+            print(f"  {line[:44]:44s} {parse_us:7.1f} / {total_us:7.1f}")
+        print(f"  {'average':44s} {sum(k[1] for k in kinds) / len(kinds):7.1f} / "
+              f"{sum(k[2] for k in kinds) / len(kinds):7.1f}")
     low = min(result["mix_rate"], result["distinct_rate"])
     TARGETS.append(Target("parse+render >= 50,000 lines/s on one core", low >= 50000,
                           f"{result['mix_rate']:,.0f} lines/s (mix), "
