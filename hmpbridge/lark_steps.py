@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from lark import Lark, Token
 from lark.parse_tree_builder import ExpandSingleChild, apply_visit_wrapper
-from lark.visitors import _vargs_inline, _VArgsWrapper
+from lark.visitors import _vargs_inline, _VArgsWrapper  # Lark's own, checked below
 from lark.parsers.lalr_analysis import Shift
 
 __all__ = ["SteppedParser", "NotRemembered", "Refused", "STEP_LIMIT"]
