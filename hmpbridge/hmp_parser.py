@@ -19,6 +19,13 @@ lines (``info status`` every second), and a repeated line costs a dictionary
 look-up instead of a parse.  Each caller gets its own copy of the arguments.
 A command without arguments skips Lark altogether when nothing follows its
 name, which is the only thing its grammar rule accepts.
+
+A line never seen before goes through Lark's parser with its steps
+remembered (:mod:`hmpbridge.lark_steps`): the same tokens, reductions and
+callbacks as Lark, without Lark's table look-ups once a step is known.  A
+refused line is worded from where Lark stops and the terminals it accepts
+there, which are kept by Lark's state stack (:data:`ACCEPTED_LIMIT`) once Lark
+itself has refused a line at that stack.
 """
 
 from __future__ import annotations
