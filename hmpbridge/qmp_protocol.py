@@ -149,6 +149,9 @@ class QMPClientProtocol(Protocol):
         self._broken = False
         self._abort_reason: Optional[Exception] = None
         self._raw: Set["Deferred[Any]"] = set()
+        #: while QEMU's replies of one read are handled, the commands they let go
+        #: wait here and leave together in one write once the read is done
+        self._outbox: Optional[List[bytes]] = None
         #: whether out-of-band execution was negotiated with QEMU
         self.oob = False
 
@@ -214,13 +217,24 @@ class QMPClientProtocol(Protocol):
         self._connected = True
 
     def dataReceived(self, data: bytes) -> None:
-        for line in self._lines.feed(data):
-            if self._broken:
-                return
-            if isinstance(line, OversizedLine):
-                self._oversized(line)
-            else:
-                self._line_received(line)
+        """Handle QEMU's messages of one read; the commands that their replies let
+        go (and that their callbacks send) leave in one write at its end."""
+        self._outbox = []
+        try:
+            for line in self._lines.feed(data):
+                if self._broken:
+                    return
+                if isinstance(line, OversizedLine):
+                    self._oversized(line)
+                else:
+                    self._line_received(line)
+        finally:
+            self._send_outbox()
+
+    def _send_outbox(self) -> None:
+        outbox, self._outbox = self._outbox, None
+        if outbox and self._connected:
+            write_now(connected(self), b"".join(outbox))
 
     def connectionLost(self, reason: Optional[Failure] = None) -> None:
         self._connected = False
@@ -436,10 +450,17 @@ class QMPClientProtocol(Protocol):
         self._pending[msg_id] = _Sent(command, d, "exec-oob" in message, shared)
         if shared is not None:
             self._lines.expect(shared.lines)
-        for fd in fds:  # they travel with the next bytes written: this command
-            # execute() took descriptors only over a unix socket
-            cast(IUNIXTransport, self.transport).sendFileDescriptor(fd)
-        write_now(connected(self), data + b"\n")
+        if fds:  # they travel with the next bytes written: this command's alone
+            outbox, self._outbox = self._outbox, [] if self._outbox is not None else None
+            if outbox:
+                write_now(connected(self), b"".join(outbox))
+            for fd in fds:  # execute() took descriptors only over a unix socket
+                cast(IUNIXTransport, self.transport).sendFileDescriptor(fd)
+            write_now(connected(self), data + b"\n")
+        elif self._outbox is not None:
+            self._outbox.append(data + b"\n")
+        else:
+            write_now(connected(self), data + b"\n")
         return msg_id
 
     def abort(self, reason: Exception) -> None:

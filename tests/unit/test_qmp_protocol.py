@@ -548,3 +548,42 @@ def test_descriptors_need_a_unix_socket() -> None:
     assert "unix socket" in err.desc and err.command == "getfd"
     assert not is_open(write_end)
     assert qemu.commands == ["qmp_capabilities"]
+
+
+class WriteCounting(StringTransport):
+    """A StringTransport that keeps each write apart."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: List[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+        super().write(data)
+
+
+def test_commands_let_go_by_one_read_leave_in_one_write() -> None:
+    """Three replies in one read free three slots: the three queued commands (and one a
+    reply's callback sends) leave together, in order, once the read is handled."""
+    client = QMPClientProtocol(max_in_flight=3)
+    transport = WriteCounting()
+    client.makeConnection(transport)
+    client.dataReceived(GREETING_LINE)
+    client.dataReceived(b'{"return": {}, "id": "hmpbridge#1"}\r\n')
+    first = [client.execute({"execute": "echo", "arguments": {"value": n}}) for n in range(6)]
+    first[0].addCallback(lambda _: client.execute({"execute": "echo", "arguments": {"value": 9}}))
+    transport.writes.clear()
+    transport.clear()
+    client.dataReceived(b"".join(b'{"return": %d, "id": "hmpbridge#%d"}\r\n' % (n, n + 2)
+                                 for n in range(3)))
+    assert len(transport.writes) == 1
+    assert [m["arguments"]["value"] for m in wire(transport)] == [3, 4, 5]
+    assert client.queued == 1  # the callback's command waits for a slot, in order
+    client.dataReceived(b'{"return": 3, "id": "hmpbridge#5"}\r\n')
+    assert [m["arguments"]["value"] for m in wire(transport)][-1] == 9
+
+
+def test_a_command_sent_outside_a_read_leaves_at_once() -> None:
+    client, transport = negotiated_over_string_transport()
+    client.execute({"execute": "query-status"})
+    assert [m["execute"] for m in wire(transport)] == ["query-status"]
