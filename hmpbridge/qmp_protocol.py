@@ -234,7 +234,16 @@ class QMPClientProtocol(Protocol):
     def _send_outbox(self) -> None:
         outbox, self._outbox = self._outbox, None
         if outbox and self._connected:
-            write_now(connected(self), b"".join(outbox))
+            self._write(b"".join(outbox), len(outbox))
+
+    def _write(self, data: bytes, commands: int = 1) -> None:
+        """Write ``commands`` commands: at once when QEMU has nothing else in flight
+        (it waits for them), else in the reactor's next turn, together with the
+        others written meanwhile (QEMU reads them in one go)."""
+        if len(self._pending) <= commands:
+            write_now(connected(self), data)
+        else:
+            connected(self).write(data)
 
     def connectionLost(self, reason: Optional[Failure] = None) -> None:
         self._connected = False
@@ -460,7 +469,7 @@ class QMPClientProtocol(Protocol):
         elif self._outbox is not None:
             self._outbox.append(data + b"\n")
         else:
-            write_now(connected(self), data + b"\n")
+            self._write(data + b"\n")
         return msg_id
 
     def abort(self, reason: Exception) -> None:

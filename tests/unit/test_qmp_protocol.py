@@ -587,3 +587,37 @@ def test_a_command_sent_outside_a_read_leaves_at_once() -> None:
     client, transport = negotiated_over_string_transport()
     client.execute({"execute": "query-status"})
     assert [m["execute"] for m in wire(transport)] == ["query-status"]
+
+
+def test_a_command_for_a_busy_qemu_waits_for_the_next_turn() -> None:
+    """QEMU busy with another command: a second one is written as Twisted writes, in
+    the next turn with whatever else comes meanwhile, not sent on its own at once."""
+    from twisted.internet.abstract import FileDescriptor
+    from twisted.internet.testing import MemoryReactor
+
+    class Socket(FileDescriptor):
+        def __init__(self) -> None:
+            super().__init__(MemoryReactor())
+            self.connected = 1
+            self.sent: List[bytes] = []
+
+        def writeSomeData(self, data: bytes) -> int:
+            self.sent.append(bytes(data))
+            return len(data)
+
+        def getPeer(self) -> Any:
+            return None
+
+    client = QMPClientProtocol()
+    sock = Socket()
+    client.makeConnection(sock)
+    client.dataReceived(GREETING_LINE)
+    client.dataReceived(b'{"return": {}, "id": "hmpbridge#1"}\r\n')
+    sock.sent.clear()
+    client.execute({"execute": "query-status"})
+    assert len(sock.sent) == 1  # QEMU idle: at once
+    client.execute({"execute": "query-name"})
+    client.execute({"execute": "query-kvm"})
+    assert len(sock.sent) == 1
+    sock.doWrite()  # the reactor's next turn: both in one send
+    assert len(sock.sent) == 2 and sock.sent[1].count(b"\n") == 2
