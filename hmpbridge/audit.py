@@ -24,11 +24,15 @@ import json
 import os
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+from twisted.logger import Logger
 
 from hmpbridge.model import Identity
 
-__all__ = ["AuditLog", "AuditRecord", "record"]
+__all__ = ["AuditLog", "AuditRecord", "record", "audit_to"]
+
+_log = Logger(namespace="hmpbridge.audit")
 
 AuditRecord = Dict[str, Any]
 
@@ -138,3 +142,17 @@ class AuditLog:
         """Write what a run of repeats left unwritten, and close the file."""
         self.flush()
         os.close(self._fd)
+
+
+def audit_to(log: Optional[AuditLog], identity: Optional[Identity],
+             received: Mapping[str, Any], outcome: str,
+             sent: Sequence[Mapping[str, Any]] = (), latency: float = 0.0) -> None:
+    """Write one record to ``log`` (nothing when not auditing); a write that fails
+    is said in the log, never raised into the command it records."""
+    if log is None:
+        return
+    try:
+        log.write(record(identity=identity, received=received, sent=list(sent),
+                         outcome=outcome, latency=latency))
+    except OSError as err:
+        _log.error("Cannot write the audit log: {error}", error=err)

@@ -22,8 +22,7 @@ from twisted.python.failure import Failure
 
 from hmpbridge import handlers
 from hmpbridge.access import DEFAULT_POLICY, OPERATOR, Policy, hmp_allowed, hmp_denial, line_limit
-from hmpbridge.audit import AuditLog
-from hmpbridge.audit import record as audit_record
+from hmpbridge.audit import AuditLog, audit_to
 from hmpbridge.commands import NATIVE, XQUERY, timeout_class
 from hmpbridge.errors import (
     CommandTimeout,
@@ -250,13 +249,7 @@ class CommandRunner:
         Sessions record their own ``.`` commands here and the login exchange
         each attempt (``{"login": name}``: the name tried, never the password).
         """
-        if self._audit is None:
-            return
-        try:
-            self._audit.write(audit_record(identity=identity, received=received,
-                                           sent=list(sent), outcome=outcome, latency=latency))
-        except OSError as err:
-            self._log.error("Cannot write the audit log: {error}", error=err)
+        audit_to(self._audit, identity, received, outcome, sent=sent, latency=latency)
 
     def handler_for(self, inv: Invocation) -> Runnable:
         """The handler that carries out ``inv`` under its command's strategy."""

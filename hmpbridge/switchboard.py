@@ -22,10 +22,8 @@ from weakref import WeakSet
 
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 
-from hmpbridge.audit import AuditLog
-from hmpbridge.audit import record as audit_record
+from hmpbridge.audit import AuditLog, audit_to
 from hmpbridge.board import CommandBoard
 from hmpbridge.errors import QMPCommandError, QMPDisconnected, QMPNotConnected
 from hmpbridge.events import EventHub
@@ -101,7 +99,6 @@ class NoVM:
     """
 
     passthrough = False
-    _log = Logger()
 
     def __init__(self, reason: str, banner: Callable[[], str] = lambda: "",
                  audit: Optional[AuditLog] = None) -> None:
@@ -127,13 +124,7 @@ class NoVM:
 
     def audit(self, identity: Optional[Identity], received: Mapping[str, Any], outcome: str,
               sent: Sequence[Mapping[str, Any]] = (), latency: float = 0.0) -> None:
-        if self._audit is None:
-            return
-        try:
-            self._audit.write(audit_record(identity=identity, received=received,
-                                           sent=list(sent), outcome=outcome, latency=latency))
-        except OSError as err:
-            self._log.error("Cannot write the audit log: {error}", error=err)
+        audit_to(self._audit, identity, received, outcome, sent=sent, latency=latency)
 
 
 def gateway_banner(count: int) -> str:

@@ -331,13 +331,7 @@ class Bridge:
         return HMPClient(("127.0.0.1", self.port))
 
     def close(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_gently(self.proc)
         self.log.seek(0)
         text = self.log.read().decode(errors="replace")
         self.log.close()
@@ -513,6 +507,17 @@ def add_user(path: str, user: str, password: str, role: str = "operator") -> Non
     """Add ``user`` to the password file at ``path`` with ``hmpbridge-passwd``."""
     subprocess.run(bridge_command()[:2] + ["hmpbridge.passwords", path, user, "--role", role],
                    input=password + "\n", text=True, check=True)
+
+
+def stop_gently(proc: "subprocess.Popen[Any]", timeout: float = 10) -> None:
+    """SIGTERM ``proc`` (a bridge stops cleanly then) and wait; SIGKILL after ``timeout``."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _wait_for(predicate, what: str, timeout: float = 30,

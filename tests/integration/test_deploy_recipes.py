@@ -18,7 +18,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -30,7 +29,7 @@ import pytest
 from tests.golden.recorder import QMPClient
 from tests.golden.vm import QEMU, _die_with_parent
 from tests.integration.conftest import (ROOT, UNDER_TEST, HMPClient, _wait_for,
-                                        bridge_command)
+                                        bridge_command, stop_gently)
 
 DOC = os.path.join(ROOT, "docs", "deployment.md")
 #: What stands for a recipe's ``...``: a small paused machine.
@@ -155,13 +154,7 @@ class Host:
         for client in self.held:
             client.close()
         for proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_gently(proc)
         for log in self.logs.values():
             log.close()
         shutil.rmtree(self.root, ignore_errors=True)

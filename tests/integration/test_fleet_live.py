@@ -16,7 +16,8 @@ import pytest
 
 from tests.golden.recorder import QMPClient
 from tests.golden.vm import QEMU, _die_with_parent
-from tests.integration.conftest import UNDER_TEST, HMPClient, _wait_for, bridge_command
+from tests.integration.conftest import (UNDER_TEST, HMPClient, _wait_for, bridge_command,
+                                         stop_gently)
 
 
 class Host:
@@ -77,13 +78,8 @@ class Host:
         return self.log.read().decode(errors="replace")
 
     def close(self) -> None:
-        if self.bridge is not None and self.bridge.poll() is None:
-            self.bridge.send_signal(signal.SIGTERM)
-            try:
-                self.bridge.wait(10)
-            except subprocess.TimeoutExpired:
-                self.bridge.kill()
-                self.bridge.wait()
+        if self.bridge is not None:
+            stop_gently(self.bridge)
         for proc in self.qemus.values():
             proc.kill()
             proc.wait()

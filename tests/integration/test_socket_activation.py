@@ -16,7 +16,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -27,7 +26,7 @@ import pytest
 from tests.golden.recorder import QMPClient
 from tests.golden.vm import QEMU, _die_with_parent
 from tests.integration.conftest import (ROOT, TELNET_NEGOTIATION, UNDER_TEST, HMPClient,
-                                        _wait_for, bridge_command, free_port)
+                                        _wait_for, bridge_command, free_port, stop_gently)
 
 ACTIVATE = shutil.which("systemd-socket-activate")
 pytestmark = pytest.mark.skipif(ACTIVATE is None, reason="systemd-socket-activate is not "
@@ -103,13 +102,7 @@ class Host:
     def stop_bridges(self) -> None:
         """Stop every bridge (QEMU greets one QMP client at a time: the next test's waits)."""
         for proc in self.bridges:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_gently(proc)
         for log in self.logs:
             log.close()
         self.bridges, self.logs = [], []
