@@ -5,10 +5,12 @@ when hmpbridge serves several VMs, the ``vm`` the session talks to), what was
 received (an HMP line, the bridge's own ``.`` commands included, or a QMP
 command), the QMP actually sent, the outcome (``ok``, ``denied``,
 ``parse-error``, ``timeout``, ``disconnected``, ``error:<QMP error class>``,
-or ``dropped`` for a line the client left before it ran)
+``dropped`` for a line the client left before it ran, or ``no-vm`` for a line
+on a shared listener with no VM chosen)
 and the latency in milliseconds.  Each login attempt is a record too:
 ``{"login": name}`` with the name tried (never the password) and the outcome
-``login-ok``, ``login-failed`` or ``login-throttled``.  A unix-socket client
+``login-ok``, ``login-failed``, ``login-throttled`` or ``login-denied`` (a user
+limited to other VMs, on a VM's own listener).  A unix-socket client
 is named after the user its process runs as, its peer
 ``pid=...,uid=...,gid=...`` (``SO_PEERCRED``).  A run of identical records
 (but for their times) is written as its first record and one record with
