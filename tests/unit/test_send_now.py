@@ -105,3 +105,44 @@ def test_bytes_leave_in_order_whatever_the_kernel_takes(writes: List[tuple]) -> 
     if sock.waiting:
         sock.doWrite()
     assert sock.wire == b"".join(data for data, _ in writes)
+
+
+class CountingSocket(Socket):
+    """A socket that counts the reactor registrations of its writes."""
+
+    def __init__(self, room: int = 1 << 20) -> None:
+        super().__init__(room)
+        self.registered = 0
+
+    def startWriting(self) -> None:
+        self.registered += 1
+        super().startWriting()
+
+
+def test_an_idle_socket_sends_without_asking_the_reactor() -> None:
+    sock = CountingSocket()
+    write_now(sock, b"info status\r\n")
+    write_now(sock, b"(qemu) ")
+    assert sock.wire == b"info status\r\n(qemu) "
+    assert sock.registered == 0  # no epoll registration and removal around each send
+
+
+def test_the_rest_of_a_partial_send_waits_for_the_reactor_in_order() -> None:
+    sock = CountingSocket(room=3)
+    write_now(sock, b"abcdef")
+    write_now(sock, b"gh")
+    assert sock.wire == b"abc" and sock.waiting and sock.registered >= 1
+    sock.room = 100
+    sock.doWrite()
+    assert sock.wire == b"abcdefgh" and not sock.waiting
+
+
+class FailingSocket(Socket):
+    def writeSomeData(self, data: bytes) -> Exception:  # type: ignore[override]
+        return ConnectionResetError("gone")
+
+
+def test_a_failed_send_is_left_for_the_reactor_to_report() -> None:
+    sock = FailingSocket()
+    write_now(sock, b"abc")
+    assert sock.waiting  # the reactor's doWrite meets the error and loses the connection
